@@ -1,0 +1,167 @@
+/**
+ * The one small interface every SQLite driver implements. Nothing outside
+ * `src/sqlite/` touches a SQLite API directly.
+ *
+ * @module
+ */
+
+/** A value SQLite can bind or return. Booleans and `undefined` are not allowed. */
+export type SqlValue = null | number | bigint | string | Uint8Array;
+
+/** A row read as an object keyed by column name. */
+export type SqlRow = Record<string, SqlValue>;
+
+/**
+ * The SQLite drivers GigQ ships:
+ * - `"node"`: Deno's built-in `node:sqlite` (bundled SQLite, no `--allow-ffi`);
+ * - `"ffi"`: the system SQLite library through `Deno.dlopen`.
+ */
+export type DriverName = "node" | "ffi";
+
+/** The drivers, in the order they are documented. */
+export const DRIVERS: readonly DriverName[] = ["node", "ffi"];
+
+/** What `Statement.run` reports. */
+export interface RunResult {
+  /** Rows changed by the statement. */
+  changes: number;
+  /** The rowid of the last inserted row. */
+  lastInsertRowid: number;
+}
+
+/**
+ * A prepared statement, prepared once per connection and reused.
+ *
+ * @example Run a prepared statement
+ * ```ts ignore
+ * const stmt = conn.prepare("SELECT count(*) AS n FROM jobs WHERE status = ?");
+ * const row = stmt.get("pending"); // { n: 3 }
+ * ```
+ */
+export interface Statement {
+  /** Executes the statement and reports the changes. */
+  run(...params: SqlValue[]): RunResult;
+  /** The first row as an object, or `undefined` when there is none. */
+  get(...params: SqlValue[]): SqlRow | undefined;
+  /** Every row as an object. */
+  all(...params: SqlValue[]): SqlRow[];
+  /** Every row as an array of column values (faster than objects on hot paths). */
+  values(...params: SqlValue[]): SqlValue[][];
+}
+
+/** Settings applied when a connection opens. */
+export interface OpenOptions {
+  /**
+   * `PRAGMA synchronous`. `"NORMAL"` in WAL mode never corrupts the file and
+   * loses at most the last transactions on power loss; `"FULL"` syncs every commit.
+   *
+   * @default {"NORMAL"}
+   */
+  synchronous?: "NORMAL" | "FULL";
+  /**
+   * Milliseconds SQLite itself waits for a lock (`PRAGMA busy_timeout`). It blocks
+   * the event loop while it waits, so GigQ keeps it short and retries busy
+   * transactions asynchronously instead.
+   *
+   * @default {25}
+   */
+  busyTimeout?: number;
+}
+
+/**
+ * An open SQLite database. Obtain one from the connection registry
+ * ({@linkcode getConnection}) rather than opening it directly.
+ *
+ * @example Use the registry's connection for the queue file
+ * ```ts ignore
+ * import { getConnection } from "@gigq/gigq";
+ * const conn = getConnection("jobs.db");
+ * const n = conn.prepare("SELECT count(*) AS n FROM jobs").get()?.n;
+ * ```
+ */
+export interface Connection extends Disposable {
+  /** The path the connection was opened with (absolute for files). */
+  readonly path: string;
+  /** Which driver opened it. */
+  readonly driver: DriverName;
+  /** The version of the SQLite library behind this connection. */
+  readonly sqliteVersion: string;
+  /** False once {@linkcode Connection.close} has run. */
+  readonly isOpen: boolean;
+  /** True while a transaction is open on this connection. */
+  readonly inTransaction: boolean;
+  /** Runs one or more statements without parameters. */
+  exec(sql: string): void;
+  /** Returns the connection's prepared statement for `sql`, preparing it on first use. */
+  prepare(sql: string): Statement;
+  /**
+   * Runs `fn` inside a transaction (`BEGIN IMMEDIATE` for `"write"`, `BEGIN`
+   * for `"read"`), commits, and returns its result; rolls back if it throws.
+   * `fn` must be synchronous: a transaction is never held across an `await`.
+   */
+  transaction<T>(fn: () => T, mode?: "write" | "read"): T;
+  /** Finalizes every statement and closes the database. Safe to call twice. */
+  close(): void;
+}
+
+/** SQLite's primary result codes that mean "another connection holds a lock". */
+const BUSY_CODES = new Set([5 /* SQLITE_BUSY */, 6 /* SQLITE_LOCKED */]);
+
+/**
+ * An error reported by SQLite. `code` is SQLite's extended result code; the
+ * same failure is reported with the same class by every driver.
+ *
+ * @example Tell a lock timeout from other failures
+ * ```ts ignore
+ * try { conn.exec("BEGIN IMMEDIATE"); } catch (e) {
+ *   if (e instanceof SqliteError && e.busy) console.log("database is locked");
+ * }
+ * ```
+ */
+export class SqliteError extends Error {
+  /** SQLite's extended result code (for example 5 = SQLITE_BUSY, 517 = SQLITE_BUSY_SNAPSHOT). */
+  readonly code: number;
+
+  /**
+   * @param message what SQLite said
+   * @param code SQLite's extended result code
+   * @param options the underlying error, if any
+   */
+  constructor(message: string, code: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SqliteError";
+    this.code = code;
+  }
+
+  /** True when the error means the database was locked by another connection. */
+  get busy(): boolean {
+    return BUSY_CODES.has(this.code & 0xff);
+  }
+}
+
+/** True when `error` is SQLite reporting a lock held elsewhere. */
+export function isBusy(error: unknown): boolean {
+  return error instanceof SqliteError && error.busy;
+}
+
+/** Pragmas every connection gets at open, in order. */
+export function openPragmas(options: OpenOptions): string[] {
+  const busy = options.busyTimeout ?? 25;
+  const sync = options.synchronous ?? "NORMAL";
+  if (!Number.isInteger(busy) || busy < 0) {
+    throw new RangeError(
+      `Cannot open database: busyTimeout must be a whole number of milliseconds >= 0, got ${busy}`,
+    );
+  }
+  if (sync !== "NORMAL" && sync !== "FULL") {
+    throw new RangeError(
+      `Cannot open database: synchronous must be "NORMAL" or "FULL", got ${JSON.stringify(sync)}`,
+    );
+  }
+  return [
+    `PRAGMA busy_timeout = ${busy}`,
+    "PRAGMA journal_mode = WAL",
+    `PRAGMA synchronous = ${sync}`,
+    "PRAGMA foreign_keys = ON",
+  ];
+}

@@ -15,7 +15,7 @@ export function openConnection(
     case "node":
       return new NodeConnection(path, options);
     case "ffi":
-      return new FfiConnection(path, options) as unknown as Connection;
+      return new FfiConnection(path, options);
     default:
       throw new RangeError(
         `Cannot open ${JSON.stringify(path)}: unknown driver ${

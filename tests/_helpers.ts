@@ -22,3 +22,111 @@ export function openFdCount(): number {
   for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
   return n;
 }
+
+import { setImmediate } from "node:timers";
+import type { Clock } from "../src/clock.ts";
+
+/** Lets pending promise callbacks and immediate callbacks run, without sleeping. */
+export async function settle(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** Yields to the event loop until `cond()` holds; fails after `limit` rounds. */
+export async function until(cond: () => boolean | Promise<boolean>, limit = 20_000): Promise<void> {
+  for (let i = 0; i < limit; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error("condition never became true");
+}
+
+/**
+ * A clock tests move by hand. Timers fire, in time order, only when `tick`
+ * moves time past them.
+ */
+export class FakeClock implements Clock {
+  #now: number;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+  #next = 1;
+
+  constructor(start: number = Date.UTC(2026, 0, 1, 12)) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): number {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+
+  clearTimeout(id: unknown): void {
+    this.#timers.delete(id as number);
+  }
+
+  /** Timers not yet fired. */
+  get pendingTimers(): number {
+    return this.#timers.size;
+  }
+
+  /** Moves time forward by `ms`, firing due timers in order and letting their work run. */
+  async tick(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      let first: [number, { at: number; fn: () => void }] | undefined;
+      for (const entry of this.#timers) {
+        if (entry[1].at <= target && (first === undefined || entry[1].at < first[1].at)) {
+          first = entry;
+        }
+      }
+      if (first === undefined) break;
+      this.#timers.delete(first[0]);
+      this.#now = Math.max(this.#now, first[1].at);
+      first[1].fn();
+      await settle();
+    }
+    this.#now = target;
+    await settle();
+  }
+}
+
+import type { DriverName as _Driver } from "../src/sqlite/connection.ts";
+
+/** Defines one test per driver, each with its own temp database file. */
+export function driverTest(
+  name: string,
+  fn: (ctx: { driver: _Driver; path: string; dir: string }) => Promise<void> | void,
+): void {
+  for (const driver of drivers) {
+    Deno.test(`[${driver}] ${name}`, async () => {
+      const db = await tempDb();
+      try {
+        await fn({ driver, path: db.path, dir: db.dir });
+      } finally {
+        const { closeConnections } = await import("../src/registry.ts");
+        closeConnections();
+        await db.cleanup();
+      }
+    });
+  }
+}
+
+/** SHA-256 of a file's bytes, hex; "" if it does not exist. */
+export async function fileHash(path: string): Promise<string> {
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch {
+    return "";
+  }
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Hashes of a database file and its WAL, to prove an operation changed nothing. */
+export async function dbHash(path: string): Promise<string> {
+  return `${await fileHash(path)}/${await fileHash(path + "-wal")}`;
+}

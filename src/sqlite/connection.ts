@@ -66,6 +66,12 @@ export interface OpenOptions {
    * @default {25}
    */
   busyTimeout?: number;
+  /**
+   * Called after `busy_timeout` is set and before anything can change the
+   * file (WAL mode rewrites the header), so a caller can refuse a file it
+   * must not touch. Throwing closes the connection and fails the open.
+   */
+  inspect?: (conn: Connection) => void;
 }
 
 /**
@@ -105,7 +111,7 @@ export interface Connection extends Disposable {
 }
 
 /** SQLite's primary result codes that mean "another connection holds a lock". */
-const BUSY_CODES = new Set([5 /* SQLITE_BUSY */, 6 /* SQLITE_LOCKED */]);
+const BUSY_CODES = new Set([5, /* SQLITE_BUSY */ 6 /* SQLITE_LOCKED */]);
 
 /**
  * An error reported by SQLite. `code` is SQLite's extended result code; the
@@ -144,11 +150,11 @@ export function isBusy(error: unknown): boolean {
   return error instanceof SqliteError && error.busy;
 }
 
-/** Pragmas every connection gets at open, in order. */
-export function openPragmas(options: OpenOptions): string[] {
+/** Checks open options, throwing a `RangeError` that names a bad value. */
+export function checkOpenOptions(options: OpenOptions): void {
   const busy = options.busyTimeout ?? 25;
   const sync = options.synchronous ?? "NORMAL";
-  if (!Number.isInteger(busy) || busy < 0) {
+  if (typeof busy !== "number" || !Number.isInteger(busy) || busy < 0) {
     throw new RangeError(
       `Cannot open database: busyTimeout must be a whole number of milliseconds >= 0, got ${busy}`,
     );
@@ -158,10 +164,26 @@ export function openPragmas(options: OpenOptions): string[] {
       `Cannot open database: synchronous must be "NORMAL" or "FULL", got ${JSON.stringify(sync)}`,
     );
   }
-  return [
-    `PRAGMA busy_timeout = ${busy}`,
-    "PRAGMA journal_mode = WAL",
-    `PRAGMA synchronous = ${sync}`,
-    "PRAGMA foreign_keys = ON",
-  ];
+}
+
+/**
+ * Applies GigQ's pragmas to a just-opened connection: `busy_timeout`, then
+ * `options.inspect`, then WAL, `synchronous` and `foreign_keys`. Every driver
+ * calls this at the end of opening.
+ */
+export function applyPragmas(conn: Connection, options: OpenOptions): void {
+  checkOpenOptions(options);
+  conn.prepare(`PRAGMA busy_timeout = ${options.busyTimeout ?? 25}`).values();
+  options.inspect?.(conn);
+  const mode = conn.prepare("PRAGMA journal_mode = WAL").values()[0]?.[0];
+  if (mode !== "wal" && mode !== "memory") {
+    throw new SqliteError(
+      `Cannot use ${JSON.stringify(conn.path)}: could not switch it to WAL mode (got ${
+        JSON.stringify(mode)
+      })`,
+      1,
+    );
+  }
+  conn.prepare(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"}`).values();
+  conn.prepare("PRAGMA foreign_keys = ON").values();
 }

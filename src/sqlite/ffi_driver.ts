@@ -7,9 +7,10 @@
  * @module
  */
 import {
+  applyPragmas,
+  checkOpenOptions,
   type Connection,
   type OpenOptions,
-  openPragmas,
   type RunResult,
   SqliteError,
   type SqlRow,
@@ -270,20 +271,6 @@ function describe(value: unknown): string {
 
 function quote(sql: string): string {
   return JSON.stringify(sql.length > 80 ? `${sql.slice(0, 80)}…` : sql);
-}
-
-/** Prepares, runs and finalizes `sql` (for the pragmas at open). */
-function runOnce(ptr: Deno.PointerObject, sql: string, context: string): void {
-  const bytes = encoder.encode(sql);
-  if (sym.sqlite3_prepare_v2(ptr, bytes, bytes.length, outPointer, null) !== SQLITE_OK) {
-    throw lastError(ptr, context);
-  }
-  const st = Deno.UnsafePointer.create(outPointer[0]);
-  let rc = sym.sqlite3_step(st);
-  while (rc === SQLITE_ROW) rc = sym.sqlite3_step(st);
-  const error = rc === SQLITE_DONE ? undefined : lastError(ptr, context);
-  sym.sqlite3_finalize(st);
-  if (error !== undefined) throw error;
 }
 
 /** Reads a TEXT cell. */
@@ -579,7 +566,7 @@ export class FfiConnection implements Connection {
    * @throws {Error} when the SQLite library cannot be loaded
    */
   constructor(path: string, options: OpenOptions = {}) {
-    const pragmas = openPragmas(options);
+    checkOpenOptions(options);
     this.path = path;
     const s = load();
     const flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
@@ -595,20 +582,22 @@ export class FfiConnection implements Connection {
       throw error;
     }
     s.sqlite3_extended_result_codes(ptr, 1);
-    try {
-      for (const pragma of pragmas) runOnce(ptr, pragma, context);
-    } catch (error) {
-      s.sqlite3_close_v2(ptr);
-      throw error;
-    }
     this.#db = { ptr, path };
     this.sqliteVersion = cstring(s.sqlite3_libversion());
-    this.#tx = {
-      beginWrite: this.prepare("BEGIN IMMEDIATE"),
-      beginRead: this.prepare("BEGIN"),
-      commit: this.prepare("COMMIT"),
-      rollback: this.prepare("ROLLBACK"),
-    };
+    try {
+      applyPragmas(this, options);
+      this.#tx = {
+        beginWrite: this.prepare("BEGIN IMMEDIATE"),
+        beginRead: this.prepare("BEGIN"),
+        commit: this.prepare("COMMIT"),
+        rollback: this.prepare("ROLLBACK"),
+      };
+    } catch (error) {
+      this.close();
+      throw error instanceof SqliteError && !error.message.includes(path)
+        ? new SqliteError(`${context}: ${error.message}`, error.code, { cause: error })
+        : error;
+    }
   }
 
   /** False once {@linkcode FfiConnection.close} has run. */

@@ -1,11 +1,12 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import {
+  applyPragmas,
+  checkOpenOptions,
   type Connection,
   type OpenOptions,
-  openPragmas,
   type RunResult,
-  type SqlRow,
   SqliteError,
+  type SqlRow,
   type SqlValue,
   type Statement,
 } from "./connection.ts";
@@ -101,7 +102,7 @@ export class NodeConnection implements Connection {
    * @param options pragmas to apply
    */
   constructor(path: string, options: OpenOptions = {}) {
-    const pragmas = openPragmas(options);
+    checkOpenOptions(options);
     this.path = path;
     let db: DatabaseSync;
     try {
@@ -109,20 +110,24 @@ export class NodeConnection implements Connection {
     } catch (error) {
       throw wrap(error, `Cannot open ${JSON.stringify(path)}`);
     }
-    try {
-      for (const pragma of pragmas) db.prepare(pragma).get();
-      this.sqliteVersion = String(db.prepare("SELECT sqlite_version()").get()?.["sqlite_version()"]);
-    } catch (error) {
-      db.close();
-      throw wrap(error, `Cannot open ${JSON.stringify(path)}`);
-    }
     this.#db = db;
-    this.#tx = {
-      beginWrite: this.prepare("BEGIN IMMEDIATE"),
-      beginRead: this.prepare("BEGIN"),
-      commit: this.prepare("COMMIT"),
-      rollback: this.prepare("ROLLBACK"),
-    };
+    try {
+      this.sqliteVersion = String(this.prepare("SELECT sqlite_version()").values()[0][0]);
+      applyPragmas(this, options);
+      this.#tx = {
+        beginWrite: this.prepare("BEGIN IMMEDIATE"),
+        beginRead: this.prepare("BEGIN"),
+        commit: this.prepare("COMMIT"),
+        rollback: this.prepare("ROLLBACK"),
+      };
+    } catch (error) {
+      this.close();
+      throw error instanceof SqliteError && !error.message.includes(path)
+        ? new SqliteError(`Cannot open ${JSON.stringify(path)}: ${error.message}`, error.code, {
+          cause: error,
+        })
+        : error;
+    }
   }
 
   get isOpen(): boolean {
@@ -135,7 +140,10 @@ export class NodeConnection implements Connection {
 
   #open(): DatabaseSync {
     if (this.#db === undefined) {
-      throw new SqliteError(`Cannot use ${JSON.stringify(this.path)}: the connection is closed`, 21);
+      throw new SqliteError(
+        `Cannot use ${JSON.stringify(this.path)}: the connection is closed`,
+        21,
+      );
     }
     return this.#db;
   }

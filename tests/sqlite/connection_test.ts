@@ -176,16 +176,26 @@ for (const driver of drivers) {
   Deno.test(`[${driver}] opening a directory, a missing directory or a non-SQLite file fails clearly`, async () => {
     const db = await tempDb();
     try {
-      assert.throws(() => openConnection(db.dir, driver), (e: Error) =>
-        e instanceof SqliteError && e.message.includes(db.dir));
+      assert.throws(
+        () => openConnection(db.dir, driver),
+        (e: Error) => e instanceof SqliteError && e.message.includes(db.dir),
+      );
       const missing = `${db.dir}/nope/x.db`;
-      assert.throws(() => openConnection(missing, driver), (e: Error) =>
-        e instanceof SqliteError && e.message.includes(missing));
+      assert.throws(
+        () => openConnection(missing, driver),
+        (e: Error) => e instanceof SqliteError && e.message.includes(missing),
+      );
       const text = `${db.dir}/text.db`;
       await Deno.writeTextFile(text, "this is not a database, just some text\n".repeat(50));
-      assert.throws(() => openConnection(text, driver), (e: Error) =>
-        e instanceof SqliteError && /not a database/.test(e.message) && e.message.includes(text));
-      assert.equal(await Deno.readTextFile(text), "this is not a database, just some text\n".repeat(50));
+      assert.throws(
+        () => openConnection(text, driver),
+        (e: Error) =>
+          e instanceof SqliteError && /not a database/.test(e.message) && e.message.includes(text),
+      );
+      assert.equal(
+        await Deno.readTextFile(text),
+        "this is not a database, just some text\n".repeat(50),
+      );
     } finally {
       await db.cleanup();
     }
@@ -198,7 +208,9 @@ for (const driver of drivers) {
     try {
       a.exec("CREATE TABLE t (x INTEGER)");
       for (let i = 0; i < 100; i++) {
-        (i % 2 ? a : b).transaction(() => (i % 2 ? a : b).prepare("INSERT INTO t VALUES (?)").run(i));
+        (i % 2 ? a : b).transaction(() =>
+          (i % 2 ? a : b).prepare("INSERT INTO t VALUES (?)").run(i)
+        );
       }
       assert.deepEqual(a.prepare("SELECT count(*), sum(x) FROM t").values(), [[100, 4950]]);
       assert.deepEqual(b.prepare("SELECT count(*), sum(x) FROM t").values(), [[100, 4950]]);

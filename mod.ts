@@ -1,0 +1,68 @@
+/**
+ * GigQ for Deno: a job queue that lives in one SQLite file.
+ *
+ * Define tasks, submit jobs, run workers. Jobs get retries with backoff,
+ * timeouts that abort the handler's `AbortSignal`, dependencies (workflows
+ * whose jobs receive their parents' results), leases that bring back the jobs
+ * of a worker that died, and a status and result you can query from the same
+ * file.
+ *
+ * @example Define a task, submit a job, run it
+ * ```ts ignore
+ * import { JobQueue, task, Worker } from "@gigq/gigq";
+ *
+ * export const greet = task("greet", (params: { name: string }) => `Hello, ${params.name}!`);
+ *
+ * const queue = new JobQueue("jobs.db");
+ * const id = await greet.submit(queue, { name: "Alice" });
+ *
+ * const worker = new Worker("jobs.db", { tasks: [greet] });
+ * await worker.processOne();
+ * console.log(await queue.getResult(id)); // "Hello, Alice!"
+ * worker.close();
+ * queue.close();
+ * ```
+ *
+ * @module
+ */
+
+export { task } from "./src/task.ts";
+export type { JobContext, SubmitOptions, Task, TaskHandler } from "./src/task.ts";
+export { Job } from "./src/job.ts";
+export type { Backoff, JobInit, JobOptions, TaskRef } from "./src/job.ts";
+export { JobStatus } from "./src/job_status.ts";
+export { DEFAULT_MAX_PAYLOAD_BYTES, JobQueue } from "./src/queue.ts";
+export type {
+  ClearOptions,
+  ExecutionInfo,
+  JobDetails,
+  JobInfo,
+  JobQueueOptions,
+  ListOptions,
+  QueueStats,
+} from "./src/queue.ts";
+export { defaultLogger, Worker } from "./src/worker.ts";
+export type { Logger, LogLevel, WorkerCounts, WorkerOptions } from "./src/worker.ts";
+export { Workflow } from "./src/workflow.ts";
+export type { AddTaskOptions } from "./src/workflow.ts";
+export { closeConnection, closeConnections, getConnection } from "./src/registry.ts";
+export type { ConnectionOptions } from "./src/registry.ts";
+export {
+  DriverConflictError,
+  JobNotFoundError,
+  JobTimeoutError,
+  QueueClosedError,
+} from "./src/errors.ts";
+export { SchemaError } from "./src/schema.ts";
+export { SqliteError } from "./src/sqlite/connection.ts";
+export type {
+  Connection,
+  DriverName,
+  RunResult,
+  SqlRow,
+  SqlValue,
+  Statement,
+} from "./src/sqlite/connection.ts";
+export { systemClock } from "./src/clock.ts";
+export type { Clock, TimerId } from "./src/clock.ts";
+export type { JsonValue } from "./src/_json.ts";

@@ -1,0 +1,129 @@
+/**
+ * Every SQL statement GigQ runs, named, in one place. Parameters are
+ * positional; times are epoch milliseconds (UTC).
+ */
+
+const JOB_COLUMNS = `seq, id, name, task, module, params, priority, max_attempts, timeout,
+  retry_delay, backoff, description, dependencies, status, attempts, runs, run_at, scheduled,
+  parents_left, children, result, error, worker_id, lease_until, cancelled_by, created_at,
+  updated_at, started_at, completed_at,
+  (SELECT c.id FROM jobs c WHERE c.seq = jobs.cancelled_by) AS cancelled_by_id`;
+
+export const SQL = {
+  /** One job. Values: id, name, task, module, params, priority, max_attempts, timeout,
+   * retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
+   * error, cancelled_by, completed_at, created_at (= updated_at). */
+  insertJob: `INSERT INTO jobs (id, name, task, module, params, priority, max_attempts, timeout,
+      retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
+      error, cancelled_by, completed_at, created_at, updated_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+      ?20, ?20)`,
+  /** A would-be parent, by id. */
+  findParent: `SELECT seq, status, cancelled_by, id FROM jobs WHERE id = ?`,
+  insertEdge: `INSERT INTO job_deps (parent, child, position) VALUES (?, ?, ?)`,
+  addChild: `UPDATE jobs SET children = children + 1 WHERE seq = ?`,
+
+  /** Moves delayed jobs whose time has come into the ready index. */
+  promote: `UPDATE jobs SET scheduled = 0
+    WHERE status = 'pending' AND scheduled = 1 AND run_at <= ?1`,
+  /** The next time a delayed job becomes due. */
+  nextScheduled: `SELECT min(run_at) FROM jobs WHERE status = 'pending' AND scheduled = 1`,
+  /** Claims up to ?4 ready jobs, by priority then age, for worker ?1 at time ?2 until lease ?3. */
+  claim: `UPDATE jobs SET status = 'running', attempts = attempts + 1, runs = runs + 1,
+      worker_id = ?1, started_at = ?2, updated_at = ?2, lease_until = ?3
+    WHERE seq IN (
+      SELECT seq FROM jobs
+      WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
+      ORDER BY priority DESC, run_at, seq
+      LIMIT ?4)
+    RETURNING seq, id, name, task, params, attempts, max_attempts, timeout, retry_delay, backoff,
+      runs, children, dependencies <> '[]', priority, run_at`,
+  /** The claim's inner query, for EXPLAIN QUERY PLAN in tests. */
+  claimOrder: `SELECT seq FROM jobs
+    WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
+    ORDER BY priority DESC, run_at, seq LIMIT ?`,
+  /** Each dependency's id and result, in dependency order. */
+  parentResults: `SELECT p.id, p.result FROM job_deps d JOIN jobs p ON p.seq = d.parent
+    WHERE d.child = ? ORDER BY d.position`,
+
+  /** Running jobs whose lease ended before ?1. */
+  expiredLeases: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, worker_id,
+      started_at, lease_until, children
+    FROM jobs WHERE status = 'running' AND lease_until < ?1 ORDER BY lease_until LIMIT 100`,
+  /** Renews worker ?2's leases to ?1. */
+  renewLeases: `UPDATE jobs SET lease_until = ?1 WHERE status = 'running' AND worker_id = ?2`,
+
+  /** Fenced completion: only the attempt (run ?5) that claimed the job may finish it. */
+  complete: `UPDATE jobs SET status = 'completed', result = ?1, error = NULL, worker_id = NULL,
+      lease_until = NULL, completed_at = ?2, updated_at = ?2
+    WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
+  /** Fenced retry: back to pending, not before ?3 (scheduled ?4). */
+  retry: `UPDATE jobs SET status = 'pending', error = ?1, worker_id = NULL, lease_until = NULL,
+      updated_at = ?2, run_at = ?3, scheduled = ?4
+    WHERE seq = ?5 AND status = 'running' AND runs = ?6`,
+  /** Fenced final failure: status ?1 is 'failed' or 'timeout'. */
+  fail: `UPDATE jobs SET status = ?1, error = ?2, result = NULL, worker_id = NULL,
+      lease_until = NULL, completed_at = ?3, updated_at = ?3
+    WHERE seq = ?4 AND status = 'running' AND runs = ?5`,
+  insertExecution: `INSERT INTO executions (job, run, attempt, worker_id, status, started_at,
+      completed_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  /** A completed parent releases its children. */
+  releaseChildren: `UPDATE jobs SET parents_left = parents_left - 1
+    WHERE seq IN (SELECT child FROM job_deps WHERE parent = ?)`,
+  /** Cancels every pending descendant of ?1, naming the job (?3) that caused it. */
+  cascadeCancel: `WITH RECURSIVE d(seq) AS (
+      SELECT child FROM job_deps WHERE parent = ?1
+      UNION
+      SELECT job_deps.child FROM job_deps JOIN d ON job_deps.parent = d.seq)
+    UPDATE jobs SET status = 'cancelled', error = ?2, cancelled_by = ?3, completed_at = ?4,
+      updated_at = ?4, scheduled = 0
+    WHERE seq IN d AND status = 'pending'`,
+
+  cancel: `UPDATE jobs SET status = 'cancelled', completed_at = ?2, updated_at = ?2,
+      scheduled = 0
+    WHERE id = ?1 AND status = 'pending' RETURNING seq, children`,
+  requeue: `UPDATE jobs SET status = 'pending', attempts = 0, error = NULL, result = NULL,
+      worker_id = NULL, lease_until = NULL, started_at = NULL, completed_at = NULL,
+      cancelled_by = NULL, run_at = ?1, scheduled = 0, updated_at = ?1
+    WHERE seq = ?2 AND status IN ('failed', 'timeout', 'cancelled')`,
+  /** The first dependency of ?1 that ended badly, if any. */
+  badParent: `SELECT p.seq, p.id, p.status, p.cancelled_by FROM job_deps d
+      JOIN jobs p ON p.seq = d.parent
+    WHERE d.child = ?1 AND p.status IN ('failed', 'timeout', 'cancelled')
+    ORDER BY d.position LIMIT 1`,
+  /** Jobs cancelled because job ?1 ended badly, parents before children. */
+  cancelledBy: `SELECT seq FROM jobs WHERE cancelled_by = ?1 AND status = 'cancelled' ORDER BY seq`,
+  restore: `UPDATE jobs SET status = 'pending', error = NULL, cancelled_by = NULL,
+      completed_at = NULL, updated_at = ?2, scheduled = (run_at > ?2)
+    WHERE seq = ?1`,
+  recancel: `UPDATE jobs SET error = ?2, cancelled_by = ?3, updated_at = ?4 WHERE seq = ?1`,
+  jobBySeq: `SELECT id, name, status FROM jobs WHERE seq = ?`,
+
+  /**
+   * Deletes completed and cancelled jobs that finished before ?1, except those a
+   * job that stays still depends on (directly or through other deleted jobs).
+   */
+  clear: `WITH RECURSIVE keep(seq) AS (
+      SELECT d.parent FROM job_deps d JOIN jobs c ON c.seq = d.child
+      WHERE NOT (c.status IN ('completed', 'cancelled') AND c.completed_at < ?1)
+      UNION
+      SELECT d.parent FROM job_deps d JOIN keep k ON d.child = k.seq)
+    DELETE FROM jobs
+    WHERE status IN ('completed', 'cancelled') AND completed_at < ?1
+      AND seq NOT IN keep`,
+
+  jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
+  executions: `SELECT run, attempt, worker_id, status, started_at, completed_at, error
+    FROM executions WHERE job = ? ORDER BY run`,
+  listAll: `SELECT ${JOB_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ?`,
+  listByStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY seq DESC LIMIT ?`,
+  stats: `SELECT status, count(*) FROM jobs GROUP BY status`,
+
+  upsertWorker: `INSERT INTO workers (id, host, pid, tasks, concurrency, started_at, seen_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+    ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, tasks = ?4, concurrency = ?5,
+      started_at = ?6, seen_at = ?6, stopped_at = NULL`,
+  workerSeen: `UPDATE workers SET seen_at = ?2 WHERE id = ?1`,
+  workerStopped: `UPDATE workers SET seen_at = ?2, stopped_at = ?2 WHERE id = ?1`,
+  lastWorkerSeen: `SELECT max(seen_at) FROM workers`,
+} as const;

@@ -1,0 +1,551 @@
+/**
+ * The storage operations behind JobQueue and Worker. Every method here is
+ * synchronous and runs inside one transaction opened by the caller; this is
+ * the boundary a second backend would implement.
+ */
+import { fromJson, type JsonValue } from "./_json.ts";
+import { SQL } from "./_sql.ts";
+import { JobNotFoundError } from "./errors.ts";
+import { type Backoff, type Job, retryDelaySeconds } from "./job.ts";
+import type { JobStatus } from "./job_status.ts";
+import type { Connection, SqlRow, SqlValue } from "./sqlite/connection.ts";
+import { SqliteError } from "./sqlite/connection.ts";
+import { retryBusy } from "./_busy.ts";
+import { migrate } from "./schema.ts";
+
+/** A job a worker has claimed. */
+export interface Claimed {
+  seq: number;
+  id: string;
+  name: string;
+  task: string;
+  params: string;
+  /** Attempt number since submit or requeue (1-based). */
+  attempt: number;
+  maxAttempts: number;
+  timeout: number;
+  retryDelay: number;
+  backoff: Backoff;
+  /** Claims ever made of this job: the fencing token. */
+  run: number;
+  children: number;
+  hasParents: boolean;
+  priority: number;
+  runAt: number;
+  workerId: string;
+  startedAt: number;
+  /** Filled for jobs with dependencies. */
+  parentResults: Record<string, JsonValue> | undefined;
+}
+
+/** How an attempt ended. */
+export type Outcome =
+  | { kind: "completed"; job: Claimed; result: string; at: number }
+  | {
+    kind: "failed" | "timeout";
+    job: Claimed;
+    /** Short message stored on the job. */
+    error: string;
+    /** Longer text (a stack) stored on the execution. */
+    detail: string;
+    /** No retry, whatever attempts are left (the failure would repeat). */
+    permanent: boolean;
+    at: number;
+  };
+
+/** A job's row as the API shows it. */
+export interface JobRow {
+  id: string;
+  name: string;
+  task: string;
+  module: string | null;
+  status: JobStatus;
+  params: JsonValue;
+  dependencies: string[];
+  priority: number;
+  attempts: number;
+  maxAttempts: number;
+  timeout: number;
+  retryDelay: number;
+  backoff: Backoff;
+  description: string;
+  result: JsonValue;
+  error: string | null;
+  workerId: string | null;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+  runAt: string;
+  leaseUntil: string | null;
+  cancelledBy: string | null;
+}
+
+/** One attempt of a job. */
+export interface ExecutionRow {
+  attempt: number;
+  run: number;
+  status: JobStatus;
+  workerId: string;
+  startedAt: string;
+  completedAt: string | null;
+  error: string | null;
+}
+
+const iso = (ms: SqlValue): string => new Date(Number(ms)).toISOString();
+const isoOrNull = (ms: SqlValue): string | null => ms === null ? null : iso(ms);
+
+function toJobRow(r: SqlRow): JobRow {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    task: r.task as string,
+    module: r.module as string | null,
+    status: r.status as JobStatus,
+    params: fromJson(r.params),
+    dependencies: JSON.parse(r.dependencies as string),
+    priority: Number(r.priority),
+    attempts: Number(r.attempts),
+    maxAttempts: Number(r.max_attempts),
+    timeout: Number(r.timeout),
+    retryDelay: Number(r.retry_delay),
+    backoff: r.backoff as Backoff,
+    description: r.description as string,
+    result: r.status === "completed" ? fromJson(r.result) : null,
+    error: r.error as string | null,
+    workerId: r.worker_id as string | null,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    startedAt: isoOrNull(r.started_at),
+    completedAt: isoOrNull(r.completed_at),
+    runAt: iso(r.run_at),
+    leaseUntil: isoOrNull(r.lease_until),
+    cancelledBy: r.cancelled_by_id as string | null,
+  };
+}
+
+/** The error a job cancelled because of `rootId` carries. */
+export function cascadeMessage(rootId: string, rootStatus: string): string {
+  const what = rootStatus === "failed"
+    ? "failed"
+    : rootStatus === "timeout"
+    ? "timed out"
+    : "was cancelled";
+  return `Cancelled: dependency ${rootId} ${what}`;
+}
+
+/** A job validated and serialized for insertion. */
+export interface PreparedJob {
+  job: Job;
+  params: string;
+}
+
+const stores = new WeakMap<Connection, Store>();
+const migrated = new WeakSet<Connection>();
+
+/** Storage operations bound to one connection. */
+export class Store {
+  readonly conn: Connection;
+
+  private constructor(conn: Connection) {
+    this.conn = conn;
+  }
+
+  /** The store for `conn`, creating the schema on first use. */
+  static async open(conn: Connection): Promise<Store> {
+    if (!migrated.has(conn)) {
+      await retryBusy(() => migrate(conn));
+      migrated.add(conn);
+    }
+    let store = stores.get(conn);
+    if (store === undefined) {
+      store = new Store(conn);
+      stores.set(conn, store);
+    }
+    return store;
+  }
+
+  /** Runs `fn` in a write transaction, retrying while the database is locked. */
+  write<T>(fn: () => T): Promise<T> {
+    return retryBusy(() => this.conn.transaction(fn, "write"));
+  }
+
+  /** Runs `fn` in a read transaction (one consistent snapshot). */
+  read<T>(fn: () => T): Promise<T> {
+    return retryBusy(() => this.conn.transaction(fn, "read"));
+  }
+
+  #stmt(sql: string) {
+    return this.conn.prepare(sql);
+  }
+
+  /** Inserts jobs already ordered parents-first; returns their ids. */
+  insertJobs(jobs: readonly PreparedJob[], now: number): string[] {
+    const batch = new Map<string, { seq: number; status: string; root: number | null }>();
+    const insert = this.#stmt(SQL.insertJob);
+    const ids: string[] = [];
+    for (const { job, params } of jobs) {
+      let parentsLeft = 0;
+      let status = "pending";
+      let root: number | null = null;
+      const parentSeqs: number[] = [];
+      for (const depId of job.dependencies) {
+        let parent = batch.get(depId);
+        if (parent === undefined) {
+          const row = this.#stmt(SQL.findParent).values(depId)[0];
+          if (row === undefined) {
+            throw new JobNotFoundError(
+              depId,
+              `Cannot submit job ${JSON.stringify(job.name)}: its dependency ${
+                JSON.stringify(depId)
+              } does not exist (submit it first, or in the same submitMany call)`,
+            );
+          }
+          parent = {
+            seq: Number(row[0]),
+            status: row[1] as string,
+            root: row[2] === null ? null : Number(row[2]),
+          };
+        }
+        parentSeqs.push(parent.seq);
+        if (parent.status !== "completed") parentsLeft++;
+        if (
+          status === "pending" &&
+          (parent.status === "failed" || parent.status === "timeout" ||
+            parent.status === "cancelled")
+        ) {
+          status = "cancelled";
+          root = parent.root ?? parent.seq;
+        }
+      }
+      let error: string | null = null;
+      if (root !== null) {
+        const r = this.#stmt(SQL.jobBySeq).values(root)[0];
+        error = cascadeMessage(String(r?.[0]), String(r?.[2]));
+      }
+      const runAt = job.runAt ?? now;
+      let seq: number;
+      try {
+        seq = insert.run(
+          job.id,
+          job.name,
+          job.task,
+          job.module ?? null,
+          params,
+          job.priority,
+          job.maxAttempts,
+          job.timeout,
+          job.retryDelay,
+          job.backoff,
+          job.description,
+          JSON.stringify(job.dependencies),
+          status,
+          runAt,
+          runAt > now ? 1 : 0,
+          parentsLeft,
+          error,
+          root,
+          status === "cancelled" ? now : null,
+          now,
+        ).lastInsertRowid;
+      } catch (e) {
+        if (e instanceof SqliteError && e.code === 2067 /* SQLITE_CONSTRAINT_UNIQUE */) {
+          throw new RangeError(
+            `Cannot submit job ${JSON.stringify(job.name)}: a job with id ${job.id} was already ` +
+              `submitted (create a new Job to run the task again)`,
+          );
+        }
+        throw e;
+      }
+      for (let i = 0; i < parentSeqs.length; i++) {
+        this.#stmt(SQL.insertEdge).run(parentSeqs[i], seq, i);
+        this.#stmt(SQL.addChild).run(parentSeqs[i]);
+      }
+      batch.set(job.id, { seq, status, root });
+      ids.push(job.id);
+    }
+    return ids;
+  }
+
+  /**
+   * One worker step: record `outcomes`, return expired leases to the queue,
+   * and claim up to `limit` ready jobs. Returns the claimed jobs by priority.
+   */
+  cycle(
+    workerId: string,
+    outcomes: readonly Outcome[],
+    limit: number,
+    now: number,
+    leaseMs: number,
+  ): Claimed[] {
+    for (const outcome of outcomes) this.finish(outcome, now);
+    this.reapExpired(now);
+    if (limit <= 0) return [];
+    return this.claim(workerId, limit, now, leaseMs);
+  }
+
+  /** Claims up to `limit` ready jobs for `workerId`. */
+  claim(workerId: string, limit: number, now: number, leaseMs: number): Claimed[] {
+    this.#stmt(SQL.promote).run(now);
+    const rows = this.#stmt(SQL.claim).values(workerId, now, now + leaseMs, limit);
+    const claimed: Claimed[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      const job: Claimed = {
+        seq: r[0] as number,
+        id: r[1] as string,
+        name: r[2] as string,
+        task: r[3] as string,
+        params: r[4] as string,
+        attempt: r[5] as number,
+        maxAttempts: r[6] as number,
+        timeout: r[7] as number,
+        retryDelay: r[8] as number,
+        backoff: r[9] as Backoff,
+        run: r[10] as number,
+        children: r[11] as number,
+        hasParents: r[12] === 1,
+        priority: r[13] as number,
+        runAt: r[14] as number,
+        workerId,
+        startedAt: now,
+        parentResults: undefined,
+      };
+      if (job.hasParents) {
+        const results: Record<string, JsonValue> = {};
+        for (const [id, result] of this.#stmt(SQL.parentResults).values(job.seq)) {
+          results[id as string] = fromJson(result);
+        }
+        job.parentResults = results;
+      }
+      claimed[i] = job;
+    }
+    if (claimed.length > 1) {
+      claimed.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.seq - b.seq);
+    }
+    return claimed;
+  }
+
+  /**
+   * Records how an attempt ended. Fenced: if the attempt no longer owns the
+   * job (it timed out, or its lease expired and another worker took it),
+   * nothing changes and this returns false.
+   */
+  finish(o: Outcome, now: number): boolean {
+    const job = o.job;
+    if (o.kind === "completed") {
+      if (this.#stmt(SQL.complete).run(o.result, now, job.seq, job.run).changes === 0) {
+        return false;
+      }
+      this.#execution(job, "completed", now, null);
+      if (job.children > 0) this.#stmt(SQL.releaseChildren).run(job.seq);
+      return true;
+    }
+    return this.#endAttempt(
+      job.seq,
+      job.id,
+      job.run,
+      job.attempt,
+      job.maxAttempts,
+      job.retryDelay,
+      job.backoff,
+      job.children,
+      o.permanent,
+      o.kind,
+      o.error,
+      o.detail,
+      job.workerId,
+      job.startedAt,
+      now,
+    );
+  }
+
+  #execution(job: Claimed, status: string, now: number, error: string | null): void {
+    this.#stmt(SQL.insertExecution).run(
+      job.seq,
+      job.run,
+      job.attempt,
+      job.workerId,
+      status,
+      job.startedAt,
+      now,
+      error,
+    );
+  }
+
+  #endAttempt(
+    seq: number,
+    id: string,
+    run: number,
+    attempt: number,
+    maxAttempts: number,
+    retryDelay: number,
+    backoff: Backoff,
+    children: number,
+    permanent: boolean,
+    kind: "failed" | "timeout",
+    error: string,
+    detail: string,
+    workerId: string,
+    startedAt: number,
+    now: number,
+  ): boolean {
+    let changed: number;
+    if (!permanent && attempt < maxAttempts) {
+      const runAt = now + Math.round(retryDelaySeconds(retryDelay, backoff, attempt) * 1000);
+      changed = this.#stmt(SQL.retry).run(error, now, runAt, runAt > now ? 1 : 0, seq, run)
+        .changes;
+    } else {
+      changed = this.#stmt(SQL.fail).run(kind, error, now, seq, run).changes;
+      if (changed > 0 && children > 0) this.cascade(seq, id, kind, now);
+    }
+    if (changed === 0) return false;
+    this.#stmt(SQL.insertExecution).run(seq, run, attempt, workerId, kind, startedAt, now, detail);
+    return true;
+  }
+
+  /** Ends attempts whose worker stopped renewing the lease. Returns how many. */
+  reapExpired(now: number): number {
+    const rows = this.#stmt(SQL.expiredLeases).values(now);
+    for (const r of rows) {
+      const message = `Worker ${r[7]} stopped renewing its lease (expired ${iso(r[9])}); ` +
+        `the attempt was abandoned`;
+      this.#endAttempt(
+        r[0] as number,
+        r[1] as string,
+        r[2] as number,
+        r[3] as number,
+        r[4] as number,
+        r[5] as number,
+        r[6] as Backoff,
+        r[10] as number,
+        false,
+        "timeout",
+        message,
+        message,
+        r[7] as string,
+        r[8] as number,
+        now,
+      );
+    }
+    return rows.length;
+  }
+
+  /** Cancels every pending descendant of job `seq`, which ended with `status`. */
+  cascade(seq: number, id: string, status: string, now: number): void {
+    this.#stmt(SQL.cascadeCancel).run(seq, cascadeMessage(id, status), seq, now);
+  }
+
+  /** Renews `workerId`'s leases and records that it was seen. */
+  heartbeat(workerId: string, now: number, leaseMs: number): void {
+    this.#stmt(SQL.renewLeases).run(now + leaseMs, workerId);
+    this.#stmt(SQL.workerSeen).run(workerId, now);
+  }
+
+  /** Records a worker starting. */
+  registerWorker(workerId: string, tasks: string[], concurrency: number, now: number): void {
+    let host = "unknown";
+    try {
+      host = Deno.hostname();
+    } catch {
+      // --allow-sys not granted: the host name is informational only.
+    }
+    this.#stmt(SQL.upsertWorker).run(
+      workerId,
+      host,
+      Deno.pid,
+      JSON.stringify(tasks),
+      concurrency,
+      now,
+    );
+  }
+
+  /** Records a worker stopping. */
+  workerStopped(workerId: string, now: number): void {
+    this.#stmt(SQL.workerStopped).run(workerId, now);
+  }
+
+  /** Cancels a pending job and its pending descendants. */
+  cancel(id: string, now: number): boolean {
+    const row = this.#stmt(SQL.cancel).values(id, now)[0];
+    if (row === undefined) return false;
+    if ((row[1] as number) > 0) this.cascade(row[0] as number, id, "cancelled", now);
+    return true;
+  }
+
+  /**
+   * Puts a failed, timed-out or cancelled job back to pending with its
+   * attempts reset, and brings back the descendants its end had cancelled.
+   * Refuses (false) while one of its own dependencies ended badly.
+   */
+  requeue(id: string, now: number): boolean {
+    const row = this.#stmt(SQL.findParent).values(id)[0];
+    if (row === undefined) return false;
+    const seq = row[0] as number;
+    if (this.#stmt(SQL.badParent).values(seq).length > 0) return false;
+    if (this.#stmt(SQL.requeue).run(now, seq).changes === 0) return false;
+    for (const [d] of this.#stmt(SQL.cancelledBy).values(seq)) {
+      const bad = this.#stmt(SQL.badParent).values(d)[0];
+      if (bad === undefined) {
+        this.#stmt(SQL.restore).run(d, now);
+      } else {
+        const rootSeq = (bad[3] ?? bad[0]) as number;
+        const root = this.#stmt(SQL.jobBySeq).values(rootSeq)[0];
+        this.#stmt(SQL.recancel).run(
+          d,
+          cascadeMessage(String(root?.[0]), String(root?.[2])),
+          rootSeq,
+          now,
+        );
+      }
+    }
+    return true;
+  }
+
+  /** Deletes finished jobs (see SQL.clear); returns how many. */
+  clear(before: number): number {
+    return this.#stmt(SQL.clear).run(before).changes;
+  }
+
+  /** The job and its attempts, or undefined. */
+  getJob(id: string): (JobRow & { executions: ExecutionRow[] }) | undefined {
+    const row = this.#stmt(SQL.jobById).get(id);
+    if (row === undefined) return undefined;
+    const executions: ExecutionRow[] = this.#stmt(SQL.executions).all(row.seq).map((e) => ({
+      attempt: Number(e.attempt),
+      run: Number(e.run),
+      status: e.status as JobStatus,
+      workerId: e.worker_id as string,
+      startedAt: iso(e.started_at),
+      completedAt: isoOrNull(e.completed_at),
+      error: e.error as string | null,
+    }));
+    if (row.status === "running") {
+      executions.push({
+        attempt: Number(row.attempts),
+        run: Number(row.runs),
+        status: "running",
+        workerId: row.worker_id as string,
+        startedAt: iso(row.started_at),
+        completedAt: null,
+        error: null,
+      });
+    }
+    return { ...toJobRow(row), executions };
+  }
+
+  /** Newest first. */
+  list(status: JobStatus | undefined, limit: number): JobRow[] {
+    const rows = status === undefined
+      ? this.#stmt(SQL.listAll).all(limit)
+      : this.#stmt(SQL.listByStatus).all(status, limit);
+    return rows.map(toJobRow);
+  }
+
+  /** Count per status. */
+  stats(): Map<string, number> {
+    return new Map(
+      this.#stmt(SQL.stats).values().map((r) => [r[0] as string, Number(r[1])]),
+    );
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The few domain errors GigQ throws. Bad arguments are `TypeError` or
+ * `RangeError` with the bad value in the message; these classes are for
+ * everything else, one class per failure.
+ *
+ * @module
+ */
+
+/**
+ * No job has the given id.
+ *
+ * @example Handle an unknown id
+ * ```ts ignore
+ * try { await queue.getResult("nope"); } catch (e) {
+ *   if (e instanceof JobNotFoundError) console.log(`no job ${e.jobId}`);
+ * }
+ * ```
+ */
+export class JobNotFoundError extends Error {
+  /** The id that matched no job. */
+  readonly jobId: string;
+
+  /**
+   * @param jobId the id that matched no job
+   * @param message overrides the default message
+   */
+  constructor(jobId: string, message?: string) {
+    super(message ?? `Job ${JSON.stringify(jobId)} not found`);
+    this.name = "JobNotFoundError";
+    this.jobId = jobId;
+  }
+}
+
+/**
+ * The queue or worker was used after `close()`.
+ *
+ * @example
+ * ```ts ignore
+ * queue.close();
+ * await queue.stats(); // throws QueueClosedError
+ * ```
+ */
+export class QueueClosedError extends Error {
+  /** The database path of the closed queue. */
+  readonly path: string;
+
+  /**
+   * @param path the database path
+   * @param what "queue" or "worker"
+   */
+  constructor(path: string, what = "queue") {
+    super(`Cannot use the ${what} for ${JSON.stringify(path)}: it has been closed`);
+    this.name = "QueueClosedError";
+    this.path = path;
+  }
+}
+
+/**
+ * A database file was opened with one SQLite driver while the same process
+ * already had it open with the other. Two SQLite copies in one process on one
+ * file release each other's POSIX locks and can silently lose commits.
+ *
+ * @example
+ * ```ts ignore
+ * getConnection("jobs.db", { driver: "node" });
+ * getConnection("jobs.db", { driver: "ffi" }); // throws DriverConflictError
+ * ```
+ */
+export class DriverConflictError extends Error {
+  /** The database path. */
+  readonly path: string;
+
+  /**
+   * @param path the database path
+   * @param open the driver already using the file
+   * @param requested the driver that was refused
+   */
+  constructor(path: string, open: string, requested: string) {
+    super(
+      `Cannot open ${JSON.stringify(path)} with the "${requested}" driver: this process already ` +
+        `has it open with the "${open}" driver, and two SQLite libraries on one file in one ` +
+        `process can lose commits; use the "${open}" driver here too`,
+    );
+    this.name = "DriverConflictError";
+    this.path = path;
+  }
+}
+
+/**
+ * The reason a job's `ctx.signal` is aborted with when the job runs past its
+ * timeout.
+ *
+ * @example Tell a timeout from other aborts inside a handler
+ * ```ts ignore
+ * ctx.signal.addEventListener("abort", () => {
+ *   if (ctx.signal.reason instanceof JobTimeoutError) console.log("out of time");
+ * });
+ * ```
+ */
+export class JobTimeoutError extends Error {
+  /** The job that timed out. */
+  readonly jobId: string;
+  /** Its timeout, in seconds. */
+  readonly timeout: number;
+
+  /**
+   * @param jobId the job that timed out
+   * @param timeout its timeout in seconds
+   */
+  constructor(jobId: string, timeout: number) {
+    super(`Job timed out after ${timeout} seconds`);
+    this.name = "JobTimeoutError";
+    this.jobId = jobId;
+    this.timeout = timeout;
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * {@linkcode Job}: one unit of work to submit.
+ *
+ * @module
+ */
+import { uuidv7 } from "./_uuid.ts";
+import {
+  instant,
+  integer,
+  knownKeys,
+  MAX_RETRY_DELAY_SECONDS,
+  MAX_TIMEOUT_SECONDS,
+  oneOf,
+  PRIORITY_RANGE,
+  seconds,
+  text,
+} from "./_validate.ts";
+import { describe } from "./job_status.ts";
+
+/**
+ * How the wait between attempts grows:
+ * - `"fixed"`: every retry waits `retryDelay` seconds (GigQ's rule);
+ * - `"exponential"`: retry *n* waits `retryDelay × 2^(n-1)` seconds, at most one day.
+ */
+export type Backoff = "fixed" | "exponential";
+
+/** The allowed {@linkcode Backoff} values. */
+export const BACKOFFS: readonly Backoff[] = ["fixed", "exponential"];
+
+/** The longest wait exponential backoff grows to, in seconds (one day). */
+export const MAX_BACKOFF_SECONDS = 86_400;
+
+/**
+ * Options shared by tasks and jobs. Durations are in seconds, as in GigQ.
+ */
+export interface JobOptions {
+  /**
+   * Higher runs first; equal priorities run oldest first. A 32-bit integer.
+   *
+   * @default {0}
+   */
+  priority?: number;
+  /**
+   * How many times the job may run before it ends `failed` or `timeout`.
+   *
+   * @default {3}
+   */
+  maxAttempts?: number;
+  /**
+   * Seconds an attempt may run before its `ctx.signal` aborts and the attempt
+   * counts as timed out. At most 2,147,483 (the longest JavaScript timer).
+   *
+   * @default {300}
+   */
+  timeout?: number;
+  /**
+   * Seconds to wait before a failed or timed-out attempt is retried.
+   *
+   * @default {0}
+   */
+  retryDelay?: number;
+  /**
+   * How the retry delay grows from one attempt to the next.
+   *
+   * @default {"fixed"}
+   */
+  backoff?: Backoff;
+  /**
+   * Free text shown by `status`.
+   *
+   * @default {""}
+   */
+  description?: string;
+}
+
+/** The task a job runs: a {@linkcode Task} object or its name. */
+export interface TaskRef {
+  /** The task's name, which workers look up. */
+  readonly name: string;
+  /** The task's default options. */
+  readonly options: Readonly<Required<JobOptions>>;
+}
+
+/** Everything {@linkcode Job}'s constructor accepts. */
+export interface JobInit extends JobOptions {
+  /** The task to run: a task object from `task()`, or a task name. */
+  task: TaskRef | string;
+  /**
+   * A human-readable name.
+   *
+   * @default {the task's name}
+   */
+  name?: string;
+  /**
+   * The handler's first argument. Must be a JSON value.
+   *
+   * @default {{}}
+   */
+  params?: unknown;
+  /**
+   * Jobs (or their ids) that must complete first. Each must already be
+   * submitted, or be submitted in the same `submitMany` call.
+   *
+   * @default {[]}
+   */
+  dependencies?: readonly (string | Job)[];
+  /**
+   * Not before this time: a Date, an ISO 8601 string or epoch milliseconds.
+   *
+   * @default {now}
+   */
+  runAt?: Date | string | number;
+  /**
+   * Where the task came from (for example `./tasks.ts#greet` from the CLI).
+   * Informational: workers never import a module because a job names it.
+   */
+  module?: string;
+}
+
+const JOB_KEYS = [
+  "task",
+  "name",
+  "params",
+  "dependencies",
+  "runAt",
+  "module",
+  "priority",
+  "maxAttempts",
+  "timeout",
+  "retryDelay",
+  "backoff",
+  "description",
+] as const;
+
+/** Default job options (GigQ's defaults). */
+export const DEFAULT_JOB_OPTIONS: Readonly<Required<JobOptions>> = Object.freeze({
+  priority: 0,
+  maxAttempts: 3,
+  timeout: 300,
+  retryDelay: 0,
+  backoff: "fixed" as Backoff,
+  description: "",
+});
+
+/** Validates job options, filling defaults from `base`. */
+export function resolveJobOptions(
+  context: string,
+  options: JobOptions,
+  base: Readonly<Required<JobOptions>> = DEFAULT_JOB_OPTIONS,
+): Required<JobOptions> {
+  return {
+    priority: integer(context, "priority", options.priority ?? base.priority, ...PRIORITY_RANGE),
+    maxAttempts: integer(
+      context,
+      "maxAttempts",
+      options.maxAttempts ?? base.maxAttempts,
+      1,
+      1_000_000,
+    ),
+    timeout: seconds(context, "timeout", options.timeout ?? base.timeout, {
+      min: 0,
+      max: MAX_TIMEOUT_SECONDS,
+      minExclusive: true,
+    }),
+    retryDelay: seconds(context, "retryDelay", options.retryDelay ?? base.retryDelay, {
+      min: 0,
+      max: MAX_RETRY_DELAY_SECONDS,
+      minExclusive: false,
+    }),
+    backoff: oneOf(context, "backoff", options.backoff ?? base.backoff, BACKOFFS),
+    description: text(context, "description", options.description ?? base.description, {
+      max: 10_000,
+      allowEmpty: true,
+    }),
+  };
+}
+
+function isTaskRef(value: unknown): value is TaskRef {
+  return typeof value === "object" && value !== null &&
+    typeof (value as TaskRef).name === "string" &&
+    typeof (value as TaskRef).options === "object";
+}
+
+/**
+ * One unit of work: a task name, its params, and how to run it. The id is
+ * assigned at construction, so a job can be named as another's dependency
+ * before either is submitted. Jobs are immutable.
+ *
+ * @example Submit a job that runs after another
+ * ```ts ignore
+ * import { Job, JobQueue, task } from "@gigq/gigq";
+ * const resize = task("resize", (p: { file: string }) => p.file);
+ * const queue = new JobQueue("jobs.db");
+ * const first = new Job({ task: resize, params: { file: "a.png" } });
+ * const second = new Job({ task: resize, params: { file: "b.png" }, dependencies: [first] });
+ * await queue.submitMany([first, second]);
+ * ```
+ */
+export class Job {
+  /** A UUID (version 7, time-ordered), assigned at construction. */
+  readonly id: string;
+  /** The name of the task a worker runs for this job. */
+  readonly task: string;
+  /** A human-readable name. */
+  readonly name: string;
+  /** The handler's first argument (checked to be JSON at submit). */
+  readonly params: unknown;
+  /** Ids of the jobs that must complete first, in order, without duplicates. */
+  readonly dependencies: readonly string[];
+  /** Higher runs first. */
+  readonly priority: number;
+  /** How many times the job may run. */
+  readonly maxAttempts: number;
+  /** Seconds an attempt may run. */
+  readonly timeout: number;
+  /** Seconds before a retry. */
+  readonly retryDelay: number;
+  /** How the retry delay grows. */
+  readonly backoff: Backoff;
+  /** Free text. */
+  readonly description: string;
+  /** Earliest start, in epoch milliseconds, or `undefined` for "as soon as possible". */
+  readonly runAt: number | undefined;
+  /** Where the task came from, if known. */
+  readonly module: string | undefined;
+
+  /**
+   * Validates `init` and creates the job. Throws a `TypeError` or `RangeError`
+   * naming the bad field and value.
+   *
+   * @param init the task, params and options
+   */
+  constructor(init: JobInit) {
+    let context = "Cannot create job";
+    knownKeys(context, init, JOB_KEYS);
+    const taskRef = init.task;
+    let taskName: string;
+    let base = DEFAULT_JOB_OPTIONS;
+    if (isTaskRef(taskRef)) {
+      taskName = taskRef.name;
+      base = taskRef.options;
+    } else if (typeof taskRef === "string") {
+      taskName = text(context, "task", taskRef, { max: 1000, allowEmpty: false });
+    } else {
+      throw new TypeError(
+        `${context}: task must be a task from task() or a task name, got ${describe(taskRef)}`,
+      );
+    }
+    const name = init.name === undefined
+      ? taskName
+      : text(context, "name", init.name, { max: 1000, allowEmpty: false });
+    context = `Cannot create job ${JSON.stringify(name)}`;
+    const options = resolveJobOptions(context, init, base);
+    const deps = init.dependencies ?? [];
+    if (!Array.isArray(deps)) {
+      throw new TypeError(
+        `${context}: dependencies must be an array of jobs or job ids, got ${describe(deps)}`,
+      );
+    }
+    const ids: string[] = [];
+    for (const [i, dep] of deps.entries()) {
+      const id = dep instanceof Job ? dep.id : dep;
+      if (typeof id !== "string" || id.trim() === "") {
+        throw new TypeError(
+          `${context}: dependencies[${i}] must be a job or a job id, got ${describe(dep)}`,
+        );
+      }
+      if (!ids.includes(id)) ids.push(id);
+    }
+    this.id = uuidv7();
+    this.task = taskName;
+    this.name = name;
+    this.params = init.params === undefined ? {} : init.params;
+    this.dependencies = Object.freeze(ids);
+    this.priority = options.priority;
+    this.maxAttempts = options.maxAttempts;
+    this.timeout = options.timeout;
+    this.retryDelay = options.retryDelay;
+    this.backoff = options.backoff;
+    this.description = options.description;
+    this.runAt = init.runAt === undefined ? undefined : instant(context, "runAt", init.runAt);
+    this.module = init.module === undefined
+      ? undefined
+      : text(context, "module", init.module, { max: 2000, allowEmpty: false });
+    if (ids.includes(this.id)) throw new RangeError(`${context}: a job cannot depend on itself`);
+    Object.freeze(this);
+  }
+}
+
+/** Seconds to wait before retrying after attempt `attempt` (1-based) failed. */
+export function retryDelaySeconds(retryDelay: number, backoff: Backoff, attempt: number): number {
+  if (backoff === "fixed" || retryDelay === 0) return retryDelay;
+  return Math.min(
+    retryDelay * 2 ** Math.min(attempt - 1, 60),
+    Math.max(MAX_BACKOFF_SECONDS, retryDelay),
+  );
+}

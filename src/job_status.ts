@@ -1,0 +1,91 @@
+/**
+ * The states a job moves through.
+ *
+ * ```
+ * pending ──claim──▶ running ──return──▶ completed
+ *    │  ▲               │
+ *    │  └──retry────────┤ (throw or timeout, attempts left)
+ *    │                  ├──throw, no attempts left──▶ failed
+ *    │                  └──timeout, no attempts left──▶ timeout
+ *    └──cancel (or a dependency ended badly)──▶ cancelled
+ * failed | timeout | cancelled ──requeue──▶ pending
+ * ```
+ *
+ * @example Filter a listing by status
+ * ```ts ignore
+ * import { JobQueue, JobStatus } from "@gigq/gigq";
+ * const queue = new JobQueue("jobs.db");
+ * const failed = await queue.listJobs({ status: JobStatus.FAILED });
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Every job status, as a constant object (`JobStatus.PENDING === "pending"`).
+ * The order is the order `stats()` and the CLI list them in.
+ *
+ * @example Compare a job's status
+ * ```ts ignore
+ * const job = await queue.getStatus(id);
+ * if (job?.status === JobStatus.COMPLETED) console.log(job.result);
+ * ```
+ */
+export const JobStatus = {
+  /** Waiting to run: for a worker, for its start time, or for its dependencies. */
+  PENDING: "pending",
+  /** Claimed by a worker and running. */
+  RUNNING: "running",
+  /** Returned a value; terminal. */
+  COMPLETED: "completed",
+  /** Threw on its last attempt. */
+  FAILED: "failed",
+  /** Cancelled before it ran, directly or because a dependency ended badly. */
+  CANCELLED: "cancelled",
+  /** Ran past its timeout (or its worker vanished) on its last attempt. */
+  TIMEOUT: "timeout",
+} as const;
+
+/** One of the {@linkcode JobStatus} values. */
+export type JobStatus = typeof JobStatus[keyof typeof JobStatus];
+
+/** Every status value, in {@linkcode JobStatus} order. */
+export const JOB_STATUSES: readonly JobStatus[] = Object.values(JobStatus);
+
+/**
+ * Checks that `value` is a job status and returns it; throws a `RangeError`
+ * naming the value and the allowed ones otherwise.
+ *
+ * @example Validate a status from user input
+ * ```ts
+ * import { parseJobStatus } from "./job_status.ts";
+ * parseJobStatus("failed"); // "failed"
+ * ```
+ */
+export function parseJobStatus(value: unknown): JobStatus {
+  if (typeof value === "string" && (JOB_STATUSES as readonly string[]).includes(value)) {
+    return value as JobStatus;
+  }
+  throw new RangeError(
+    `Invalid status ${describe(value)}: allowed are ${JOB_STATUSES.join(", ")}`,
+  );
+}
+
+/** A short, safe rendering of any value for an error message. */
+export function describe(value: unknown): string {
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 80 ? value.slice(0, 77) + "..." : value);
+  }
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "symbol") return value.toString();
+  if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
+  if (value instanceof Date) {
+    return `Date(${isNaN(value.getTime()) ? "invalid" : value.toISOString()})`;
+  }
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value !== null && typeof value === "object") {
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    return name && name !== "Object" ? `a ${name}` : "an object";
+  }
+  return String(value);
+}

@@ -1,0 +1,495 @@
+/**
+ * {@linkcode JobQueue}: submit jobs and ask about them.
+ *
+ * @module
+ */
+import { toJson } from "./_json.ts";
+import type { JsonValue } from "./_json.ts";
+import { type PreparedJob, Store } from "./_store.ts";
+import { instant, integer, knownKeys } from "./_validate.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { JobNotFoundError, QueueClosedError } from "./errors.ts";
+import { Job } from "./job.ts";
+import { describe, JOB_STATUSES, type JobStatus, parseJobStatus } from "./job_status.ts";
+import {
+  acquireConnection,
+  type ConnectionOptions,
+  releaseConnection,
+  resolveDbPath,
+} from "./registry.ts";
+import type { Connection } from "./sqlite/connection.ts";
+
+/** The default limit on a JSON payload (params or result): 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576;
+
+/** Options for {@linkcode JobQueue}. */
+export interface JobQueueOptions extends ConnectionOptions {
+  /**
+   * The source of time (tests inject one to move time instead of sleeping).
+   *
+   * @default {systemClock}
+   */
+  clock?: Clock;
+  /**
+   * The largest params JSON a job may carry, in UTF-8 bytes.
+   *
+   * @default {1048576}
+   */
+  maxPayloadBytes?: number;
+}
+
+/** A job as {@linkcode JobQueue.listJobs} shows it. Times are ISO 8601 strings (UTC). */
+export interface JobInfo {
+  /** The job's id. */
+  id: string;
+  /** Its name. */
+  name: string;
+  /** The task a worker runs for it. */
+  task: string;
+  /** Where the task came from, if recorded (for example `./tasks.ts#greet`). */
+  module: string | null;
+  /** Where it is in its life. */
+  status: JobStatus;
+  /** The handler's params. */
+  params: JsonValue;
+  /** Ids of the jobs it waits for, in order. */
+  dependencies: string[];
+  /** Higher runs first. */
+  priority: number;
+  /** Attempts since submit or the last requeue. */
+  attempts: number;
+  /** How many attempts it may make. */
+  maxAttempts: number;
+  /** Seconds an attempt may run. */
+  timeout: number;
+  /** Seconds before a retry. */
+  retryDelay: number;
+  /** How the retry delay grows. */
+  backoff: "fixed" | "exponential";
+  /** Free text. */
+  description: string;
+  /** The handler's return value when completed; `null` otherwise. */
+  result: JsonValue;
+  /** The last error, if any. */
+  error: string | null;
+  /** The worker running it, while running. */
+  workerId: string | null;
+  /** When it was submitted. */
+  createdAt: string;
+  /** When it last changed. */
+  updatedAt: string;
+  /** When its latest attempt started. */
+  startedAt: string | null;
+  /** When it ended (completed, failed, timeout or cancelled). */
+  completedAt: string | null;
+  /** It is not started before this time. */
+  runAt: string;
+  /** While running: the worker must renew its claim before this time. */
+  leaseUntil: string | null;
+  /** The job whose failure or cancellation cancelled this one, if that is why it is cancelled. */
+  cancelledBy: string | null;
+}
+
+/** One attempt of a job. */
+export interface ExecutionInfo {
+  /** 1 to `maxAttempts`, counted since submit or the last requeue. */
+  attempt: number;
+  /** Every attempt the job has ever made, numbered from 1 (unaffected by requeue). */
+  run: number;
+  /** `running`, `completed`, `failed` or `timeout`. */
+  status: JobStatus;
+  /** The worker that ran it. */
+  workerId: string;
+  /** When it started. */
+  startedAt: string;
+  /** When it ended; `null` while running. */
+  completedAt: string | null;
+  /** Why it failed (with a stack trace when there is one). */
+  error: string | null;
+}
+
+/** A job with its attempts, from {@linkcode JobQueue.getStatus}. */
+export interface JobDetails extends JobInfo {
+  /** One entry per attempt, oldest first. */
+  executions: ExecutionInfo[];
+}
+
+/** Counts per status, from {@linkcode JobQueue.stats}. */
+export interface QueueStats {
+  /** Waiting to run. */
+  pending: number;
+  /** Running now. */
+  running: number;
+  /** Finished successfully. */
+  completed: number;
+  /** Failed on their last attempt. */
+  failed: number;
+  /** Cancelled. */
+  cancelled: number;
+  /** Timed out on their last attempt. */
+  timeout: number;
+  /** All jobs. */
+  total: number;
+}
+
+/** Options for {@linkcode JobQueue.listJobs}. */
+export interface ListOptions {
+  /**
+   * Only jobs with this status.
+   *
+   * @default {every status}
+   */
+  status?: JobStatus;
+  /**
+   * At most this many jobs.
+   *
+   * @default {100}
+   */
+  limit?: number;
+}
+
+/** Options for {@linkcode JobQueue.clearCompleted}. */
+export interface ClearOptions {
+  /**
+   * Only jobs that ended before this time (a Date, ISO string or epoch ms).
+   *
+   * @default {no limit}
+   */
+  before?: Date | string | number;
+}
+
+const QUEUE_OPTION_KEYS = [
+  "driver",
+  "synchronous",
+  "busyTimeout",
+  "clock",
+  "maxPayloadBytes",
+] as const;
+
+/** Orders jobs parents-first; refuses duplicates and cycles within the batch. */
+function orderBatch(jobs: readonly Job[]): Job[] {
+  const byId = new Map<string, Job>();
+  for (const [i, job] of jobs.entries()) {
+    if (!(job instanceof Job)) {
+      throw new TypeError(
+        `Cannot submit: jobs[${i}] must be a Job (new Job({...}) or task.toJob()), got ${
+          describe(job)
+        }`,
+      );
+    }
+    if (byId.has(job.id)) {
+      throw new RangeError(
+        `Cannot submit job ${JSON.stringify(job.name)}: the same Job (id ${job.id}) appears ` +
+          `twice in the batch`,
+      );
+    }
+    byId.set(job.id, job);
+  }
+  if (!jobs.some((j) => j.dependencies.some((d) => byId.has(d)))) return [...jobs];
+  const ordered: Job[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (job: Job, path: Job[]): void => {
+    const s = state.get(job.id);
+    if (s === "done") return;
+    if (s === "visiting") {
+      const cycle = [...path.slice(path.indexOf(job)), job].map((j) => JSON.stringify(j.name));
+      throw new RangeError(`Cannot submit: the dependencies form a cycle: ${cycle.join(" → ")}`);
+    }
+    state.set(job.id, "visiting");
+    for (const dep of job.dependencies) {
+      const parent = byId.get(dep);
+      if (parent !== undefined) visit(parent, [...path, job]);
+    }
+    state.set(job.id, "done");
+    ordered.push(job);
+  };
+  for (const job of jobs) visit(job, []);
+  return ordered;
+}
+
+/**
+ * Submits jobs to a queue file and answers questions about them. Cheap to
+ * create: it uses this isolate's shared connection to the file.
+ *
+ * @example Submit a job and read its result
+ * ```ts ignore
+ * import { JobQueue, task, Worker } from "@gigq/gigq";
+ *
+ * const double = task("double", (p: { n: number }) => p.n * 2);
+ * const queue = new JobQueue("jobs.db");
+ * const id = await double.submit(queue, { n: 21 });
+ * await new Worker("jobs.db", { tasks: [double] }).processOne();
+ * console.log(await queue.getResult(id)); // 42
+ * queue.close();
+ * ```
+ */
+export class JobQueue implements Disposable {
+  /** The database path (absolute). */
+  readonly path: string;
+  #options: ConnectionOptions;
+  #clock: Clock;
+  #maxPayload: number;
+  #conn: Connection | undefined;
+  #store: Store | undefined;
+  #closed = false;
+
+  /**
+   * Opens (and on first use creates) the queue in `path`.
+   *
+   * @param path the database file, or `":memory:"` (private to this isolate)
+   * @param options driver, pragmas, clock and payload limit
+   */
+  constructor(path: string, options: JobQueueOptions = {}) {
+    knownKeys("Cannot open queue", options, QUEUE_OPTION_KEYS);
+    this.path = resolveDbPath(path);
+    this.#options = {
+      driver: options.driver,
+      synchronous: options.synchronous,
+      busyTimeout: options.busyTimeout,
+    };
+    this.#clock = options.clock ?? systemClock;
+    this.#maxPayload = integer(
+      "Cannot open queue",
+      "maxPayloadBytes",
+      options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      2,
+      1_073_741_824,
+    );
+    this.#conn = acquireConnection(this.path, this.#options);
+  }
+
+  /** The driver this queue's connection uses. */
+  get driver(): "node" | "ffi" {
+    return this.#options.driver ?? "node";
+  }
+
+  async #ready(): Promise<Store> {
+    if (this.#closed) throw new QueueClosedError(this.path);
+    if (this.#conn === undefined || !this.#conn.isOpen) {
+      // The registry closed it (closeConnection/closeConnections): reopen.
+      this.#conn = acquireConnection(this.path, this.#options);
+      this.#store = undefined;
+    }
+    if (this.#store === undefined || this.#store.conn !== this.#conn) {
+      this.#store = await Store.open(this.#conn);
+    }
+    return this.#store;
+  }
+
+  #prepare(jobs: readonly Job[]): PreparedJob[] {
+    return orderBatch(jobs).map((job) => ({
+      job,
+      params: toJson(
+        job.params,
+        "params",
+        `Cannot submit job ${JSON.stringify(job.name)}`,
+        this.#maxPayload,
+      ),
+    }));
+  }
+
+  /**
+   * Submits one job; resolves to its id. Its params must be JSON (a
+   * `TypeError` names the bad key), and each dependency must already exist.
+   *
+   * @example
+   * ```ts ignore
+   * const id = await queue.submit(new Job({ task: "greet", params: { name: "Bob" } }));
+   * ```
+   *
+   * @param job the job to submit
+   */
+  async submit(job: Job): Promise<string> {
+    const prepared = this.#prepare([job]);
+    const store = await this.#ready();
+    const ids = await store.write(() => store.insertJobs(prepared, this.#clock.now()));
+    return ids[0];
+  }
+
+  /**
+   * Submits many jobs in one transaction: all or none. Jobs may depend on
+   * jobs earlier or later in the same batch (not in a cycle). Resolves to
+   * their ids, in the order given.
+   *
+   * @example
+   * ```ts ignore
+   * const ids = await queue.submitMany(files.map((file) => resize.toJob({ file })));
+   * ```
+   *
+   * @param jobs the jobs to submit
+   */
+  async submitMany(jobs: Iterable<Job>): Promise<string[]> {
+    if (jobs === null || typeof (jobs as Iterable<Job>)?.[Symbol.iterator] !== "function") {
+      throw new TypeError(`Cannot submit: expected an iterable of jobs, got ${describe(jobs)}`);
+    }
+    const list = [...jobs];
+    const prepared = this.#prepare(list);
+    if (prepared.length === 0) return [];
+    const store = await this.#ready();
+    await store.write(() => store.insertJobs(prepared, this.#clock.now()));
+    return list.map((j) => j.id);
+  }
+
+  /**
+   * The job with its attempts, or `undefined` for an unknown id.
+   *
+   * @example
+   * ```ts ignore
+   * const job = await queue.getStatus(id);
+   * console.log(job?.status, job?.attempts, job?.executions.length);
+   * ```
+   *
+   * @param id the job id
+   */
+  async getStatus(id: string): Promise<JobDetails | undefined> {
+    checkId(id);
+    const store = await this.#ready();
+    return await store.read(() => store.getJob(id)) as JobDetails | undefined;
+  }
+
+  /**
+   * The job's result: its handler's return value once it has completed,
+   * `undefined` before that (or if it ended another way). Throws
+   * {@linkcode JobNotFoundError} for an unknown id.
+   *
+   * @example
+   * ```ts ignore
+   * const result = await queue.getResult(id);
+   * ```
+   *
+   * @param id the job id
+   */
+  async getResult(id: string): Promise<JsonValue | undefined> {
+    const job = await this.getStatus(id);
+    if (job === undefined) throw new JobNotFoundError(id);
+    return job.status === "completed" ? job.result : undefined;
+  }
+
+  /**
+   * Jobs, newest first, optionally of one status. An unknown status is a
+   * `RangeError`.
+   *
+   * @example
+   * ```ts ignore
+   * for (const job of await queue.listJobs({ status: "failed", limit: 10 })) {
+   *   console.log(job.id, job.error);
+   * }
+   * ```
+   *
+   * @param options status filter and limit
+   */
+  async listJobs(options: ListOptions = {}): Promise<JobInfo[]> {
+    knownKeys("Cannot list jobs", options, ["status", "limit"]);
+    const status = options.status === undefined ? undefined : parseJobStatus(options.status);
+    const limit = integer("Cannot list jobs", "limit", options.limit ?? 100, 0, 1_000_000_000);
+    const store = await this.#ready();
+    return await store.read(() => store.list(status, limit)) as JobInfo[];
+  }
+
+  /**
+   * How many jobs are in each status, and in all.
+   *
+   * @example
+   * ```ts ignore
+   * const { pending, running, total } = await queue.stats();
+   * ```
+   */
+  async stats(): Promise<QueueStats> {
+    const store = await this.#ready();
+    const counts = await store.read(() => store.stats());
+    const stats = {} as QueueStats;
+    let total = 0;
+    for (const status of JOB_STATUSES) {
+      stats[status] = counts.get(status) ?? 0;
+      total += stats[status];
+    }
+    stats.total = total;
+    return stats;
+  }
+
+  /**
+   * Cancels a pending job, and every pending job that depends on it (they
+   * end `cancelled` with an error naming this job). Returns false if the job
+   * is unknown or not pending.
+   *
+   * @example
+   * ```ts ignore
+   * if (!(await queue.cancel(id))) console.log("too late: it is no longer pending");
+   * ```
+   *
+   * @param id the job id
+   */
+  async cancel(id: string): Promise<boolean> {
+    checkId(id);
+    const store = await this.#ready();
+    return await store.write(() => store.cancel(id, this.#clock.now()));
+  }
+
+  /**
+   * Puts a failed, timed-out or cancelled job back to pending with its
+   * attempts reset, and brings back the jobs its end had cancelled. Returns
+   * false if the job is unknown, in another state, or waits on a dependency
+   * that itself failed, timed out or was cancelled (requeue that one first).
+   *
+   * @example
+   * ```ts ignore
+   * for (const job of await queue.listJobs({ status: "failed" })) await queue.requeue(job.id);
+   * ```
+   *
+   * @param id the job id
+   */
+  async requeue(id: string): Promise<boolean> {
+    checkId(id);
+    const store = await this.#ready();
+    return await store.write(() => store.requeue(id, this.#clock.now()));
+  }
+
+  /**
+   * Deletes completed and cancelled jobs (and their attempts), optionally
+   * only those that ended before a time. A finished job that a remaining job
+   * still depends on is kept. Resolves to the number deleted.
+   *
+   * @example Delete what finished more than a week ago
+   * ```ts ignore
+   * const n = await queue.clearCompleted({ before: new Date(Date.now() - 7 * 86_400_000) });
+   * ```
+   *
+   * @param options the cutoff
+   */
+  async clearCompleted(options: ClearOptions = {}): Promise<number> {
+    knownKeys("Cannot clear jobs", options, ["before"]);
+    const before = options.before === undefined
+      ? Number.MAX_SAFE_INTEGER
+      : instant("Cannot clear jobs", "before", options.before);
+    const store = await this.#ready();
+    return await store.write(() => store.clear(before));
+  }
+
+  /**
+   * Stops using the queue and releases its connection (closed unless another
+   * open queue or worker in this isolate still uses it). Safe to call twice.
+   *
+   * @example
+   * ```ts ignore
+   * using queue = new JobQueue("jobs.db"); // closed at the end of the block
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#conn !== undefined) releaseConnection(this.#conn);
+    this.#conn = undefined;
+    this.#store = undefined;
+  }
+
+  /** Same as {@linkcode JobQueue.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function checkId(id: unknown): asserts id is string {
+  if (typeof id !== "string") {
+    throw new TypeError(`Invalid job id: expected a string, got ${describe(id)}`);
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The database schema as numbered migrations, tracked by `PRAGMA user_version`.
+ * Migrations are append-only: never edit one that has shipped, add the next.
+ *
+ * @module
+ */
+import type { Connection } from "./sqlite/connection.ts";
+
+/** `PRAGMA application_id` of a GigQ database: "GigQ" in ASCII. */
+export const APPLICATION_ID = 0x47696751;
+
+/** One schema step. `sql` runs inside the migration's transaction. */
+export interface Migration {
+  /** The `user_version` after this step. */
+  version: number;
+  /** What the step does. */
+  description: string;
+  /** The statements. */
+  sql: string;
+}
+
+/** Every migration, in order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "jobs, dependency edges, executions and workers",
+    sql: `
+      CREATE TABLE jobs (
+        seq           INTEGER PRIMARY KEY,      -- submit order; internal
+        id            TEXT    NOT NULL UNIQUE,  -- public id (UUID v7)
+        name          TEXT    NOT NULL,
+        task          TEXT    NOT NULL,
+        module        TEXT,
+        params        TEXT    NOT NULL,         -- JSON
+        priority      INTEGER NOT NULL,
+        max_attempts  INTEGER NOT NULL,
+        timeout       REAL    NOT NULL,         -- seconds
+        retry_delay   REAL    NOT NULL,         -- seconds
+        backoff       TEXT    NOT NULL,
+        description   TEXT    NOT NULL,
+        dependencies  TEXT    NOT NULL,         -- JSON array of job ids, in order
+        status        TEXT    NOT NULL CHECK (status IN
+                        ('pending','running','completed','failed','cancelled','timeout')),
+        attempts      INTEGER NOT NULL DEFAULT 0,  -- attempts since submit or requeue
+        runs          INTEGER NOT NULL DEFAULT 0,  -- claims ever; the completion fence
+        run_at        INTEGER NOT NULL,         -- epoch ms; not claimed before
+        scheduled     INTEGER NOT NULL DEFAULT 0,  -- 1 while run_at was in the future
+        parents_left  INTEGER NOT NULL DEFAULT 0,  -- dependencies not yet completed
+        children      INTEGER NOT NULL DEFAULT 0,  -- jobs that depend on this one
+        result        TEXT,                     -- JSON, set when completed
+        error         TEXT,
+        worker_id     TEXT,                     -- set while running
+        lease_until   INTEGER,                  -- epoch ms; set while running
+        cancelled_by  INTEGER,                  -- seq of the job whose end cancelled this one
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        started_at    INTEGER,
+        completed_at  INTEGER
+      );
+      -- The claim: ready jobs by priority, then age. Matches the claim's ORDER BY.
+      CREATE INDEX jobs_ready ON jobs (priority DESC, run_at, seq)
+        WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0;
+      -- Delayed jobs, promoted into jobs_ready when their time comes.
+      CREATE INDEX jobs_scheduled ON jobs (run_at) WHERE status = 'pending' AND scheduled = 1;
+      -- Running jobs by lease, to find those whose worker stopped renewing.
+      CREATE INDEX jobs_leases ON jobs (lease_until) WHERE status = 'running';
+      -- listJobs by status, newest first; stats.
+      CREATE INDEX jobs_status ON jobs (status, seq);
+      CREATE INDEX jobs_cancelled_by ON jobs (cancelled_by) WHERE cancelled_by IS NOT NULL;
+
+      CREATE TABLE job_deps (
+        parent   INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+        child    INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (parent, child)
+      ) WITHOUT ROWID;
+      CREATE INDEX job_deps_child ON job_deps (child, position);
+
+      CREATE TABLE executions (
+        job          INTEGER NOT NULL REFERENCES jobs (seq) ON DELETE CASCADE,
+        run          INTEGER NOT NULL,
+        attempt      INTEGER NOT NULL,
+        worker_id    TEXT    NOT NULL,
+        status       TEXT    NOT NULL,
+        started_at   INTEGER NOT NULL,
+        completed_at INTEGER NOT NULL,
+        error        TEXT,
+        PRIMARY KEY (job, run)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE workers (
+        id          TEXT    PRIMARY KEY,
+        host        TEXT    NOT NULL,
+        pid         INTEGER NOT NULL,
+        tasks       TEXT    NOT NULL,           -- JSON array of task names
+        concurrency INTEGER NOT NULL,
+        started_at  INTEGER NOT NULL,
+        seen_at     INTEGER NOT NULL,
+        stopped_at  INTEGER
+      ) WITHOUT ROWID;
+    `,
+  },
+];
+
+/** The schema version this GigQ writes. */
+export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** The database is not one GigQ can use. */
+export class SchemaError extends Error {
+  /** The database path. */
+  readonly path: string;
+
+  /**
+   * @param path the database path
+   * @param message what is wrong
+   */
+  constructor(path: string, message: string) {
+    super(message);
+    this.name = "SchemaError";
+    this.path = path;
+  }
+}
+
+function pragmaNumber(conn: Connection, name: string): number {
+  return Number(conn.prepare(`PRAGMA ${name}`).values()[0]?.[0] ?? 0);
+}
+
+/**
+ * Brings the database up to {@linkcode SCHEMA_VERSION}. Idempotent and safe to
+ * run from several processes at once (each step runs in a write transaction
+ * that re-reads the version). Refuses a database written by a newer version,
+ * and an SQLite file that belongs to another application.
+ */
+export function migrate(conn: Connection): void {
+  if (readVersion(conn) === SCHEMA_VERSION) return;
+  conn.transaction(() => {
+    const version = readVersion(conn);
+    if (version === SCHEMA_VERSION) return;
+    if (version === 0) {
+      checkDatabase(conn);
+      conn.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+    }
+    for (const m of MIGRATIONS) {
+      if (m.version <= version) continue;
+      conn.exec(m.sql);
+      conn.exec(`PRAGMA user_version = ${m.version}`);
+    }
+  });
+}
+
+/**
+ * Refuses, without writing anything, a database GigQ must not touch: one
+ * written by a newer schema, or an SQLite database of another application.
+ * Runs before a connection switches the file to WAL mode.
+ */
+export function checkDatabase(conn: Connection): void {
+  if (readVersion(conn) > 0) return;
+  const tables = conn.prepare(
+    "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+  ).values().map((r) => String(r[0]));
+  const appId = pragmaNumber(conn, "application_id");
+  if (tables.length > 0 || (appId !== 0 && appId !== APPLICATION_ID)) {
+    throw new SchemaError(
+      conn.path,
+      `Cannot use ${JSON.stringify(conn.path)}: it is an SQLite database but not a GigQ ` +
+        `database (it has tables ${tables.map((t) => JSON.stringify(t)).join(", ") || "none"}` +
+        `${appId ? `, application_id ${appId}` : ""}); use a new file for the queue`,
+    );
+  }
+}
+
+/** Reads and checks the schema version, refusing newer or foreign databases. */
+export function readVersion(conn: Connection): number {
+  const version = pragmaNumber(conn, "user_version");
+  if (version > SCHEMA_VERSION) {
+    throw new SchemaError(
+      conn.path,
+      `Cannot use ${JSON.stringify(conn.path)}: it was written by a newer GigQ (schema version ` +
+        `${version}; this version understands up to ${SCHEMA_VERSION}); upgrade GigQ`,
+    );
+  }
+  if (version > 0 && pragmaNumber(conn, "application_id") !== APPLICATION_ID) {
+    throw new SchemaError(
+      conn.path,
+      `Cannot use ${JSON.stringify(conn.path)}: it is an SQLite database but not a GigQ database ` +
+        `(user_version ${version}, application_id ${pragmaNumber(conn, "application_id")})`,
+    );
+  }
+  return version;
+}

@@ -1,0 +1,687 @@
+/**
+ * {@linkcode Worker}: the loop that claims jobs from a queue file and runs
+ * their handlers, inside one isolate.
+ *
+ * @module
+ */
+import { setImmediate } from "node:timers";
+import { toJson } from "./_json.ts";
+import { type Claimed, type Outcome, Store } from "./_store.ts";
+import { SQL } from "./_sql.ts";
+import { integer, knownKeys, seconds, text } from "./_validate.ts";
+import { type Clock, systemClock, type TimerId } from "./clock.ts";
+import { JobTimeoutError, QueueClosedError } from "./errors.ts";
+import { describe } from "./job_status.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "./queue.ts";
+import {
+  acquireConnection,
+  type ConnectionOptions,
+  releaseConnection,
+  resolveDbPath,
+} from "./registry.ts";
+import type { Connection } from "./sqlite/connection.ts";
+import { isTask, type JobContext, type Task } from "./task.ts";
+
+/** How loud a log line is. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Where a worker writes what it does. */
+export type Logger = (level: LogLevel, message: string) => void;
+
+/** The default logger: warnings and errors to stderr, the rest dropped. */
+export const defaultLogger: Logger = (level, message) => {
+  if (level === "warn" || level === "error") console.error(`gigq ${level}: ${message}`);
+};
+
+/** Options for {@linkcode Worker}. */
+export interface WorkerOptions extends ConnectionOptions {
+  /**
+   * The tasks this worker can run, looked up by name. A job whose task is
+   * not among them fails with `unknown task "name"`.
+   */
+  tasks: readonly Task[];
+  /**
+   * How many handlers run at once (asynchronously, in this isolate).
+   *
+   * @default {1}
+   */
+  concurrency?: number;
+  /**
+   * Seconds to wait between polls when there is nothing to do.
+   *
+   * @default {5}
+   */
+  pollInterval?: number;
+  /**
+   * This worker's id, recorded on the jobs it runs. Must be unique among
+   * running workers.
+   *
+   * @default {"worker-" + a random UUID}
+   */
+  workerId?: string;
+  /**
+   * Seconds a claim lasts without renewal. The worker renews its claims every
+   * third of this while their handlers run; a job whose worker stopped
+   * renewing (killed, machine gone) is retried or timed out after it.
+   *
+   * @default {30}
+   */
+  lease?: number;
+  /**
+   * The source of time (tests inject one to move time instead of sleeping).
+   *
+   * @default {systemClock}
+   */
+  clock?: Clock;
+  /**
+   * The largest result JSON a handler may return, in UTF-8 bytes.
+   *
+   * @default {1048576}
+   */
+  maxPayloadBytes?: number;
+  /**
+   * Receives log lines.
+   *
+   * @default {defaultLogger}
+   */
+  logger?: Logger;
+}
+
+/** Counters a worker keeps while it runs. */
+export interface WorkerCounts {
+  /** Attempts that ended (any way). */
+  processed: number;
+  /** Attempts that completed their job. */
+  completed: number;
+  /** Attempts that threw. */
+  failed: number;
+  /** Attempts that timed out. */
+  timedOut: number;
+  /** Handlers running now. */
+  inFlight: number;
+}
+
+const WORKER_OPTION_KEYS = [
+  "tasks",
+  "concurrency",
+  "pollInterval",
+  "workerId",
+  "lease",
+  "clock",
+  "maxPayloadBytes",
+  "logger",
+  "driver",
+  "synchronous",
+  "busyTimeout",
+] as const;
+
+/** Most jobs claimed in one transaction. */
+const MAX_BATCH = 256;
+
+interface Running {
+  job: Claimed;
+  controller: AbortController | undefined;
+  timer: TimerId | undefined;
+  /** Its outcome has been decided (completed, failed or timed out). */
+  decided: boolean;
+  /** Resolves when the outcome is decided. */
+  decidedPromise: Promise<void>;
+  resolveDecided: () => void;
+}
+
+function errorText(error: unknown): { message: string; detail: string } {
+  if (error instanceof Error) {
+    const message = error.name && error.name !== "Error"
+      ? `${error.name}: ${error.message}`
+      : error.message;
+    return { message: message || error.name, detail: error.stack ?? message };
+  }
+  let text: string;
+  try {
+    text = typeof error === "string" ? error : JSON.stringify(error) ?? describe(error);
+  } catch {
+    text = describe(error);
+  }
+  return { message: text, detail: text };
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Claims jobs from a queue file and runs their tasks' handlers, up to
+ * `concurrency` at a time, with retries, timeouts (the handler's
+ * `ctx.signal` aborts) and leases renewed while handlers run.
+ *
+ * @example Run until stopped
+ * ```ts ignore
+ * import { Worker } from "@gigq/gigq";
+ * import { greet } from "./tasks.ts";
+ *
+ * const worker = new Worker("jobs.db", { tasks: [greet], concurrency: 4 });
+ * Deno.addSignalListener("SIGINT", () => worker.stop());
+ * await worker.start(); // resolves once stopped and drained
+ * worker.close();
+ * ```
+ *
+ * @example Process one job (scripts and tests)
+ * ```ts ignore
+ * const worker = new Worker("jobs.db", { tasks: [greet] });
+ * while (await worker.processOne()) { }
+ * worker.close();
+ * ```
+ */
+export class Worker implements AsyncDisposable {
+  /** The database path (absolute). */
+  readonly path: string;
+  /** This worker's id. */
+  readonly id: string;
+  /** How many handlers run at once. */
+  readonly concurrency: number;
+  #tasks = new Map<string, Task>();
+  #pollMs: number;
+  #leaseMs: number;
+  #clock: Clock;
+  #maxPayload: number;
+  #log: Logger;
+  #options: ConnectionOptions;
+  #conn: Connection | undefined;
+  #store: Store | undefined;
+  #closed = false;
+  #registered = false;
+
+  #active = new Map<number, Running>();
+  #outcomes: Outcome[] = [];
+  #loop: Promise<void> | undefined;
+  #stopRequested = false;
+  #wake: (() => void) | undefined;
+  /** Something happened while nobody was waiting. */
+  #woken = false;
+  #heartbeat: TimerId | undefined;
+  #counts: WorkerCounts = { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0 };
+
+  /**
+   * Prepares a worker for the queue in `path`. Nothing runs until
+   * {@linkcode Worker.start} or {@linkcode Worker.processOne}.
+   *
+   * @param path the database file
+   * @param options tasks, concurrency, timing and driver
+   */
+  constructor(path: string, options: WorkerOptions) {
+    const context = "Cannot create worker";
+    knownKeys(context, options ?? {}, WORKER_OPTION_KEYS);
+    this.path = resolveDbPath(path);
+    const tasks = options?.tasks ?? [];
+    if (!Array.isArray(tasks)) {
+      throw new TypeError(`${context}: tasks must be an array of tasks, got ${describe(tasks)}`);
+    }
+    for (const [i, t] of tasks.entries()) {
+      if (!isTask(t)) {
+        throw new TypeError(
+          `${context}: tasks[${i}] must be a task made by task(), got ${describe(t)}`,
+        );
+      }
+      const existing = this.#tasks.get(t.name);
+      if (existing !== undefined && existing !== t) {
+        throw new RangeError(
+          `${context}: two different tasks are named ${JSON.stringify(t.name)}; task names ` +
+            `must be unique`,
+        );
+      }
+      this.#tasks.set(t.name, t);
+    }
+    this.concurrency = integer(context, "concurrency", options.concurrency ?? 1, 1, 10_000);
+    this.#pollMs = 1000 * seconds(context, "pollInterval", options.pollInterval ?? 5, {
+      min: 0,
+      max: 86_400,
+      minExclusive: true,
+    });
+    this.#leaseMs = 1000 * seconds(context, "lease", options.lease ?? 30, {
+      min: 0,
+      max: 86_400,
+      minExclusive: true,
+    });
+    this.id = options.workerId === undefined
+      ? `worker-${crypto.randomUUID()}`
+      : text(context, "workerId", options.workerId, { max: 200, allowEmpty: false });
+    this.#clock = options.clock ?? systemClock;
+    this.#maxPayload = integer(
+      context,
+      "maxPayloadBytes",
+      options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      2,
+      1_073_741_824,
+    );
+    this.#log = options.logger ?? defaultLogger;
+    if (typeof this.#log !== "function") {
+      throw new TypeError(`${context}: logger must be a function, got ${describe(this.#log)}`);
+    }
+    this.#options = {
+      driver: options.driver,
+      synchronous: options.synchronous,
+      busyTimeout: options.busyTimeout,
+    };
+    this.#conn = acquireConnection(this.path, this.#options);
+  }
+
+  /** Counters since this worker was created. */
+  get counts(): WorkerCounts {
+    return { ...this.#counts, inFlight: this.#undecided() };
+  }
+
+  /** True while {@linkcode Worker.start}'s loop runs. */
+  get running(): boolean {
+    return this.#loop !== undefined;
+  }
+
+  /** The names of the tasks this worker runs. */
+  get taskNames(): string[] {
+    return [...this.#tasks.keys()];
+  }
+
+  async #ready(): Promise<Store> {
+    if (this.#closed) throw new QueueClosedError(this.path, "worker");
+    if (this.#conn === undefined || !this.#conn.isOpen) {
+      this.#conn = acquireConnection(this.path, this.#options);
+      this.#store = undefined;
+    }
+    if (this.#store === undefined || this.#store.conn !== this.#conn) {
+      this.#store = await Store.open(this.#conn);
+      this.#registered = false;
+    }
+    if (!this.#registered) {
+      const store = this.#store;
+      await store.write(() =>
+        store.registerWorker(this.id, this.taskNames, this.concurrency, this.#clock.now())
+      );
+      this.#registered = true;
+    }
+    return this.#store;
+  }
+
+  #undecided(): number {
+    let n = 0;
+    for (const r of this.#active.values()) if (!r.decided) n++;
+    return n;
+  }
+
+  #signal(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    if (wake === undefined) this.#woken = true;
+    else wake();
+  }
+
+  /** Waits until a handler settles, `ms` pass (clock time), or stop() is called. */
+  #wait(ms: number | undefined): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      let timer: TimerId | undefined;
+      this.#wake = () => {
+        if (timer !== undefined) this.#clock.clearTimeout(timer);
+        resolve();
+      };
+      if (ms !== undefined) timer = this.#clock.setTimeout(() => this.#signal(), Math.max(0, ms));
+    });
+  }
+
+  #armHeartbeat(): void {
+    if (this.#heartbeat !== undefined) return;
+    this.#heartbeat = this.#clock.setTimeout(async () => {
+      this.#heartbeat = undefined;
+      const store = this.#store;
+      if (store === undefined || this.#closed) return;
+      if (this.#loop === undefined && this.#active.size === 0) return;
+      try {
+        await store.write(() => store.heartbeat(this.id, this.#clock.now(), this.#leaseMs));
+      } catch (error) {
+        this.#log(
+          "error",
+          `worker ${this.id}: could not renew leases: ${errorText(error).message}`,
+        );
+      }
+      if (this.#loop !== undefined || this.#active.size > 0) this.#armHeartbeat();
+    }, this.#leaseMs / 3);
+  }
+
+  #clearHeartbeat(): void {
+    if (this.#heartbeat !== undefined) this.#clock.clearTimeout(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  /** Starts a handler for `job`; its outcome lands in `#outcomes`. */
+  #run(job: Claimed): Running {
+    let resolveDecided!: () => void;
+    const entry: Running = {
+      job,
+      controller: undefined,
+      timer: undefined,
+      decided: false,
+      decidedPromise: new Promise<void>((r) => resolveDecided = r),
+      resolveDecided,
+    };
+    this.#active.set(job.seq, entry);
+    const task = this.#tasks.get(job.task);
+    if (task === undefined) {
+      const known = this.taskNames.map((n) => JSON.stringify(n)).join(", ") || "none";
+      const message = `unknown task ${JSON.stringify(job.task)} (this worker runs: ${known})`;
+      this.#decide(entry, { kind: "failed", job, error: message, detail: message });
+      this.#active.delete(job.seq);
+      return entry;
+    }
+    let params: unknown;
+    try {
+      params = JSON.parse(job.params);
+    } catch (error) {
+      const message = `stored params are not valid JSON: ${errorText(error).message}`;
+      this.#decide(entry, {
+        kind: "failed",
+        job,
+        error: message,
+        detail: message,
+        permanent: true,
+      });
+      this.#active.delete(job.seq);
+      return entry;
+    }
+    const ctx: JobContext = {
+      jobId: job.id,
+      name: job.name,
+      attempt: job.attempt,
+      maxAttempts: job.maxAttempts,
+      get signal(): AbortSignal {
+        entry.controller ??= new AbortController();
+        return entry.controller.signal;
+      },
+      parentResults: job.parentResults ?? {},
+    };
+    entry.timer = this.#clock.setTimeout(() => this.#timedOut(entry), job.timeout * 1000);
+    let value: unknown;
+    try {
+      value = task.handler(params, ctx);
+    } catch (error) {
+      this.#settled(entry, false, error);
+      return entry;
+    }
+    if (value !== null && typeof (value as Promise<unknown>)?.then === "function") {
+      (value as Promise<unknown>).then(
+        (v) => this.#settled(entry, true, v),
+        (e) => this.#settled(entry, false, e),
+      );
+    } else {
+      this.#settled(entry, true, value);
+    }
+    return entry;
+  }
+
+  #decide(
+    entry: Running,
+    o:
+      | { kind: "completed"; job: Claimed; result: string }
+      | {
+        kind: "failed" | "timeout";
+        job: Claimed;
+        error: string;
+        detail: string;
+        permanent?: boolean;
+      },
+  ): void {
+    entry.decided = true;
+    if (entry.timer !== undefined) this.#clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
+    const at = this.#clock.now();
+    this.#outcomes.push(
+      o.kind === "completed" ? { ...o, at } : { ...o, permanent: o.permanent ?? false, at },
+    );
+    this.#counts.processed++;
+    if (o.kind === "completed") this.#counts.completed++;
+    else if (o.kind === "timeout") this.#counts.timedOut++;
+    else this.#counts.failed++;
+    entry.resolveDecided();
+    this.#signal();
+  }
+
+  #settled(entry: Running, ok: boolean, value: unknown): void {
+    this.#active.delete(entry.job.seq);
+    if (entry.decided) {
+      // It already timed out: a late finish changes nothing.
+      this.#log(
+        "warn",
+        `job ${entry.job.id} (${entry.job.name}) finished after its timeout; result ignored`,
+      );
+      this.#signal();
+      return;
+    }
+    const job = entry.job;
+    if (ok) {
+      let result: string;
+      try {
+        result = toJson(
+          value === undefined ? null : value,
+          "result",
+          `Task ${JSON.stringify(job.task)} returned a bad result`,
+          this.#maxPayload,
+        );
+      } catch (error) {
+        const message = errorText(error).message;
+        this.#decide(entry, {
+          kind: "failed",
+          job,
+          error: message,
+          detail: message,
+          permanent: true,
+        });
+        return;
+      }
+      this.#decide(entry, { kind: "completed", job, result });
+    } else {
+      const { message, detail } = errorText(value);
+      this.#decide(entry, { kind: "failed", job, error: message, detail });
+    }
+  }
+
+  #timedOut(entry: Running): void {
+    entry.timer = undefined;
+    if (entry.decided) return;
+    const reason = new JobTimeoutError(entry.job.id, entry.job.timeout);
+    this.#decide(entry, {
+      kind: "timeout",
+      job: entry.job,
+      error: reason.message,
+      detail: reason.message,
+    });
+    // The handler keeps its slot until it returns; abort asks it to.
+    entry.controller?.abort(reason);
+    if (entry.controller === undefined) {
+      entry.controller = new AbortController();
+      entry.controller.abort(reason);
+    }
+  }
+
+  /** Writes decided outcomes and claims up to `limit` jobs, in one transaction. */
+  async #cycle(store: Store, limit: number): Promise<Claimed[]> {
+    const outcomes = this.#outcomes;
+    this.#outcomes = [];
+    try {
+      return await store.write(() =>
+        store.cycle(this.id, outcomes, limit, this.#clock.now(), this.#leaseMs)
+      );
+    } catch (error) {
+      this.#outcomes = outcomes.concat(this.#outcomes);
+      throw error;
+    }
+  }
+
+  /**
+   * Claims one job, runs it to the end (or its timeout), records the outcome,
+   * and resolves to true; resolves to false when no job is ready. Not
+   * available while {@linkcode Worker.start} runs.
+   *
+   * @example Drain the queue from a script
+   * ```ts ignore
+   * while (await worker.processOne()) { }
+   * ```
+   */
+  async processOne(): Promise<boolean> {
+    if (this.#loop !== undefined) {
+      throw new Error(`Cannot call processOne on worker ${this.id}: start() is running`);
+    }
+    const store = await this.#ready();
+    const [job] = await this.#cycle(store, 1);
+    if (job === undefined) return false;
+    const entry = this.#run(job);
+    if (!entry.decided) {
+      this.#armHeartbeat();
+      await entry.decidedPromise;
+    }
+    await this.#cycle(store, 0);
+    if (this.#active.size === 0) this.#clearHeartbeat();
+    return true;
+  }
+
+  /**
+   * Runs the worker loop until {@linkcode Worker.stop}: claims ready jobs
+   * whenever a slot is free, polls every `pollInterval` seconds when idle
+   * (sooner when a delayed job comes due). Resolves once stopped and drained:
+   * every started handler has ended or timed out and its outcome is written.
+   * Database errors are logged and retried, never fatal.
+   *
+   * @example
+   * ```ts ignore
+   * const done = worker.start();
+   * // ...
+   * worker.stop();
+   * await done;
+   * ```
+   */
+  start(): Promise<void> {
+    if (this.#loop !== undefined) return this.#loop;
+    if (this.#closed) return Promise.reject(new QueueClosedError(this.path, "worker"));
+    this.#stopRequested = false;
+    this.#loop = this.#runLoop().finally(() => {
+      this.#loop = undefined;
+      this.#clearHeartbeat();
+    });
+    return this.#loop;
+  }
+
+  async #runLoop(): Promise<void> {
+    let store = await this.#ready();
+    this.#log("info", `worker ${this.id} started (concurrency ${this.concurrency})`);
+    this.#armHeartbeat();
+    let failures = 0;
+    while (!this.#stopRequested) {
+      const free = this.concurrency - this.#active.size;
+      this.#woken = false;
+      let claimed: Claimed[];
+      try {
+        store = await this.#ready();
+        claimed = await this.#cycle(store, Math.min(free, MAX_BATCH));
+        failures = 0;
+      } catch (error) {
+        failures++;
+        this.#log("error", `worker ${this.id}: ${errorText(error).message}; retrying`);
+        await this.#wait(Math.min(this.#pollMs, 100 * 2 ** Math.min(failures, 10)));
+        continue;
+      }
+      for (const job of claimed) this.#run(job);
+      if (this.#stopRequested) break;
+      if (this.#outcomes.length === 0) {
+        if (claimed.length < free) {
+          // Nothing more is ready: sleep until a handler ends, the next
+          // delayed job is due, or the poll interval passes.
+          await this.#wait(this.#untilNextPoll(store));
+        } else {
+          // Every slot is busy: wait for a handler to end.
+          await this.#wait(undefined);
+        }
+      }
+      await yieldToEventLoop();
+    }
+    await this.#drain(store);
+  }
+
+  #untilNextPoll(store: Store): number {
+    let ms = this.#pollMs;
+    try {
+      const next = store.conn.prepare(SQL.nextScheduled).values()[0]?.[0];
+      if (typeof next === "number") ms = Math.min(ms, Math.max(0, next - this.#clock.now()));
+    } catch {
+      // A failed peek only means polling at the normal interval.
+    }
+    return ms;
+  }
+
+  async #drain(store: Store): Promise<void> {
+    for (;;) {
+      const waiting = [...this.#active.values()].filter((r) => !r.decided);
+      if (waiting.length > 0) {
+        await Promise.race(waiting.map((r) => r.decidedPromise));
+        continue;
+      }
+      if (this.#outcomes.length === 0) break;
+      try {
+        await this.#cycle(store, 0);
+      } catch (error) {
+        this.#log("error", `worker ${this.id}: ${errorText(error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    try {
+      await store.write(() => store.workerStopped(this.id, this.#clock.now()));
+    } catch (error) {
+      this.#log(
+        "warn",
+        `worker ${this.id}: could not record its stop: ${errorText(error).message}`,
+      );
+    }
+    this.#log("info", `worker ${this.id} stopped`);
+  }
+
+  /**
+   * Asks the loop to stop: no new claims; running handlers finish (or time
+   * out) and their outcomes are written before `start()`'s promise resolves.
+   *
+   * @example
+   * ```ts ignore
+   * Deno.addSignalListener("SIGTERM", () => worker.stop());
+   * ```
+   */
+  stop(): void {
+    this.#stopRequested = true;
+    this.#signal();
+  }
+
+  /**
+   * Stops the loop if it runs, and releases the connection (closed unless a
+   * queue or worker in this isolate still uses it). Outcomes not yet written
+   * are lost only if you do not await {@linkcode Worker.start}; their jobs then
+   * come back when their lease expires. Safe to call twice.
+   *
+   * @example
+   * ```ts ignore
+   * await using worker = new Worker("jobs.db", { tasks: [greet] });
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.stop();
+    this.#closed = true;
+    this.#clearHeartbeat();
+    for (const r of this.#active.values()) {
+      if (r.timer !== undefined) this.#clock.clearTimeout(r.timer);
+    }
+    if (this.#conn !== undefined) releaseConnection(this.#conn);
+    this.#conn = undefined;
+    this.#store = undefined;
+  }
+
+  /** Stops, waits for the loop to drain, then closes. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.stop();
+    await this.#loop;
+    this.close();
+  }
+}

@@ -1,0 +1,485 @@
+import assert from "node:assert/strict";
+import {
+  Job,
+  JobNotFoundError,
+  JobQueue,
+  JobStatus,
+  QueueClosedError,
+  task,
+  Worker,
+} from "../mod.ts";
+import { dbHash, driverTest, FakeClock } from "./_helpers.ts";
+
+const echo = task("echo", (p: unknown) => p);
+const boom = task("boom", () => {
+  throw new Error("kaboom");
+}, { maxAttempts: 1 });
+
+driverTest(
+  "JobQueue.submit() stores a pending job that getStatus() reports in full",
+  async ({ path, driver }) => {
+    const clock = new FakeClock();
+    const queue = new JobQueue(path, { driver, clock });
+    const id = await queue.submit(
+      new Job({
+        task: echo,
+        name: "first",
+        params: { a: 1, s: "ü" },
+        priority: 7,
+        maxAttempts: 4,
+        timeout: 12.5,
+        retryDelay: 3,
+        backoff: "exponential",
+        description: "desc",
+      }),
+    );
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const job = await queue.getStatus(id);
+    const created = new Date(clock.now()).toISOString();
+    assert.deepEqual(job, {
+      id,
+      name: "first",
+      task: "echo",
+      module: null,
+      status: "pending",
+      params: { a: 1, s: "ü" },
+      dependencies: [],
+      priority: 7,
+      attempts: 0,
+      maxAttempts: 4,
+      timeout: 12.5,
+      retryDelay: 3,
+      backoff: "exponential",
+      description: "desc",
+      result: null,
+      error: null,
+      workerId: null,
+      createdAt: created,
+      updatedAt: created,
+      startedAt: null,
+      completedAt: null,
+      runAt: created,
+      leaseUntil: null,
+      cancelledBy: null,
+      executions: [],
+    });
+    queue.close();
+  },
+);
+
+driverTest(
+  "task defaults apply to jobs; per-job options override them",
+  async ({ path, driver }) => {
+    const t = task("t", () => 1, { priority: 3, maxAttempts: 9, timeout: 5, description: "d" });
+    const queue = new JobQueue(path, { driver });
+    const a = await queue.getStatus(await t.submit(queue, {}));
+    assert.equal(a?.priority, 3);
+    assert.equal(a?.maxAttempts, 9);
+    assert.equal(a?.timeout, 5);
+    assert.equal(a?.description, "d");
+    assert.equal(a?.name, "t");
+    const b = await queue.getStatus(await t.submit(queue, {}, { priority: -1, name: "other" }));
+    assert.equal(b?.priority, -1);
+    assert.equal(b?.maxAttempts, 9);
+    assert.equal(b?.name, "other");
+    queue.close();
+  },
+);
+
+driverTest(
+  "getStatus() is undefined and getResult() throws JobNotFoundError for an unknown id",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    assert.equal(await queue.getStatus("nope"), undefined);
+    await assert.rejects(
+      () => queue.getResult("nope"),
+      (e: Error) =>
+        e instanceof JobNotFoundError && e.jobId === "nope" && e.message.includes('"nope"'),
+    );
+    queue.close();
+  },
+);
+
+driverTest(
+  "getResult() is undefined until completed, then the value (including null and 0)",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const zero = await echo.submit(queue, 0);
+    const nil = await echo.submit(queue, null);
+    assert.equal(await queue.getResult(zero), undefined);
+    const worker = new Worker(path, { tasks: [echo], driver });
+    while (await worker.processOne()) { /* drain */ }
+    assert.equal(await queue.getResult(zero), 0);
+    assert.equal(await queue.getResult(nil), null);
+    worker.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "listJobs() lists newest first, filters by status, honours limit",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await echo.submit(queue, { i }));
+    assert.deepEqual((await queue.listJobs()).map((j) => j.id), ids.toReversed());
+    assert.deepEqual(
+      (await queue.listJobs({ limit: 2 })).map((j) => j.id),
+      ids.toReversed().slice(0, 2),
+    );
+    assert.deepEqual(await queue.listJobs({ limit: 0 }), []);
+    assert.equal(await queue.cancel(ids[1]), true);
+    const cancelled = await queue.listJobs({ status: JobStatus.CANCELLED });
+    assert.deepEqual(cancelled.map((j) => j.id), [ids[1]]);
+    assert.equal((await queue.listJobs({ status: "pending" })).length, 4);
+    assert.equal("executions" in cancelled[0], false);
+    queue.close();
+  },
+);
+
+driverTest(
+  "listJobs() refuses an unknown status and a bad limit with the value named",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    await assert.rejects(
+      // deno-lint-ignore no-explicit-any
+      () => queue.listJobs({ status: "done" as any }),
+      (e: Error) =>
+        e instanceof RangeError && e.message.includes('"done"') && e.message.includes("pending"),
+    );
+    await assert.rejects(
+      () => queue.listJobs({ limit: -1 }),
+      (e: Error) => e instanceof RangeError && e.message.includes("-1"),
+    );
+    await assert.rejects(
+      () => queue.listJobs({ limit: 1.5 }),
+      (e: Error) => e instanceof RangeError && e.message.includes("1.5"),
+    );
+    queue.close();
+  },
+);
+
+driverTest(
+  "stats() counts every status in a fixed order, with the total",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    assert.deepEqual(await queue.stats(), {
+      pending: 0,
+      running: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+      timeout: 0,
+      total: 0,
+    });
+    await echo.submit(queue, 1);
+    const c = await echo.submit(queue, 2);
+    await boom.submit(queue, {});
+    await queue.cancel(c);
+    const worker = new Worker(path, { tasks: [echo, boom], driver });
+    while (await worker.processOne()) { /* drain */ }
+    const stats = await queue.stats();
+    assert.deepEqual(Object.keys(stats), [
+      "pending",
+      "running",
+      "completed",
+      "failed",
+      "cancelled",
+      "timeout",
+      "total",
+    ]);
+    assert.deepEqual(stats, {
+      pending: 0,
+      running: 0,
+      completed: 1,
+      failed: 1,
+      cancelled: 1,
+      timeout: 0,
+      total: 3,
+    });
+    worker.close();
+    queue.close();
+  },
+);
+
+driverTest("cancel() only cancels pending jobs, and sets completedAt", async ({ path, driver }) => {
+  const clock = new FakeClock();
+  const queue = new JobQueue(path, { driver, clock });
+  const id = await echo.submit(queue, 1);
+  assert.equal(await queue.cancel("unknown"), false);
+  assert.equal(await queue.cancel(id), true);
+  assert.equal(await queue.cancel(id), false);
+  const job = await queue.getStatus(id);
+  assert.equal(job?.status, "cancelled");
+  assert.equal(job?.completedAt, new Date(clock.now()).toISOString());
+  const done = await echo.submit(queue, 2);
+  const worker = new Worker(path, { tasks: [echo], driver, clock });
+  await worker.processOne();
+  assert.equal(await queue.cancel(done), false);
+  assert.equal((await queue.getStatus(done))?.status, "completed");
+  worker.close();
+  queue.close();
+});
+
+driverTest(
+  "requeue() resets a failed job's attempts, error and stale fields",
+  async ({ path, driver }) => {
+    const clock = new FakeClock();
+    const queue = new JobQueue(path, { driver, clock });
+    const id = await boom.submit(queue, {});
+    const pending = await echo.submit(queue, 1);
+    const worker = new Worker(path, { tasks: [boom, echo], driver, clock });
+    await worker.processOne();
+    let job = await queue.getStatus(id);
+    assert.equal(job?.status, "failed");
+    assert.equal(job?.attempts, 1);
+    assert.equal(await queue.requeue(pending), false);
+    assert.equal(await queue.requeue("unknown"), false);
+    await clock.tick(1000);
+    assert.equal(await queue.requeue(id), true);
+    job = await queue.getStatus(id);
+    assert.equal(job?.status, "pending");
+    assert.equal(job?.attempts, 0);
+    assert.equal(job?.error, null);
+    assert.equal(job?.startedAt, null);
+    assert.equal(job?.completedAt, null);
+    assert.equal(job?.runAt, new Date(clock.now()).toISOString());
+    assert.equal(job?.executions.length, 1, "the earlier attempt stays in the history");
+    assert.equal(await queue.requeue(id), false);
+    while (await worker.processOne()) { /* drain */ }
+    job = await queue.getStatus(id);
+    assert.deepEqual(job?.executions.map((e) => [e.run, e.attempt, e.status]), [
+      [1, 1, "failed"],
+      [2, 1, "failed"],
+    ]);
+    worker.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "clearCompleted() deletes completed and cancelled jobs and their executions",
+  async ({ path, driver }) => {
+    const clock = new FakeClock();
+    const queue = new JobQueue(path, { driver, clock });
+    const done = await echo.submit(queue, 1);
+    const cancelled = await echo.submit(queue, 2);
+    const failed = await boom.submit(queue, {});
+    await queue.cancel(cancelled);
+    const worker = new Worker(path, { tasks: [echo, boom], driver, clock });
+    while (await worker.processOne()) { /* drain */ }
+    await clock.tick(60_000);
+    const pending = await echo.submit(queue, 3);
+    assert.equal(await queue.clearCompleted({ before: new Date(clock.now() - 120_000) }), 0);
+    assert.equal(await queue.clearCompleted({ before: new Date(clock.now()) }), 2);
+    assert.equal(await queue.getStatus(done), undefined);
+    assert.equal(await queue.getStatus(cancelled), undefined);
+    assert.equal((await queue.getStatus(failed))?.status, "failed");
+    assert.equal((await queue.getStatus(pending))?.status, "pending");
+    const { getConnection } = await import("../mod.ts");
+    const left = getConnection(path, { driver }).prepare("SELECT count(*) FROM executions")
+      .values();
+    assert.deepEqual(left, [[1]], "only the failed job's execution is left");
+    assert.equal(await queue.clearCompleted(), 0);
+    worker.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "clearCompleted() keeps a completed job whose dependent has not run yet",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const parent = echo.toJob("p");
+    const child = echo.toJob("c", { dependencies: [parent] });
+    await queue.submitMany([parent, child]);
+    const worker = new Worker(path, { tasks: [echo], driver });
+    await worker.processOne();
+    assert.equal((await queue.getStatus(parent.id))?.status, "completed");
+    assert.equal(await queue.clearCompleted(), 0);
+    await worker.processOne();
+    const c = await queue.getStatus(child.id);
+    assert.deepEqual(c?.result, "c");
+    assert.equal(await queue.clearCompleted(), 2);
+    worker.close();
+    queue.close();
+  },
+);
+
+driverTest("clearCompleted() refuses a bad cutoff", async ({ path, driver }) => {
+  const queue = new JobQueue(path, { driver });
+  await assert.rejects(() => queue.clearCompleted({ before: new Date("nope") }), RangeError);
+  await assert.rejects(() => queue.clearCompleted({ before: "yesterday" }), /"yesterday"/);
+  queue.close();
+});
+
+driverTest(
+  "submitMany() is one transaction: a bad job leaves nothing behind",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    await echo.submit(queue, "before");
+    const before = await dbHash(path);
+    const good = echo.toJob(1);
+    const orphan = echo.toJob(2, { dependencies: ["missing-id"] });
+    await assert.rejects(
+      () => queue.submitMany([good, orphan]),
+      (e: Error) => e instanceof JobNotFoundError && e.message.includes('"missing-id"'),
+    );
+    assert.equal(await queue.getStatus(good.id), undefined);
+    assert.equal((await queue.stats()).total, 1);
+    assert.equal(await dbHash(path), before);
+    assert.deepEqual(await queue.submitMany([]), []);
+    queue.close();
+  },
+);
+
+driverTest(
+  "submitMany() returns ids in the given order and accepts later jobs as dependencies",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const a = echo.toJob("a");
+    const b = echo.toJob("b", { dependencies: [a] });
+    const c = echo.toJob("c");
+    // b depends on a, which comes later in the list.
+    const ids = await queue.submitMany([b, c, a]);
+    assert.deepEqual(ids, [b.id, c.id, a.id]);
+    assert.deepEqual((await queue.getStatus(b.id))?.dependencies, [a.id]);
+    queue.close();
+  },
+);
+
+driverTest(
+  "submitMany() refuses a dependency cycle and a job given twice",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const a = echo.toJob("a");
+    const b = echo.toJob("b", { dependencies: [a] });
+    const cyclic = new Job({ task: echo, name: "c", dependencies: [b] });
+    // Make a depend on c by building a fresh a' that the cycle runs through.
+    const a2 = new Job({ task: echo, name: "a2", dependencies: [] });
+    const x = new Job({ task: echo, name: "x", dependencies: [a2] });
+    await assert.rejects(() => queue.submitMany([a, a]), /appears twice/);
+    // A real cycle needs a job that depends on a later one which depends back.
+    const ring1 = new Job({ task: echo, name: "ring1", dependencies: [x.id] });
+    const fakeX = Object.assign(Object.create(Job.prototype), x, { dependencies: [ring1.id] });
+    await assert.rejects(
+      () => queue.submitMany([ring1, fakeX]),
+      (e: Error) =>
+        e instanceof RangeError && /cycle/.test(e.message) && e.message.includes('"ring1"'),
+    );
+    assert.equal((await queue.stats()).total, 0);
+    void cyclic;
+    queue.close();
+  },
+);
+
+driverTest(
+  "a dependency on a job id that does not exist is refused at submit",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    await assert.rejects(
+      () => echo.submit(queue, 1, { dependencies: ["no-such-job"] }),
+      (e: Error) => e instanceof JobNotFoundError && e.jobId === "no-such-job",
+    );
+    assert.equal((await queue.stats()).total, 0);
+    queue.close();
+  },
+);
+
+driverTest("submitting the same Job twice is refused", async ({ path, driver }) => {
+  const queue = new JobQueue(path, { driver });
+  const job = echo.toJob(1);
+  await queue.submit(job);
+  await assert.rejects(
+    () => queue.submit(job),
+    (e: Error) =>
+      e instanceof RangeError && e.message.includes(job.id) && /already/.test(e.message),
+  );
+  assert.equal((await queue.stats()).total, 1);
+  queue.close();
+});
+
+driverTest(
+  "params must be JSON: a TypeError names the bad key, and nothing is written",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    await echo.submit(queue, "seed");
+    const before = await dbHash(path);
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    const cases: [unknown, RegExp][] = [
+      [{ fn: () => 1 }, /params\.fn is function/],
+      [{ s: Symbol("x") }, /params\.s is Symbol\(x\)/],
+      [{ big: 10n }, /params\.big is 10n/],
+      [{ deep: { n: NaN } }, /params\.deep\.n is NaN/],
+      [{ inf: [1, Infinity] }, /params\.inf\[1\] is Infinity/],
+      [{ u: undefined }, /params\.u is undefined/],
+      [cyclic, /params\.self refers back to itself/],
+      [{ d: new Date(0) }, /params\.d is Date/],
+      [{ m: new Map() }, /params\.m is a Map/],
+      [{ "odd key": new Set() }, /params\["odd key"\] is a Set/],
+      [[1, , 3], /params\[1\] is an empty array slot/],
+    ];
+    for (const [params, message] of cases) {
+      await assert.rejects(
+        () => echo.submit(queue, params),
+        (e: Error) =>
+          e instanceof TypeError && message.test(e.message) && /allowed: null/.test(e.message),
+        String(message),
+      );
+    }
+    assert.equal(await dbHash(path), before);
+    queue.close();
+  },
+);
+
+driverTest("an oversized payload is refused with the limit named", async ({ path, driver }) => {
+  const queue = new JobQueue(path, { driver, maxPayloadBytes: 100 });
+  await assert.rejects(
+    () => echo.submit(queue, { s: "x".repeat(200) }),
+    (e: Error) => e instanceof RangeError && /over the limit of 100 bytes/.test(e.message),
+  );
+  await echo.submit(queue, { s: "x".repeat(50) });
+  await assert.rejects(() => echo.submit(queue, { s: "é".repeat(60) }), /over the limit/);
+  queue.close();
+});
+
+driverTest("runAt delays a job until its time", async ({ path, driver }) => {
+  const clock = new FakeClock();
+  const queue = new JobQueue(path, { driver, clock });
+  const later = await echo.submit(queue, "later", {
+    runAt: new Date(clock.now() + 60_000).toISOString(),
+  });
+  const worker = new Worker(path, { tasks: [echo], driver, clock });
+  assert.equal(await worker.processOne(), false);
+  await clock.tick(59_999);
+  assert.equal(await worker.processOne(), false);
+  await clock.tick(1);
+  assert.equal(await worker.processOne(), true);
+  assert.equal(await queue.getResult(later), "later");
+  worker.close();
+  queue.close();
+});
+
+driverTest(
+  "a closed queue refuses use with QueueClosedError; close is idempotent",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    queue.close();
+    queue.close();
+    await assert.rejects(() => queue.stats(), QueueClosedError);
+  },
+);
+
+Deno.test("JobQueue refuses unknown options and a bad driver", () => {
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => new JobQueue(":memory:", { drivr: "node" } as any),
+    (e: Error) => e instanceof TypeError && e.message.includes('"drivr"'),
+  );
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => new JobQueue(":memory:", { driver: "pg" as any }),
+    (e: Error) => e instanceof RangeError && e.message.includes('"pg"'),
+  );
+});

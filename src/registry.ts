@@ -87,20 +87,21 @@ function processMarker(key: string): string | undefined {
  * Refuses a second driver on one file in this process. Within an isolate the
  * registry knows; across the Web Workers of a process, a process-wide
  * environment variable records the driver when `--allow-env` permits it.
+ * Returns a function that records the driver once the file has opened.
  */
-function claimDriver(key: string, driver: DriverName): void {
+function claimDriver(key: string, driver: DriverName): () => void {
   const existing = entries.get(key);
   if (existing !== undefined && existing.conn.driver !== driver) {
     throw new DriverConflictError(key, existing.conn.driver, driver);
   }
-  if (key === ":memory:") return;
+  if (key === ":memory:") return () => {};
   const marker = processMarker(key);
-  if (marker === undefined) return;
+  if (marker === undefined) return () => {};
   const [pid, other] = (Deno.env.get(marker) ?? "").split(":");
   if (pid === String(Deno.pid) && other !== undefined && other !== driver) {
     throw new DriverConflictError(key, other, driver);
   }
-  Deno.env.set(marker, `${Deno.pid}:${driver}`);
+  return () => Deno.env.set(marker, `${Deno.pid}:${driver}`);
 }
 
 function open(path: string, options: ConnectionOptions): Entry {
@@ -113,7 +114,7 @@ function open(path: string, options: ConnectionOptions): Entry {
       }; allowed: "node", "ffi"`,
     );
   }
-  claimDriver(key, driver);
+  const record = claimDriver(key, driver);
   let entry = entries.get(key);
   if (entry === undefined || !entry.conn.isOpen) {
     const openOptions: OpenOptions = {
@@ -123,6 +124,7 @@ function open(path: string, options: ConnectionOptions): Entry {
     };
     entry = { conn: openConnection(key, driver, openOptions), users: 0, pinned: false };
     entries.set(key, entry);
+    record();
   }
   return entry;
 }

@@ -1,0 +1,601 @@
+import assert from "node:assert/strict";
+import {
+  getConnection,
+  Job,
+  JobQueue,
+  JobTimeoutError,
+  task,
+  Worker,
+  type WorkerOptions,
+} from "../mod.ts";
+import { driverTest, FakeClock, settle, until } from "./_helpers.ts";
+
+const echo = task("echo", (p: unknown) => p);
+const quiet = () => {};
+
+function setup(path: string, driver: "node" | "ffi", clock = new FakeClock()) {
+  const queue = new JobQueue(path, { driver, clock });
+  const worker = (options: Partial<WorkerOptions>) =>
+    new Worker(path, { tasks: [], driver, clock, logger: quiet, ...options });
+  return { queue, clock, worker };
+}
+
+driverTest(
+  "processOne() returns false on an empty queue and true after running a job",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    const w = worker({ tasks: [echo] });
+    assert.equal(await w.processOne(), false);
+    const id = await echo.submit(queue, { x: 1 });
+    assert.equal(await w.processOne(), true);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "completed");
+    assert.deepEqual(job?.result, { x: 1 });
+    assert.equal(job?.attempts, 1);
+    assert.equal(job?.workerId, null);
+    assert.deepEqual(job?.executions.map((e) => [e.status, e.workerId, e.error]), [
+      ["completed", w.id, null],
+    ]);
+    assert.equal(await w.processOne(), false);
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "the handler gets its params and a context with id, name, attempt and signal",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    let seen: unknown;
+    const probe = task("probe", (p: { a: number }, ctx) => {
+      seen = {
+        p,
+        jobId: ctx.jobId,
+        name: ctx.name,
+        attempt: ctx.attempt,
+        maxAttempts: ctx.maxAttempts,
+        aborted: ctx.signal.aborted,
+        parents: ctx.parentResults,
+      };
+    }, { maxAttempts: 5 });
+    const id = await probe.submit(queue, { a: 1 }, { name: "named" });
+    const w = worker({ tasks: [probe] });
+    await w.processOne();
+    assert.deepEqual(seen, {
+      p: { a: 1 },
+      jobId: id,
+      name: "named",
+      attempt: 1,
+      maxAttempts: 5,
+      aborted: false,
+      parents: {},
+    });
+    assert.equal(await queue.getResult(id), null, "undefined is stored as null");
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a failing attempt is retried and the error is cleared on success",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    let calls = 0;
+    const flaky = task("flaky", (_p, ctx) => {
+      calls++;
+      if (ctx.attempt < 3) throw new TypeError(`try ${ctx.attempt}`);
+      return "ok";
+    }, { maxAttempts: 3 });
+    const id = await flaky.submit(queue, {});
+    const w = worker({ tasks: [flaky] });
+    await w.processOne();
+    let job = await queue.getStatus(id);
+    assert.equal(job?.status, "pending");
+    assert.equal(job?.error, "TypeError: try 1");
+    assert.equal(job?.attempts, 1);
+    await w.processOne();
+    await w.processOne();
+    job = await queue.getStatus(id);
+    assert.equal(calls, 3);
+    assert.equal(job?.status, "completed");
+    assert.equal(job?.error, null);
+    assert.equal(job?.result, "ok");
+    assert.deepEqual(job?.executions.map((e) => [e.attempt, e.status]), [
+      [1, "failed"],
+      [2, "failed"],
+      [3, "completed"],
+    ]);
+    assert.match(job!.executions[0].error!, /TypeError: try 1\n\s+at /, "the stack is kept");
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a job that fails its last attempt ends failed with completedAt set",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const bad = task("bad", () => Promise.reject("plain string"), { maxAttempts: 2 });
+    const id = await bad.submit(queue, {});
+    const w = worker({ tasks: [bad] });
+    await w.processOne();
+    await w.processOne();
+    assert.equal(await w.processOne(), false);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "failed");
+    assert.equal(job?.error, "plain string");
+    assert.equal(job?.attempts, 2);
+    assert.equal(job?.completedAt, new Date(clock.now()).toISOString());
+    assert.deepEqual(job?.executions.map((e) => e.status), ["failed", "failed"]);
+    assert.equal(await queue.getResult(id), undefined);
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "retryDelay holds a retry back; exponential backoff doubles it",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const fails = task("fails", () => {
+      throw new Error("no");
+    }, { maxAttempts: 4, retryDelay: 2, backoff: "exponential" });
+    const id = await fails.submit(queue, {});
+    const w = worker({ tasks: [fails] });
+    const waits: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      assert.equal(await w.processOne(), true);
+      const job = await queue.getStatus(id);
+      const wait = Date.parse(job!.runAt) - clock.now();
+      waits.push(wait);
+      assert.equal(await w.processOne(), false, "not before its retry time");
+      await clock.tick(wait - 1);
+      assert.equal(await w.processOne(), false);
+      await clock.tick(1);
+    }
+    assert.deepEqual(waits, [2000, 4000, 8000]);
+    assert.equal(await w.processOne(), true);
+    assert.equal((await queue.getStatus(id))?.status, "failed");
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest("a fixed retryDelay waits the same each time", async ({ path, driver }) => {
+  const { queue, worker, clock } = setup(path, driver);
+  const fails = task("fails", () => {
+    throw new Error("no");
+  }, { maxAttempts: 3, retryDelay: 5 });
+  const id = await fails.submit(queue, {});
+  const w = worker({ tasks: [fails] });
+  for (let i = 0; i < 2; i++) {
+    await w.processOne();
+    assert.equal(Date.parse((await queue.getStatus(id))!.runAt) - clock.now(), 5000);
+    await clock.tick(5000);
+  }
+  w.close();
+  queue.close();
+});
+
+driverTest(
+  "a timeout aborts ctx.signal and retries the job, then ends it timeout",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const reasons: unknown[] = [];
+    let started = 0;
+    const slow = task("slow", (_p, ctx) =>
+      new Promise((_resolve, reject) => {
+        started++;
+        ctx.signal.addEventListener("abort", () => {
+          reasons.push(ctx.signal.reason);
+          reject(ctx.signal.reason);
+        });
+      }), { timeout: 10, maxAttempts: 2 });
+    const id = await slow.submit(queue, {});
+    const w = worker({ tasks: [slow] });
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const done = w.processOne();
+      await until(() => started === attempt);
+      await clock.tick(9_999);
+      assert.equal((await queue.getStatus(id))?.status, "running");
+      await clock.tick(1);
+      assert.equal(await done, true);
+    }
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "timeout");
+    assert.equal(job?.error, "Job timed out after 10 seconds");
+    assert.equal(job?.completedAt, new Date(clock.now()).toISOString());
+    assert.deepEqual(job?.executions.map((e) => e.status), ["timeout", "timeout"]);
+    assert.equal(reasons.length, 2);
+    assert.ok(reasons[0] instanceof JobTimeoutError);
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest("a late finish after a timeout changes nothing", async ({ path, driver }) => {
+  const { queue, worker, clock } = setup(path, driver);
+  let release!: (v: string) => void;
+  const stubborn = task("stubborn", () => new Promise<string>((r) => release = r), {
+    timeout: 1,
+    maxAttempts: 1,
+  });
+  const id = await stubborn.submit(queue, {});
+  const w = worker({ tasks: [stubborn] });
+  const done = w.processOne();
+  await until(() => release !== undefined);
+  await clock.tick(1000);
+  await done;
+  const before = await queue.getStatus(id);
+  assert.equal(before?.status, "timeout");
+  release("too late");
+  await settle();
+  assert.equal(await w.processOne(), false);
+  assert.deepEqual(await queue.getStatus(id), before);
+  w.close();
+  queue.close();
+});
+
+driverTest(
+  "a job whose task the worker does not know fails with unknown task",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    const id = await queue.submit(new Job({ task: "mystery", maxAttempts: 1 }));
+    const w = worker({ tasks: [echo] });
+    await w.processOne();
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "failed");
+    assert.match(job!.error!, /^unknown task "mystery"/);
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a result that is not JSON fails the job once, and the worker carries on",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    let calls = 0;
+    const weird = task("weird", () => {
+      calls++;
+      return { when: 10n };
+    }, { maxAttempts: 3 });
+    const bad = await weird.submit(queue, {});
+    const good = await echo.submit(queue, "fine");
+    const w = worker({ tasks: [weird, echo] });
+    await w.processOne();
+    await w.processOne();
+    const job = await queue.getStatus(bad);
+    assert.equal(job?.status, "failed");
+    assert.equal(calls, 1, "a bad result is not retried: the side effects would repeat");
+    assert.match(job!.error!, /result\.when is 10n/);
+    assert.equal(await queue.getResult(good), "fine");
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest("priority then age orders claims, for dependent jobs too", async ({ path, driver }) => {
+  const { queue, worker, clock } = setup(path, driver);
+  const order: string[] = [];
+  const rec = task("rec", (p: { n: string }) => void order.push(p.n));
+  const parent = rec.toJob({ n: "parent" }, { priority: 50 });
+  await queue.submit(parent);
+  await clock.tick(1);
+  await rec.submit(queue, { n: "p0-old" });
+  await clock.tick(1);
+  await rec.submit(queue, { n: "p-5" }, { priority: -5 });
+  await rec.submit(queue, { n: "dependent-p100" }, { priority: 100, dependencies: [parent] });
+  await clock.tick(1);
+  await rec.submit(queue, { n: "p0-new" });
+  await rec.submit(queue, { n: "p10" }, { priority: 10 });
+  const w = worker({ tasks: [rec] });
+  while (await w.processOne()) { /* drain */ }
+  assert.deepEqual(order, ["parent", "dependent-p100", "p10", "p0-old", "p0-new", "p-5"]);
+  w.close();
+  queue.close();
+});
+
+driverTest(
+  "parentResults holds each dependency's result, in dependency order",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    let got: unknown;
+    const collect = task("collect", (_p, ctx) => {
+      got = ctx.parentResults;
+      return Object.keys(ctx.parentResults).length;
+    });
+    const a = echo.toJob("A");
+    const b = echo.toJob({ b: true });
+    const c = echo.toJob(null);
+    const child = collect.toJob({}, { dependencies: [c, a, b] });
+    await queue.submitMany([a, b, c, child]);
+    const w = worker({ tasks: [echo, collect] });
+    while (await w.processOne()) { /* drain */ }
+    assert.deepEqual(Object.entries(got as object), [[c.id, null], [a.id, "A"], [b.id, {
+      b: true,
+    }]]);
+    assert.equal(await queue.getResult(child.id), 3);
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a failed parent cancels its descendants, naming it; requeue brings them back",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    let fail = true;
+    const parentTask = task("parent", () => {
+      if (fail) throw new Error("parent broke");
+      return "fixed";
+    }, { maxAttempts: 1 });
+    const p = parentTask.toJob({});
+    const child = echo.toJob("child", { dependencies: [p] });
+    const grandchild = echo.toJob("grandchild", { dependencies: [child] });
+    const other = echo.toJob("independent");
+    await queue.submitMany([p, child, grandchild, other]);
+    const w = worker({ tasks: [parentTask, echo] });
+    while (await w.processOne()) { /* drain */ }
+    for (const id of [child.id, grandchild.id]) {
+      const job = await queue.getStatus(id);
+      assert.equal(job?.status, "cancelled");
+      assert.equal(job?.error, `Cancelled: dependency ${p.id} failed`);
+      assert.equal(job?.cancelledBy, p.id);
+    }
+    assert.equal(await queue.getResult(other.id), "independent");
+    assert.equal(await queue.requeue(child.id), false, "its parent is still failed");
+    fail = false;
+    assert.equal(await queue.requeue(p.id), true);
+    assert.equal((await queue.getStatus(child.id))?.status, "pending");
+    assert.equal((await queue.getStatus(grandchild.id))?.status, "pending");
+    while (await w.processOne()) { /* drain */ }
+    assert.equal(await queue.getResult(grandchild.id), "grandchild");
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "cancelling a pending parent cancels its children; a child submitted later is cancelled at once",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    const p = await echo.submit(queue, "p");
+    const c1 = await echo.submit(queue, "c1", { dependencies: [p] });
+    assert.equal(await queue.cancel(p), true);
+    assert.equal((await queue.getStatus(c1))?.error, `Cancelled: dependency ${p} was cancelled`);
+    const c2 = await echo.submit(queue, "c2", { dependencies: [p] });
+    assert.equal((await queue.getStatus(c2))?.status, "cancelled");
+    assert.equal(await queue.requeue(p), true);
+    assert.equal((await queue.getStatus(c1))?.status, "pending");
+    assert.equal((await queue.getStatus(c2))?.status, "pending");
+    const w = worker({ tasks: [echo] });
+    while (await w.processOne()) { /* drain */ }
+    assert.deepEqual((await queue.stats()).completed, 3);
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a child of two failed parents stays cancelled until both are requeued",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    let fail = true;
+    const maybe = task("maybe", () => {
+      if (fail) throw new Error("x");
+      return 1;
+    }, { maxAttempts: 1 });
+    const a = maybe.toJob({});
+    const b = maybe.toJob({});
+    const child = echo.toJob("c", { dependencies: [a, b] });
+    await queue.submitMany([a, b, child]);
+    const w = worker({ tasks: [maybe, echo] });
+    while (await w.processOne()) { /* drain */ }
+    fail = false;
+    assert.equal(await queue.requeue(a.id), true);
+    const c = await queue.getStatus(child.id);
+    assert.equal(c?.status, "cancelled");
+    assert.equal(c?.cancelledBy, b.id, "now cancelled because of the other parent");
+    assert.equal(await queue.requeue(b.id), true);
+    assert.equal((await queue.getStatus(child.id))?.status, "pending");
+    while (await w.processOne()) { /* drain */ }
+    assert.equal(await queue.getResult(child.id), "c");
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a job whose worker stopped renewing its lease is retried by another worker",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    const deadClock = new FakeClock();
+    const liveClock = new FakeClock();
+    let release!: (v: string) => void;
+    let calls = 0;
+    const work = task("work", () => {
+      calls++;
+      return calls === 1 ? new Promise<string>((r) => release = r) : "second";
+    }, { maxAttempts: 2 });
+    const id = await work.submit(queue, {});
+    // The first worker claims the job, then its clock stops: no heartbeats, as if it hung.
+    const dead = worker({ tasks: [work], clock: deadClock, lease: 5, workerId: "dead" });
+    const first = dead.processOne();
+    await until(() => release !== undefined);
+    const live = worker({ tasks: [work], clock: liveClock, lease: 5, workerId: "live" });
+    await liveClock.tick(4_999);
+    assert.equal(await live.processOne(), false, "the lease has not expired yet");
+    await liveClock.tick(2);
+    assert.equal(await live.processOne(), true);
+    let job = await queue.getStatus(id);
+    assert.equal(job?.status, "completed");
+    assert.equal(job?.result, "second");
+    assert.deepEqual(job?.executions.map((e) => [e.workerId, e.status]), [
+      ["dead", "timeout"],
+      ["live", "completed"],
+    ]);
+    assert.match(job!.executions[0].error!, /dead stopped renewing its lease/);
+    // The first attempt finishing late is fenced off.
+    release("first");
+    await first;
+    job = await queue.getStatus(id);
+    assert.equal(job?.result, "second");
+    assert.equal(job?.executions.length, 2);
+    dead.close();
+    live.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a lease that expires on the last attempt ends the job timeout",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    const hang = task("hang", () => new Promise(() => {}), { maxAttempts: 1 });
+    const id = await hang.submit(queue, {});
+    const dead = worker({ tasks: [hang], clock: new FakeClock(), lease: 1 });
+    void dead.processOne();
+    await until(async () => (await queue.getStatus(id))?.status === "running");
+    const clock = new FakeClock();
+    const reaper = worker({ tasks: [hang], clock, lease: 1 });
+    await clock.tick(2_000);
+    assert.equal(await reaper.processOne(), false);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "timeout");
+    assert.match(job!.error!, /stopped renewing its lease/);
+    dead.close();
+    reaper.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a live worker renews its lease, so a long job is never taken from it",
+  async ({ path, driver }) => {
+    const clock = new FakeClock();
+    const { queue, worker } = setup(path, driver, clock);
+    let release!: () => void;
+    const long = task("long", () => new Promise<void>((r) => release = r), { timeout: 3600 });
+    const id = await long.submit(queue, {});
+    const owner = worker({ tasks: [long], lease: 3, workerId: "owner" });
+    const other = worker({ tasks: [long], lease: 3, workerId: "other" });
+    const done = owner.processOne();
+    await until(() => release !== undefined);
+    for (let i = 0; i < 20; i++) {
+      await clock.tick(1_000);
+      assert.equal(await other.processOne(), false);
+    }
+    assert.equal((await queue.getStatus(id))?.workerId, "owner");
+    release();
+    await done;
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "completed");
+    assert.deepEqual(job?.executions.map((e) => e.workerId), ["owner"]);
+    owner.close();
+    other.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "start() runs jobs concurrently until stop(); stop lets in-flight jobs finish",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    let running = 0;
+    let peak = 0;
+    const gates: (() => void)[] = [];
+    const gated = task("gated", () =>
+      new Promise<number>((resolve) => {
+        running++;
+        peak = Math.max(peak, running);
+        gates.push(() => {
+          running--;
+          resolve(peak);
+        });
+      }));
+    const ids = await queue.submitMany(Array.from({ length: 10 }, () => gated.toJob({})));
+    const w = worker({ tasks: [gated], concurrency: 4 });
+    const done = w.start();
+    assert.equal(w.running, true);
+    for (let opened = 0; opened < 8;) {
+      await until(() => gates.length > 0);
+      gates.shift()!();
+      opened++;
+    }
+    await until(() => running === 2);
+    assert.equal(peak, 4);
+    w.stop();
+    await settle();
+    assert.equal(running, 2, "stop() does not claim more");
+    while (gates.length > 0) gates.shift()!();
+    await done;
+    assert.equal(w.running, false);
+    const stats = await queue.stats();
+    assert.equal(stats.completed, 10);
+    assert.equal(stats.pending, 0);
+    assert.deepEqual(w.counts, {
+      processed: 10,
+      completed: 10,
+      failed: 0,
+      timedOut: 0,
+      inFlight: 0,
+    });
+    assert.equal(ids.length, 10);
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest("start() wakes for a delayed job when it comes due", async ({ path, driver }) => {
+  const { queue, worker, clock } = setup(path, driver);
+  const id = await echo.submit(queue, "later", { runAt: clock.now() + 30_000 });
+  const w = worker({ tasks: [echo], pollInterval: 3600 });
+  const done = w.start();
+  await settle();
+  await clock.tick(29_000);
+  assert.equal((await queue.getStatus(id))?.status, "pending");
+  await clock.tick(1_000);
+  await until(async () => (await queue.getStatus(id))?.status === "completed");
+  w.stop();
+  await done;
+  w.close();
+  queue.close();
+});
+
+driverTest("the Worker writes a worker row and renews it while idle", async ({ path, driver }) => {
+  const { queue, worker, clock } = setup(path, driver);
+  const w = worker({ tasks: [echo], lease: 30, workerId: "w-row" });
+  const done = w.start();
+  await settle();
+  const seen = () =>
+    getConnection(path, { driver }).prepare("SELECT seen_at, stopped_at FROM workers WHERE id = ?")
+      .get("w-row");
+  const first = seen();
+  assert.equal(first?.seen_at, clock.now());
+  await clock.tick(10_000);
+  await until(() => seen()?.seen_at === clock.now());
+  w.stop();
+  await done;
+  assert.equal(seen()?.stopped_at, clock.now());
+  w.close();
+  queue.close();
+});
+
+Deno.test("Worker refuses bad options, naming the value", () => {
+  const cases: [Partial<WorkerOptions>, RegExp][] = [
+    [{ concurrency: 0 }, /concurrency must be a whole number from 1 to 10000, got 0/],
+    [{ concurrency: 1.5 }, /concurrency .* got 1\.5/],
+    [{ pollInterval: -1 }, /pollInterval .* got -1/],
+    [{ lease: 0 }, /lease .* got 0/],
+    [{ workerId: "" }, /workerId must not be empty/],
+    // deno-lint-ignore no-explicit-any
+    [{ tasks: [() => 1] as any }, /tasks\[0\] must be a task made by task\(\), got function/],
+    [{ tasks: [echo, task("echo", () => 2)] }, /two different tasks are named "echo"/],
+    // deno-lint-ignore no-explicit-any
+    [{ concurency: 2 } as any, /unknown option "concurency"/],
+  ];
+  for (const [options, message] of cases) {
+    assert.throws(() => new Worker(":memory:", { tasks: [], ...options }), message);
+  }
+});

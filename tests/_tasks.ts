@@ -1,0 +1,30 @@
+/** Tasks shared by tests that run workers in other isolates or processes. */
+import { task } from "../mod.ts";
+
+/** Returns its params' `n`. */
+export const noop = task("noop", (p: { n?: number }) => p.n ?? null);
+
+/** Adds one to its single parent's result (or starts at 1). */
+export const increment = task("increment", (_p: unknown, ctx) => {
+  const results = Object.values(ctx.parentResults) as number[];
+  return (results[0] ?? 0) + 1;
+});
+
+/** Sums its parents' numeric results. */
+export const sum = task(
+  "sum",
+  (_p: unknown, ctx) => (Object.values(ctx.parentResults) as number[]).reduce((a, b) => a + b, 0),
+);
+
+/** Sleeps `ms` milliseconds (honours its signal), then returns `n`. */
+export const sleep = task(
+  "sleep",
+  (p: { ms: number; n?: number }, ctx) =>
+    new Promise((resolve, reject) => {
+      const t = setTimeout(() => resolve(p.n ?? null), p.ms);
+      ctx.signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        reject(ctx.signal.reason);
+      });
+    }),
+);

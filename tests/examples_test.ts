@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { JobQueue, Worker } from "../mod.ts";
+import { tasks } from "../examples/tasks.ts";
+import { untilNextRun } from "../examples/scheduled.ts";
+import { tempDb } from "./_helpers.ts";
+
+const examples = new URL("../examples/", import.meta.url);
+const PRODUCER = ["--allow-read", "--allow-write", "--allow-env"];
+
+async function run(
+  file: string,
+  flags: string[],
+  env: Record<string, string>,
+  args: string[] = [],
+) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, new URL(file, examples).pathname, ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, text);
+  return text;
+}
+
+Deno.test("examples/demo.ts runs the workflow and the independent jobs to completion", async () => {
+  const db = await tempDb();
+  try {
+    const out = await run("demo.ts", PRODUCER, { GIGQ_DB: db.path });
+    assert.match(out, /merge\s+completed attempts=1 result=\{"sums":\[55,30\],"total":85\}/);
+    assert.match(out, /flaky\s+completed attempts=2 result="succeeded on attempt 2"/);
+    assert.match(out, /"completed":8,"failed":0,"cancelled":0,"timeout":0,"total":8/);
+  } finally {
+    await db.cleanup();
+  }
+});
+
+Deno.test("examples/web_worker.ts: the Web Worker's connection is closed by self.close()", async () => {
+  const out = await run("web_worker.ts", ["--allow-all"], {});
+  assert.match(out, /Hello, Ada!\nHello, Grace!\nHello, Edsger!/);
+  assert.match(out, /files the closed worker left open: 0/);
+});
+
+Deno.test("examples/scheduled.ts submits the day's job and exits", async () => {
+  const db = await tempDb();
+  try {
+    const out = await run("scheduled.ts", PRODUCER, { GIGQ_DB: db.path }, ["--now"]);
+    const id = out.match(/submitted daily-report-\d{4}-\d{2}-\d{2}: (\S+)/)?.[1];
+    const queue = new JobQueue(db.path);
+    assert.equal((await queue.getStatus(id!))?.status, "pending");
+    queue.close();
+    assert.equal(untilNextRun(new Date("2026-01-01T05:00:00Z")), 3_600_000);
+    assert.equal(untilNextRun(new Date("2026-01-01T06:00:00Z")), 86_400_000);
+  } finally {
+    await db.cleanup();
+  }
+});
+
+Deno.test("examples/web_server.ts submits jobs from requests over one connection", async () => {
+  const db = await tempDb();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", ...PRODUCER, new URL("web_server.ts", examples).pathname],
+    env: { NO_COLOR: "1", PORT: "0", GIGQ_DB: db.path },
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let text = "";
+    while (!/listening on (\S+)/.test(text)) text += (await reader.read()).value ?? "";
+    const base = text.match(/listening on (\S+)/)![1];
+    const ids: string[] = [];
+    for (const name of ["Ada", "Grace"]) {
+      const res = await fetch(`${base}/greet`, { method: "POST", body: JSON.stringify({ name }) });
+      assert.equal(res.status, 202);
+      ids.push((await res.json()).id);
+    }
+    const bad = await fetch(`${base}/greet`, { method: "POST", body: "nope" });
+    assert.equal(bad.status, 400);
+    await bad.body?.cancel();
+    const worker = new Worker(db.path, { tasks });
+    while (await worker.processOne()) { /* run them */ }
+    worker.close();
+    const job = await (await fetch(`${base}/jobs/${ids[1]}`)).json();
+    assert.deepEqual(job, {
+      id: ids[1],
+      status: "completed",
+      result: "Hello, Grace!",
+      error: null,
+    });
+    const missing = await fetch(`${base}/jobs/unknown`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+    child.kill("SIGTERM");
+    while (!/stopped/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    assert.match(text, /stopped/);
+    assert.equal((await child.status).code, 0);
+  } finally {
+    reader.releaseLock();
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await child.stdout.cancel().catch(() => {});
+    await db.cleanup();
+  }
+});

@@ -21,6 +21,8 @@ export class JobNotFoundError extends Error {
   readonly jobId: string;
 
   /**
+   * Creates the error for `jobId`.
+   *
    * @param jobId the id that matched no job
    * @param message overrides the default message
    */
@@ -45,6 +47,8 @@ export class QueueClosedError extends Error {
   readonly path: string;
 
   /**
+   * Creates the error for the closed queue or worker of `path`.
+   *
    * @param path the database path
    * @param what "queue" or "worker"
    */
@@ -71,6 +75,8 @@ export class DriverConflictError extends Error {
   readonly path: string;
 
   /**
+   * Creates the error for `path`.
+   *
    * @param path the database path
    * @param open the driver already using the file
    * @param requested the driver that was refused
@@ -104,6 +110,8 @@ export class JobTimeoutError extends Error {
   readonly timeout: number;
 
   /**
+   * Creates the abort reason for a job's timeout.
+   *
    * @param jobId the job that timed out
    * @param timeout its timeout in seconds
    */

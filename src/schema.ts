@@ -111,6 +111,8 @@ export class SchemaError extends Error {
   readonly path: string;
 
   /**
+   * Creates the error for `path`.
+   *
    * @param path the database path
    * @param message what is wrong
    */

@@ -66,6 +66,8 @@ export class Workflow {
   #jobs: Job[] = [];
 
   /**
+   * Starts an empty workflow.
+   *
    * @param name a name for the workflow (informational)
    */
   constructor(name: string) {

@@ -126,8 +126,8 @@ driverTest(
 
 Deno.test("Workflow refuses a non-task, and a dependency from outside the workflow", () => {
   const wf = new Workflow("w");
-  // deno-lint-ignore no-explicit-any
   assert.throws(
+    // deno-lint-ignore no-explicit-any
     () => wf.addTask((() => 1) as any),
     /expected a task made by task\(\), got function/,
   );

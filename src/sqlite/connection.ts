@@ -129,6 +129,8 @@ export class SqliteError extends Error {
   readonly code: number;
 
   /**
+   * Creates the error.
+   *
    * @param message what SQLite said
    * @param code SQLite's extended result code
    * @param options the underlying error, if any

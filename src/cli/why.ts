@@ -1,0 +1,274 @@
+/**
+ * {@linkcode why}: one line that says why a job is not running (or how it
+ * ended), for `gigq why <id>`.
+ *
+ * @module
+ */
+import { SQL } from "../_sql.ts";
+import { JobNotFoundError } from "../errors.ts";
+import type { JobStatus } from "../job_status.ts";
+import type { JobDetails, JobQueue } from "../queue.ts";
+import { getConnection } from "../registry.ts";
+import { firstLine, formatSeconds, formatTime } from "./_format.ts";
+
+/**
+ * The kinds of answer {@linkcode why} gives:
+ * - `blocked`: pending until a parent (dependency) completes;
+ * - `waiting`: pending until its start time (a delay, or a retry's backoff);
+ * - `ready`: pending and claimable, and a worker was seen recently;
+ * - `no-worker`: pending and claimable, but no worker has been seen lately;
+ * - `running`: claimed by a worker (its lease may have expired);
+ * - `completed`, `failed`, `timeout`: how it ended;
+ * - `cancelled-by-parent`: cancelled because a job it depends on ended badly;
+ * - `cancelled`: cancelled by a user.
+ */
+export type WhyReason =
+  | "blocked"
+  | "waiting"
+  | "ready"
+  | "no-worker"
+  | "running"
+  | "completed"
+  | "failed"
+  | "timeout"
+  | "cancelled-by-parent"
+  | "cancelled";
+
+/** A job that {@linkcode WhyAnswer} names as the cause. */
+export interface WhyParent {
+  /** Its id. */
+  id: string;
+  /** Its name, or `null` if it no longer exists. */
+  name: string | null;
+  /** Its status, or `"missing"` if it no longer exists. */
+  status: JobStatus | "missing";
+}
+
+/** What {@linkcode why} found. Times are ISO 8601 strings (UTC). */
+export interface WhyAnswer {
+  /** The job's id. */
+  id: string;
+  /** The job's name. */
+  name: string;
+  /** The job's status. */
+  status: JobStatus;
+  /** The kind of answer. */
+  reason: WhyReason;
+  /** The answer as one line for people (local times). */
+  message: string;
+  /** The parent that blocks it (`blocked`) or whose end cancelled it (`cancelled-by-parent`). */
+  parent: WhyParent | null;
+  /** `waiting`: when it may start; `running`: when its lease ends. */
+  until: string | null;
+  /** `running`: the worker running it. */
+  workerId: string | null;
+  /** `ready`, `no-worker`: when any worker last showed a sign of life (`null`: never). */
+  lastWorkerSeen: string | null;
+}
+
+/** Options for {@linkcode why}. */
+export interface WhyOptions {
+  /**
+   * The time to reason at (tests pin it).
+   *
+   * @default {the current time}
+   */
+  now?: Date | number;
+  /**
+   * Seconds without a sign of life after which the workers count as gone.
+   * A running worker records one at least every third of its lease (10 s by default).
+   *
+   * @default {60}
+   */
+  staleAfter?: number;
+}
+
+const ENDED: Record<string, string> = {
+  failed: "failed",
+  timeout: "timed out",
+  cancelled: "was cancelled",
+};
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+async function parentOf(queue: JobQueue, id: string): Promise<WhyParent> {
+  const job = await queue.getStatus(id);
+  return job === undefined
+    ? { id, name: null, status: "missing" }
+    : { id, name: job.name, status: job.status };
+}
+
+function describeParent(p: WhyParent): string {
+  return p.name === null ? `${p.id} (no longer exists)` : `${p.id} (${JSON.stringify(p.name)})`;
+}
+
+function lastWorkerSeen(queue: JobQueue): number | null {
+  const conn = getConnection(queue.path, { driver: queue.driver });
+  const value = conn.prepare(SQL.lastWorkerSeen).values()[0]?.[0];
+  return typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : null;
+}
+
+/**
+ * Explains, in one line, why the job `id` is not running: blocked by a
+ * parent, waiting for its start time (a delay or a retry's backoff), ready
+ * but without a live worker, or ready and waiting for one; or where it runs,
+ * or how it ended. Uses {@linkcode JobQueue.getStatus} on the job and its
+ * parents, and reads when a worker was last seen from the `workers` table
+ * (through the registry's connection to the file). Throws
+ * {@linkcode JobNotFoundError} for an unknown id.
+ *
+ * @example Ask why a job has not run yet
+ * ```ts ignore
+ * import { JobQueue } from "@gigq/gigq";
+ * import { why } from "@gigq/gigq/cli";
+ *
+ * const queue = new JobQueue("jobs.db");
+ * const answer = await why(queue, id);
+ * console.log(answer.reason, answer.message);
+ * // blocked pending: blocked by parent 0197… ("build"), which is running
+ * ```
+ *
+ * @param queue the queue holding the job
+ * @param id the job's id
+ * @param options the time to reason at, and when workers count as gone
+ */
+export async function why(
+  queue: JobQueue,
+  id: string,
+  options: WhyOptions = {},
+): Promise<WhyAnswer> {
+  const now = options.now === undefined ? Date.now() : Number(options.now);
+  if (!Number.isFinite(now)) {
+    throw new RangeError(`Cannot explain job: now must be a valid time, got ${options.now}`);
+  }
+  const staleAfter = options.staleAfter ?? 60;
+  if (typeof staleAfter !== "number" || !(staleAfter > 0)) {
+    throw new RangeError(
+      `Cannot explain job: staleAfter must be a number of seconds > 0, got ${staleAfter}`,
+    );
+  }
+  const job = await queue.getStatus(id);
+  if (job === undefined) throw new JobNotFoundError(id);
+  const answer = (reason: WhyReason, message: string, extra: Partial<WhyAnswer> = {}) => ({
+    id: job.id,
+    name: job.name,
+    status: job.status,
+    reason,
+    message,
+    parent: null,
+    until: null,
+    workerId: null,
+    lastWorkerSeen: null,
+    ...extra,
+  });
+  switch (job.status) {
+    case "completed":
+      return answer("completed", `completed at ${formatTime(job.completedAt)}`);
+    case "failed":
+    case "timeout":
+      return answer(
+        job.status,
+        `${job.status === "failed" ? "failed" : "timed out"} after ${
+          plural(job.attempts, "attempt")
+        }${job.error ? `: ${firstLine(job.error, 200)}` : ""}`,
+      );
+    case "cancelled": {
+      if (job.cancelledBy === null) {
+        return answer("cancelled", `cancelled by a user at ${formatTime(job.completedAt)}`);
+      }
+      const parent = await parentOf(queue, job.cancelledBy);
+      return answer(
+        "cancelled-by-parent",
+        `cancelled because parent ${describeParent(parent)} ${ENDED[parent.status] ?? "ended"}`,
+        { parent },
+      );
+    }
+    case "running":
+      return running(job, now, answer);
+    case "pending":
+      return await pending(queue, job, now, staleAfter, answer);
+  }
+}
+
+type Answer = (reason: WhyReason, message: string, extra?: Partial<WhyAnswer>) => WhyAnswer;
+
+function running(job: JobDetails, now: number, answer: Answer): WhyAnswer {
+  const worker = job.workerId ?? "an unknown worker";
+  const extra = { workerId: job.workerId, until: job.leaseUntil };
+  if (job.leaseUntil !== null && Date.parse(job.leaseUntil) < now) {
+    return answer(
+      "running",
+      `running on worker ${worker}, but its lease expired at ${formatTime(job.leaseUntil)}: ` +
+        `that worker seems gone, and the next worker to poll takes the job back`,
+      extra,
+    );
+  }
+  return answer(
+    "running",
+    `running on worker ${worker} (lease until ${formatTime(job.leaseUntil)})`,
+    extra,
+  );
+}
+
+async function pending(
+  queue: JobQueue,
+  job: JobDetails,
+  now: number,
+  staleAfter: number,
+  answer: Answer,
+): Promise<WhyAnswer> {
+  const unfinished: WhyParent[] = [];
+  for (const dep of job.dependencies) {
+    const parent = await parentOf(queue, dep);
+    if (parent.status !== "completed") unfinished.push(parent);
+  }
+  if (unfinished.length > 0) {
+    const [parent] = unfinished;
+    const more = unfinished.length > 1
+      ? ` (and ${plural(unfinished.length - 1, "more unfinished parent")})`
+      : "";
+    return answer(
+      "blocked",
+      `pending: blocked by parent ${describeParent(parent)}, which is ${parent.status}${more}`,
+      { parent },
+    );
+  }
+  if (Date.parse(job.runAt) > now) {
+    const retry = job.attempts > 0 && job.error !== null;
+    return answer(
+      "waiting",
+      `pending: waiting until ${formatTime(job.runAt)} ${
+        retry
+          ? `to retry (attempt ${job.attempts} of ${job.maxAttempts} failed: ${
+            firstLine(job.error ?? "", 200)
+          })`
+          : "(delayed start)"
+      }`,
+      { until: job.runAt },
+    );
+  }
+  const seen = lastWorkerSeen(queue);
+  const lastWorkerSeenIso = seen === null ? null : new Date(seen).toISOString();
+  if (seen === null) {
+    return answer("no-worker", "pending: ready, but no worker has ever run on this database", {
+      lastWorkerSeen: null,
+    });
+  }
+  const idle = Math.max(0, now - seen);
+  if (idle > staleAfter * 1000) {
+    return answer(
+      "no-worker",
+      `pending: ready, but no worker has been seen for ${formatSeconds(idle)} (last at ${
+        formatTime(seen)
+      })`,
+      { lastWorkerSeen: lastWorkerSeenIso },
+    );
+  }
+  return answer(
+    "ready",
+    `pending: ready and waiting for a free worker (one was seen ${formatSeconds(idle)} ago)`,
+    { lastWorkerSeen: lastWorkerSeenIso },
+  );
+}

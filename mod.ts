@@ -42,7 +42,7 @@ export type {
   QueueStats,
 } from "./src/queue.ts";
 export { defaultLogger, Worker } from "./src/worker.ts";
-export type { Logger, LogLevel, WorkerCounts, WorkerOptions } from "./src/worker.ts";
+export type { Logger, LogLevel, StopOptions, WorkerCounts, WorkerOptions } from "./src/worker.ts";
 export { Workflow } from "./src/workflow.ts";
 export type { AddTaskOptions } from "./src/workflow.ts";
 export { closeConnection, closeConnections, getConnection } from "./src/registry.ts";

@@ -26,9 +26,29 @@ export const SQL = {
   /** Moves delayed jobs whose time has come into the ready index. */
   promote: `UPDATE jobs INDEXED BY jobs_scheduled SET scheduled = 0
     WHERE status = 'pending' AND scheduled = 1 AND run_at <= ?1`,
-  /** The next time a delayed job becomes due. */
-  nextScheduled:
-    `SELECT min(run_at) FROM jobs INDEXED BY jobs_scheduled WHERE status = 'pending' AND scheduled = 1`,
+  /**
+   * The next moment something may become claimable: a delayed job comes due
+   * (promote takes run_at <= now) or a lease has expired (expiredLeases takes
+   * lease_until < now, hence the + 1).
+   */
+  nextWake: `SELECT min(t) FROM (
+      SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_scheduled
+        WHERE status = 'pending' AND scheduled = 1
+      UNION ALL
+      SELECT min(lease_until) + 1 FROM jobs INDEXED BY jobs_leases WHERE status = 'running')`,
+  /** Whether a claim at ?1 could find work (read only: no write lock). */
+  workReady: `SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_ready
+        WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0)
+      OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_scheduled
+        WHERE status = 'pending' AND scheduled = 1 AND run_at <= ?1)
+      OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_leases
+        WHERE status = 'running' AND lease_until < ?1)`,
+  /** Changes whenever another connection commits. */
+  dataVersion: `PRAGMA data_version`,
+  /** Fenced release: back to pending without counting the attempt (the worker stopped). */
+  release: `UPDATE jobs SET status = 'pending', attempts = max(attempts - 1, 0), error = ?1,
+      worker_id = NULL, lease_until = NULL, updated_at = ?2
+    WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
   /** Claims up to ?4 ready jobs, by priority then age, for worker ?1 at time ?2 until lease ?3. */
   claim: `UPDATE jobs SET status = 'running', attempts = attempts + 1, runs = runs + 1,
       worker_id = ?1, started_at = ?2, updated_at = ?2, lease_until = ?3

@@ -42,6 +42,13 @@ export interface Claimed {
 export type Outcome =
   | { kind: "completed"; job: Claimed; result: string; at: number }
   | {
+    /** Interrupted by its worker stopping: back to pending, the attempt not counted. */
+    kind: "released";
+    job: Claimed;
+    reason: string;
+    at: number;
+  }
+  | {
     kind: "failed" | "timeout";
     job: Claimed;
     /** Short message stored on the job. */
@@ -339,6 +346,11 @@ export class Store {
       }
       this.#execution(job, "completed", now, null);
       if (job.children > 0) this.#stmt(SQL.releaseChildren).run(job.seq);
+      return true;
+    }
+    if (o.kind === "released") {
+      if (this.#stmt(SQL.release).run(o.reason, now, job.seq, job.run).changes === 0) return false;
+      this.#execution(job, "cancelled", now, o.reason);
       return true;
     }
     return this.#endAttempt(

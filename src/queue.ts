@@ -14,6 +14,7 @@ import { describe, JOB_STATUSES, type JobStatus, parseJobStatus } from "./job_st
 import {
   acquireConnection,
   type ConnectionOptions,
+  notifyLocalCommit,
   releaseConnection,
   resolveDbPath,
 } from "./registry.ts";
@@ -303,6 +304,7 @@ export class JobQueue implements Disposable {
     const prepared = this.#prepare([job]);
     const store = await this.#ready();
     const ids = await store.write(() => store.insertJobs(prepared, this.#clock.now()));
+    notifyLocalCommit(this.path);
     return ids[0];
   }
 
@@ -327,6 +329,7 @@ export class JobQueue implements Disposable {
     if (prepared.length === 0) return [];
     const store = await this.#ready();
     await store.write(() => store.insertJobs(prepared, this.#clock.now()));
+    notifyLocalCommit(this.path);
     return list.map((j) => j.id);
   }
 
@@ -441,7 +444,9 @@ export class JobQueue implements Disposable {
   async requeue(id: string): Promise<boolean> {
     checkId(id);
     const store = await this.#ready();
-    return await store.write(() => store.requeue(id, this.#clock.now()));
+    const requeued = await store.write(() => store.requeue(id, this.#clock.now()));
+    if (requeued) notifyLocalCommit(this.path);
+    return requeued;
   }
 
   /**

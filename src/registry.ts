@@ -223,6 +223,30 @@ export function releaseConnection(conn: Connection): void {
   }
 }
 
+const commitListeners = new Map<string, Set<() => void>>();
+
+/**
+ * Calls `listener` whenever a queue in this isolate commits new work to
+ * `path` (another connection's commits are seen through the file instead).
+ * Returns the function that unsubscribes.
+ */
+export function onLocalCommit(path: string, listener: () => void): () => void {
+  let set = commitListeners.get(path);
+  if (set === undefined) commitListeners.set(path, set = new Set());
+  set.add(listener);
+  return () => {
+    set.delete(listener);
+    if (set.size === 0) commitListeners.delete(path);
+  };
+}
+
+/** Tells this isolate's workers on `path` that new work was committed. */
+export function notifyLocalCommit(path: string): void {
+  const set = commitListeners.get(path);
+  if (set === undefined) return;
+  for (const listener of set) listener();
+}
+
 // Inside a Web Worker, close this isolate's connections before self.close()
 // takes effect: Deno runs no code and fires no event after it.
 declare const WorkerGlobalScope: (abstract new () => unknown) | undefined;

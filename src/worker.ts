@@ -4,11 +4,12 @@
  *
  * @module
  */
+import { basename, dirname } from "node:path";
 import { setImmediate } from "node:timers";
 import { toJson } from "./_json.ts";
 import { type Claimed, type Outcome, Store } from "./_store.ts";
 import { SQL } from "./_sql.ts";
-import { integer, knownKeys, seconds, text } from "./_validate.ts";
+import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { JobTimeoutError, QueueClosedError } from "./errors.ts";
 import { describe } from "./job_status.ts";
@@ -16,6 +17,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from "./queue.ts";
 import {
   acquireConnection,
   type ConnectionOptions,
+  onLocalCommit,
   releaseConnection,
   resolveDbPath,
 } from "./registry.ts";
@@ -68,6 +70,15 @@ export interface WorkerOptions extends ConnectionOptions {
    */
   lease?: number;
   /**
+   * Wake up as soon as another process commits to the file (by watching the
+   * database's directory for writes, then checking `PRAGMA data_version`),
+   * instead of only every `pollInterval`. Needs read permission for the
+   * directory; without it, or with `false`, the worker polls.
+   *
+   * @default {true}
+   */
+  watch?: boolean;
+  /**
    * The source of time (tests inject one to move time instead of sleeping).
    *
    * @default {systemClock}
@@ -107,6 +118,7 @@ const WORKER_OPTION_KEYS = [
   "pollInterval",
   "workerId",
   "lease",
+  "watch",
   "clock",
   "maxPayloadBytes",
   "logger",
@@ -114,6 +126,17 @@ const WORKER_OPTION_KEYS = [
   "synchronous",
   "busyTimeout",
 ] as const;
+
+/** Options for {@linkcode Worker.stop}. */
+export interface StopOptions {
+  /**
+   * Seconds to let running handlers finish. After that their signals abort
+   * and their jobs go back to pending, the interrupted attempt not counted.
+   *
+   * @default {no limit: wait for every handler to finish or time out}
+   */
+  grace?: number;
+}
 
 /** Most jobs claimed in one transaction. */
 const MAX_BATCH = 256;
@@ -197,6 +220,11 @@ export class Worker implements AsyncDisposable {
   /** Something happened while nobody was waiting. */
   #woken = false;
   #heartbeat: TimerId | undefined;
+  #watchEnabled: boolean;
+  #watcher: Deno.FsWatcher | undefined;
+  /** The loop is waiting for work with a free slot: a commit elsewhere should wake it. */
+  #idle = false;
+  #graceTimer: TimerId | undefined;
   #counts: WorkerCounts = { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0 };
 
   /**
@@ -251,6 +279,12 @@ export class Worker implements AsyncDisposable {
       2,
       1_073_741_824,
     );
+    this.#watchEnabled = options.watch ?? true;
+    if (typeof this.#watchEnabled !== "boolean") {
+      throw new TypeError(
+        `${context}: watch must be true or false, got ${describe(this.#watchEnabled)}`,
+      );
+    }
     this.#log = options.logger ?? defaultLogger;
     if (typeof this.#log !== "function") {
       throw new TypeError(`${context}: logger must be a function, got ${describe(this.#log)}`);
@@ -420,6 +454,7 @@ export class Worker implements AsyncDisposable {
     entry: Running,
     o:
       | { kind: "completed"; job: Claimed; result: string }
+      | { kind: "released"; job: Claimed; reason: string }
       | {
         kind: "failed" | "timeout";
         job: Claimed;
@@ -433,23 +468,27 @@ export class Worker implements AsyncDisposable {
     entry.timer = undefined;
     const at = this.#clock.now();
     this.#outcomes.push(
-      o.kind === "completed" ? { ...o, at } : { ...o, permanent: o.permanent ?? false, at },
+      o.kind === "completed" || o.kind === "released"
+        ? { ...o, at }
+        : { ...o, permanent: o.permanent ?? false, at },
     );
+    entry.resolveDecided();
+    this.#signal();
+    if (o.kind === "released") return;
     this.#counts.processed++;
     if (o.kind === "completed") this.#counts.completed++;
     else if (o.kind === "timeout") this.#counts.timedOut++;
     else this.#counts.failed++;
-    entry.resolveDecided();
-    this.#signal();
   }
 
   #settled(entry: Running, ok: boolean, value: unknown): void {
     this.#active.delete(entry.job.seq);
     if (entry.decided) {
-      // It already timed out: a late finish changes nothing.
+      // It already timed out or was released: a late finish changes nothing.
       this.#log(
         "warn",
-        `job ${entry.job.id} (${entry.job.name}) finished after its timeout; result ignored`,
+        `job ${entry.job.id} (${entry.job.name}) finished after it timed out or was released; ` +
+          `its result is ignored`,
       );
       this.#signal();
       return;
@@ -562,7 +601,11 @@ export class Worker implements AsyncDisposable {
     this.#stopRequested = false;
     this.#loop = this.#runLoop().finally(() => {
       this.#loop = undefined;
+      this.#idle = false;
       this.#clearHeartbeat();
+      this.#stopWatcher();
+      if (this.#graceTimer !== undefined) this.#clock.clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
     });
     return this.#loop;
   }
@@ -571,6 +614,10 @@ export class Worker implements AsyncDisposable {
     let store = await this.#ready();
     this.#log("info", `worker ${this.id} started (concurrency ${this.concurrency})`);
     this.#armHeartbeat();
+    this.#startWatcher();
+    const unsubscribe = onLocalCommit(this.path, () => {
+      if (this.#idle) this.#signal();
+    });
     let failures = 0;
     while (!this.#stopRequested) {
       const free = this.concurrency - this.#active.size;
@@ -590,9 +637,12 @@ export class Worker implements AsyncDisposable {
       if (this.#stopRequested) break;
       if (this.#outcomes.length === 0) {
         if (claimed.length < free) {
-          // Nothing more is ready: sleep until a handler ends, the next
-          // delayed job is due, or the poll interval passes.
+          // Nothing more is ready: sleep until a handler ends, another
+          // process commits, the next delayed job or lease expiry is due, or
+          // the poll interval passes.
+          this.#idle = true;
           await this.#wait(this.#untilNextPoll(store));
+          this.#idle = false;
         } else {
           // Every slot is busy: wait for a handler to end.
           await this.#wait(undefined);
@@ -600,18 +650,91 @@ export class Worker implements AsyncDisposable {
       }
       await yieldToEventLoop();
     }
+    unsubscribe();
     await this.#drain(store);
   }
 
   #untilNextPoll(store: Store): number {
     let ms = this.#pollMs;
     try {
-      const next = store.conn.prepare(SQL.nextScheduled).values()[0]?.[0];
+      const next = store.conn.prepare(SQL.nextWake).values()[0]?.[0];
       if (typeof next === "number") ms = Math.min(ms, Math.max(0, next - this.#clock.now()));
     } catch {
       // A failed peek only means polling at the normal interval.
     }
     return ms;
+  }
+
+  /**
+   * Watches the database's directory: a write to the file or its WAL by
+   * another connection wakes an idle loop at once (checked with
+   * `PRAGMA data_version`, which changes only for other connections'
+   * commits, then a read-only look for claimable work).
+   */
+  #startWatcher(): void {
+    if (!this.#watchEnabled || this.path === ":memory:" || this.path.startsWith("file:")) return;
+    const dir = dirname(this.path);
+    const names = new Set([basename(this.path), basename(this.path) + "-wal"]);
+    try {
+      if (Deno.permissions.querySync({ name: "read", path: dir }).state !== "granted") return;
+      this.#watcher = Deno.watchFs(dir, { recursive: false });
+    } catch (error) {
+      this.#log("debug", `worker ${this.id}: not watching ${dir}: ${errorText(error).message}`);
+      return;
+    }
+    const watcher = this.#watcher;
+    let version = this.#dataVersion();
+    let scheduled = false;
+    const check = (again: boolean) => {
+      scheduled = false;
+      if (this.#watcher !== watcher || !this.#idle) return;
+      const now = this.#dataVersion();
+      if (now === version) {
+        // The commit may not be visible yet when the WAL write is seen.
+        if (again) {
+          scheduled = true;
+          setTimeout(() => check(false), 10);
+        }
+        return;
+      }
+      version = now;
+      try {
+        const ready = this.#store?.conn.prepare(SQL.workReady).values(this.#clock.now())[0]?.[0];
+        if (ready === 1) this.#signal();
+      } catch {
+        this.#signal(); // Let the loop find out what is wrong.
+      }
+    };
+    (async () => {
+      try {
+        for await (const event of watcher) {
+          if (scheduled || !this.#idle) continue;
+          if (!event.paths.some((p) => names.has(basename(p)))) continue;
+          scheduled = true;
+          setTimeout(() => check(true), 1);
+        }
+      } catch (error) {
+        this.#log("debug", `worker ${this.id}: stopped watching: ${errorText(error).message}`);
+      }
+    })();
+  }
+
+  #dataVersion(): number | undefined {
+    try {
+      return this.#store?.conn.prepare(SQL.dataVersion).values()[0]?.[0] as number | undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #stopWatcher(): void {
+    const watcher = this.#watcher;
+    this.#watcher = undefined;
+    try {
+      watcher?.close();
+    } catch {
+      // Already closed.
+    }
   }
 
   async #drain(store: Store): Promise<void> {
@@ -643,15 +766,46 @@ export class Worker implements AsyncDisposable {
   /**
    * Asks the loop to stop: no new claims; running handlers finish (or time
    * out) and their outcomes are written before `start()`'s promise resolves.
+   * With `grace`, handlers still running after that many seconds have their
+   * signal aborted and their jobs released back to pending (the interrupted
+   * attempt is not counted); `grace: 0` releases them at once.
    *
-   * @example
+   * @example Stop on SIGTERM, giving handlers 10 seconds
    * ```ts ignore
-   * Deno.addSignalListener("SIGTERM", () => worker.stop());
+   * Deno.addSignalListener("SIGTERM", () => worker.stop({ grace: 10 }));
    * ```
+   *
+   * @param options how long to wait for running handlers
    */
-  stop(): void {
+  stop(options: StopOptions = {}): void {
+    knownKeys("Cannot stop worker", options, ["grace"]);
+    const grace = options.grace === undefined ? undefined : seconds(
+      "Cannot stop worker",
+      "grace",
+      options.grace,
+      { min: 0, max: MAX_TIMEOUT_SECONDS, minExclusive: false },
+    );
     this.#stopRequested = true;
+    if (grace !== undefined) {
+      if (this.#graceTimer !== undefined) this.#clock.clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
+      if (grace === 0) this.#releaseAll();
+      else this.#graceTimer = this.#clock.setTimeout(() => this.#releaseAll(), grace * 1000);
+    }
     this.#signal();
+  }
+
+  /** Interrupts every running handler and releases its job. */
+  #releaseAll(): void {
+    this.#graceTimer = undefined;
+    const reason = `Released: worker ${this.id} stopped before the attempt finished`;
+    for (const entry of this.#active.values()) {
+      if (entry.decided) continue;
+      this.#decide(entry, { kind: "released", job: entry.job, reason });
+      const abort = new DOMException(reason, "AbortError");
+      entry.controller ??= new AbortController();
+      entry.controller.abort(abort);
+    }
   }
 
   /**
@@ -670,6 +824,7 @@ export class Worker implements AsyncDisposable {
     this.stop();
     this.#closed = true;
     this.#clearHeartbeat();
+    this.#stopWatcher();
     for (const r of this.#active.values()) {
       if (r.timer !== undefined) this.#clock.clearTimeout(r.timer);
     }

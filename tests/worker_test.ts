@@ -599,3 +599,118 @@ Deno.test("Worker refuses bad options, naming the value", () => {
     assert.throws(() => new Worker(":memory:", { tasks: [], ...options }), message);
   }
 });
+
+driverTest(
+  "stop({ grace }) aborts handlers still running after it and releases their jobs",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    let finish!: (v: string) => void;
+    let aborted: unknown;
+    const slow = task("slow", (_p, ctx) => {
+      ctx.signal.addEventListener("abort", () => aborted = ctx.signal.reason);
+      return new Promise<string>((r) => finish = r);
+    }, { timeout: 3600 });
+    const id = await slow.submit(queue, {});
+    const w = worker({ tasks: [slow], workerId: "stopper" });
+    const done = w.start();
+    await until(() => finish !== undefined);
+    w.stop({ grace: 5 });
+    await clock.tick(4_999);
+    assert.equal((await queue.getStatus(id))?.status, "running", "within the grace period");
+    await clock.tick(1);
+    await done;
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "pending");
+    assert.equal(job?.attempts, 0, "the interrupted attempt is not counted");
+    assert.match(job!.error!, /^Released: worker stopper stopped/);
+    assert.deepEqual(job?.executions.map((e) => e.status), ["cancelled"]);
+    assert.equal((aborted as DOMException).name, "AbortError");
+    finish("late");
+    await settle();
+    assert.equal((await queue.getStatus(id))?.status, "pending", "a late finish changes nothing");
+    assert.throws(() => w.stop({ grace: -1 }), /grace .* got -1/);
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "an idle worker wakes at once for a job submitted in its own isolate",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    const w = worker({ tasks: [echo], pollInterval: 3600 });
+    const done = w.start();
+    await settle();
+    const id = await echo.submit(queue, "now");
+    // The fake clock never moves: only the submit's notification can wake the loop.
+    await until(async () => (await queue.getStatus(id))?.status === "completed");
+    w.stop();
+    await done;
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "an idle looping worker recovers a dead worker's job when its lease expires",
+  async ({ path, driver }) => {
+    const clock = new FakeClock();
+    const { queue, worker } = setup(path, driver, clock);
+    const hang = task("hang", () => new Promise(() => {}), { maxAttempts: 2 });
+    const id = await hang.submit(queue, {});
+    const dead = worker({ tasks: [hang], clock: new FakeClock(), lease: 10, workerId: "dead" });
+    void dead.processOne();
+    await until(async () => (await queue.getStatus(id))?.status === "running");
+    const done = task("done", () => "x");
+    const live = worker({ tasks: [done], lease: 10, pollInterval: 3600, workerId: "live" });
+    const loop = live.start();
+    await settle();
+    // Only the lease expiry can wake the live loop: its poll interval is an hour.
+    await clock.tick(10_001);
+    await until(async () => (await queue.getStatus(id))!.executions[0]?.workerId === "dead");
+    const job = await queue.getStatus(id);
+    assert.match(job!.executions[0].error!, /dead stopped renewing its lease/);
+    live.stop();
+    await loop;
+    dead.close();
+    live.close();
+    queue.close();
+  },
+);
+
+for (const driver of ["node", "ffi"] as const) {
+  Deno.test(`[${driver}] an idle worker wakes within milliseconds for a job another process submits`, async () => {
+    const { tempDb } = await import("./_helpers.ts");
+    const db = await tempDb();
+    const queue = new JobQueue(db.path, { driver });
+    await queue.stats();
+    const w = new Worker(db.path, { tasks: [echo], driver, pollInterval: 3600, logger: quiet });
+    const done = w.start();
+    try {
+      await settle();
+      const mod = new URL("../mod.ts", import.meta.url).href;
+      const script = `import { JobQueue, Job } from ${JSON.stringify(mod)};
+        const q = new JobQueue(${JSON.stringify(db.path)}, { driver: ${JSON.stringify(driver)} });
+        console.log(await q.submit(new Job({ task: "echo", params: "from afar" })));
+        q.close();`;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--ext=ts", script],
+        stdout: "piped",
+      }).output();
+      const id = new TextDecoder().decode(out.stdout).trim();
+      const submitted = Date.now();
+      // pollInterval is an hour: only the file watch can wake the worker.
+      await until(async () => (await queue.getStatus(id))?.status === "completed", 1_000_000);
+      assert.ok(Date.now() - submitted < 2000, "woken well before any poll");
+      assert.equal(await queue.getResult(id), "from afar");
+    } finally {
+      w.stop();
+      await done;
+      w.close();
+      queue.close();
+      const { closeConnections } = await import("../mod.ts");
+      closeConnections();
+      await db.cleanup();
+    }
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * Looks at a database file before the CLI opens it, so that commands which
+ * only read (or change existing jobs) never create a file, and never switch
+ * an empty or foreign file to WAL mode, which would rewrite its header.
+ */
+import { closeConnection, getConnection } from "../registry.ts";
+import { readVersion } from "../schema.ts";
+import type { DriverName } from "../sqlite/connection.ts";
+import { OperationError } from "./_args.ts";
+
+const MAGIC = "SQLite format 3\0";
+
+async function size(path: string): Promise<number | undefined> {
+  try {
+    const info = await Deno.stat(path);
+    if (info.isDirectory) {
+      throw new OperationError(`${JSON.stringify(path)} is a directory, not a GigQ database`);
+    }
+    return info.size;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+async function header(path: string): Promise<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(108);
+  let n = 0;
+  while (n < buf.length) {
+    const read = await file.read(buf.subarray(n));
+    if (read === null) break;
+    n += read;
+  }
+  return buf.subarray(0, n);
+}
+
+/**
+ * Checks the file at `path` before any connection opens it.
+ *
+ * - `mustExist` (read commands, cancel, requeue, clear, why): a missing or
+ *   empty file, or an SQLite file without tables, is "no GigQ database"
+ *   (an {@linkcode OperationError}); nothing is created.
+ * - otherwise (submit, worker): those are fine, the queue creates its tables.
+ *
+ * A file that is not SQLite is refused in both cases. A foreign SQLite
+ * database is left to the library, which refuses it before writing.
+ */
+export async function checkDatabaseFile(
+  path: string,
+  options: { mustExist: boolean; driver: DriverName },
+): Promise<void> {
+  if (path === ":memory:" || path.startsWith("file:")) return;
+  const missing = () =>
+    new OperationError(
+      `no GigQ database at ${path} (submit a job or start a worker to create one)`,
+    );
+  const bytes = await size(path);
+  if (bytes === undefined || bytes === 0) {
+    if (options.mustExist) throw missing();
+    return;
+  }
+  const head = await header(path);
+  if (head.length < 100 || new TextDecoder().decode(head.subarray(0, 16)) !== MAGIC) {
+    throw new OperationError(
+      `${JSON.stringify(path)} is not an SQLite database, so not a GigQ database`,
+    );
+  }
+  if (!options.mustExist) return;
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (view.getUint32(60) > 0) return; // user_version: a GigQ (or foreign) schema; the library checks
+  if ((await size(path + "-wal") ?? 0) > 0) {
+    // The header may be older than the WAL: ask SQLite (this opens no transaction).
+    let version: number;
+    try {
+      version = readVersion(getConnection(path, { driver: options.driver }));
+    } finally {
+      closeConnection(path);
+    }
+    if (version === 0) throw missing();
+    return;
+  }
+  const pageType = head[100];
+  const cells = head.length >= 105 ? (head[103] << 8) | head[104] : 0;
+  const hasSchema = pageType !== 0x0d || cells > 0;
+  if (!hasSchema) throw missing();
+}

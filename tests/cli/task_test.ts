@@ -1,0 +1,215 @@
+/** The CLI as users run it: `deno task gigq …` and `deno task worker …` in a subprocess. */
+import assert from "node:assert/strict";
+import { closeConnections, JobQueue } from "../../mod.ts";
+import { tempDb } from "../_helpers.ts";
+
+const REPO = new URL("../..", import.meta.url).pathname;
+
+/** Runs `deno task <args>` from the repository root; resolves to code and output. */
+async function task(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", ...args],
+    cwd: REPO,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** Starts `deno task worker …` and waits for its "started" log line. */
+async function startWorker(args: string[], env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "worker", ...args],
+    cwd: REPO,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  while (!/info worker \S+ started/.test(stderr)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the worker ended before it started: ${stderr}`);
+    stderr += value;
+  }
+  const rest = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return stderr;
+      stderr += value;
+    }
+  })();
+  return { child, stderr: () => rest };
+}
+
+async function waitForStatus(queue: JobQueue, id: string, status: string): Promise<void> {
+  const end = Date.now() + 15_000;
+  while ((await queue.getStatus(id))?.status !== status) {
+    if (Date.now() > end) throw new Error(`job ${id} never became ${status}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test("deno task gigq: submit → worker --once → status --json → stats --json", async () => {
+  const db = await tempDb();
+  try {
+    const env = { GIGQ_DB: db.path };
+    const submitted = await task(
+      ["gigq", "submit", "./examples/tasks.ts#greet", "-p", "name=Ada"],
+      env,
+    );
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const id = submitted.stdout.match(/^Job submitted: (\S+)\n$/)?.[1];
+    assert.ok(id, submitted.stdout);
+
+    const worked = await task(["worker", "--tasks", "./examples/tasks.ts", "--once"], env);
+    assert.equal(worked.code, 0, worked.stderr);
+    assert.equal(worked.stdout, "Processed one job (completed).\n");
+
+    const status = await task(["gigq", "status", id, "--json"], env);
+    assert.equal(status.code, 0, status.stderr);
+    const job = JSON.parse(status.stdout);
+    assert.equal(job.id, id);
+    assert.equal(job.status, "completed");
+    assert.equal(job.result, "Hello, Ada!");
+    assert.equal(job.module, "./examples/tasks.ts#greet");
+    assert.equal(job.description, "Say hello");
+    assert.equal(job.executions.length, 1);
+
+    // --db (after the command) instead of GIGQ_DB.
+    const stats = await task(["gigq", "stats", "--json", "--db", db.path]);
+    assert.equal(stats.code, 0, stats.stderr);
+    assert.deepEqual(JSON.parse(stats.stdout), {
+      pending: 0,
+      running: 0,
+      completed: 1,
+      failed: 0,
+      cancelled: 0,
+      timeout: 0,
+      total: 1,
+    });
+  } finally {
+    await db.cleanup();
+  }
+});
+
+Deno.test("deno task gigq: errors are one line and exit 2 or 1; --help exits 0", async () => {
+  const db = await tempDb();
+  try {
+    const env = { GIGQ_DB: db.path };
+    const usage = await task(["gigq", "submit", "greet"], env);
+    assert.equal(usage.code, 2);
+    assert.equal(
+      usage.stderr.split("\n").filter((l) => l.startsWith("gigq")).join("\n"),
+      'gigq submit: expected <module>#<export>, for example ./tasks.ts#greet, got "greet"',
+    );
+    const missing = await task(["gigq", "stats"], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /\ngigq stats: no GigQ database at .*\n$/);
+    assert.deepEqual([...Deno.readDirSync(db.dir)], []);
+    const help = await task(["gigq", "--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: gigq \[--db PATH\] <command> \[options\]$/m);
+    // The tasks grant no FFI permission: --driver ffi says what is missing, in one line.
+    await task(["gigq", "submit", "./examples/tasks.ts#greet"], env);
+    const ffi = await task(["gigq", "--driver", "ffi", "stats"], env);
+    assert.equal(ffi.code, 1);
+    assert.match(ffi.stderr, /\ngigq stats: [^\n]*needs --allow-ffi[^\n]*\n$/);
+  } finally {
+    await db.cleanup();
+  }
+});
+
+Deno.test("deno task worker: SIGTERM lets the job in flight finish and exits 0", async () => {
+  const db = await tempDb();
+  const queue = new JobQueue(db.path);
+  try {
+    const { child, stderr } = await startWorker(
+      ["--tasks", "./examples/tasks.ts", "--polling-interval", "0.1"],
+      { GIGQ_DB: db.path },
+    );
+    const id = await queue.submit(
+      (await import("../../examples/tasks.ts")).sleep.toJob({ ms: 600 }),
+    );
+    await waitForStatus(queue, id, "running");
+    child.kill("SIGTERM");
+    const [status, out] = await Promise.all([child.status, new Response(child.stdout).text()]);
+    assert.equal(status.code, 0, await stderr());
+    assert.equal((await queue.getStatus(id))?.status, "completed");
+    assert.match(out, /stopped: 1 processed \(1 completed, 0 failed, 0 timed out\)\.\n$/);
+    assert.match(await stderr(), /note SIGTERM: stopping after 1 job in flight/);
+  } finally {
+    queue.close();
+    closeConnections();
+    await db.cleanup();
+  }
+});
+
+Deno.test("deno task worker: a second SIGINT exits at once with 130", async () => {
+  const db = await tempDb();
+  const queue = new JobQueue(db.path);
+  try {
+    const { child, stderr } = await startWorker(
+      ["--tasks", "./examples/tasks.ts", "--polling-interval", "0.1"],
+      { GIGQ_DB: db.path },
+    );
+    const id = await queue.submit(
+      (await import("../../examples/tasks.ts")).sleep.toJob({ ms: 30_000 }),
+    );
+    await waitForStatus(queue, id, "running");
+    child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill("SIGINT");
+    const status = await child.status;
+    await child.stdout.cancel();
+    assert.equal(status.code, 130, await stderr());
+    // Not finished: it stays running until its lease ends, then a worker takes it back.
+    assert.equal((await queue.getStatus(id))?.status, "running");
+  } finally {
+    queue.close();
+    closeConnections();
+    await db.cleanup();
+  }
+});
+
+Deno.test("the worker needs only --allow-read --allow-write --allow-env; --allow-sys=hostname names the host", async () => {
+  const db = await tempDb();
+  try {
+    const run = async (flags: string[], id: string) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          ...flags,
+          "src/cli/main.ts",
+          "worker",
+          "--tasks",
+          "./examples/tasks.ts",
+          "--once",
+          "--worker-id",
+          id,
+        ],
+        cwd: REPO,
+        env: { NO_COLOR: "1", GIGQ_DB: db.path },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    };
+    await run(["--allow-read", "--allow-write", "--allow-env"], "no-sys");
+    await run(["--allow-read", "--allow-write", "--allow-env", "--allow-sys=hostname"], "sys");
+    const { getConnection } = await import("../../mod.ts");
+    const rows = getConnection(db.path).prepare("SELECT id, host FROM workers ORDER BY id").all();
+    assert.deepEqual(rows.map((r) => ({ ...r })), [
+      { id: "no-sys", host: "unknown" },
+      { id: "sys", host: Deno.hostname() },
+    ]);
+  } finally {
+    closeConnections();
+    await db.cleanup();
+  }
+});

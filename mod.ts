@@ -43,6 +43,8 @@ export type {
 } from "./src/queue.ts";
 export { defaultLogger, Worker } from "./src/worker.ts";
 export type { Logger, LogLevel, StopOptions, WorkerCounts, WorkerOptions } from "./src/worker.ts";
+export { WorkerPool } from "./src/pool.ts";
+export type { WorkerPoolOptions } from "./src/pool.ts";
 export { Workflow } from "./src/workflow.ts";
 export type { AddTaskOptions } from "./src/workflow.ts";
 export { closeConnection, closeConnections, getConnection } from "./src/registry.ts";

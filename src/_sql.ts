@@ -145,6 +145,13 @@ export const SQL = {
   listByStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY seq DESC LIMIT ?`,
   stats: `SELECT status, count(*) FROM jobs GROUP BY status`,
 
+  /** Running jobs of worker ?1, for a pool that terminated or lost it. */
+  workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,
+      timeout, children
+    FROM jobs INDEXED BY jobs_leases WHERE status = 'running' AND worker_id = ?1`,
+  /** Whether worker ?1 runs a job past its timeout by more than the grace (?2 = now - grace). */
+  workerOverdue: `SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_leases
+    WHERE status = 'running' AND worker_id = ?1 AND started_at + timeout * 1000 < ?2)`,
   upsertWorker: `INSERT INTO workers (id, host, pid, tasks, concurrency, started_at, seen_at)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
     ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, tasks = ?4, concurrency = ?5,

@@ -560,4 +560,80 @@ export class Store {
       this.#stmt(SQL.stats).values().map((r) => [r[0] as string, Number(r[1])]),
     );
   }
+
+  /** Whether worker `workerId` runs a job more than `graceMs` past its timeout. */
+  workerOverdue(workerId: string, now: number, graceMs: number): boolean {
+    return this.#stmt(SQL.workerOverdue).values(workerId, now - graceMs)[0]?.[0] === 1;
+  }
+
+  /**
+   * Ends the running attempts of a worker that is gone. `"died"`: each
+   * attempt counts as failed (retried while attempts are left). `"terminated"`
+   * (ended from outside because a handler would not stop): attempts more than
+   * `graceMs` past their timeout count as timed out; the others, interrupted
+   * through no fault of their own, go back to pending uncounted.
+   * Returns the ids of the jobs it touched.
+   */
+  endWorker(
+    workerId: string,
+    how: "died" | "terminated",
+    message: string,
+    now: number,
+    graceMs: number,
+  ): string[] {
+    const ids: string[] = [];
+    for (const r of this.#stmt(SQL.workerJobs).values(workerId)) {
+      const [
+        seq,
+        id,
+        run,
+        attempt,
+        maxAttempts,
+        retryDelay,
+        backoff,
+        startedAt,
+        timeout,
+        children,
+      ] = r as [number, string, number, number, number, number, Backoff, number, number, number];
+      ids.push(id);
+      if (how === "terminated" && startedAt + timeout * 1000 + graceMs > now) {
+        const reason = `Released: ${message}`;
+        if (this.#stmt(SQL.release).run(reason, now, seq, run).changes > 0) {
+          this.#stmt(SQL.insertExecution).run(
+            seq,
+            run,
+            attempt,
+            workerId,
+            "cancelled",
+            startedAt,
+            now,
+            reason,
+          );
+        }
+        continue;
+      }
+      const kind = how === "died" ? "failed" : "timeout";
+      const error = how === "died"
+        ? message
+        : `Job timed out after ${timeout} seconds; its handler ignored the abort signal, so ${message}`;
+      this.#endAttempt(
+        seq,
+        id,
+        run,
+        attempt,
+        maxAttempts,
+        retryDelay,
+        backoff,
+        children,
+        false,
+        kind,
+        error,
+        error,
+        workerId,
+        startedAt,
+        now,
+      );
+    }
+    return ids;
+  }
 }

@@ -28,3 +28,16 @@ export const sleep = task(
       });
     }),
 );
+
+/** Never yields: only terminating its Web Worker ends it. */
+export const spin = task("spin", () => {
+  while (true) { /* ignore the signal, hold the thread */ }
+}, { timeout: 0.2, maxAttempts: 1 });
+
+/** Kills its isolate with an uncaught error thrown outside the handler. */
+export const die = task("die", () => {
+  setTimeout(() => {
+    throw new Error("deliberate crash of the Web Worker");
+  }, 0);
+  return new Promise(() => {});
+}, { maxAttempts: 1 });

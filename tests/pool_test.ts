@@ -1,0 +1,252 @@
+import assert from "node:assert/strict";
+import { getConnection, JobQueue, WorkerPool, type WorkerPoolOptions } from "../mod.ts";
+import { drivers, driverTest, tempDb, until } from "./_helpers.ts";
+import { noop, sleep, spin } from "./_tasks.ts";
+
+const tasks = [new URL("./_tasks.ts", import.meta.url)];
+const quiet = () => {};
+
+async function runScript(script: string, args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(script, import.meta.url).pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // The process must end by itself; a generous limit turns a hang into a failure.
+  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, `${stdout}\n${new TextDecoder().decode(out.stderr).slice(-2000)}`);
+  return JSON.parse(stdout.trim().split("\n").at(-1)!);
+}
+
+for (const driver of drivers) {
+  Deno.test(`[${driver}] 2,000 jobs through a 4-worker pool complete exactly once, and the process exits by itself`, async () => {
+    const db = await tempDb();
+    try {
+      const result = await runScript("./_pool_run.ts", [driver, db.dir, "2000", "4"]);
+      assert.deepEqual(result, {
+        counts: { processed: 2000, completed: 2000, failed: 0, timedOut: 0, inFlight: 0 },
+        workersLeft: 0,
+        running: false,
+        connections: 0,
+        fds: 0,
+      });
+      const conn = getConnection(`${db.dir}/pool.db`, { driver });
+      assert.deepEqual(
+        conn.prepare("SELECT count(*), count(DISTINCT job) FROM executions").values(),
+        [[2000, 2000]],
+      );
+      assert.deepEqual(conn.prepare("SELECT status, count(*) FROM jobs GROUP BY status").values(), [
+        ["completed", 2000],
+      ]);
+      const workers = conn.prepare("SELECT count(*), count(stopped_at) FROM workers").values();
+      assert.deepEqual(workers, [[4, 4]], "every Web Worker recorded its stop");
+    } finally {
+      const { closeConnections } = await import("../mod.ts");
+      closeConnections();
+      await db.cleanup();
+    }
+  });
+}
+
+Deno.test("200 start/stop cycles of a 2-worker pool (ffi) leave the open file count where it was", async () => {
+  const db = await tempDb();
+  try {
+    const r = await runScript("./_pool_fd_check.ts", ["cycles", "200", db.dir]);
+    assert.equal(r.n, 200);
+    assert.equal(r.end, r.start, JSON.stringify(r));
+  } finally {
+    await db.cleanup();
+  }
+});
+
+Deno.test("200 Web Workers holding FFI handles killed and replaced leave the open file count where it was", async () => {
+  const db = await tempDb();
+  try {
+    const r = await runScript("./_pool_fd_check.ts", ["kills", "200", db.dir]);
+    assert.equal(r.kills, 200);
+    assert.equal(r.end, r.start, JSON.stringify(r));
+  } finally {
+    await db.cleanup();
+  }
+});
+
+driverTest(
+  "a pool in another process finishes the job of a worker process killed with SIGKILL, once, within the lease",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const id = await sleep.submit(queue, { ms: 300, n: 7 });
+    const lease = 2;
+    const doomed = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./_pool_hold.ts", import.meta.url).pathname,
+        driver,
+        path,
+        String(lease),
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let pool: WorkerPool | undefined;
+    try {
+      // Kill it mid-job: the job is running (and the handler sleeps 300 ms).
+      await until(async () => (await queue.getStatus(id))?.status === "running", 10_000_000);
+      doomed.kill("SIGKILL");
+      await doomed.status;
+      const killedAt = Date.now();
+      pool = new WorkerPool(path, { tasks, workers: 2, driver, lease, logger: quiet });
+      const done = pool.start();
+      await until(async () => (await queue.getStatus(id))?.status === "completed", 10_000_000);
+      const recoveredIn = Date.now() - killedAt;
+      await pool.stop();
+      await done;
+      assert.ok(
+        recoveredIn < lease * 1000 + 1500,
+        `recovered in ${recoveredIn} ms (lease ${lease} s)`,
+      );
+      const job = await queue.getStatus(id);
+      assert.equal(job?.result, 7);
+      assert.deepEqual(job?.executions.map((e) => [e.workerId, e.status]), [
+        ["doomed-0", "timeout"],
+        [job!.executions[1].workerId, "completed"],
+      ]);
+      assert.match(job!.executions[0].error!, /doomed-0 stopped renewing its lease/);
+      assert.notEqual(job!.executions[1].workerId, "doomed-0");
+    } finally {
+      try {
+        doomed.kill("SIGKILL");
+      } catch { /* already dead */ }
+      await pool?.close();
+      queue.close();
+    }
+  },
+);
+
+driverTest(
+  "a while (true) handler is ended by terminating its Web Worker; 100 other jobs complete",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const stuck = await spin.submit(queue, {});
+    const others = await queue.submitMany(Array.from({ length: 100 }, (_, n) => noop.toJob({ n })));
+    const lines: string[] = [];
+    const pool = new WorkerPool(path, {
+      tasks,
+      workers: 2,
+      driver,
+      lease: 1,
+      timeoutGrace: 0.3,
+      logger: (level, message) => lines.push(`${level}: ${message}`),
+    });
+    const done = pool.start();
+    try {
+      await until(async () => (await queue.getStatus(stuck))?.status === "timeout", 10_000_000);
+      await until(async () => (await queue.stats()).completed === 100, 10_000_000);
+      const job = await queue.getStatus(stuck);
+      assert.match(
+        job!.error!,
+        /timed out after 0\.2 seconds; its handler ignored the abort signal/,
+      );
+      assert.equal(job?.executions.length, 1);
+      for (const id of others.slice(0, 5)) {
+        assert.equal(
+          (await queue.getStatus(id))?.status,
+          "completed",
+        );
+      }
+      await until(() => pool.workerIds.length === 2, 10_000_000);
+      assert.ok(
+        pool.workerIds.some((w) => w.includes(".")),
+        `a replacement runs: ${pool.workerIds}`,
+      );
+      assert.ok(
+        lines.some((l) => /ignores its abort signal; terminated it/.test(l)),
+        lines.join("\n"),
+      );
+    } finally {
+      await pool.stop();
+      await done;
+      queue.close();
+    }
+  },
+);
+
+driverTest(
+  "a Web Worker that dies is replaced and its job fails with the reason",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const { die } = await import("./_tasks.ts");
+    const id = await die.submit(queue, {});
+    const pool = new WorkerPool(path, { tasks, workers: 1, driver, logger: quiet });
+    const done = pool.start();
+    try {
+      await until(async () => (await queue.getStatus(id))?.status === "failed", 10_000_000);
+      assert.match((await queue.getStatus(id))!.error!, /the pool lost Web Worker pool-.*-0/);
+      const after = await noop.submit(queue, { n: 1 });
+      await until(async () => (await queue.getStatus(after))?.status === "completed", 10_000_000);
+    } finally {
+      await pool.stop();
+      await done;
+      queue.close();
+    }
+  },
+);
+
+driverTest("stop({ grace }) releases jobs whose handlers outlast it", async ({ path, driver }) => {
+  const queue = new JobQueue(path, { driver });
+  const id = await sleep.submit(queue, { ms: 60_000 });
+  const pool = new WorkerPool(path, { tasks, workers: 1, driver, logger: quiet });
+  const done = pool.start();
+  await until(async () => (await queue.getStatus(id))?.status === "running", 10_000_000);
+  await pool.stop({ grace: 0.2 });
+  await done;
+  const job = await queue.getStatus(id);
+  assert.equal(job?.status, "pending");
+  assert.equal(job?.attempts, 0);
+  assert.match(job!.error!, /^Released: worker pool-.* stopped before the attempt finished/);
+  assert.equal(pool.workerIds.length, 0);
+  queue.close();
+});
+
+driverTest(
+  "a task module that fails to load makes start() reject with its name",
+  async ({ path, driver, dir }) => {
+    const bad = `${dir}/bad_tasks.ts`;
+    await Deno.writeTextFile(bad, "export const x = 1;\n");
+    const pool = new WorkerPool(path, { tasks: [bad], workers: 2, driver, logger: quiet });
+    await assert.rejects(
+      () => pool.start(),
+      (e: Error) => e.message.includes("bad_tasks.ts") && /exports no task/.test(e.message),
+    );
+    assert.equal(pool.running, false);
+    assert.equal(pool.workerIds.length, 0);
+    const missing = new WorkerPool(path, {
+      tasks: [`${dir}/missing.ts`],
+      workers: 1,
+      driver,
+      logger: quiet,
+    });
+    await assert.rejects(() => missing.start(), /Cannot load tasks from .*missing\.ts/);
+  },
+);
+
+Deno.test("WorkerPool refuses bad options, naming the value", () => {
+  const cases: [Partial<WorkerPoolOptions>, RegExp][] = [
+    [{ workers: 0 }, /workers must be a whole number from 1 to 256, got 0/],
+    [{ concurrency: -1 }, /concurrency .* got -1/],
+    [{ tasks: [] }, /tasks must be a non-empty array/],
+    [{ lease: 0 }, /lease .* got 0/],
+    [{ timeoutGrace: -1 }, /timeoutGrace .* got -1/],
+    // deno-lint-ignore no-explicit-any
+    [{ driver: "pg" as any }, /unknown driver "pg"/],
+    // deno-lint-ignore no-explicit-any
+    [{ wrkers: 2 } as any, /unknown option "wrkers"/],
+  ];
+  for (const [options, message] of cases) {
+    assert.throws(() => new WorkerPool("jobs.db", { tasks, ...options }), message);
+  }
+  assert.throws(() => new WorkerPool(":memory:", { tasks }), /Web Workers need a database file/);
+});

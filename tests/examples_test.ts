@@ -109,3 +109,48 @@ Deno.test("examples/web_server.ts submits jobs from requests over one connection
     await db.cleanup();
   }
 });
+
+Deno.test("examples/worker_pool.ts: SIGTERM lets running jobs finish, then exits 0", async () => {
+  const db = await tempDb();
+  const queue = new JobQueue(db.path);
+  const { sleep } = await import("../examples/tasks.ts");
+  const ids = await queue.submitMany(Array.from({ length: 10 }, () => sleep.toJob({ ms: 400 })));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...PRODUCER,
+      new URL("worker_pool.ts", examples).pathname,
+      "--workers",
+      "2",
+    ],
+    env: { NO_COLOR: "1", GIGQ_DB: db.path },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    let running: string[] = [];
+    const deadline = Date.now() + 30_000;
+    while (running.length < 2) {
+      assert.ok(Date.now() < deadline, "the pool never started two jobs");
+      running = (await queue.listJobs({ status: "running" })).map((j) => j.id);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill("SIGTERM");
+    const out = await child.output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, text + new TextDecoder().decode(out.stderr));
+    assert.match(text, /SIGTERM: stopping/);
+    for (const id of running) {
+      assert.equal((await queue.getStatus(id))?.status, "completed", "in-flight jobs finished");
+    }
+    const stats = await queue.stats();
+    assert.equal(stats.running, 0);
+    assert.equal(stats.completed + stats.pending, ids.length, "the rest wait for the next worker");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    queue.close();
+    await db.cleanup();
+  }
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { closeConnections, Job, JobQueue } from "../mod.ts";
 import { main } from "../src/cli/main.ts";
+import { REPEAT_MS } from "../src/cli/_worker.ts";
 import { formatTable, formatTime } from "../src/cli/_format.ts";
 import { dbHash, driverTest, tempDb } from "./_helpers.ts";
 
@@ -887,7 +888,7 @@ dbTest(
   "worker: a second signal exits at once with 130 (SIGINT) or 143 (SIGTERM)",
   async ({ path }) => {
     for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-      const id = await submit(path, `${TASKS}#slow`, "-p", "ms=300");
+      const id = await submit(path, `${TASKS}#slow`, "-p", `ms=${REPEAT_MS + 400}`);
       const signals = new FakeSignals();
       const exits: number[] = [];
       const run = cli(["--db", path, "worker", "--tasks", TASKS, "--polling-interval", "0.05"], {
@@ -897,18 +898,43 @@ dbTest(
       const queue = new JobQueue(path);
       await waitFor(async () => (await queue.getStatus(id))?.status === "running");
       signals.send(signal);
+      await new Promise((resolve) => setTimeout(resolve, REPEAT_MS + 50));
       signals.send(signal);
       const r = await run;
-      assert.equal(r.code, code);
+      assert.equal(r.code, code, r.stderr);
       assert.deepEqual(exits, [code]);
       assert.equal(signals.count, 0);
       assert.match(r.stderr, new RegExp(`note ${signal} again: exiting now`));
       // The abandoned job is still running (its lease brings it back); let its timer end.
       assert.equal((await queue.getStatus(id))?.status, "running");
-      await new Promise((resolve) => setTimeout(resolve, 350));
+      await new Promise((resolve) => setTimeout(resolve, 400));
       queue.close();
       closeConnections();
     }
+  },
+);
+
+dbTest(
+  "worker: a repeat of the first signal within REPEAT_MS is its duplicate, not a second signal",
+  async ({ path }) => {
+    // One Ctrl-C under `deno task` arrives twice: from the terminal and forwarded by deno task.
+    const id = await submit(path, `${TASKS}#slow`, "-p", "ms=200");
+    const signals = new FakeSignals();
+    const exits: number[] = [];
+    const run = cli(["--db", path, "worker", "--tasks", TASKS, "--polling-interval", "0.05"], {
+      signals,
+      exits,
+    });
+    const queue = new JobQueue(path);
+    await waitFor(async () => (await queue.getStatus(id))?.status === "running");
+    signals.send("SIGINT");
+    signals.send("SIGINT");
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(exits, []);
+    assert.equal((await queue.getStatus(id))?.status, "completed");
+    assert.doesNotMatch(r.stderr, /again: exiting now/);
+    queue.close();
   },
 );
 
@@ -952,6 +978,7 @@ dbTest("worker on a pipe writes plain log lines, no progress line", async ({ pat
   assert.ok(!r.stderr.includes("\r"), r.stderr);
   const lines = r.stderr.trimEnd().split("\n");
   assert.equal(lines.length, 3, r.stderr);
+  assert.match(lines[1], / note SIGTERM: stopping; send SIGTERM again to exit at once$/);
   for (const line of lines) assert.match(line, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (info|note) /);
 });
 
@@ -1152,7 +1179,7 @@ dbTest(
         args: ["worker", "--tasks", TASKS, "--workers", "4"],
         code: 2,
         message:
-          /--workers 4: running several workers needs the WorkerPool, which is not available yet/,
+          /--workers 4: the command line cannot run a pool of workers yet \(pools arrive with the WorkerPool\); use --workers 1, and --concurrency 4/,
       },
       {
         args: ["worker", "--tasks", TASKS, "--workers", "0"],

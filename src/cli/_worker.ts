@@ -7,6 +7,9 @@ import { formatTime, toJsonText } from "./_format.ts";
 import type { Io, StopSignal } from "./_io.ts";
 import { importTasks } from "./_modules.ts";
 
+/** Signals closer than this to the first one are taken as its duplicate, in milliseconds. */
+export const REPEAT_MS = 500;
+
 /** What the `worker` command was asked to run. */
 export interface WorkerPlan {
   /** The database file. */
@@ -38,8 +41,8 @@ export interface WorkerPlan {
 export async function runWorkers(plan: WorkerPlan, io: Io): Promise<number> {
   if (plan.workers > 1) {
     throw new UsageError(
-      `--workers ${plan.workers}: running several workers needs the WorkerPool, which is not ` +
-        `available yet; use --workers 1, and --concurrency ${plan.workers} to run ` +
+      `--workers ${plan.workers}: the command line cannot run a pool of workers yet (pools ` +
+        `arrive with the WorkerPool); use --workers 1, and --concurrency ${plan.workers} to run ` +
         `${plan.workers} jobs at once in one worker`,
     );
   }
@@ -152,21 +155,23 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
 
   // First signal: stop claiming, let the jobs in flight finish, exit 0.
   // Second signal: exit at once; the jobs in flight come back when their lease ends.
-  let signals = 0;
+  // One Ctrl-C under `deno task` arrives twice (the terminal signals the whole
+  // process group and deno task forwards its copy), so a repeat within
+  // REPEAT_MS of the first counts as the same signal.
+  let first: number | undefined;
   let forced!: (code: number) => void;
   const forcedExit = new Promise<number>((resolve) => forced = resolve);
   const onSignal = (signal: StopSignal) => () => {
-    signals++;
-    if (signals === 1) {
+    const now = Date.now();
+    if (first === undefined) {
+      first = now;
       const n = worker.counts.inFlight;
-      progress.log(
-        "note",
-        `${signal}: stopping after ${n} job${n === 1 ? "" : "s"} in flight; ` +
-          `send ${signal} again to exit at once`,
-      );
+      const after = n === 0 ? "" : ` after ${n} job${n === 1 ? "" : "s"} in flight`;
+      progress.log("note", `${signal}: stopping${after}; send ${signal} again to exit at once`);
       worker.stop();
       return;
     }
+    if (now - first < REPEAT_MS) return;
     const code = signal === "SIGINT" ? 130 : 143;
     progress.log(
       "note",

@@ -1,6 +1,7 @@
 /** The CLI as users run it: `deno task gigq …` and `deno task worker …` in a subprocess. */
 import assert from "node:assert/strict";
 import { closeConnections, JobQueue } from "../../mod.ts";
+import { REPEAT_MS } from "../../src/cli/_worker.ts";
 import { tempDb } from "../_helpers.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname;
@@ -162,7 +163,7 @@ Deno.test("deno task worker: a second SIGINT exits at once with 130", async () =
     );
     await waitForStatus(queue, id, "running");
     child.kill("SIGINT");
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, REPEAT_MS + 200)); // a later SIGINT, not a duplicate
     child.kill("SIGINT");
     const status = await child.status;
     await child.stdout.cancel();
@@ -212,4 +213,51 @@ Deno.test("the worker needs only --allow-read --allow-write --allow-env; --allow
     closeConnections();
     await db.cleanup();
   }
+});
+
+const hasScript = Deno.build.os === "linux" &&
+  (await new Deno.Command("sh", { args: ["-c", "command -v script"], stdout: "null" }).output()
+    .then((o) => o.success, () => false));
+
+Deno.test({
+  name: "Ctrl-C in a terminal running deno task worker stops it gracefully (exit 0)",
+  // util-linux `script` gives the worker a terminal; elsewhere this test is skipped.
+  ignore: !hasScript,
+  async fn() {
+    const db = await tempDb();
+    const queue = new JobQueue(db.path);
+    try {
+      const id = await queue.submit(
+        (await import("../../examples/tasks.ts")).sleep.toJob({ ms: 800 }),
+      );
+      const command = `"${Deno.execPath()}" task worker --tasks ./examples/tasks.ts ` +
+        `--polling-interval 0.1`;
+      const child = new Deno.Command("script", {
+        args: ["-qfec", command, "/dev/null"],
+        cwd: REPO,
+        env: { NO_COLOR: "1", GIGQ_DB: db.path },
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const output = new Response(child.stdout).text();
+      await waitForStatus(queue, id, "running");
+      // The terminal sends SIGINT to the whole process group; deno task forwards its copy too.
+      const writer = child.stdin.getWriter();
+      await writer.write(new Uint8Array([3]));
+      const status = await child.status;
+      await writer.close().catch(() => {});
+      await child.stderr.cancel();
+      const text = await output;
+      assert.equal(status.code, 0, text);
+      assert.equal((await queue.getStatus(id))?.status, "completed");
+      assert.match(text, /note SIGINT: stopping after 1 job in flight/);
+      assert.doesNotMatch(text, /again: exiting now/);
+      assert.match(text, /stopped: 1 processed \(1 completed, 0 failed, 0 timed out\)\./);
+    } finally {
+      queue.close();
+      closeConnections();
+      await db.cleanup();
+    }
+  },
 });

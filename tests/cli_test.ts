@@ -885,10 +885,10 @@ dbTest("worker: SIGTERM stops it too; --json prints the counts", async ({ path }
 });
 
 dbTest(
-  "worker: a second signal exits at once with 130 (SIGINT) or 143 (SIGTERM)",
+  "worker: a second signal releases the job in flight and exits 130 (SIGINT) or 143 (SIGTERM)",
   async ({ path }) => {
     for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-      const id = await submit(path, `${TASKS}#slow`, "-p", `ms=${REPEAT_MS + 400}`);
+      const id = await submit(path, `${TASKS}#slow`, "-p", `ms=${REPEAT_MS + 5000}`);
       const signals = new FakeSignals();
       const exits: number[] = [];
       const run = cli(["--db", path, "worker", "--tasks", TASKS, "--polling-interval", "0.05"], {
@@ -902,17 +902,36 @@ dbTest(
       signals.send(signal);
       const r = await run;
       assert.equal(r.code, code, r.stderr);
-      assert.deepEqual(exits, [code]);
+      assert.deepEqual(exits, [], "it stopped by itself, without the hard exit");
       assert.equal(signals.count, 0);
-      assert.match(r.stderr, new RegExp(`note ${signal} again: exiting now`));
-      // The abandoned job is still running (its lease brings it back); let its timer end.
-      assert.equal((await queue.getStatus(id))?.status, "running");
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.match(r.stderr, new RegExp(`note ${signal} again: releasing the jobs in flight`));
+      // Released, not abandoned: back to pending at once, the attempt not counted.
+      const job = await queue.getStatus(id);
+      assert.equal(job?.status, "pending");
+      assert.equal(job?.attempts, 0);
+      await queue.cancel(id);
       queue.close();
       closeConnections();
     }
   },
 );
+
+dbTest("worker: --grace releases jobs still running after it", async ({ path }) => {
+  const id = await submit(path, `${TASKS}#slow`, "-p", "ms=10000");
+  const signals = new FakeSignals();
+  const run = cli(
+    ["--db", path, "worker", "--tasks", TASKS, "--polling-interval", "0.05", "--grace", "0.2"],
+    { signals },
+  );
+  const queue = new JobQueue(path);
+  await waitFor(async () => (await queue.getStatus(id))?.status === "running");
+  signals.send("SIGTERM");
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /note SIGTERM: stopping after 1 job in flight \(at most 0\.2 s\)/);
+  assert.equal((await queue.getStatus(id))?.status, "pending");
+  queue.close();
+});
 
 dbTest(
   "worker: a repeat of the first signal within REPEAT_MS is its duplicate, not a second signal",
@@ -1176,10 +1195,14 @@ dbTest(
         message: /--concurrency must be a number, got "many"/,
       },
       {
-        args: ["worker", "--tasks", TASKS, "--workers", "4"],
+        args: ["worker", "--tasks", TASKS, "--workers", "4", "--once"],
         code: 2,
-        message:
-          /--workers 4: the command line cannot run a pool of workers yet \(pools arrive with the WorkerPool\); use --workers 1, and --concurrency 4/,
+        message: /--once runs one job in this process; it cannot be combined with --workers 4/,
+      },
+      {
+        args: ["worker", "--tasks", TASKS, "--grace", "-1"],
+        code: 2,
+        message: /--grace must be a number of seconds from 0 to 2147483, got "-1"/,
       },
       {
         args: ["worker", "--tasks", TASKS, "--workers", "0"],

@@ -1,11 +1,11 @@
 /** The `worker` command: runs a Worker with a progress line and signal handling. */
+import { WorkerPool } from "../pool.ts";
 import type { DriverName } from "../sqlite/connection.ts";
 import type { Task } from "../task.ts";
-import { type LogLevel, Worker, type WorkerCounts } from "../worker.ts";
-import { UsageError } from "./_args.ts";
+import { type LogLevel, type StopOptions, Worker, type WorkerCounts } from "../worker.ts";
 import { formatTime, toJsonText } from "./_format.ts";
 import type { Io, StopSignal } from "./_io.ts";
-import { importTasks } from "./_modules.ts";
+import { importTasks, moduleUrl } from "./_modules.ts";
 
 /** Signals closer than this to the first one are taken as its duplicate, in milliseconds. */
 export const REPEAT_MS = 500;
@@ -18,14 +18,16 @@ export interface WorkerPlan {
   driver: DriverName;
   /** The `--tasks` modules, as typed. */
   modules: string[];
-  /** `--workers`: how many workers (each with its own isolate, once pools exist). */
+  /** `--workers`: 1 runs a worker in this thread; more run a pool of Web Workers. */
   workers: number;
   /** `--concurrency`. */
   concurrency?: number;
   /** `--polling-interval` (or GIGQ_POLLING_INTERVAL), in seconds. */
   pollInterval?: number;
-  /** `--worker-id` (or GIGQ_WORKER_ID). */
+  /** `--worker-id` (or GIGQ_WORKER_ID); a pool's Web Workers get `<id>-0`, `<id>-1`, … */
   workerId?: string;
+  /** `--grace`: seconds jobs in flight may take after a stop signal. */
+  grace?: number;
   /** `--once`: process at most one job. */
   once: boolean;
   /** `--json`: a JSON summary on stdout at the end. */
@@ -33,20 +35,15 @@ export interface WorkerPlan {
 }
 
 /**
- * Runs the workers the plan asks for; resolves to the exit code. The one
- * place that decides how `--workers N` runs: today one worker in this
- * isolate; N > 1 needs the WorkerPool (one Web Worker per worker), which
- * will replace the refusal below.
+ * Runs the workers the plan asks for; resolves to the exit code. One worker
+ * runs in this thread; `--workers N` (N > 1) runs a pool of N Web Workers,
+ * each importing the task modules and opening its own connection.
  */
 export async function runWorkers(plan: WorkerPlan, io: Io): Promise<number> {
-  if (plan.workers > 1) {
-    throw new UsageError(
-      `--workers ${plan.workers}: the command line cannot run a pool of workers yet (pools ` +
-        `arrive with the WorkerPool); use --workers 1, and --concurrency ${plan.workers} to run ` +
-        `${plan.workers} jobs at once in one worker`,
-    );
-  }
+  // Import the modules here too, so a bad module is one line and exit 1 or 2
+  // before any Web Worker starts.
   const tasks = await importTasks(plan.modules, io.cwd());
+  if (plan.workers > 1) return await runPool(plan, io);
   return await runOneWorker(plan, tasks, io);
 }
 
@@ -81,10 +78,10 @@ class Progress {
     this.#io = io;
   }
 
-  /** Shows `worker`'s counts from now on. */
-  attach(worker: Worker): void {
-    this.#label = `worker ${worker.id}`;
-    this.#counts = () => worker.counts;
+  /** Shows the counts of `label` from now on. */
+  attach(label: string, counts: () => WorkerCounts): void {
+    this.#label = label;
+    this.#counts = counts;
   }
 
   start(): void {
@@ -151,40 +148,11 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
       if (level !== "debug") progress.log(level, message);
     },
   });
-  progress.attach(worker);
-
-  // First signal: stop claiming, let the jobs in flight finish, exit 0.
-  // Second signal: exit at once; the jobs in flight come back when their lease ends.
-  // One Ctrl-C under `deno task` arrives twice (the terminal signals the whole
-  // process group and deno task forwards its copy), so a repeat within
-  // REPEAT_MS of the first counts as the same signal.
-  let first: number | undefined;
-  let forced!: (code: number) => void;
-  const forcedExit = new Promise<number>((resolve) => forced = resolve);
-  const onSignal = (signal: StopSignal) => () => {
-    const now = Date.now();
-    if (first === undefined) {
-      first = now;
-      const n = worker.counts.inFlight;
-      const after = n === 0 ? "" : ` after ${n} job${n === 1 ? "" : "s"} in flight`;
-      progress.log("note", `${signal}: stopping${after}; send ${signal} again to exit at once`);
-      worker.stop();
-      return;
-    }
-    if (now - first < REPEAT_MS) return;
-    const code = signal === "SIGINT" ? 130 : 143;
-    progress.log(
-      "note",
-      `${signal} again: exiting now; unfinished jobs return when their lease ends`,
-    );
-    progress.stop();
-    forced(code);
-    io.exit(code);
-  };
-  const unsubscribe = [
-    io.onSignal("SIGINT", onSignal("SIGINT")),
-    io.onSignal("SIGTERM", onSignal("SIGTERM")),
-  ];
+  progress.attach(`worker ${worker.id}`, () => worker.counts);
+  const signals = stopOnSignals(io, progress, () => worker.counts.inFlight, (options) => {
+    worker.stop(options);
+  }, plan);
+  const { forcedExit, unsubscribe } = signals;
   try {
     if (plan.once) {
       const before = worker.counts;
@@ -205,9 +173,8 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
       return 0;
     }
     progress.start();
-    const loop = worker.start().then(() => 0);
-    loop.catch(() => {}); // after a forced exit nobody awaits it
-    const code = await Promise.race([loop, forcedExit]);
+    await worker.start();
+    const code = signals.code();
     progress.stop();
     const { processed, completed, failed, timedOut } = worker.counts;
     if (plan.json) {
@@ -221,7 +188,113 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
     return code;
   } finally {
     progress.stop();
-    for (const off of unsubscribe) off();
+    unsubscribe();
     worker.close();
+  }
+}
+
+/**
+ * The worker command's signals. First SIGINT/SIGTERM: stop claiming and let
+ * the jobs in flight finish (for at most `--grace` seconds, then release
+ * them). A second one (not a duplicate within REPEAT_MS, which is how one
+ * Ctrl-C under `deno task` arrives): release the jobs in flight at once, then
+ * exit 130 (SIGINT) or 143 (SIGTERM). If even that does not finish within
+ * ten seconds (a handler blocks the thread), exit anyway: leases bring the
+ * jobs back.
+ */
+function stopOnSignals(
+  io: Io,
+  progress: Progress,
+  inFlight: () => number,
+  stop: (options: StopOptions) => void,
+  plan: WorkerPlan,
+) {
+  let first: number | undefined;
+  let forcedCode: number | undefined;
+  let resolveForced!: (code: number) => void;
+  const forcedExit = new Promise<number>((resolve) => resolveForced = resolve);
+  let hardExit: ReturnType<typeof setTimeout> | undefined;
+  const onSignal = (signal: StopSignal) => () => {
+    const now = Date.now();
+    if (first === undefined) {
+      first = now;
+      const n = inFlight();
+      const after = n === 0 ? "" : ` after ${n} job${n === 1 ? "" : "s"} in flight`;
+      const limit = plan.grace === undefined ? "" : ` (at most ${plan.grace} s)`;
+      const again = n === 0 ? "exit at once" : "release them and exit";
+      progress.log("note", `${signal}: stopping${after}${limit}; send ${signal} again to ${again}`);
+      stop(plan.grace === undefined ? {} : { grace: plan.grace });
+      return;
+    }
+    if (now - first < REPEAT_MS || forcedCode !== undefined) return;
+    forcedCode = signal === "SIGINT" ? 130 : 143;
+    progress.log("note", `${signal} again: releasing the jobs in flight and exiting`);
+    resolveForced(forcedCode);
+    if (plan.once) {
+      // processOne cannot be interrupted: its job comes back when its lease ends.
+      progress.stop();
+      io.exit(forcedCode);
+      return;
+    }
+    stop({ grace: 0 });
+    hardExit = setTimeout(() => {
+      progress.log("note", "the jobs in flight did not stop within 10 s; exiting anyway");
+      progress.stop();
+      io.exit(forcedCode!);
+    }, 10_000);
+  };
+  const offs = [
+    io.onSignal("SIGINT", onSignal("SIGINT")),
+    io.onSignal("SIGTERM", onSignal("SIGTERM")),
+  ];
+  return {
+    forcedExit,
+    /** 0, or 130/143 after a second signal. */
+    code: () => forcedCode ?? 0,
+    unsubscribe: () => {
+      if (hardExit !== undefined) clearTimeout(hardExit);
+      for (const off of offs) off();
+    },
+  };
+}
+
+async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
+  const progress = new Progress(io);
+  const pool = new WorkerPool(plan.path, {
+    tasks: plan.modules.map((m) => moduleUrl(m, io.cwd())),
+    workers: plan.workers,
+    driver: plan.driver,
+    concurrency: plan.concurrency,
+    pollInterval: plan.pollInterval,
+    workerId: plan.workerId,
+    logger: (level, message) => {
+      if (level !== "debug") progress.log(level, message);
+    },
+  });
+  progress.attach(`pool of ${plan.workers}`, () => pool.counts);
+  const signals = stopOnSignals(io, progress, () => pool.counts.inFlight, (options) => {
+    void pool.stop(options);
+  }, plan);
+  try {
+    progress.start();
+    await pool.start();
+    const code = signals.code();
+    progress.stop();
+    const { processed, completed, failed, timedOut } = pool.counts;
+    if (plan.json) {
+      io.stdout(
+        toJsonText({ workers: plan.workers, processed, completed, failed, timedOut }),
+      );
+    } else {
+      io.stdout(
+        `Pool of ${plan.workers} stopped: ${processed} processed (${completed} completed, ` +
+          `${failed} failed, ${timedOut} timed out).\n`,
+      );
+    }
+    return code;
+  } finally {
+    progress.stop();
+    signals.unsubscribe();
+    await pool.close();
   }
 }

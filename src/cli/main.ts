@@ -371,6 +371,10 @@ async function worker(ctx: Context): Promise<number> {
     : pollEnv !== undefined
     ? parseNumber("GIGQ_POLLING_INTERVAL", pollEnv, pollRange)
     : undefined;
+  const graceText = str(p, "grace");
+  const grace = graceText === undefined
+    ? undefined
+    : parseNumber("--grace", graceText, { min: 0, max: 2_147_483, unit: "seconds" });
   const workerId = str(p, "worker-id") ?? (env("GIGQ_WORKER_ID") || undefined);
   if (workerId !== undefined && workerId.trim() === "") {
     throw new UsageError(`--worker-id must not be empty`);
@@ -379,6 +383,11 @@ async function worker(ctx: Context): Promise<number> {
     throw new UsageError(
       "worker needs --tasks MODULE (a module whose exported tasks it runs), for example " +
         "--tasks ./tasks.ts",
+    );
+  }
+  if (workers > 1 && flag(p, "once")) {
+    throw new UsageError(
+      `--once runs one job in this process; it cannot be combined with --workers ${workers}`,
     );
   }
   await checkDatabaseFile(ctx.path, { mustExist: false, driver: ctx.driver });
@@ -390,6 +399,7 @@ async function worker(ctx: Context): Promise<number> {
     concurrency,
     pollInterval,
     workerId,
+    grace,
     once: flag(p, "once"),
     json: ctx.json,
   }, ctx.io);
@@ -499,7 +509,11 @@ A finished job that a remaining job still depends on is kept.`,
     summary: "run a worker",
     usage: "gigq worker --tasks MODULE [options]",
     details: `Runs the tasks exported by the --tasks modules until SIGINT or SIGTERM: the first
-signal lets the jobs in flight finish and exits 0, a second one exits at once.
+signal stops claiming and lets the jobs in flight finish (for at most --grace seconds,
+then they are released back to pending), closes every connection and exits 0; a second
+signal releases the jobs still running at once and exits 130 (SIGINT) or 143 (SIGTERM).
+With --workers N > 1 it runs a pool of N Web Workers (threads), each with its own
+connection, supervised from this process.
 On a terminal it shows one progress line; otherwise it writes log lines to stderr.
 
   --tasks MODULE            a module whose exported tasks this worker runs (repeatable)
@@ -507,7 +521,9 @@ On a terminal it shows one progress line; otherwise it writes log lines to stder
   --concurrency N           jobs run at once (default 1)
   --polling-interval SECS   idle wait between polls (default: $GIGQ_POLLING_INTERVAL, else 5)
   --worker-id ID            this worker's id (default: $GIGQ_WORKER_ID, else a random id)
-  --workers N               worker processes; only 1 for now (pools come with WorkerPool)
+  --workers N               Web Workers in a pool (default 1: one worker in this thread)
+  --grace SECS              after a stop signal, how long jobs in flight may take
+                            (default: until they finish or time out)
 
 Example: gigq worker --tasks ./tasks.ts --concurrency 4`,
     options: {
@@ -517,6 +533,7 @@ Example: gigq worker --tasks ./tasks.ts --concurrency 4`,
       "polling-interval": { type: "string" },
       "worker-id": { type: "string" },
       workers: { type: "string" },
+      grace: { type: "string" },
     },
     positionals: [],
     run: worker,

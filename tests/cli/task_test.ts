@@ -150,7 +150,7 @@ Deno.test("deno task worker: SIGTERM lets the job in flight finish and exits 0",
   }
 });
 
-Deno.test("deno task worker: a second SIGINT exits at once with 130", async () => {
+Deno.test("deno task worker: a second SIGINT releases the job in flight and exits 130", async () => {
   const db = await tempDb();
   const queue = new JobQueue(db.path);
   try {
@@ -168,8 +168,41 @@ Deno.test("deno task worker: a second SIGINT exits at once with 130", async () =
     const status = await child.status;
     await child.stdout.cancel();
     assert.equal(status.code, 130, await stderr());
-    // Not finished: it stays running until its lease ends, then a worker takes it back.
-    assert.equal((await queue.getStatus(id))?.status, "running");
+    // Released at once, not left for its lease: another worker can take it now.
+    assert.equal((await queue.getStatus(id))?.status, "pending");
+  } finally {
+    queue.close();
+    closeConnections();
+    await db.cleanup();
+  }
+});
+
+Deno.test("deno task worker --workers 2: SIGTERM lets the jobs in flight in the pool finish and exits 0", async () => {
+  const db = await tempDb();
+  const queue = new JobQueue(db.path);
+  try {
+    const { sleep } = await import("../../examples/tasks.ts");
+    const ids = await queue.submitMany(Array.from({ length: 6 }, () => sleep.toJob({ ms: 700 })));
+    const { child, stderr } = await startWorker(
+      ["--tasks", "./examples/tasks.ts", "--workers", "2", "--polling-interval", "0.1"],
+      { GIGQ_DB: db.path },
+    );
+    let running: string[] = [];
+    const deadline = Date.now() + 30_000;
+    while (running.length < 2) {
+      assert.ok(Date.now() < deadline, "the pool never ran two jobs at once");
+      running = (await queue.listJobs({ status: "running" })).map((j) => j.id);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill("SIGTERM");
+    const [status, out] = await Promise.all([child.status, new Response(child.stdout).text()]);
+    assert.equal(status.code, 0, await stderr());
+    for (const id of running) assert.equal((await queue.getStatus(id))?.status, "completed");
+    const stats = await queue.stats();
+    assert.equal(stats.running, 0);
+    assert.equal(stats.completed + stats.pending, ids.length);
+    assert.match(out, /^Pool of 2 stopped: \d+ processed/m);
+    assert.match(await stderr(), /note SIGTERM: stopping/);
   } finally {
     queue.close();
     closeConnections();

@@ -158,5 +158,6 @@ export const SQL = {
       started_at = ?6, seen_at = ?6, stopped_at = NULL`,
   workerSeen: `UPDATE workers SET seen_at = ?2 WHERE id = ?1`,
   workerStopped: `UPDATE workers SET seen_at = ?2, stopped_at = ?2 WHERE id = ?1`,
-  lastWorkerSeen: `SELECT max(seen_at) FROM workers`,
+  /** The last sign of life of a worker that has not stopped. */
+  lastWorkerSeen: `SELECT max(seen_at) FROM workers WHERE stopped_at IS NULL`,
 } as const;

@@ -458,9 +458,12 @@ export class Store {
   registerWorker(workerId: string, tasks: string[], concurrency: number, now: number): void {
     let host = "unknown";
     try {
-      host = Deno.hostname();
+      // Ask first: without the permission, Deno would prompt on a terminal.
+      if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted") {
+        host = Deno.hostname();
+      }
     } catch {
-      // --allow-sys not granted: the host name is informational only.
+      // The host name is informational only.
     }
     this.#stmt(SQL.upsertWorker).run(
       workerId,

@@ -266,3 +266,16 @@ Deno.test("why: the answer has the documented shape", async () => {
     await db.cleanup();
   }
 });
+
+driverTest("why: a worker that stopped does not count as seen", async ({ path, driver }) => {
+  const { clock, queue, worker } = setup(path, driver);
+  const w = worker([echo]);
+  const done = w.start();
+  w.stop();
+  await done;
+  w.close();
+  const id = await echo.submit(queue, 1);
+  const answer = await why(queue, id, { now: clock.now() });
+  assert.equal(answer.reason, "no-worker");
+  queue.close();
+});

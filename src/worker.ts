@@ -809,10 +809,11 @@ export class Worker implements AsyncDisposable {
   }
 
   /**
-   * Stops the loop if it runs, and releases the connection (closed unless a
-   * queue or worker in this isolate still uses it). Outcomes not yet written
-   * are lost only if you do not await {@linkcode Worker.start}; their jobs then
-   * come back when their lease expires. Safe to call twice.
+   * Stops using the worker and releases its connection (closed unless a queue
+   * or worker in this isolate still uses it). If the loop is running, its
+   * running handlers are aborted and their jobs released to pending first
+   * (like `stop({ grace: 0 })`), and the connection is released once that is
+   * written. Safe to call twice.
    *
    * @example
    * ```ts ignore
@@ -821,8 +822,18 @@ export class Worker implements AsyncDisposable {
    */
   close(): void {
     if (this.#closed) return;
-    this.stop();
     this.#closed = true;
+    if (this.#loop !== undefined) {
+      // Running: release what is in flight and let the loop write that down
+      // before the connection goes.
+      this.stop({ grace: 0 });
+      this.#loop.finally(() => this.#release());
+    } else {
+      this.#release();
+    }
+  }
+
+  #release(): void {
     this.#clearHeartbeat();
     this.#stopWatcher();
     for (const r of this.#active.values()) {

@@ -714,3 +714,26 @@ for (const driver of ["node", "ffi"] as const) {
     }
   });
 }
+
+driverTest(
+  "close() during start() releases the running job and ends the loop",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    let started = false;
+    const forever = task("forever", () => {
+      started = true;
+      return new Promise(() => {});
+    }, { timeout: 3600 });
+    const id = await forever.submit(queue, {});
+    const w = worker({ tasks: [forever] });
+    const done = w.start();
+    await until(() => started);
+    w.close();
+    await done;
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "pending");
+    assert.equal(job?.attempts, 0);
+    await assert.rejects(() => w.processOne(), /has been closed/);
+    queue.close();
+  },
+);

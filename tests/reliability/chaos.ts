@@ -1,0 +1,316 @@
+/**
+ * The crash suite: jobs whose handler records a side effect keyed by job id
+ * and run, processed by worker processes that are killed with SIGKILL at
+ * random moments and restarted. At the end every job must be completed
+ * exactly once, every run recorded once, the file sound, and every repeated
+ * side effect must belong to an attempt that was abandoned (its worker
+ * killed), never to a second completion.
+ *
+ * Full size (`deno task chaos`): 20,000 jobs, 4 workers, at least 20 kills.
+ * Options: --jobs N, --workers N, --kills N (at least), --lease SECONDS, --concurrency N,
+ * --driver node|ffi, --watch (workers wake on file changes; see
+ * contention_test.ts for why this is off), --seed N (or GIGQ_CHAOS_SEED).
+ */
+import { parseArgs } from "node:util";
+import { closeConnections, Job, JobQueue } from "../../mod.ts";
+import {
+  type Child,
+  exited,
+  inspect,
+  integrity,
+  Random,
+  scalar,
+  script,
+  seedFrom,
+  signal,
+  sleep,
+  spawnDeno,
+} from "./_common.ts";
+
+/** What a chaos run is asked to do. */
+export interface ChaosOptions {
+  /** The database file (its directory must exist). */
+  path: string;
+  jobs: number;
+  workers: number;
+  /** Kill at least this many workers before the jobs run out. */
+  minKills: number;
+  /** Seconds. */
+  lease: number;
+  concurrency: number;
+  /** Each handler waits a random time in this range (ms) after its side effect. */
+  handlerMs: [number, number];
+  driver: "node" | "ffi";
+  watch: boolean;
+  seed: number;
+  /** Gives up (and fails) after this long, in ms. */
+  limitMs: number;
+  log: (line: string) => void;
+}
+
+/** What a chaos run measured. Every "bad" figure must be 0. */
+export interface ChaosReport {
+  seed: number;
+  jobs: number;
+  kills: number;
+  /** Kills that interrupted at least one running attempt. */
+  killsMidJob: number;
+  /** Attempts abandoned by a killed worker (their lease expired). */
+  abandoned: number;
+  /** Side effects recorded more than once for a job (all by abandoned attempts). */
+  repeatedEffects: number;
+  completed: number;
+  /** Jobs not completed at the end. */
+  lost: number;
+  /** Jobs with more than one completed execution. */
+  doubleCompletions: number;
+  /** Jobs whose runs and execution rows disagree. */
+  unrecordedRuns: number;
+  /** Side effects of a run that completed, beyond the one expected; or of no known run. */
+  badEffects: number;
+  /** Completed runs without their side effect. */
+  missingEffects: number;
+  /** Attempts abandoned by workers that were never killed (a live worker lost its lease). */
+  liveLeaseLosses: number;
+  /** Non-completed executions that are not lease expiries (failures, other timeouts). */
+  otherEndings: number;
+  integrity: string;
+  /** Error lines the workers printed (besides the expected warnings). */
+  workerErrors: string[];
+  seconds: number;
+}
+
+interface Slot {
+  child: Child;
+  id: string;
+  ready: boolean;
+}
+
+/** Runs the crash suite; resolves to its figures (the caller asserts). */
+export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
+  const rnd = new Random(o.seed);
+  const started = Date.now();
+  const queue = new JobQueue(o.path, { driver: o.driver });
+  for (let i = 0; i < o.jobs; i += 5000) {
+    const batch = [];
+    for (let j = i; j < Math.min(o.jobs, i + 5000); j++) {
+      batch.push(
+        new Job({
+          task: "effect",
+          params: { ms: rnd.int(o.handlerMs[0], o.handlerMs[1]) },
+          maxAttempts: 1000,
+        }),
+      );
+    }
+    await queue.submitMany(batch);
+  }
+  queue.close();
+  closeConnections();
+  inspect(
+    o.path,
+    (db) =>
+      db.exec(`CREATE TABLE effects (job_id TEXT NOT NULL, run INTEGER, attempt INTEGER NOT NULL,
+      worker_id TEXT NOT NULL, at INTEGER NOT NULL)`),
+  );
+  o.log(`chaos: ${o.jobs} jobs submitted (seed ${o.seed})`);
+
+  const killed = new Set<string>();
+  const workerErrors: string[] = [];
+  let generation = 0;
+  const start = (n: number): Slot => {
+    const id = `chaos-${n}-${generation++}`;
+    const args = [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      script("_worker.ts"),
+      "--db",
+      o.path,
+      "--id",
+      id,
+      "--lease",
+      String(o.lease),
+      "--concurrency",
+      String(o.concurrency),
+      "--poll",
+      "0.2",
+      "--driver",
+      o.driver,
+    ];
+    if (o.watch) args.push("--watch");
+    const slot: Slot = { child: spawnDeno(args), id, ready: false };
+    slot.child.waitFor(/^ready /m).then(() => slot.ready = true, () => {});
+    return slot;
+  };
+  const slots = Array.from({ length: o.workers }, (_, n) => start(n));
+  const collect = (slot: Slot) => {
+    for (const line of slot.child.stderr().split("\n")) {
+      // A killed worker's late finish is expected; anything else is not.
+      if (line.trim() === "" || /finished after it timed out or was released/.test(line)) continue;
+      workerErrors.push(`${slot.id}: ${line}`);
+    }
+  };
+
+  let kills = 0;
+  const completed = () =>
+    inspect(
+      o.path,
+      (db) => Number(scalar(db, "SELECT count(*) FROM jobs WHERE status = 'completed'")),
+    );
+  // The first minKills kills are spread over the first 70% of the jobs (so
+  // they happen however fast the machine is), each at a random moment after
+  // its share is done; after that, one every 0.3-1.5 s until the end.
+  let nextKillAt = 0;
+  try {
+    for (;;) {
+      if (Date.now() - started > o.limitMs) {
+        throw new Error(`chaos: not done after ${o.limitMs} ms (${completed()} completed)`);
+      }
+      await sleep(rnd.int(10, 150));
+      const done = completed();
+      if (done === o.jobs) break;
+      const due = kills < o.minKills
+        ? done >= ((kills + 1) * 0.7 * o.jobs) / (o.minKills + 1)
+        : Date.now() >= nextKillAt;
+      if (!due) continue;
+      const candidates = slots.map((s, n) => [s, n] as const).filter(([s]) => s.ready);
+      if (candidates.length === 0) continue;
+      const [victim, n] = rnd.pick(candidates);
+      signal(victim.child, "SIGKILL");
+      await victim.child.done;
+      killed.add(victim.id);
+      collect(victim);
+      kills++;
+      slots[n] = start(n);
+      if (kills >= o.minKills) nextKillAt = Date.now() + rnd.int(300, 1500);
+      if (kills % 10 === 0) o.log(`chaos: ${kills} kills, ${done} of ${o.jobs} jobs completed`);
+    }
+  } finally {
+    for (const slot of slots) signal(slot.child, "SIGTERM");
+    for (const slot of slots) {
+      try {
+        await exited(slot.child, 60_000, `worker ${slot.id}`);
+      } finally {
+        collect(slot);
+      }
+    }
+  }
+
+  const figures = inspect(o.path, (db) => {
+    const n = (sql: string) => Number(scalar(db, sql));
+    const completedRuns =
+      `SELECT j.id AS job_id, e.run FROM executions e JOIN jobs j ON j.seq = e.job
+      WHERE e.status = 'completed'`;
+    const abandonedBy = db.prepare(
+      `SELECT worker_id, count(*) AS n FROM executions
+       WHERE status = 'timeout' AND error LIKE '%stopped renewing its lease%' GROUP BY worker_id`,
+    ).all() as { worker_id: string; n: number }[];
+    return {
+      completed: n("SELECT count(*) FROM jobs WHERE status = 'completed'"),
+      lost: n(`SELECT count(*) FROM jobs WHERE status <> 'completed'`),
+      doubleCompletions: n(`SELECT count(*) FROM (SELECT job FROM executions
+        WHERE status = 'completed' GROUP BY job HAVING count(*) > 1)`),
+      unrecordedRuns: n(`SELECT count(*) FROM jobs j
+        WHERE j.runs <> (SELECT count(*) FROM executions e WHERE e.job = j.seq)`),
+      missingEffects: n(`SELECT count(*) FROM (${completedRuns}) c
+        WHERE NOT EXISTS (SELECT 1 FROM effects f WHERE f.job_id = c.job_id AND f.run = c.run)`),
+      badEffects: n(`SELECT count(*) FROM effects f
+          WHERE f.run IS NULL
+            OR NOT EXISTS (SELECT 1 FROM jobs j JOIN executions e ON e.job = j.seq
+                           WHERE j.id = f.job_id AND e.run = f.run)`) +
+        n(`SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM effects
+          GROUP BY job_id, run HAVING count(*) > 1)`),
+      repeatedEffects: n(`SELECT count(*) FROM effects f JOIN jobs j ON j.id = f.job_id
+          JOIN executions e ON e.job = j.seq AND e.run = f.run WHERE e.status <> 'completed'`),
+      abandoned: abandonedBy.reduce((a, r) => a + Number(r.n), 0),
+      killsMidJob: abandonedBy.filter((r) => killed.has(r.worker_id)).length,
+      liveLeaseLosses: abandonedBy.filter((r) => !killed.has(r.worker_id))
+        .reduce((a, r) => a + Number(r.n), 0),
+      otherEndings: n(`SELECT count(*) FROM executions WHERE status <> 'completed'
+        AND NOT (status = 'timeout' AND error LIKE '%stopped renewing its lease%')`),
+      integrity: integrity(db),
+    };
+  });
+  return {
+    seed: o.seed,
+    jobs: o.jobs,
+    kills,
+    ...figures,
+    workerErrors,
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+  };
+}
+
+/** The figures that must be zero, by name. */
+export function chaosProblems(r: ChaosReport, minKills: number): string[] {
+  const problems: string[] = [];
+  if (r.kills < minKills) problems.push(`only ${r.kills} kills (wanted ${minKills})`);
+  for (
+    const key of [
+      "lost",
+      "doubleCompletions",
+      "unrecordedRuns",
+      "badEffects",
+      "missingEffects",
+      "otherEndings",
+    ] as const
+  ) {
+    if (r[key] !== 0) problems.push(`${key} = ${r[key]}`);
+  }
+  if (r.completed !== r.jobs) problems.push(`completed ${r.completed} of ${r.jobs}`);
+  if (r.integrity !== "ok") problems.push(`integrity_check: ${r.integrity}`);
+  if (r.workerErrors.length > 0) problems.push(`worker errors: ${r.workerErrors.join(" | ")}`);
+  return problems;
+}
+
+/** One line of figures. */
+export function chaosSummary(r: ChaosReport): string {
+  return `chaos: ${r.jobs} jobs, ${r.kills} kills (${r.killsMidJob} mid-job), ` +
+    `${r.abandoned} attempts abandoned, ${r.repeatedEffects} repeated side effects, ` +
+    `completed ${r.completed}, lost ${r.lost}, double completions ${r.doubleCompletions}, ` +
+    `unrecorded runs ${r.unrecordedRuns}, bad effects ${r.badEffects}, ` +
+    `live lease losses ${r.liveLeaseLosses}, integrity ${r.integrity}, ${r.seconds} s ` +
+    `(seed ${r.seed})`;
+}
+
+if (import.meta.main) {
+  const a = parseArgs({
+    args: Deno.args,
+    options: {
+      jobs: { type: "string", default: "20000" },
+      workers: { type: "string", default: "4" },
+      kills: { type: "string", default: "20" },
+      lease: { type: "string", default: "2" },
+      concurrency: { type: "string", default: "4" },
+      driver: { type: "string", default: "node" },
+      watch: { type: "boolean", default: false },
+      seed: { type: "string" },
+    },
+  }).values;
+  const dir = await Deno.makeTempDir({ prefix: "gigq-chaos-" });
+  const minKills = Number(a.kills);
+  try {
+    const report = await runChaos({
+      path: `${dir}/chaos.db`,
+      jobs: Number(a.jobs),
+      workers: Number(a.workers),
+      minKills,
+      lease: Number(a.lease),
+      concurrency: Number(a.concurrency),
+      handlerMs: [5, 40],
+      driver: a.driver as "node" | "ffi",
+      watch: a.watch,
+      seed: a.seed === undefined ? seedFrom("GIGQ_CHAOS_SEED") : Number(a.seed),
+      limitMs: 3_600_000,
+      log: (line) => console.log(line),
+    });
+    console.log(chaosSummary(report));
+    const problems = chaosProblems(report, minKills);
+    if (problems.length > 0) {
+      console.error(`FAILED: ${problems.join("; ")}`);
+      Deno.exit(1);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The crash suite at CI size: 3,000 jobs, 4 worker processes, at least 20
+ * SIGKILLs (the full size is `deno task chaos`; see chaos.ts).
+ */
+import assert from "node:assert/strict";
+import { tempDb } from "../_helpers.ts";
+import { chaosProblems, chaosSummary, runChaos } from "./chaos.ts";
+import { seedFrom } from "./_common.ts";
+
+const MIN_KILLS = 20;
+
+async function chaos(watch: boolean): Promise<void> {
+  const db = await tempDb("chaos.db");
+  try {
+    const report = await runChaos({
+      path: db.path,
+      jobs: 3000,
+      workers: 4,
+      minKills: MIN_KILLS,
+      lease: 2,
+      concurrency: 4,
+      handlerMs: [5, 40],
+      driver: "node",
+      watch,
+      seed: seedFrom("GIGQ_CHAOS_SEED"),
+      limitMs: 120_000, // only catches a hang
+      log: () => {},
+    });
+    console.log(chaosSummary(report));
+    assert.deepEqual(chaosProblems(report, MIN_KILLS), [], chaosSummary(report));
+  } finally {
+    await db.cleanup();
+  }
+}
+
+Deno.test(
+  "crash suite: 3,000 jobs, 4 worker processes SIGKILLed 20+ times: each job completed once, side effects repeat only for abandoned attempts",
+  () => chaos(false),
+);
+
+Deno.test({
+  // BUG (src/worker.ts, the `watch` option, on by default): Deno.watchFs opens
+  // and closes each file it reports an event for, and closing any descriptor
+  // of the database releases every POSIX lock the process holds on it, so
+  // SQLite's locks vanish. Another process closing its connection then
+  // deletes the WAL under the workers: their commits become invisible and are
+  // later lost, and the file can be corrupted. This run hangs (the jobs never
+  // look completed) until the limit. See contention_test.ts for a minimal case.
+  ignore: true,
+  name: "crash suite with the workers' file watcher on (the default)",
+  fn: () => chaos(true),
+});
+
+Deno.test({
+  // BUG (src/_sql.ts renewLeases / src/worker.ts heartbeat): leases are renewed
+  // by worker id (`UPDATE jobs SET lease_until = ? WHERE status = 'running' AND
+  // worker_id = ?`), not for the jobs the worker actually runs. A worker killed
+  // and restarted under the same id (a systemd unit with GIGQ_WORKER_ID, or
+  // --worker-id) renews its dead predecessor's leases for as long as it runs:
+  // the killed attempt stays `running` and its job never comes back.
+  ignore: true,
+  name: "a worker restarted under the same id does not keep its killed predecessor's job running",
+  fn: async () => {
+    const db = await tempDb("same-id.db");
+    const { JobQueue, Job } = await import("../../mod.ts");
+    const { inspect, scalar, script, signal, spawnDeno, exited, sleep } = await import(
+      "./_common.ts"
+    );
+    const worker = () =>
+      spawnDeno([
+        "run",
+        "--allow-read",
+        "--allow-write",
+        script("_worker.ts"),
+        "--db",
+        db.path,
+        "--id",
+        "same",
+        "--lease",
+        "1",
+        "--poll",
+        "0.1",
+      ]);
+    const queue = new JobQueue(db.path);
+    const id = await queue.submit(new Job({ task: "effect", params: { ms: 1500 } }));
+    queue.close();
+    inspect(
+      db.path,
+      (d) =>
+        d.exec(`CREATE TABLE effects (job_id TEXT NOT NULL, run INTEGER, attempt INTEGER NOT NULL,
+        worker_id TEXT NOT NULL, at INTEGER NOT NULL)`),
+    );
+    const status = () =>
+      inspect(db.path, (d) => String(scalar(d, "SELECT status FROM jobs WHERE id = ?", id)));
+    const first = worker();
+    let second: ReturnType<typeof worker> | undefined;
+    try {
+      while (status() !== "running") await sleep(20);
+      signal(first, "SIGKILL");
+      await first.done;
+      second = worker();
+      const end = Date.now() + 30_000; // the lease is 1 s: only a hang takes this long
+      while (status() !== "completed" && Date.now() < end) await sleep(100);
+      assert.equal(status(), "completed");
+    } finally {
+      signal(first, "SIGKILL");
+      if (second !== undefined) {
+        signal(second, "SIGTERM");
+        await exited(second, 30_000, "the second worker");
+      }
+      await db.cleanup();
+    }
+  },
+});

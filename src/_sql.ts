@@ -71,7 +71,7 @@ export const SQL = {
   /**
    * Each dependency's id and result, in dependency order. (INDEXED BY pins the
    * indexes the hot statements were designed for: without statistics the
-   * planner prefers the equality on jobs_status and sorts.)
+   * planner may prefer another index on status and sort.)
    */
   parentResults: `SELECT p.id, p.result FROM job_deps d JOIN jobs p ON p.seq = d.parent
     WHERE d.child = ? ORDER BY d.position`,
@@ -147,8 +147,35 @@ export const SQL = {
   executions: `SELECT run, attempt, worker_id, status, started_at, completed_at, error
     FROM executions WHERE job = ? ORDER BY run`,
   listAll: `SELECT ${JOB_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ?`,
+  /**
+   * Jobs of status ?1 by scanning from the newest: for pending and completed
+   * jobs, which are the newest or the most. (No index on every status: see
+   * migration 2.)
+   */
   listByStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY seq DESC LIMIT ?`,
-  stats: `SELECT status, count(*) FROM jobs GROUP BY status`,
+  /** Running jobs, newest first. */
+  listRunning: `SELECT ${JOB_COLUMNS} FROM jobs INDEXED BY jobs_leases
+    WHERE status = 'running' ORDER BY seq DESC LIMIT ?`,
+  /** Jobs that ended with status ?1 (failed, timeout or cancelled), newest first. */
+  listEnded: `SELECT ${JOB_COLUMNS} FROM jobs INDEXED BY jobs_ended
+    WHERE status = ?1 AND (status = 'failed' OR status = 'timeout' OR status = 'cancelled')
+    ORDER BY seq DESC LIMIT ?2`,
+  /**
+   * All jobs, pending and running ones, from the indexes that hold them
+   * (a pending job is in exactly one of jobs_ready, jobs_scheduled and
+   * jobs_blocked); count(*) reads the narrowest whole index.
+   */
+  statsOpen: `SELECT (SELECT count(*) FROM jobs),
+      (SELECT count(*) FROM jobs INDEXED BY jobs_ready
+        WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0)
+      + (SELECT count(*) FROM jobs INDEXED BY jobs_scheduled
+        WHERE status = 'pending' AND scheduled = 1)
+      + (SELECT count(*) FROM jobs INDEXED BY jobs_blocked
+        WHERE status = 'pending' AND parents_left > 0 AND scheduled = 0),
+      (SELECT count(*) FROM jobs INDEXED BY jobs_leases WHERE status = 'running')`,
+  /** Failed, timed-out and cancelled jobs, counted per status. */
+  statsEnded: `SELECT status, count(*) FROM jobs INDEXED BY jobs_ended
+    WHERE status = 'failed' OR status = 'timeout' OR status = 'cancelled' GROUP BY status`,
 
   /** Running jobs of worker ?1, for a pool that terminated or lost it. */
   workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,

@@ -551,17 +551,36 @@ export class Store {
 
   /** Newest first. */
   list(status: JobStatus | undefined, limit: number): JobRow[] {
-    const rows = status === undefined
-      ? this.#stmt(SQL.listAll).all(limit)
-      : this.#stmt(SQL.listByStatus).all(status, limit);
+    let rows: SqlRow[];
+    switch (status) {
+      case undefined:
+        rows = this.#stmt(SQL.listAll).all(limit);
+        break;
+      case "running":
+        rows = this.#stmt(SQL.listRunning).all(limit);
+        break;
+      case "failed":
+      case "timeout":
+      case "cancelled":
+        rows = this.#stmt(SQL.listEnded).all(status, limit);
+        break;
+      default:
+        rows = this.#stmt(SQL.listByStatus).all(status, limit);
+    }
     return rows.map(toJobRow);
   }
 
-  /** Count per status. */
+  /** Count per status (read in one transaction). */
   stats(): Map<string, number> {
-    return new Map(
-      this.#stmt(SQL.stats).values().map((r) => [r[0] as string, Number(r[1])]),
-    );
+    const [total, pending, running] = this.#stmt(SQL.statsOpen).values()[0].map(Number);
+    const counts = new Map<string, number>([["pending", pending], ["running", running]]);
+    let ended = 0;
+    for (const [status, n] of this.#stmt(SQL.statsEnded).values()) {
+      counts.set(status as string, Number(n));
+      ended += Number(n);
+    }
+    counts.set("completed", total - pending - running - ended);
+    return counts;
   }
 
   /** Whether worker `workerId` runs a job more than `graceMs` past its timeout. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  getConnection,
   Job,
   JobNotFoundError,
   JobQueue,
@@ -8,7 +9,7 @@ import {
   task,
   Worker,
 } from "../mod.ts";
-import { dbHash, driverTest, FakeClock } from "./_helpers.ts";
+import { dbHash, driverTest, FakeClock, until } from "./_helpers.ts";
 
 const echo = task("echo", (p: unknown) => p);
 const boom = task("boom", () => {
@@ -197,6 +198,65 @@ driverTest(
       timeout: 0,
       total: 3,
     });
+    worker.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "stats() and listJobs() agree with a plain count for jobs in every state",
+  async ({ path, driver }) => {
+    const clock = new FakeClock();
+    const queue = new JobQueue(path, { driver, clock });
+    let started = 0;
+    const hang = task("hang", () => new Promise(() => started++), { timeout: 1, maxAttempts: 1 });
+    const ready = echo.toJob("ready");
+    const later = echo.toJob("later", { runAt: clock.now() + 60_000 });
+    const blocked = echo.toJob("blocked", { dependencies: [ready] });
+    const blockedLater = echo.toJob("blocked later", {
+      dependencies: [ready],
+      runAt: clock.now() + 60_000,
+    });
+    await queue.submit(ready);
+    await queue.submitMany([later, blocked, blockedLater]);
+    // One of each ended state, and one running.
+    const [timedOut, failed, done, cancelled, running] = await queue.submitMany([
+      hang.toJob({}, { priority: 9 }),
+      boom.toJob({}, { priority: 8 }),
+      echo.toJob("done", { priority: 7 }),
+      echo.toJob("cancelled"),
+      hang.toJob({}, { priority: 6, timeout: 3600 }),
+    ]);
+    await queue.cancel(cancelled);
+    const worker = new Worker(path, { tasks: [echo, boom, hang], driver, clock });
+    const first = worker.processOne();
+    await until(() => started === 1);
+    await clock.tick(1_000);
+    await first;
+    await worker.processOne();
+    await worker.processOne();
+    void worker.processOne(); // hangs: stays running
+    await until(() => started === 2);
+    const conn = getConnection(path, { driver });
+    const byStatus = (status: string) =>
+      conn.prepare("SELECT id FROM jobs WHERE status = ? ORDER BY seq DESC").values(status)
+        .map((r) => r[0]);
+    const stats = await queue.stats();
+    const expected = { total: 0 } as Record<string, number>;
+    for (const status of Object.values(JobStatus)) {
+      const ids = byStatus(status);
+      expected[status] = ids.length;
+      expected.total += ids.length;
+      assert.deepEqual((await queue.listJobs({ status })).map((j) => j.id), ids, status);
+    }
+    assert.deepEqual(stats, expected);
+    assert.deepEqual(
+      [stats.pending, stats.running, stats.completed, stats.failed, stats.cancelled],
+      [4, 1, 1, 1, 1],
+    );
+    assert.deepEqual(byStatus("timeout"), [timedOut]);
+    assert.deepEqual([byStatus("failed"), byStatus("running")], [[failed], [running]]);
+    assert.equal((await queue.getStatus(done))?.status, "completed");
     worker.close();
     queue.close();
   },

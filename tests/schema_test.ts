@@ -21,7 +21,7 @@ driverTest(
       "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name",
     ).values().map((r) => r[0]);
     assert.deepEqual(tables, ["executions", "job_deps", "jobs", "workers"]);
-    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1");
+    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2");
     // Running the migrations again changes nothing.
     const before = await dbHash(path);
     migrate(conn);
@@ -43,14 +43,64 @@ driverTest(
     assert.doesNotMatch(claim, /TEMP B-TREE|SCAN jobs(?! USING)/);
     assert.match(plan(path, driver, SQL.promote, 0), /USING INDEX jobs_scheduled/);
     assert.match(plan(path, driver, SQL.expiredLeases, 0), /USING INDEX jobs_leases/);
-    assert.match(
-      plan(path, driver, SQL.listByStatus, "failed", 10),
-      /USING (COVERING )?INDEX jobs_status/,
-    );
-    assert.doesNotMatch(plan(path, driver, SQL.listByStatus, "failed", 10), /TEMP B-TREE/);
+    assert.match(plan(path, driver, SQL.listEnded, "failed", 10), /USING INDEX jobs_ended/);
+    assert.doesNotMatch(plan(path, driver, SQL.listEnded, "failed", 10), /TEMP B-TREE/);
+    assert.match(plan(path, driver, SQL.listRunning, 10), /USING INDEX jobs_leases/);
+    assert.doesNotMatch(plan(path, driver, SQL.statsOpen), /SCAN jobs(?! USING)/);
+    assert.match(plan(path, driver, SQL.statsEnded), /USING (COVERING )?INDEX jobs_ended/);
     assert.match(plan(path, driver, SQL.releaseChildren, 1), /job_deps/);
     assert.match(plan(path, driver, SQL.parentResults, 1), /job_deps_child/);
     assert.match(plan(path, driver, SQL.cancelledBy, 1), /jobs_cancelled_by/);
+    queue.close();
+  },
+);
+
+driverTest(
+  "a version 1 database is upgraded with its jobs, edges and attempts intact",
+  async ({ path, driver }) => {
+    const { DatabaseSync } = await import("node:sqlite");
+    const raw = new DatabaseSync(path);
+    raw.exec(`PRAGMA journal_mode = WAL; ${MIGRATIONS[0].sql}
+      PRAGMA application_id = ${APPLICATION_ID}; PRAGMA user_version = 1;
+      INSERT INTO jobs (id, name, task, params, priority, max_attempts, timeout, retry_delay,
+        backoff, description, dependencies, status, attempts, runs, run_at, result,
+        created_at, updated_at, completed_at)
+        VALUES ('a', 'a', 't', '{}', 0, 3, 300, 0, 'fixed', '', '[]', 'completed', 1, 1, 5,
+          '42', 5, 6, 6);
+      INSERT INTO jobs (id, name, task, params, priority, max_attempts, timeout, retry_delay,
+        backoff, description, dependencies, status, run_at, parents_left, created_at, updated_at)
+        VALUES ('b', 'b', 't', '{}', 0, 3, 300, 0, 'fixed', '', '["a"]', 'pending', 5, 0, 5, 6);
+      INSERT INTO job_deps VALUES (1, 2, 0);
+      INSERT INTO executions VALUES (1, 1, 1, 'w', 'completed', 5, 6, NULL);`);
+    const dump = (db: { prepare(sql: string): { all(): unknown[] } }) =>
+      ["jobs", "job_deps", "executions"].map((t) =>
+        JSON.stringify(db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all())
+      );
+    const before = dump(raw);
+    raw.close();
+    const queue = new JobQueue(path, { driver });
+    assert.equal((await queue.getStatus("b"))?.status, "pending");
+    const conn = getConnection(path, { driver });
+    assert.deepEqual(conn.prepare("PRAGMA user_version").values(), [[2]]);
+    assert.deepEqual(dump(conn), before, "no row lost, none cascaded away");
+    assert.deepEqual(conn.prepare("PRAGMA foreign_keys").values(), [[1]]);
+    const indexes = conn.prepare(
+      "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' ORDER BY name",
+    ).values().map((r) => r[0]);
+    assert.deepEqual(indexes, [
+      "jobs_blocked",
+      "jobs_cancelled_by",
+      "jobs_ended",
+      "jobs_leases",
+      "jobs_ready",
+      "jobs_scheduled",
+      "sqlite_autoindex_jobs_1",
+    ]);
+    assert.throws(
+      () => conn.exec("UPDATE jobs SET status = 'done' WHERE id = 'a'"),
+      /CHECK constraint failed/,
+    );
+    assert.deepEqual(conn.prepare("PRAGMA integrity_check").values(), [["ok"]]);
     queue.close();
   },
 );
@@ -69,7 +119,7 @@ for (const driver of drivers) {
         () => new JobQueue(db.path, { driver }),
         (e: Error) =>
           e instanceof SchemaError &&
-          /newer GigQ \(schema version 99; this version understands up to 1\)/.test(e.message),
+          /newer GigQ \(schema version 99; this version understands up to 2\)/.test(e.message),
       );
       assert.equal(await dbHash(db.path), before);
     } finally {

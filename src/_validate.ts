@@ -58,6 +58,13 @@ export function text(
       `${context}: ${field} must be at most ${max} characters, got ${value.length}`,
     );
   }
+  if (value.includes("\0")) {
+    // SQLite's C API reads text up to the first NUL: node:sqlite would store
+    // "a\0b" and read back "a" (a task name would no longer match its task).
+    throw new RangeError(
+      `${context}: ${field} must not contain a NUL character (\\u0000), got ${describe(value)}`,
+    );
+  }
   return value;
 }
 

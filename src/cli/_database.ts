@@ -10,6 +10,15 @@ import { OperationError } from "./_args.ts";
 
 const MAGIC = "SQLite format 3\0";
 
+/** There is no GigQ database at the path yet (missing, empty or without tables). */
+export class NoDatabaseError extends OperationError {
+  /** @param path the database path */
+  constructor(path: string) {
+    super(`no GigQ database at ${path} (submit a job or start a worker to create one)`);
+    this.name = "NoDatabaseError";
+  }
+}
+
 async function size(path: string): Promise<number | undefined> {
   try {
     const info = await Deno.stat(path);
@@ -40,7 +49,7 @@ async function header(path: string): Promise<Uint8Array> {
  *
  * - `mustExist` (read commands, cancel, requeue, clear, why): a missing or
  *   empty file, or an SQLite file without tables, is "no GigQ database"
- *   (an {@linkcode OperationError}); nothing is created.
+ *   (a {@linkcode NoDatabaseError}); nothing is created.
  * - otherwise (submit, worker): those are fine, the queue creates its tables.
  *
  * A file that is not SQLite is refused in both cases. A foreign SQLite
@@ -51,10 +60,7 @@ export async function checkDatabaseFile(
   options: { mustExist: boolean; driver: DriverName },
 ): Promise<void> {
   if (path === ":memory:" || path.startsWith("file:")) return;
-  const missing = () =>
-    new OperationError(
-      `no GigQ database at ${path} (submit a job or start a worker to create one)`,
-    );
+  const missing = () => new NoDatabaseError(path);
   const bytes = await size(path);
   if (bytes === undefined || bytes === 0) {
     if (options.mustExist) throw missing();

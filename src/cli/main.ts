@@ -39,7 +39,7 @@ import {
   parseParams,
   UsageError,
 } from "./_args.ts";
-import { checkDatabaseFile } from "./_database.ts";
+import { checkDatabaseFile, NoDatabaseError } from "./_database.ts";
 import { firstLine, formatTable, formatTime, formatValue, toJsonText } from "./_format.ts";
 import { type CliIo, type Io, resolveIo } from "./_io.ts";
 import { importTask } from "./_modules.ts";
@@ -165,6 +165,21 @@ async function submit(ctx: Context): Promise<number> {
     runAt: delay !== undefined ? Date.now() + delay * 1000 : runAtText,
     module: target,
   });
+  if (dependencies.length > 0) {
+    // Where there is no queue yet, no dependency can exist: say so before
+    // creating a database for a submit that is bound to fail.
+    try {
+      await checkDatabaseFile(ctx.path, { mustExist: true, driver: ctx.driver });
+    } catch (error) {
+      if (!(error instanceof NoDatabaseError)) throw error;
+      throw new JobNotFoundError(
+        dependencies[0],
+        `Cannot submit job ${JSON.stringify(job.name)}: its dependency ${
+          JSON.stringify(dependencies[0])
+        } does not exist (there is no GigQ database at ${ctx.path} yet)`,
+      );
+    }
+  }
   const id = await withQueue(ctx, true, (queue) => queue.submit(job));
   out(ctx, `Job submitted: ${id}`, { id });
   return 0;

@@ -295,6 +295,9 @@ Deno.test("invalid job options are refused by Job, task(), toJob() and submit, n
     [{ name: "" }, /name must not be empty, got ""/],
     [{ name: "   " }, /name must not be empty, got " {3}"/],
     [{ name: 42 }, /name must be a string, got 42/],
+    // node:sqlite reads text up to a NUL: "a\0b" would come back as "a".
+    [{ name: "a\0b" }, /name must not contain a NUL character \(\\u0000\), got "a\\u0000b"/],
+    [{ description: "\0" }, /description must not contain a NUL character/],
     [{ dependencies: "abc" }, /dependencies must be an array of jobs or job ids, got "abc"/],
     [{ dependencies: [42] }, /dependencies\[0\] must be a job or a job id, got 42/],
     [{ dependencies: [""] }, /dependencies\[0\] must be a job or a job id, got ""/],
@@ -349,6 +352,16 @@ Deno.test("invalid job options are refused by Job, task(), toJob() and submit, n
       /module must not be empty/,
       "module",
     );
+    for (
+      const [label, fn] of [
+        ["task name", () => new Job({ task: "t\0" })],
+        ["task()", () => task("t\0", () => 1)],
+        ["module", () => new Job({ task: "echo", module: "./m.ts\0" })],
+        ["workerId", () => new Worker(db.path, { tasks: [echo], workerId: "w\0" })],
+      ] as const
+    ) {
+      await assertRefused(fn, RangeError, /must not contain a NUL character/, label);
+    }
   } finally {
     queue.close();
     await assertUnchanged(db.path, db.hash, "refused options");
@@ -428,6 +441,22 @@ Deno.test("a directory or a missing directory as the database: Worker, WorkerPoo
     assert.deepEqual([...Deno.readDirSync(db.dir)], [], "nothing was created");
   } finally {
     closeConnections();
+    await db.cleanup();
+  }
+});
+
+Deno.test("submit --depends-on to a path with no database yet fails naming the dependency, creating nothing", async () => {
+  const db = await tempDb();
+  try {
+    const r = await cli(["--db", db.path, "submit", `${TASKS}#echo`, "--depends-on", "nope"]);
+    assertOneLine(
+      r,
+      1,
+      /its dependency "nope" does not exist \(there is no GigQ database at .* yet\)/,
+      "submit",
+    );
+    assert.deepEqual([...Deno.readDirSync(db.dir)], [], "nothing was created");
+  } finally {
     await db.cleanup();
   }
 });

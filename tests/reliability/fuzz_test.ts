@@ -233,6 +233,7 @@ Deno.test(`fuzz: ${RUNS} random CLI command lines exit 0, 1 or 2, print no stack
       const label = `run ${i}: gigq ${JSON.stringify(args)} ${replay}`;
       const fresh = args.find((a) => a.includes("/fresh-"));
       const watched = [c.db, `${c.dir}/notes.txt`, ...(fresh ? [fresh] : [])];
+      const filesBefore = [...Deno.readDirSync(c.dir)].map((e) => e.name).sort();
       const before = await Promise.all(watched.map(dbHash));
       const out = { stdout: "", stderr: "" };
       const handlers: (() => void)[] = [];
@@ -240,7 +241,8 @@ Deno.test(`fuzz: ${RUNS} random CLI command lines exit 0, 1 or 2, print no stack
         stdout: (t) => out.stdout += t,
         stderr: (t) => out.stderr += t,
         env: () => undefined,
-        cwd: () => REPO,
+        // Relative paths (the default gigq.db, a --db that swallowed "-h") land in the temp dir.
+        cwd: () => c.dir,
         isTerminal: false,
         onSignal: (_signal, handler) => {
           // A worker that runs until a signal gets one, once, soon.
@@ -263,6 +265,8 @@ Deno.test(`fuzz: ${RUNS} random CLI command lines exit 0, 1 or 2, print no stack
         if (args[0] !== "worker" && !args.includes("worker")) {
           assert.match(out.stderr, /^gigq[^\n]*\n$/, `${label}: not one line: ${out.stderr}`);
         }
+        const filesAfter = [...Deno.readDirSync(c.dir)].map((e) => e.name).sort();
+        assert.deepEqual(filesAfter, filesBefore, `${label}: failed but created a file`);
         const after = await Promise.all(watched.map(dbHash));
         assert.deepEqual(
           after,

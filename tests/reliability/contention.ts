@@ -62,6 +62,11 @@ export interface ContentionReport {
   integrity: string;
   /** The worst lateness of a producer's 10 ms timer, per producer (ms). */
   stallsMs: number[];
+  /**
+   * The same for a bystander process that only runs the timer: what the
+   * machine's scheduling alone costs (on 2 cores, 12 busy processes take turns).
+   */
+  bystanderStallMs: number;
   /** The slowest submit call of any producer (ms). */
   slowestCallMs: number;
   /** Seconds from the producers' end until every job was completed. */
@@ -97,6 +102,19 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
     workers.push(spawnDeno(args));
   }
   const producers: Child[] = [];
+  // Measures the event-loop stall of a process that does no GigQ work at all.
+  const bystander = spawnDeno([
+    "eval",
+    `
+    let worst = 0, last = performance.now();
+    const t = setInterval(() => {
+      const now = performance.now();
+      worst = Math.max(worst, now - last - 10);
+      last = now;
+    }, 10);
+    setTimeout(() => { clearInterval(t); console.log(Math.round(worst)); }, ${o.seconds * 1000});
+  `,
+  ]);
   try {
     await Promise.all(workers.map((w) => w.waitFor(/^ready /m)));
     for (let i = 0; i < o.producers; i++) {
@@ -117,6 +135,8 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
     }
     o.log(`contention: ${o.producers} producers and ${o.workers} workers for ${o.seconds} s`);
     for (const p of producers) await exited(p, o.seconds * 1000 + 120_000, "a producer");
+    await exited(bystander, 60_000, "the bystander");
+    const bystanderStallMs = Number(bystander.stdout().trim());
     const producersDone = Date.now();
 
     const ids: string[] = [];
@@ -187,12 +207,13 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
       workerErrors: workerLines.filter((l) => !busyLines(l).length),
       ...figures,
       stallsMs,
+      bystanderStallMs,
       slowestCallMs,
       drainSeconds: Math.round(drainSeconds * 10) / 10,
     };
   } finally {
-    for (const c of [...producers, ...workers]) signal(c, "SIGKILL");
-    await Promise.all([...producers, ...workers].map((c) => c.done));
+    for (const c of [...producers, ...workers, bystander]) signal(c, "SIGKILL");
+    await Promise.all([...producers, ...workers, bystander].map((c) => c.done));
   }
 }
 
@@ -221,7 +242,8 @@ export function contentionSummary(r: ContentionReport): string {
     `producer errors ${r.producerErrors.length}, worker errors ${r.workerErrors.length}, ` +
     `lost ${r.lost}, unexpected ${r.unexpected}, double completions ${r.doubleCompletions}, ` +
     `integrity ${r.integrity}, worst producer stall ${Math.max(...r.stallsMs)} ms ` +
-    `(per producer: ${r.stallsMs.join(", ")}), slowest submit ${r.slowestCallMs} ms, ` +
+    `(per producer: ${r.stallsMs.join(", ")}; a bystander process without GigQ: ` +
+    `${r.bystanderStallMs} ms), slowest submit ${r.slowestCallMs} ms, ` +
     `drained ${r.drainSeconds} s after the producers stopped`;
 }
 

@@ -98,6 +98,33 @@ export interface Child {
   readonly done: Promise<Deno.CommandStatus>;
 }
 
+/** Children still running, so a stopped driver does not leave workers behind. */
+const live = new Set<Deno.ChildProcess>();
+
+/**
+ * For the full-size scripts: on SIGINT or SIGTERM, kill every child still
+ * running, remove `dir`, then exit (130 or 143).
+ */
+export function killChildrenOnSignal(dir: string): void {
+  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(sig, () => {
+      for (const child of live) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // nothing to remove
+      }
+      Deno.exit(code);
+    });
+  }
+}
+
 /** Starts `deno <args>` with stdin closed and both streams collected. */
 export function spawnDeno(args: string[], env: Record<string, string> = {}): Child {
   const process = new Deno.Command(Deno.execPath(), {
@@ -107,6 +134,8 @@ export function spawnDeno(args: string[], env: Record<string, string> = {}): Chi
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  live.add(process);
+  process.status.then(() => live.delete(process));
   let out = "";
   let err = "";
   const waiters = new Set<() => void>();

@@ -18,6 +18,7 @@ import {
   exited,
   inspect,
   integrity,
+  killChildrenOnSignal,
   Random,
   scalar,
   script,
@@ -288,6 +289,7 @@ if (import.meta.main) {
     },
   }).values;
   const dir = await Deno.makeTempDir({ prefix: "gigq-chaos-" });
+  killChildrenOnSignal(dir);
   const minKills = Number(a.kills);
   try {
     const report = await runChaos({

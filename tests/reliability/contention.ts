@@ -19,6 +19,7 @@ import {
   exited,
   inspect,
   integrity,
+  killChildrenOnSignal,
   scalar,
   script,
   signal,
@@ -259,6 +260,7 @@ if (import.meta.main) {
     },
   }).values;
   const dir = await Deno.makeTempDir({ prefix: "gigq-contention-" });
+  killChildrenOnSignal(dir);
   try {
     const report = await runContention({
       path: `${dir}/contention.db`,

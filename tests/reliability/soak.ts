@@ -9,7 +9,16 @@
  */
 import { parseArgs } from "node:util";
 import { Job, JobQueue } from "../../mod.ts";
-import { type Child, exited, mib, script, signal, sleep, spawnDeno } from "./_common.ts";
+import {
+  type Child,
+  exited,
+  killChildrenOnSignal,
+  mib,
+  script,
+  signal,
+  sleep,
+  spawnDeno,
+} from "./_common.ts";
 
 /** What a soak run is asked to do. */
 export interface SoakOptions {
@@ -174,6 +183,7 @@ if (import.meta.main) {
     },
   }).values;
   const dir = await Deno.makeTempDir({ prefix: "gigq-soak-" });
+  killChildrenOnSignal(dir);
   try {
     const report = await runSoak({
       path: `${dir}/soak.db`,

@@ -20,6 +20,7 @@ import {
   inspect,
   integrity,
   killChildrenOnSignal,
+  mib,
   scalar,
   script,
   signal,
@@ -63,6 +64,10 @@ export interface ContentionReport {
   integrity: string;
   /** The worst lateness of a producer's 10 ms timer, per producer (ms). */
   stallsMs: number[];
+  /** The 99th percentile of that lateness, per producer (ms). */
+  p99StallsMs: number[];
+  /** The largest the WAL file grew to while producers and workers ran (bytes). */
+  maxWalBytes: number;
   /**
    * The same for a bystander process that only runs the timer: what the
    * machine's scheduling alone costs (on 2 cores, 12 busy processes take turns).
@@ -135,13 +140,26 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
       ]));
     }
     o.log(`contention: ${o.producers} producers and ${o.workers} workers for ${o.seconds} s`);
-    for (const p of producers) await exited(p, o.seconds * 1000 + 120_000, "a producer");
+    let maxWalBytes = 0;
+    const walMeter = setInterval(() => {
+      try {
+        maxWalBytes = Math.max(maxWalBytes, Deno.statSync(`${o.path}-wal`).size);
+      } catch {
+        // no WAL at this instant
+      }
+    }, 100);
+    try {
+      for (const p of producers) await exited(p, o.seconds * 1000 + 120_000, "a producer");
+    } finally {
+      clearInterval(walMeter);
+    }
     await exited(bystander, 60_000, "the bystander");
     const bystanderStallMs = Number(bystander.stdout().trim());
     const producersDone = Date.now();
 
     const ids: string[] = [];
     const stallsMs: number[] = [];
+    const p99StallsMs: number[] = [];
     const producerErrors: string[] = [];
     let calls = 0;
     let slowestCallMs = 0;
@@ -150,6 +168,7 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
         if (line.startsWith("{")) {
           const s = JSON.parse(line).summary;
           stallsMs.push(s.worstStallMs);
+          p99StallsMs.push(s.p99StallMs);
           calls += s.calls;
           slowestCallMs = Math.max(slowestCallMs, s.slowestCallMs);
         } else if (line !== "") {
@@ -208,6 +227,8 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
       workerErrors: workerLines.filter((l) => !busyLines(l).length),
       ...figures,
       stallsMs,
+      p99StallsMs,
+      maxWalBytes,
       bystanderStallMs,
       slowestCallMs,
       drainSeconds: Math.round(drainSeconds * 10) / 10,
@@ -244,7 +265,8 @@ export function contentionSummary(r: ContentionReport): string {
     `lost ${r.lost}, unexpected ${r.unexpected}, double completions ${r.doubleCompletions}, ` +
     `integrity ${r.integrity}, worst producer stall ${Math.max(...r.stallsMs)} ms ` +
     `(per producer: ${r.stallsMs.join(", ")}; a bystander process without GigQ: ` +
-    `${r.bystanderStallMs} ms), slowest submit ${r.slowestCallMs} ms, ` +
+    `${r.bystanderStallMs} ms), p99 stall ${Math.max(...r.p99StallsMs)} ms, ` +
+    `slowest submit ${r.slowestCallMs} ms, WAL up to ${mib(r.maxWalBytes)} MiB, ` +
     `drained ${r.drainSeconds} s after the producers stopped`;
 }
 

@@ -9,6 +9,17 @@ const JOB_COLUMNS = `seq, id, name, task, module, params, priority, max_attempts
   updated_at, started_at, completed_at,
   (SELECT c.id FROM jobs c WHERE c.seq = jobs.cancelled_by) AS cancelled_by_id`;
 
+/** The claim's update: for worker ?1 at time ?2 until lease ?3. */
+const CLAIM = `UPDATE jobs SET status = 'running', attempts = attempts + 1, runs = runs + 1,
+    worker_id = ?1, started_at = ?2, updated_at = ?2, lease_until = ?3`;
+/** Ready jobs in claim order: by priority, then age. */
+const READY = `SELECT seq FROM jobs INDEXED BY jobs_ready
+    WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
+    ORDER BY priority DESC, run_at, seq`;
+/** What a worker needs of a job it claimed. */
+const CLAIMED = `RETURNING seq, id, name, task, params, attempts, max_attempts, timeout,
+    retry_delay, backoff, runs, children, dependencies <> '[]', priority, run_at`;
+
 export const SQL = {
   /** One job. Values: id, name, task, module, params, priority, max_attempts, timeout,
    * retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
@@ -23,6 +34,13 @@ export const SQL = {
   insertEdge: `INSERT INTO job_deps (parent, child, position) VALUES (?, ?, ?)`,
   addChild: `UPDATE jobs SET children = children + 1 WHERE seq = ?`,
 
+  /**
+   * Whether a delayed job has come due at ?1: read before every claim, so the
+   * promote UPDATE runs only when it has work (2 µs for this, 8 µs for an
+   * UPDATE that changes nothing).
+   */
+  due: `SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_scheduled
+    WHERE status = 'pending' AND scheduled = 1 AND run_at <= ?1)`,
   /** Moves delayed jobs whose time has come into the ready index. */
   promote: `UPDATE jobs INDEXED BY jobs_scheduled SET scheduled = 0
     WHERE status = 'pending' AND scheduled = 1 AND run_at <= ?1`,
@@ -55,19 +73,11 @@ export const SQL = {
    * LIMIT steer its planner, so binding one would re-prepare the statement on every run
    * (measured: 130 µs instead of 30 µs for a claim of one job).
    */
-  claim: `UPDATE jobs SET status = 'running', attempts = attempts + 1, runs = runs + 1,
-      worker_id = ?1, started_at = ?2, updated_at = ?2, lease_until = ?3
-    WHERE seq IN (
-      SELECT seq FROM jobs INDEXED BY jobs_ready
-      WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
-      ORDER BY priority DESC, run_at, seq
-      LIMIT CAST(?4 AS INTEGER))
-    RETURNING seq, id, name, task, params, attempts, max_attempts, timeout, retry_delay, backoff,
-      runs, children, dependencies <> '[]', priority, run_at`,
+  claim: `${CLAIM} WHERE seq IN (${READY} LIMIT CAST(?4 AS INTEGER)) ${CLAIMED}`,
+  /** The claim of one job: "seq =" is cheaper than an IN list (19 µs vs 25, node). */
+  claimOne: `${CLAIM} WHERE seq = (${READY} LIMIT 1) ${CLAIMED}`,
   /** The claim's inner query, for EXPLAIN QUERY PLAN in tests. */
-  claimOrder: `SELECT seq FROM jobs INDEXED BY jobs_ready
-    WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
-    ORDER BY priority DESC, run_at, seq LIMIT CAST(?1 AS INTEGER)`,
+  claimOrder: `${READY} LIMIT CAST(?1 AS INTEGER)`,
   /**
    * Each dependency's id and result, in dependency order. (INDEXED BY pins the
    * indexes the hot statements were designed for: without statistics the

@@ -293,8 +293,10 @@ export class Store {
 
   /** Claims up to `limit` ready jobs for `workerId`. */
   claim(workerId: string, limit: number, now: number, leaseMs: number): Claimed[] {
-    this.#stmt(SQL.promote).run(now);
-    const rows = this.#stmt(SQL.claim).values(workerId, now, now + leaseMs, limit);
+    if (this.#stmt(SQL.due).values(now)[0][0] === 1) this.#stmt(SQL.promote).run(now);
+    const rows = limit === 1
+      ? this.#stmt(SQL.claimOne).values(workerId, now, now + leaseMs)
+      : this.#stmt(SQL.claim).values(workerId, now, now + leaseMs, limit);
     const claimed: Claimed[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i];

@@ -41,6 +41,10 @@ driverTest(
     const claim = plan(path, driver, SQL.claim, "w", 0, 0, 10);
     assert.match(claim, /jobs_ready/);
     assert.doesNotMatch(claim, /TEMP B-TREE|SCAN jobs(?! USING)/);
+    const one = plan(path, driver, SQL.claimOne, "w", 0, 0);
+    assert.match(one, /jobs_ready/);
+    assert.doesNotMatch(one, /TEMP B-TREE|SCAN jobs(?! USING)/);
+    assert.match(plan(path, driver, SQL.due, 0), /USING (COVERING )?INDEX jobs_scheduled/);
     assert.match(plan(path, driver, SQL.promote, 0), /USING INDEX jobs_scheduled/);
     assert.match(plan(path, driver, SQL.expiredLeases, 0), /USING INDEX jobs_leases/);
     assert.match(plan(path, driver, SQL.listEnded, "failed", 10), /USING INDEX jobs_ended/);

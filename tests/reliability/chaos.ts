@@ -124,6 +124,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       "run",
       "--allow-read",
       "--allow-write",
+      ...(o.driver === "ffi" ? ["--allow-ffi"] : []),
       script("_worker.ts"),
       "--db",
       o.path,

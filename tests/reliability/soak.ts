@@ -62,6 +62,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       "run",
       "--allow-read",
       "--allow-write",
+      ...(o.driver === "ffi" ? ["--allow-ffi"] : []),
       script("_worker.ts"),
       "--db",
       o.path,

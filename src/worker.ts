@@ -6,7 +6,7 @@
  */
 import { basename, dirname } from "node:path";
 import { setImmediate } from "node:timers";
-import { toJson } from "./_json.ts";
+import { type JsonValue, toJson } from "./_json.ts";
 import { type Claimed, type Outcome, Store } from "./_store.ts";
 import { SQL } from "./_sql.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
@@ -144,12 +144,42 @@ const MAX_BATCH = 256;
 interface Running {
   job: Claimed;
   controller: AbortController | undefined;
-  timer: TimerId | undefined;
-  /** Its outcome has been decided (completed, failed or timed out). */
+  /** Clock time at which the attempt times out. */
+  deadline: number;
+  /** Its outcome has been decided (completed, failed, timed out or released). */
   decided: boolean;
-  /** Resolves when the outcome is decided. */
-  decidedPromise: Promise<void>;
-  resolveDecided: () => void;
+  /** Called once decided (processOne waits for its job this way). */
+  onDecided?: () => void;
+}
+
+/** A job without dependencies sees this (handlers get it read-only). */
+const NO_PARENTS: Readonly<Record<string, JsonValue>> = Object.freeze({});
+
+/**
+ * What a handler gets besides its params. A class, so that the lazy signal is
+ * one getter on the prototype rather than a closure per job.
+ */
+class Context implements JobContext {
+  readonly jobId: string;
+  readonly name: string;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly parentResults: Readonly<Record<string, JsonValue>>;
+  #running: Running;
+
+  constructor(running: Running) {
+    const job = running.job;
+    this.jobId = job.id;
+    this.name = job.name;
+    this.attempt = job.attempt;
+    this.maxAttempts = job.maxAttempts;
+    this.parentResults = job.parentResults ?? NO_PARENTS;
+    this.#running = running;
+  }
+
+  get signal(): AbortSignal {
+    return (this.#running.controller ??= new AbortController()).signal;
+  }
 }
 
 function errorText(error: unknown): { message: string; detail: string } {
@@ -213,6 +243,16 @@ export class Worker implements AsyncDisposable {
   #registered = false;
 
   #active = new Map<number, Running>();
+  /** Entries of #active whose outcome is not decided yet. */
+  #undecided = 0;
+  /**
+   * One timer for the earliest deadline of the running attempts, rather than
+   * one per job (a set and clear cost ~4 µs a job): when it fires, every
+   * attempt past its deadline times out and it is set again for the next.
+   */
+  #deadlineTimer: TimerId | undefined;
+  /** When #deadlineTimer fires (Infinity: not set). */
+  #deadlineAt = Infinity;
   #outcomes: Outcome[] = [];
   #loop: Promise<void> | undefined;
   #stopRequested = false;
@@ -299,7 +339,7 @@ export class Worker implements AsyncDisposable {
 
   /** Counters since this worker was created. */
   get counts(): WorkerCounts {
-    return { ...this.#counts, inFlight: this.#undecided() };
+    return { ...this.#counts, inFlight: this.#undecided };
   }
 
   /** True while {@linkcode Worker.start}'s loop runs. */
@@ -330,12 +370,6 @@ export class Worker implements AsyncDisposable {
       this.#registered = true;
     }
     return this.#store;
-  }
-
-  #undecided(): number {
-    let n = 0;
-    for (const r of this.#active.values()) if (!r.decided) n++;
-    return n;
   }
 
   #signal(): void {
@@ -387,21 +421,19 @@ export class Worker implements AsyncDisposable {
 
   /** Starts a handler for `job`; its outcome lands in `#outcomes`. */
   #run(job: Claimed): Running {
-    let resolveDecided!: () => void;
     const entry: Running = {
       job,
       controller: undefined,
-      timer: undefined,
+      deadline: job.startedAt + job.timeout * 1000,
       decided: false,
-      decidedPromise: new Promise<void>((r) => resolveDecided = r),
-      resolveDecided,
     };
     this.#active.set(job.seq, entry);
+    this.#undecided++;
     const task = this.#tasks.get(job.task);
     if (task === undefined) {
       const known = this.taskNames.map((n) => JSON.stringify(n)).join(", ") || "none";
       const message = `unknown task ${JSON.stringify(job.task)} (this worker runs: ${known})`;
-      this.#decide(entry, { kind: "failed", job, error: message, detail: message });
+      this.#fail(entry, "failed", message, message, false);
       this.#active.delete(job.seq);
       return entry;
     }
@@ -410,31 +442,14 @@ export class Worker implements AsyncDisposable {
       params = JSON.parse(job.params);
     } catch (error) {
       const message = `stored params are not valid JSON: ${errorText(error).message}`;
-      this.#decide(entry, {
-        kind: "failed",
-        job,
-        error: message,
-        detail: message,
-        permanent: true,
-      });
+      this.#fail(entry, "failed", message, message, true);
       this.#active.delete(job.seq);
       return entry;
     }
-    const ctx: JobContext = {
-      jobId: job.id,
-      name: job.name,
-      attempt: job.attempt,
-      maxAttempts: job.maxAttempts,
-      get signal(): AbortSignal {
-        entry.controller ??= new AbortController();
-        return entry.controller.signal;
-      },
-      parentResults: job.parentResults ?? {},
-    };
-    entry.timer = this.#clock.setTimeout(() => this.#timedOut(entry), job.timeout * 1000);
+    if (entry.deadline < this.#deadlineAt) this.#armDeadline(entry.deadline);
     let value: unknown;
     try {
-      value = task.handler(params, ctx);
+      value = task.handler(params, new Context(entry));
     } catch (error) {
       this.#settled(entry, false, error);
       return entry;
@@ -450,35 +465,67 @@ export class Worker implements AsyncDisposable {
     return entry;
   }
 
-  #decide(
-    entry: Running,
-    o:
-      | { kind: "completed"; job: Claimed; result: string }
-      | { kind: "released"; job: Claimed; reason: string }
-      | {
-        kind: "failed" | "timeout";
-        job: Claimed;
-        error: string;
-        detail: string;
-        permanent?: boolean;
-      },
-  ): void {
-    entry.decided = true;
-    if (entry.timer !== undefined) this.#clock.clearTimeout(entry.timer);
-    entry.timer = undefined;
-    const at = this.#clock.now();
-    this.#outcomes.push(
-      o.kind === "completed" || o.kind === "released"
-        ? { ...o, at }
-        : { ...o, permanent: o.permanent ?? false, at },
+  /** Sets the deadline timer to fire at clock time `at` (earlier than it is set for). */
+  #armDeadline(at: number): void {
+    if (this.#deadlineTimer !== undefined) this.#clock.clearTimeout(this.#deadlineTimer);
+    this.#deadlineAt = at;
+    this.#deadlineTimer = this.#clock.setTimeout(
+      () => this.#onDeadline(),
+      Math.max(0, at - this.#clock.now()),
     );
-    entry.resolveDecided();
+  }
+
+  #clearDeadline(): void {
+    if (this.#deadlineTimer !== undefined) this.#clock.clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+  }
+
+  /** Times out every attempt past its deadline, and waits for the next one. */
+  #onDeadline(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+    const now = this.#clock.now();
+    let next = Infinity;
+    for (const entry of this.#active.values()) {
+      if (entry.decided) continue;
+      if (entry.deadline <= now) this.#timedOut(entry);
+      else if (entry.deadline < next) next = entry.deadline;
+    }
+    if (next !== Infinity) this.#armDeadline(next);
+  }
+
+  /** Records `outcome` for `entry` and wakes the loop. */
+  #decide(entry: Running, outcome: Outcome): void {
+    entry.decided = true;
+    this.#undecided--;
+    this.#outcomes.push(outcome);
+    entry.onDecided?.();
     this.#signal();
-    if (o.kind === "released") return;
+    switch (outcome.kind) {
+      case "released":
+        return;
+      case "completed":
+        this.#counts.completed++;
+        break;
+      case "timeout":
+        this.#counts.timedOut++;
+        break;
+      default:
+        this.#counts.failed++;
+    }
     this.#counts.processed++;
-    if (o.kind === "completed") this.#counts.completed++;
-    else if (o.kind === "timeout") this.#counts.timedOut++;
-    else this.#counts.failed++;
+  }
+
+  #fail(
+    entry: Running,
+    kind: "failed" | "timeout",
+    error: string,
+    detail: string,
+    permanent: boolean,
+  ): void {
+    const job = entry.job;
+    this.#decide(entry, { kind, job, error, detail, permanent, at: this.#clock.now() });
   }
 
   #settled(entry: Running, ok: boolean, value: unknown): void {
@@ -497,40 +544,28 @@ export class Worker implements AsyncDisposable {
     if (ok) {
       let result: string;
       try {
-        result = toJson(
-          value === undefined ? null : value,
+        result = value === undefined || value === null ? "null" : toJson(
+          value,
           "result",
           `Task ${JSON.stringify(job.task)} returned a bad result`,
           this.#maxPayload,
         );
       } catch (error) {
         const message = errorText(error).message;
-        this.#decide(entry, {
-          kind: "failed",
-          job,
-          error: message,
-          detail: message,
-          permanent: true,
-        });
+        this.#fail(entry, "failed", message, message, true);
         return;
       }
-      this.#decide(entry, { kind: "completed", job, result });
+      this.#decide(entry, { kind: "completed", job, result, at: this.#clock.now() });
     } else {
       const { message, detail } = errorText(value);
-      this.#decide(entry, { kind: "failed", job, error: message, detail });
+      this.#fail(entry, "failed", message, detail, false);
     }
   }
 
   #timedOut(entry: Running): void {
-    entry.timer = undefined;
     if (entry.decided) return;
     const reason = new JobTimeoutError(entry.job.id, entry.job.timeout);
-    this.#decide(entry, {
-      kind: "timeout",
-      job: entry.job,
-      error: reason.message,
-      detail: reason.message,
-    });
+    this.#fail(entry, "timeout", reason.message, reason.message, false);
     // The handler keeps its slot until it returns; abort asks it to.
     entry.controller?.abort(reason);
     if (entry.controller === undefined) {
@@ -573,9 +608,10 @@ export class Worker implements AsyncDisposable {
     const entry = this.#run(job);
     if (!entry.decided) {
       this.#armHeartbeat();
-      await entry.decidedPromise;
+      await new Promise<void>((resolve) => entry.onDecided = resolve);
     }
     await this.#cycle(store, 0);
+    if (this.#undecided === 0) this.#clearDeadline();
     if (this.#active.size === 0) this.#clearHeartbeat();
     return true;
   }
@@ -602,6 +638,7 @@ export class Worker implements AsyncDisposable {
     this.#loop = this.#runLoop().finally(() => {
       this.#loop = undefined;
       this.#idle = false;
+      this.#clearDeadline();
       this.#clearHeartbeat();
       this.#stopWatcher();
       if (this.#graceTimer !== undefined) this.#clock.clearTimeout(this.#graceTimer);
@@ -624,7 +661,9 @@ export class Worker implements AsyncDisposable {
       this.#woken = false;
       let claimed: Claimed[];
       try {
-        store = await this.#ready();
+        if (store.conn !== this.#conn || !this.#registered || !store.conn.isOpen) {
+          store = await this.#ready();
+        }
         claimed = await this.#cycle(store, Math.min(free, MAX_BATCH));
         failures = 0;
       } catch (error) {
@@ -739,9 +778,8 @@ export class Worker implements AsyncDisposable {
 
   async #drain(store: Store): Promise<void> {
     for (;;) {
-      const waiting = [...this.#active.values()].filter((r) => !r.decided);
-      if (waiting.length > 0) {
-        await Promise.race(waiting.map((r) => r.decidedPromise));
+      if (this.#undecided > 0) {
+        await this.#wait(undefined);
         continue;
       }
       if (this.#outcomes.length === 0) break;
@@ -801,7 +839,7 @@ export class Worker implements AsyncDisposable {
     const reason = `Released: worker ${this.id} stopped before the attempt finished`;
     for (const entry of this.#active.values()) {
       if (entry.decided) continue;
-      this.#decide(entry, { kind: "released", job: entry.job, reason });
+      this.#decide(entry, { kind: "released", job: entry.job, reason, at: this.#clock.now() });
       const abort = new DOMException(reason, "AbortError");
       entry.controller ??= new AbortController();
       entry.controller.abort(abort);
@@ -836,9 +874,7 @@ export class Worker implements AsyncDisposable {
   #release(): void {
     this.#clearHeartbeat();
     this.#stopWatcher();
-    for (const r of this.#active.values()) {
-      if (r.timer !== undefined) this.#clock.clearTimeout(r.timer);
-    }
+    this.#clearDeadline();
     if (this.#conn !== undefined) releaseConnection(this.#conn);
     this.#conn = undefined;
     this.#store = undefined;

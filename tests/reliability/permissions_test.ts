@@ -5,6 +5,7 @@
  * the missing flag: no prompt (`--no-prompt`, stdin closed), no hang.
  */
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { closeConnections, Job, JobQueue } from "../../mod.ts";
 import { tempDb } from "../_helpers.ts";
 import { exited, inspect, REPO, scalar, script, spawnDeno } from "./_common.ts";
@@ -147,16 +148,21 @@ for (
         "--polling-interval",
         "0.1",
       ]);
+      // One connection for the pool's whole life: with the pool's file watcher on (the
+      // default), a connection closed meanwhile would delete the WAL under it (see
+      // contention_test.ts, the watcher bug).
+      const conn = new DatabaseSync(path);
+      let status: Deno.CommandStatus;
       try {
         const end = Date.now() + 60_000; // only a hang takes this long
-        const done = () =>
-          inspect(path, (d) => scalar(d, "SELECT count(*) FROM jobs WHERE status = 'completed'"));
+        const done = () => scalar(conn, "SELECT count(*) FROM jobs WHERE status = 'completed'");
         while (done() !== 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
         assert.equal(done(), 1, child.stderr());
       } finally {
         child.process.kill("SIGTERM");
+        status = await exited(child, 60_000, "the pool");
+        conn.close();
       }
-      const status = await exited(child, 60_000, "the pool");
       assert.equal(status.code, 0, child.stderr());
       assert.match(child.stdout(), /^Pool of 2 stopped: 1 processed \(1 completed/);
       assert.doesNotMatch(child.stderr(), /error|denied|Requires/i);

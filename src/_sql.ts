@@ -29,6 +29,17 @@ export const SQL = {
       error, cancelled_by, completed_at, created_at, updated_at)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
       ?20, ?20)`,
+  /**
+   * A job without dependencies: the usual case, with 13 values instead of 20
+   * (binding costs node:sqlite ~0.3 µs a value). Values: id, name, task,
+   * module, params, priority, max_attempts, timeout, retry_delay, backoff,
+   * description, run_at, created_at (= updated_at).
+   */
+  insertReadyJob: `INSERT INTO jobs (id, name, task, module, params, priority, max_attempts,
+      timeout, retry_delay, backoff, description, dependencies, status, run_at, scheduled,
+      created_at, updated_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, '[]', 'pending', ?12, ?12 > ?13, ?13,
+      ?13)`,
   /** A would-be parent, by id. */
   findParent: `SELECT seq, status, cancelled_by, id FROM jobs WHERE id = ?`,
   insertEdge: `INSERT INTO job_deps (parent, child, position) VALUES (?, ?, ?)`,

@@ -188,90 +188,123 @@ export class Store {
 
   /** Inserts jobs already ordered parents-first; returns their ids. */
   insertJobs(jobs: readonly PreparedJob[], now: number): string[] {
-    const batch = new Map<string, { seq: number; status: string; root: number | null }>();
-    const insert = this.#stmt(SQL.insertJob);
-    const ids: string[] = [];
-    for (const { job, params } of jobs) {
-      let parentsLeft = 0;
-      let status = "pending";
-      let root: number | null = null;
-      const parentSeqs: number[] = [];
-      for (const depId of job.dependencies) {
-        let parent = batch.get(depId);
-        if (parent === undefined) {
-          const row = this.#stmt(SQL.findParent).values(depId)[0];
-          if (row === undefined) {
-            throw new JobNotFoundError(
-              depId,
-              `Cannot submit job ${JSON.stringify(job.name)}: its dependency ${
-                JSON.stringify(depId)
-              } does not exist (submit it first, or in the same submitMany call)`,
-            );
-          }
-          parent = {
-            seq: Number(row[0]),
-            status: row[1] as string,
-            root: row[2] === null ? null : Number(row[2]),
-          };
-        }
-        parentSeqs.push(parent.seq);
-        if (parent.status !== "completed") parentsLeft++;
-        if (
-          status === "pending" &&
-          (parent.status === "failed" || parent.status === "timeout" ||
-            parent.status === "cancelled")
-        ) {
-          status = "cancelled";
-          root = parent.root ?? parent.seq;
+    const ids: string[] = new Array(jobs.length);
+    let j = 0;
+    try {
+      // Only a batch with dependencies needs to remember what it inserted.
+      const batch = jobs.some((p) => p.job.dependencies.length > 0)
+        ? new Map<string, { seq: number; status: string; root: number | null }>()
+        : undefined;
+      for (; j < jobs.length; j++) {
+        const { job, params } = jobs[j];
+        ids[j] = job.id;
+        if (job.dependencies.length === 0) {
+          const seq = this.#stmt(SQL.insertReadyJob).run(
+            job.id,
+            job.name,
+            job.task,
+            job.module ?? null,
+            params,
+            job.priority,
+            job.maxAttempts,
+            job.timeout,
+            job.retryDelay,
+            job.backoff,
+            job.description,
+            job.runAt ?? now,
+            now,
+          ).lastInsertRowid;
+          batch?.set(job.id, { seq, status: "pending", root: null });
+        } else {
+          this.#insertDependent(job, params, now, batch!);
         }
       }
-      let error: string | null = null;
-      if (root !== null) {
-        const r = this.#stmt(SQL.jobBySeq).values(root)[0];
-        error = cascadeMessage(String(r?.[0]), String(r?.[2]));
+    } catch (e) {
+      if (e instanceof SqliteError && e.code === 2067 /* SQLITE_CONSTRAINT_UNIQUE */) {
+        const job = jobs[j].job;
+        throw new RangeError(
+          `Cannot submit job ${JSON.stringify(job.name)}: a job with id ${job.id} was already ` +
+            `submitted (create a new Job to run the task again)`,
+        );
       }
-      const runAt = job.runAt ?? now;
-      let seq: number;
-      try {
-        seq = insert.run(
-          job.id,
-          job.name,
-          job.task,
-          job.module ?? null,
-          params,
-          job.priority,
-          job.maxAttempts,
-          job.timeout,
-          job.retryDelay,
-          job.backoff,
-          job.description,
-          JSON.stringify(job.dependencies),
-          status,
-          runAt,
-          runAt > now ? 1 : 0,
-          parentsLeft,
-          error,
-          root,
-          status === "cancelled" ? now : null,
-          now,
-        ).lastInsertRowid;
-      } catch (e) {
-        if (e instanceof SqliteError && e.code === 2067 /* SQLITE_CONSTRAINT_UNIQUE */) {
-          throw new RangeError(
-            `Cannot submit job ${JSON.stringify(job.name)}: a job with id ${job.id} was already ` +
-              `submitted (create a new Job to run the task again)`,
-          );
-        }
-        throw e;
-      }
-      for (let i = 0; i < parentSeqs.length; i++) {
-        this.#stmt(SQL.insertEdge).run(parentSeqs[i], seq, i);
-        this.#stmt(SQL.addChild).run(parentSeqs[i]);
-      }
-      batch.set(job.id, { seq, status, root });
-      ids.push(job.id);
+      throw e;
     }
     return ids;
+  }
+
+  /** Inserts a job that has dependencies, with its edges; records it in `batch`. */
+  #insertDependent(
+    job: Job,
+    params: string,
+    now: number,
+    batch: Map<string, { seq: number; status: string; root: number | null }>,
+  ): void {
+    let parentsLeft = 0;
+    let status = "pending";
+    let root: number | null = null;
+    const parentSeqs: number[] = [];
+    for (const depId of job.dependencies) {
+      let parent = batch.get(depId);
+      if (parent === undefined) {
+        const row = this.#stmt(SQL.findParent).values(depId)[0];
+        if (row === undefined) {
+          throw new JobNotFoundError(
+            depId,
+            `Cannot submit job ${JSON.stringify(job.name)}: its dependency ${
+              JSON.stringify(depId)
+            } does not exist (submit it first, or in the same submitMany call)`,
+          );
+        }
+        parent = {
+          seq: Number(row[0]),
+          status: row[1] as string,
+          root: row[2] === null ? null : Number(row[2]),
+        };
+      }
+      parentSeqs.push(parent.seq);
+      if (parent.status !== "completed") parentsLeft++;
+      if (
+        status === "pending" &&
+        (parent.status === "failed" || parent.status === "timeout" ||
+          parent.status === "cancelled")
+      ) {
+        status = "cancelled";
+        root = parent.root ?? parent.seq;
+      }
+    }
+    let error: string | null = null;
+    if (root !== null) {
+      const r = this.#stmt(SQL.jobBySeq).values(root)[0];
+      error = cascadeMessage(String(r?.[0]), String(r?.[2]));
+    }
+    const runAt = job.runAt ?? now;
+    const seq = this.#stmt(SQL.insertJob).run(
+      job.id,
+      job.name,
+      job.task,
+      job.module ?? null,
+      params,
+      job.priority,
+      job.maxAttempts,
+      job.timeout,
+      job.retryDelay,
+      job.backoff,
+      job.description,
+      JSON.stringify(job.dependencies),
+      status,
+      runAt,
+      runAt > now ? 1 : 0,
+      parentsLeft,
+      error,
+      root,
+      status === "cancelled" ? now : null,
+      now,
+    ).lastInsertRowid;
+    for (let i = 0; i < parentSeqs.length; i++) {
+      this.#stmt(SQL.insertEdge).run(parentSeqs[i], seq, i);
+      this.#stmt(SQL.addChild).run(parentSeqs[i]);
+    }
+    batch.set(job.id, { seq, status, root });
   }
 
   /**

@@ -168,9 +168,11 @@ const QUEUE_OPTION_KEYS = [
 ] as const;
 
 /** Orders jobs parents-first; refuses duplicates and cycles within the batch. */
-function orderBatch(jobs: readonly Job[]): Job[] {
+function orderBatch(jobs: readonly Job[]): readonly Job[] {
   const byId = new Map<string, Job>();
-  for (const [i, job] of jobs.entries()) {
+  let withDependencies = false;
+  for (let i = 0; i < jobs.length; i++) {
+    const job = jobs[i];
     if (!(job instanceof Job)) {
       throw new TypeError(
         `Cannot submit: jobs[${i}] must be a Job (new Job({...}) or task.toJob()), got ${
@@ -185,8 +187,11 @@ function orderBatch(jobs: readonly Job[]): Job[] {
       );
     }
     byId.set(job.id, job);
+    if (job.dependencies.length > 0) withDependencies = true;
   }
-  if (!jobs.some((j) => j.dependencies.some((d) => byId.has(d)))) return [...jobs];
+  if (!withDependencies || !jobs.some((j) => j.dependencies.some((d) => byId.has(d)))) {
+    return jobs;
+  }
   const ordered: Job[] = [];
   const state = new Map<string, "visiting" | "done">();
   const visit = (job: Job, path: Job[]): void => {

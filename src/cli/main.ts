@@ -639,10 +639,20 @@ function exitCodeOf(error: unknown): number {
   return 1;
 }
 
-function messageOf(error: unknown): string {
+/** SQLite's primary result code for a write to a read-only database. */
+const SQLITE_READONLY = 8;
+
+function messageOf(error: unknown, path: string | undefined): string {
   if (!(error instanceof Error)) return String(error);
   if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
     return `permission denied: ${error.message}`;
+  }
+  if (
+    error instanceof SqliteError && (error.code & 0xff) === SQLITE_READONLY && path !== undefined
+  ) {
+    // The drivers' text names neither the file nor why (the ffi one names the SQL).
+    return `cannot write to ${path}: the file (or its directory) is read-only ` +
+      `(SQLite: attempt to write a readonly database)`;
   }
   const known = [
     UsageError,
@@ -685,6 +695,7 @@ function messageOf(error: unknown): string {
 export async function main(args: string[], io: CliIo = {}): Promise<number> {
   const resolved = resolveIo(io);
   let where = "gigq";
+  let path: string | undefined;
   try {
     const { name, rest } = findCommand(args);
     if (name === undefined) {
@@ -724,7 +735,7 @@ export async function main(args: string[], io: CliIo = {}): Promise<number> {
     const envDb = resolved.env("GIGQ_DB") || undefined;
     const given = str(parsed, "db") ?? envDb ?? "gigq.db";
     if (given === "") throw new UsageError(`--db must not be empty`);
-    const path = given === ":memory:" || given.startsWith("file:")
+    path = given === ":memory:" || given.startsWith("file:")
       ? given
       : resolve(resolved.cwd(), given);
     const driver = str(parsed, "driver") !== undefined
@@ -738,7 +749,7 @@ export async function main(args: string[], io: CliIo = {}): Promise<number> {
       json: flag(parsed, "json"),
     });
   } catch (error) {
-    resolved.stderr(`${where}: ${messageOf(error)}\n`);
+    resolved.stderr(`${where}: ${messageOf(error, path)}\n`);
     return exitCodeOf(error);
   }
 }

@@ -556,7 +556,13 @@ for (const driver of drivers) {
           ]
         ) {
           const r = await cli([...d, ...args]);
-          assertOneLine(r, 1, /readonly database/, args[0]);
+          assertOneLine(
+            r,
+            1,
+            /cannot write to .*: the file \(or its directory\) is read-only \(SQLite: attempt to write a readonly database\)/,
+            args[0],
+          );
+          assert.ok(r.stderr.includes(db.path), `${args[0]}: the file is not named`);
         }
       });
       assert.equal(await contentHash(db.path), before, "the read-only file changed");

@@ -105,8 +105,12 @@ export const SQL = {
   /** Renews worker ?2's leases to ?1. */
   renewLeases: `UPDATE jobs SET lease_until = ?1 WHERE status = 'running' AND worker_id = ?2`,
 
-  /** Fenced completion: only the attempt (run ?5) that claimed the job may finish it. */
-  complete: `UPDATE jobs SET status = 'completed', result = ?1, error = NULL, worker_id = NULL,
+  /**
+   * Fenced completion: only the attempt (run ?4) that claimed the job may
+   * finish it. The row is the record of its completed attempt (no attempts
+   * row; see migration 3), so worker_id stays: the worker that completed it.
+   */
+  complete: `UPDATE jobs SET status = 'completed', result = ?1, error = NULL,
       lease_until = NULL, completed_at = ?2, updated_at = ?2
     WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
   /** Fenced retry: back to pending, not before ?3 (scheduled ?4). */
@@ -117,7 +121,8 @@ export const SQL = {
   fail: `UPDATE jobs SET status = ?1, error = ?2, result = NULL, worker_id = NULL,
       lease_until = NULL, completed_at = ?3, updated_at = ?3
     WHERE seq = ?4 AND status = 'running' AND runs = ?5`,
-  insertExecution: `INSERT INTO executions (job, run, attempt, worker_id, status, started_at,
+  /** An attempt that ended other than completed (failed, timeout, released). */
+  insertExecution: `INSERT INTO attempts (job, run, attempt, worker_id, status, started_at,
       completed_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   /** A completed parent releases its children. */
   releaseChildren: `UPDATE jobs SET parents_left = parents_left - 1
@@ -165,8 +170,9 @@ export const SQL = {
       AND seq NOT IN keep`,
 
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
+  /** A job's recorded attempts (its completed one is on the job's row). */
   executions: `SELECT run, attempt, worker_id, status, started_at, completed_at, error
-    FROM executions WHERE job = ? ORDER BY run`,
+    FROM attempts WHERE job = ? ORDER BY run`,
   listAll: `SELECT ${JOB_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ?`,
   /**
    * Jobs of status ?1 by scanning from the newest: for pending and completed

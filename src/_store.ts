@@ -120,7 +120,8 @@ function toJobRow(r: SqlRow): JobRow {
     description: r.description as string,
     result: r.status === "completed" ? fromJson(r.result) : null,
     error: r.error as string | null,
-    workerId: r.worker_id as string | null,
+    // A completed job keeps the worker that completed it (its attempt's record).
+    workerId: r.status === "running" ? r.worker_id as string : null,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
     startedAt: isoOrNull(r.started_at),
@@ -376,10 +377,10 @@ export class Store {
   finish(o: Outcome, now: number): boolean {
     const job = o.job;
     if (o.kind === "completed") {
+      // The job's row is the record of its completed attempt: no attempts row.
       if (this.#stmt(SQL.complete).run(o.result, now, job.seq, job.run).changes === 0) {
         return false;
       }
-      this.#execution(job, "completed", now, null);
       if (job.children > 0) this.#stmt(SQL.releaseChildren).run(job.seq);
       return true;
     }
@@ -570,14 +571,19 @@ export class Store {
       completedAt: isoOrNull(e.completed_at),
       error: e.error as string | null,
     }));
-    if (row.status === "running") {
+    // The attempt running now, and a completed one, live on the job's row
+    // (before schema 3 a completed attempt also had a row: not repeated).
+    const last = executions.at(-1)?.run;
+    if (
+      (row.status === "running" || row.status === "completed") && last !== Number(row.runs)
+    ) {
       executions.push({
         attempt: Number(row.attempts),
         run: Number(row.runs),
-        status: "running",
+        status: row.status,
         workerId: row.worker_id as string,
         startedAt: iso(row.started_at),
-        completedAt: null,
+        completedAt: isoOrNull(row.completed_at),
         error: null,
       });
     }

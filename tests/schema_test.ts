@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { closeConnections, getConnection, JobQueue, SchemaError, SqliteError } from "../mod.ts";
+import {
+  closeConnections,
+  getConnection,
+  JobQueue,
+  SchemaError,
+  SqliteError,
+  task,
+  Worker,
+} from "../mod.ts";
 import { SQL } from "../src/_sql.ts";
 import { APPLICATION_ID, migrate, MIGRATIONS, SCHEMA_VERSION } from "../src/schema.ts";
 import { dbHash, drivers, driverTest, tempDb } from "./_helpers.ts";
@@ -20,8 +28,8 @@ driverTest(
     const tables = conn.prepare(
       "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name",
     ).values().map((r) => r[0]);
-    assert.deepEqual(tables, ["executions", "job_deps", "jobs", "workers"]);
-    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2");
+    assert.deepEqual(tables, ["attempts", "job_deps", "jobs", "workers"]);
+    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3");
     // Running the migrations again changes nothing.
     const before = await dbHash(path);
     migrate(conn);
@@ -60,6 +68,41 @@ driverTest(
 );
 
 driverTest(
+  "a completed attempt is recorded on its job's row; the executions view shows each attempt once",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    let calls = 0;
+    const flaky = task("flaky", () => {
+      if (++calls === 1) throw new Error("first try");
+      return "ok";
+    });
+    const id = await flaky.submit(queue, {});
+    const worker = new Worker(path, { tasks: [flaky], driver, workerId: "w1", logger: () => {} });
+    while (await worker.processOne()) { /* drain */ }
+    const conn = getConnection(path, { driver });
+    const seq = conn.prepare("SELECT seq FROM jobs WHERE id = ?").values(id)[0][0];
+    assert.deepEqual(
+      conn.prepare("SELECT run, status FROM attempts WHERE job = ?").values(seq),
+      [[1, "failed"]],
+      "only the attempt that did not complete has a row",
+    );
+    const view = conn.prepare(
+      "SELECT run, attempt, worker_id, status FROM executions WHERE job = ? ORDER BY run",
+    ).values(seq);
+    assert.deepEqual(view, [[1, 1, "w1", "failed"], [2, 2, "w1", "completed"]]);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.workerId, null, "the API shows a worker only while running");
+    assert.deepEqual(
+      job?.executions.map((e) => [e.run, e.attempt, e.workerId, e.status, e.error !== null]),
+      [[1, 1, "w1", "failed", true], [2, 2, "w1", "completed", false]],
+    );
+    assert.equal(job?.executions[1].completedAt, job?.completedAt);
+    worker.close();
+    queue.close();
+  },
+);
+
+driverTest(
   "a version 1 database is upgraded with its jobs, edges and attempts intact",
   async ({ path, driver }) => {
     const { DatabaseSync } = await import("node:sqlite");
@@ -85,7 +128,7 @@ driverTest(
     const queue = new JobQueue(path, { driver });
     assert.equal((await queue.getStatus("b"))?.status, "pending");
     const conn = getConnection(path, { driver });
-    assert.deepEqual(conn.prepare("PRAGMA user_version").values(), [[2]]);
+    assert.deepEqual(conn.prepare("PRAGMA user_version").values(), [[3]]);
     assert.deepEqual(dump(conn), before, "no row lost, none cascaded away");
     assert.deepEqual(conn.prepare("PRAGMA foreign_keys").values(), [[1]]);
     const indexes = conn.prepare(
@@ -123,7 +166,7 @@ for (const driver of drivers) {
         () => new JobQueue(db.path, { driver }),
         (e: Error) =>
           e instanceof SchemaError &&
-          /newer GigQ \(schema version 99; this version understands up to 2\)/.test(e.message),
+          /newer GigQ \(schema version 99; this version understands up to 3\)/.test(e.message),
       );
       assert.equal(await dbHash(db.path), before);
     } finally {

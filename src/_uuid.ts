@@ -3,13 +3,17 @@
  * Time-ordered ids keep inserts into the id index local, which is faster than
  * random v4 ids once the table is large.
  */
-const hex: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 /**
  * Random bytes for the next 256 ids, 16 per id (each byte used once): one
  * crypto.getRandomValues call per id cost 0.6 µs, most of making a Job.
  */
 const pool = new Uint8Array(16 * 256);
 let next = pool.length;
+const HEX = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+/** Where each byte's two hex digits go in "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx". */
+const AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+const DASH = 45;
+const codes: number[] = new Array(36).fill(DASH);
 
 export function uuidv7(now: number = Date.now()): string {
   if (next === pool.length) {
@@ -25,7 +29,13 @@ export function uuidv7(now: number = Date.now()): string {
   }
   pool[b + 6] = (pool[b + 6] & 0x0f) | 0x70;
   pool[b + 8] = (pool[b + 8] & 0x3f) | 0x80;
-  const h = (i: number) => hex[pool[b + i]];
-  return h(0) + h(1) + h(2) + h(3) + "-" + h(4) + h(5) + "-" + h(6) + h(7) + "-" + h(8) + h(9) +
-    "-" + h(10) + h(11) + h(12) + h(13) + h(14) + h(15);
+  for (let i = 0; i < 16; i++) {
+    const v = pool[b + i];
+    codes[AT[i]] = HEX[v >> 4];
+    codes[AT[i] + 1] = HEX[v & 15];
+  }
+  // One flat string: joining 20 pieces with + made a rope, which V8 flattens
+  // (copies) the first time the id is hashed or bound: 1 µs more per id in
+  // submitMany's duplicate check.
+  return String.fromCharCode.apply(null, codes);
 }

@@ -85,7 +85,7 @@ driverTest(
   "4 Web Workers, each running a Worker on its own connection, complete 2,000 jobs exactly once",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
-    await queue.submitMany(Array.from({ length: 2000 }, (_, n) => noop.toJob({ n })));
+    await queue.stats();
     const url = new URL("./_queue_worker.ts", import.meta.url);
     const pool = Array.from({ length: 4 }, () => new globalThis.Worker(url, { type: "module" }));
     const ask = (w: globalThis.Worker, msg: unknown) =>
@@ -99,6 +99,9 @@ driverTest(
           ask(w, { op: "start", path, driver, concurrency: 4, workerId: `web-${i}` })
         ),
       );
+      // Submitted once every Web Worker runs: one that started early could
+      // otherwise finish all 2,000 (~70 ms) before the others have loaded.
+      await queue.submitMany(Array.from({ length: 2000 }, (_, n) => noop.toJob({ n })));
       await until(async () => (await queue.stats()).completed === 2000, 10_000_000);
       const replies = await Promise.all(pool.map((w) => ask(w, { op: "stop" })));
       const processed = replies.map((r) => (r.counts as { processed: number }).processed);

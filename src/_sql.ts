@@ -103,7 +103,13 @@ export const SQL = {
     FROM jobs INDEXED BY jobs_leases
     WHERE status = 'running' AND lease_until < ?1 ORDER BY lease_until LIMIT 100`,
   /** Renews worker ?2's leases to ?1. */
-  renewLeases: `UPDATE jobs SET lease_until = ?1 WHERE status = 'running' AND worker_id = ?2`,
+  /**
+   * Renews the leases of the jobs worker ?2 claimed since ?3 (when this
+   * incarnation of it started): a worker restarted under the same id must not
+   * keep alive the jobs its killed predecessor abandoned.
+   */
+  renewLeases: `UPDATE jobs SET lease_until = ?1
+    WHERE status = 'running' AND worker_id = ?2 AND started_at >= ?3`,
 
   /**
    * Fenced completion: only the attempt (run ?4) that claimed the job may

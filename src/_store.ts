@@ -484,9 +484,9 @@ export class Store {
     this.#stmt(SQL.cascadeCancel).run(seq, cascadeMessage(id, status), seq, now);
   }
 
-  /** Renews `workerId`'s leases and records that it was seen. */
-  heartbeat(workerId: string, now: number, leaseMs: number): void {
-    this.#stmt(SQL.renewLeases).run(now + leaseMs, workerId);
+  /** Renews the leases of what `workerId` claimed since `since`, and records that it was seen. */
+  heartbeat(workerId: string, since: number, now: number, leaseMs: number): void {
+    this.#stmt(SQL.renewLeases).run(now + leaseMs, workerId, since);
     this.#stmt(SQL.workerSeen).run(workerId, now);
   }
 

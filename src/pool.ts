@@ -116,6 +116,8 @@ interface Slot {
   state: SlotState;
   /** The Web Worker's open FFI handle, until it says it closes it itself. */
   handle: string | undefined;
+  /** When it was started: the parent renews only leases taken since. */
+  since: number;
   counts: WorkerCounts;
   ready: PromiseWithResolvers<void>;
   gone: PromiseWithResolvers<void>;
@@ -391,6 +393,7 @@ export class WorkerPool implements AsyncDisposable {
       web,
       state: "starting",
       handle: undefined,
+      since: Date.now(),
       counts: { ...ZERO },
       ready: Promise.withResolvers<void>(),
       gone: Promise.withResolvers<void>(),
@@ -546,7 +549,7 @@ export class WorkerPool implements AsyncDisposable {
       const overdue = await store.write(() => {
         const stuck: Slot[] = [];
         for (const slot of live) {
-          store.heartbeat(slot.id, now, this.#leaseMs);
+          store.heartbeat(slot.id, slot.since, now, this.#leaseMs);
           if (store.workerOverdue(slot.id, now, this.#graceMs)) stuck.push(slot);
         }
         return stuck;

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { basename, dirname } from "node:path";
 import { setImmediate } from "node:timers";
 import { type JsonValue, toJson } from "./_json.ts";
 import { type Claimed, type Outcome, Store } from "./_store.ts";
@@ -70,14 +69,22 @@ export interface WorkerOptions extends ConnectionOptions {
    */
   lease?: number;
   /**
-   * Wake up as soon as another process commits to the file (by watching the
-   * database's directory for writes, then checking `PRAGMA data_version`),
-   * instead of only every `pollInterval`. Needs read permission for the
-   * directory; without it, or with `false`, the worker polls.
+   * While idle, wake as soon as another process commits to the file (by
+   * watching its WAL, then checking `PRAGMA data_version`), instead of only
+   * every `pollInterval`. Without read permission for the WAL it checks
+   * `PRAGMA data_version` every `watchInterval`. With `false` the worker only
+   * polls every `pollInterval`.
    *
    * @default {true}
    */
   watch?: boolean;
+  /**
+   * Seconds between two checks for other processes' commits while idle,
+   * where the WAL cannot be watched.
+   *
+   * @default {0.05}
+   */
+  watchInterval?: number;
   /**
    * The source of time (tests inject one to move time instead of sleeping).
    *
@@ -119,6 +126,7 @@ const WORKER_OPTION_KEYS = [
   "workerId",
   "lease",
   "watch",
+  "watchInterval",
   "clock",
   "maxPayloadBytes",
   "logger",
@@ -241,6 +249,8 @@ export class Worker implements AsyncDisposable {
   #store: Store | undefined;
   #closed = false;
   #registered = false;
+  /** When this instance first registered: it renews only the leases it took since. */
+  #since: number | undefined;
 
   #active = new Map<number, Running>();
   /** Entries of #active whose outcome is not decided yet. */
@@ -261,7 +271,9 @@ export class Worker implements AsyncDisposable {
   #woken = false;
   #heartbeat: TimerId | undefined;
   #watchEnabled: boolean;
+  #watchMs: number;
   #watcher: Deno.FsWatcher | undefined;
+  #watchTimer: ReturnType<typeof setTimeout> | undefined;
   /** The loop is waiting for work with a free slot: a commit elsewhere should wake it. */
   #idle = false;
   #graceTimer: TimerId | undefined;
@@ -319,6 +331,11 @@ export class Worker implements AsyncDisposable {
       2,
       1_073_741_824,
     );
+    this.#watchMs = 1000 * seconds(context, "watchInterval", options.watchInterval ?? 0.05, {
+      min: 0,
+      max: 3600,
+      minExclusive: true,
+    });
     this.#watchEnabled = options.watch ?? true;
     if (typeof this.#watchEnabled !== "boolean") {
       throw new TypeError(
@@ -364,6 +381,8 @@ export class Worker implements AsyncDisposable {
     }
     if (!this.#registered) {
       const store = this.#store;
+      // Kept across reconnections: the jobs this instance claimed are its own.
+      this.#since ??= this.#clock.now();
       await store.write(() =>
         store.registerWorker(this.id, this.taskNames, this.concurrency, this.#clock.now())
       );
@@ -403,7 +422,9 @@ export class Worker implements AsyncDisposable {
       if (store === undefined || this.#closed) return;
       if (this.#loop === undefined && this.#active.size === 0) return;
       try {
-        await store.write(() => store.heartbeat(this.id, this.#clock.now(), this.#leaseMs));
+        await store.write(() =>
+          store.heartbeat(this.id, this.#since ?? 0, this.#clock.now(), this.#leaseMs)
+        );
       } catch (error) {
         this.#log(
           "error",
@@ -707,29 +728,24 @@ export class Worker implements AsyncDisposable {
   }
 
   /**
-   * Watches the database's directory while the loop is idle: a write to the
-   * file or its WAL by another connection wakes it at once (checked with
-   * `PRAGMA data_version`, which changes only for other connections'
-   * commits, then a read-only look for claimable work). Only while idle: a
-   * watch open while the worker commits costs it ~30% of its throughput at
-   * concurrency 1 (every commit's writes become events for the watcher's
-   * thread), so it is opened on going idle (~75 µs), with one look for work
-   * committed since the last claim, and closed on waking.
+   * While the loop is idle, notices commits by other connections: it watches
+   * the database's WAL file and, on each write to it, checks
+   * `PRAGMA data_version` (which changes only for other connections'
+   * commits) and then looks for claimable work (a read: no lock). One look
+   * for work committed since the last claim happens at once. Where the WAL
+   * cannot be watched (no read permission, no such file yet), it checks
+   * `PRAGMA data_version` every `watchInterval` instead.
+   *
+   * Only the WAL, never the database or its directory: Deno's watcher opens
+   * and closes each file it reports an event for, and closing a descriptor
+   * of a file drops every POSIX lock the process holds on that file. SQLite
+   * keeps its locks on the database and the -shm file, none on the WAL. (A
+   * watch on the directory once let another process delete the WAL under a
+   * live worker: lost commits and a corrupt index.)
    */
   #startWatcher(): void {
     if (!this.#watchEnabled || this.path === ":memory:" || this.path.startsWith("file:")) return;
-    const dir = dirname(this.path);
-    const names = new Set([basename(this.path), basename(this.path) + "-wal"]);
-    try {
-      if (Deno.permissions.querySync({ name: "read", path: dir }).state !== "granted") return;
-      this.#watcher = Deno.watchFs(dir, { recursive: false });
-    } catch (error) {
-      this.#log("debug", `worker ${this.id}: not watching ${dir}: ${errorText(error).message}`);
-      return;
-    }
-    const watcher = this.#watcher;
     let version = this.#dataVersion();
-    let scheduled = false;
     const lookForWork = () => {
       try {
         const ready = this.#store?.conn.prepare(SQL.workReady).values(this.#clock.now())[0]?.[0];
@@ -738,28 +754,59 @@ export class Worker implements AsyncDisposable {
         this.#signal(); // Let the loop find out what is wrong.
       }
     };
+    const changed = () => {
+      const now = this.#dataVersion();
+      if (now === version) return false;
+      version = now;
+      lookForWork();
+      return true;
+    };
+    const poll = () => {
+      this.#watchTimer = undefined;
+      if (!this.#idle) return;
+      changed();
+      if (this.#idle) this.#watchTimer = setTimeout(poll, this.#watchMs);
+    };
+    lookForWork();
+    if (!this.#idle) return;
+    const wal = this.path + "-wal";
+    let watcher: Deno.FsWatcher;
+    try {
+      if (Deno.permissions.querySync({ name: "read", path: wal }).state !== "granted") {
+        throw new Error("no read permission");
+      }
+      watcher = Deno.watchFs(wal, { recursive: false });
+    } catch (error) {
+      this.#log(
+        "debug",
+        `worker ${this.id}: polling, not watching ${wal}: ${errorText(error).message}`,
+      );
+      this.#watchTimer = setTimeout(poll, this.#watchMs);
+      return;
+    }
+    this.#watcher = watcher;
+    let scheduled = false;
     const check = (again: boolean) => {
       scheduled = false;
       if (this.#watcher !== watcher || !this.#idle) return;
-      const now = this.#dataVersion();
-      if (now === version) {
-        // The commit may not be visible yet when the WAL write is seen.
-        if (again) {
-          scheduled = true;
-          setTimeout(() => check(false), 10);
-        }
-        return;
+      // The commit may not be visible yet when its WAL write is seen.
+      if (!changed() && again) {
+        scheduled = true;
+        setTimeout(() => check(false), 10);
       }
-      version = now;
-      lookForWork();
     };
-    // Work committed elsewhere between the last claim and the watch.
-    lookForWork();
     (async () => {
       try {
         for await (const event of watcher) {
+          if (event.kind === "remove") {
+            // The WAL went away (its last other user closed it): poll instead.
+            if (this.#watcher === watcher) {
+              this.#stopWatcher();
+              if (this.#idle) this.#watchTimer = setTimeout(poll, this.#watchMs);
+            }
+            return;
+          }
           if (scheduled || !this.#idle) continue;
-          if (!event.paths.some((p) => names.has(basename(p)))) continue;
           scheduled = true;
           setTimeout(() => check(true), 1);
         }
@@ -778,6 +825,8 @@ export class Worker implements AsyncDisposable {
   }
 
   #stopWatcher(): void {
+    if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
+    this.#watchTimer = undefined;
     const watcher = this.#watcher;
     this.#watcher = undefined;
     try {

@@ -175,7 +175,13 @@ export function checkOpenOptions(options: OpenOptions): void {
  */
 export function applyPragmas(conn: Connection, options: OpenOptions): void {
   checkOpenOptions(options);
-  conn.prepare(`PRAGMA busy_timeout = ${options.busyTimeout ?? 25}`).values();
+  // Opening can meet a lock the short timeout would not wait out: the first
+  // reader after a crash recovers the WAL under an exclusive lock, and every
+  // other opener gets SQLITE_BUSY meanwhile (seen when workers were SIGKILLed
+  // and restarted). So wait longer while opening, once, then settle on the
+  // configured timeout.
+  conn.prepare(`PRAGMA busy_timeout = ${Math.max(options.busyTimeout ?? 25, OPEN_BUSY_MS)}`)
+    .values();
   options.inspect?.(conn);
   const mode = conn.prepare("PRAGMA journal_mode = WAL").values()[0]?.[0];
   if (mode !== "wal" && mode !== "memory") {
@@ -188,4 +194,8 @@ export function applyPragmas(conn: Connection, options: OpenOptions): void {
   }
   conn.prepare(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"}`).values();
   conn.prepare("PRAGMA foreign_keys = ON").values();
+  conn.prepare(`PRAGMA busy_timeout = ${options.busyTimeout ?? 25}`).values();
 }
+
+/** How long opening a connection waits for a lock, in milliseconds. */
+export const OPEN_BUSY_MS = 5_000;

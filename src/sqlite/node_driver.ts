@@ -112,8 +112,8 @@ export class NodeConnection implements Connection {
     }
     this.#db = db;
     try {
-      this.sqliteVersion = String(this.prepare("SELECT sqlite_version()").values()[0][0]);
       applyPragmas(this, options);
+      this.sqliteVersion = String(this.prepare("SELECT sqlite_version()").values()[0][0]);
       this.#tx = {
         beginWrite: this.prepare("BEGIN IMMEDIATE"),
         beginRead: this.prepare("BEGIN"),

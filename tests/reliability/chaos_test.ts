@@ -35,30 +35,14 @@ async function chaos(watch: boolean): Promise<void> {
 
 Deno.test(
   "crash suite: 3,000 jobs, 4 worker processes SIGKILLed 20+ times: each job completed once, side effects repeat only for abandoned attempts",
-  () => chaos(false),
+  // The workers run with their defaults, watching for other processes' commits.
+  () => chaos(true),
 );
 
 Deno.test({
-  // BUG (src/worker.ts, the `watch` option, on by default): Deno.watchFs opens
-  // and closes each file it reports an event for, and closing any descriptor
-  // of the database releases every POSIX lock the process holds on it, so
-  // SQLite's locks vanish. Another process closing its connection then
-  // deletes the WAL under the workers: their commits become invisible and are
-  // later lost, and the file can be corrupted. This run hangs (the jobs never
-  // look completed) until the limit. See contention_test.ts for a minimal case.
-  ignore: true,
-  name: "crash suite with the workers' file watcher on (the default)",
-  fn: () => chaos(true),
-});
-
-Deno.test({
-  // BUG (src/_sql.ts renewLeases / src/worker.ts heartbeat): leases are renewed
-  // by worker id (`UPDATE jobs SET lease_until = ? WHERE status = 'running' AND
-  // worker_id = ?`), not for the jobs the worker actually runs. A worker killed
-  // and restarted under the same id (a systemd unit with GIGQ_WORKER_ID, or
-  // --worker-id) renews its dead predecessor's leases for as long as it runs:
-  // the killed attempt stays `running` and its job never comes back.
-  ignore: true,
+  // Leases are renewed only for jobs a worker claimed since it started, so a
+  // worker restarted under the same id (a systemd unit with GIGQ_WORKER_ID, or
+  // --worker-id) does not keep its killed predecessor's job running.
   name: "a worker restarted under the same id does not keep its killed predecessor's job running",
   fn: async () => {
     const db = await tempDb("same-id.db");

@@ -11,8 +11,8 @@
  * errors go to stderr, one line each.
  *
  * Options: --id ID, --lease SECONDS, --concurrency N, --poll SECONDS,
- * --driver node|ffi, --watch (wake on file changes; off by default, see
- * contention_test.ts), --rss-every N, --stop-after N.
+ * --driver node|ffi, --watch (wake on other processes' commits, as a Worker does by
+ * default; the suites pass it), --rss-every N, --stop-after N.
  */
 import { parseArgs } from "node:util";
 import { getConnection, type JobContext, task, Worker } from "../../mod.ts";

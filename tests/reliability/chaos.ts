@@ -8,8 +8,8 @@
  *
  * Full size (`deno task chaos`): 20,000 jobs, 4 workers, at least 20 kills.
  * Options: --jobs N, --workers N, --kills N (at least), --lease SECONDS, --concurrency N,
- * --driver node|ffi, --watch (workers wake on file changes; see
- * contention_test.ts for why this is off), --seed N (or GIGQ_CHAOS_SEED).
+ * --driver node|ffi, --no-watch (workers only poll instead of watching the WAL, the
+ * default), --seed N (or GIGQ_CHAOS_SEED).
  */
 import { parseArgs } from "node:util";
 import { closeConnections, Job, JobQueue } from "../../mod.ts";
@@ -285,7 +285,7 @@ if (import.meta.main) {
       lease: { type: "string", default: "2" },
       concurrency: { type: "string", default: "4" },
       driver: { type: "string", default: "node" },
-      watch: { type: "boolean", default: false },
+      "no-watch": { type: "boolean", default: false },
       seed: { type: "string" },
     },
   }).values;
@@ -302,7 +302,7 @@ if (import.meta.main) {
       concurrency: Number(a.concurrency),
       handlerMs: [5, 40],
       driver: a.driver as "node" | "ffi",
-      watch: a.watch,
+      watch: !a["no-watch"],
       seed: a.seed === undefined ? seedFrom("GIGQ_CHAOS_SEED") : Number(a.seed),
       limitMs: 3_600_000,
       log: (line) => console.log(line),

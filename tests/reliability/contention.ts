@@ -9,7 +9,7 @@
  *
  * Full size (`deno task contention`): 8 producers, 4 workers, 30 s.
  * Options: --producers N, --workers N, --seconds S, --driver node|ffi,
- * --watch (workers wake on file changes; see contention_test.ts).
+ * --no-watch (workers only poll instead of watching the WAL, the default).
  */
 import { parseArgs } from "node:util";
 import { JobQueue } from "../../mod.ts";
@@ -280,7 +280,7 @@ if (import.meta.main) {
       workers: { type: "string", default: "4" },
       seconds: { type: "string", default: "30" },
       driver: { type: "string", default: "node" },
-      watch: { type: "boolean", default: false },
+      "no-watch": { type: "boolean", default: false },
     },
   }).values;
   const dir = await Deno.makeTempDir({ prefix: "gigq-contention-" });
@@ -292,7 +292,7 @@ if (import.meta.main) {
       workers: Number(a.workers),
       seconds: Number(a.seconds),
       driver: a.driver as "node" | "ffi",
-      watch: a.watch,
+      watch: !a["no-watch"],
       drainLimitMs: 600_000,
       log: (line) => console.log(line),
     });

@@ -16,17 +16,32 @@ export const sum = task(
   (_p: unknown, ctx) => (Object.values(ctx.parentResults) as number[]).reduce((a, b) => a + b, 0),
 );
 
+/** Resolves with `value` after `ms`, or rejects when `signal` aborts. */
+function nap<T>(ms: number, value: T, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => resolve(value), ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    });
+  });
+}
+
 /** Sleeps `ms` milliseconds (honours its signal), then returns `n`. */
 export const sleep = task(
   "sleep",
-  (p: { ms: number; n?: number }, ctx) =>
-    new Promise((resolve, reject) => {
-      const t = setTimeout(() => resolve(p.n ?? null), p.ms);
-      ctx.signal.addEventListener("abort", () => {
-        clearTimeout(t);
-        reject(ctx.signal.reason);
-      });
-    }),
+  (p: { ms: number; n?: number }, ctx) => nap(p.ms, p.n ?? null, ctx.signal),
+);
+
+/**
+ * Sleeps `first` ms on its first attempt and `then` ms on later ones, then
+ * returns `n`: a first attempt that is still running however slow the
+ * machine is, for tests that kill it.
+ */
+export const stall = task(
+  "stall",
+  (p: { first: number; then: number; n?: number }, ctx) =>
+    nap(ctx.attempt === 1 ? p.first : p.then, p.n ?? null, ctx.signal),
 );
 
 /** Never yields: only terminating its Web Worker ends it. */

@@ -12,6 +12,7 @@ import type { Connection, SqlRow, SqlValue } from "./sqlite/connection.ts";
 import { SqliteError } from "./sqlite/connection.ts";
 import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
+import type { ExecutionInfo, JobInfo } from "./queue.ts";
 
 /** A job a worker has claimed. */
 export interface Claimed {
@@ -60,49 +61,10 @@ export type Outcome =
     at: number;
   };
 
-/** A job's row as the API shows it. */
-export interface JobRow {
-  id: string;
-  name: string;
-  task: string;
-  module: string | null;
-  status: JobStatus;
-  params: JsonValue;
-  dependencies: string[];
-  priority: number;
-  attempts: number;
-  maxAttempts: number;
-  timeout: number;
-  retryDelay: number;
-  backoff: Backoff;
-  description: string;
-  result: JsonValue;
-  error: string | null;
-  workerId: string | null;
-  createdAt: string;
-  updatedAt: string;
-  startedAt: string | null;
-  completedAt: string | null;
-  runAt: string;
-  leaseUntil: string | null;
-  cancelledBy: string | null;
-}
-
-/** One attempt of a job. */
-export interface ExecutionRow {
-  attempt: number;
-  run: number;
-  status: JobStatus;
-  workerId: string;
-  startedAt: string;
-  completedAt: string | null;
-  error: string | null;
-}
-
 const iso = (ms: SqlValue): string => new Date(Number(ms)).toISOString();
 const isoOrNull = (ms: SqlValue): string | null => ms === null ? null : iso(ms);
 
-function toJobRow(r: SqlRow): JobRow {
+function toJobInfo(r: SqlRow): JobInfo {
   return {
     id: r.id as string,
     name: r.name as string,
@@ -559,10 +521,10 @@ export class Store {
   }
 
   /** The job and its attempts, or undefined. */
-  getJob(id: string): (JobRow & { executions: ExecutionRow[] }) | undefined {
+  getJob(id: string): (JobInfo & { executions: ExecutionInfo[] }) | undefined {
     const row = this.#stmt(SQL.jobById).get(id);
     if (row === undefined) return undefined;
-    const executions: ExecutionRow[] = this.#stmt(SQL.executions).all(row.seq).map((e) => ({
+    const executions: ExecutionInfo[] = this.#stmt(SQL.executions).all(row.seq).map((e) => ({
       attempt: Number(e.attempt),
       run: Number(e.run),
       status: e.status as JobStatus,
@@ -587,11 +549,11 @@ export class Store {
         error: null,
       });
     }
-    return { ...toJobRow(row), executions };
+    return { ...toJobInfo(row), executions };
   }
 
   /** Newest first. */
-  list(status: JobStatus | undefined, limit: number): JobRow[] {
+  list(status: JobStatus | undefined, limit: number): JobInfo[] {
     let rows: SqlRow[];
     switch (status) {
       case undefined:
@@ -608,7 +570,7 @@ export class Store {
       default:
         rows = this.#stmt(SQL.listByStatus).all(status, limit);
     }
-    return rows.map(toJobRow);
+    return rows.map(toJobInfo);
   }
 
   /** Count per status (read in one transaction). */

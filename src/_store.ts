@@ -113,6 +113,23 @@ export interface PreparedJob {
 const stores = new WeakMap<Connection, Store>();
 const migrated = new WeakSet<Connection>();
 
+/** SQLite's primary result code for a write to a read-only database. */
+const SQLITE_READONLY = 8;
+
+/**
+ * SQLite says "attempt to write a readonly database" without naming the
+ * file; a process with several databases open needs to know which one.
+ */
+function namingFile(error: unknown, path: string): unknown {
+  if (!(error instanceof SqliteError) || (error.code & 0xff) !== SQLITE_READONLY) return error;
+  return new SqliteError(
+    `Cannot write to ${JSON.stringify(path)}: the file (or its directory) is read-only ` +
+      `(SQLite: attempt to write a readonly database)`,
+    error.code,
+    { cause: error },
+  );
+}
+
 /** Storage operations bound to one connection. */
 export class Store {
   readonly conn: Connection;
@@ -124,7 +141,9 @@ export class Store {
   /** The store for `conn`, creating the schema on first use. */
   static async open(conn: Connection): Promise<Store> {
     if (!migrated.has(conn)) {
-      await retryBusy(() => migrate(conn));
+      await retryBusy(() => migrate(conn)).catch((error) => {
+        throw namingFile(error, conn.path);
+      });
       migrated.add(conn);
     }
     let store = stores.get(conn);
@@ -137,7 +156,9 @@ export class Store {
 
   /** Runs `fn` in a write transaction, retrying while the database is locked. */
   write<T>(fn: () => T): Promise<T> {
-    return retryBusy(() => this.conn.transaction(fn, "write"));
+    return retryBusy(() => this.conn.transaction(fn, "write")).catch((error) => {
+      throw namingFile(error, this.conn.path);
+    });
   }
 
   /** Runs `fn` in a read transaction (one consistent snapshot). */

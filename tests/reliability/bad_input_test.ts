@@ -574,32 +574,34 @@ for (const driver of drivers) {
   });
 }
 
-Deno.test({
-  // BUG (src/sqlite/node_driver.ts, src/sqlite/ffi_driver.ts): a write to a
-  // read-only database fails with "SQLite: attempt to write a readonly
-  // database", which does not say which file (the CLI prints it as is).
-  ignore: true,
-  name: "a write to a read-only database names the file in its error",
-  fn: async () => {
-    const db = await seeded();
+for (const driver of drivers) {
+  Deno.test(`[${driver}] a write to a read-only database names the file in its error`, async () => {
+    const db = await seeded(driver);
     const readOnly = await makeReadOnly(db.path);
-    if (typeof readOnly === "string") return;
+    if (typeof readOnly === "string") {
+      console.log(`skipped: ${readOnly}`);
+      await db.cleanup();
+      return;
+    }
+    const said = `Cannot write to ${JSON.stringify(db.path)}: the file (or its directory) is ` +
+      `read-only (SQLite: attempt to write a readonly database)`;
+    const exactly = new RegExp(`^${said.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
     try {
-      const queue = new JobQueue(db.path);
-      await assertRefused(
-        () => echo.submit(queue, 1),
-        SqliteError,
-        new RegExp(db.path),
-        "submit",
-      );
+      const queue = new JobQueue(db.path, { driver });
+      const [id] = (await queue.listJobs()).map((j) => j.id);
+      await assertRefused(() => echo.submit(queue, 1), SqliteError, exactly, "submit");
+      await assertRefused(() => queue.cancel(id), SqliteError, exactly, "cancel");
       queue.close();
+      const worker = new Worker(db.path, { tasks: [echo], driver, logger: quiet });
+      await assertRefused(() => worker.processOne(), SqliteError, exactly, "processOne");
+      worker.close();
     } finally {
       closeConnections();
       await readOnly.undo();
       await db.cleanup();
     }
-  },
-});
+  });
+}
 
 Deno.test("an SQLite database of another application, and a file that is not SQLite, are refused by getConnection, Worker and WorkerPool, unchanged", async () => {
   const db = await tempDb();

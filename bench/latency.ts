@@ -9,25 +9,20 @@
  * previous one started, and reports how long each waited between its submit
  * (created_at) and its start (started_at), both recorded by the database.
  */
-import { parseArgs } from "node:util";
 import { getConnection, JobQueue, WorkerPool } from "../mod.ts";
+import { driverName, parseOrExit, positiveInt } from "./_args.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    driver: { type: "string", default: "node" },
-    jobs: { type: "string", default: "100" },
-    idle: { type: "string", default: "10" },
-    json: { type: "boolean", default: false },
-  },
-});
-const driver = values.driver as "node" | "ffi";
-if (driver !== "node" && driver !== "ffi") {
-  console.error(`--driver must be "node" or "ffi", got ${JSON.stringify(values.driver)}`);
-  Deno.exit(2);
-}
-const jobs = Number(values.jobs);
-const idleSeconds = Number(values.idle);
+const USAGE =
+  "usage: deno task bench:latency [--driver node|ffi] [--jobs N] [--idle SECONDS] [--json]";
+const values = parseOrExit(Deno.args, {
+  driver: { type: "string", default: "node" },
+  jobs: { type: "string", default: "100" },
+  idle: { type: "string", default: "10" },
+  json: { type: "boolean", default: false },
+}, USAGE);
+const driver = driverName(values.driver as string, USAGE);
+const jobs = positiveInt("--jobs", values.jobs as string, USAGE);
+const idleSeconds = positiveInt("--idle", values.idle as string, USAGE);
 
 function cpuMs(): number {
   const fields = Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ");

@@ -20,7 +20,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import os from "node:os";
-import { parseArgs } from "node:util";
+import { driverName, parseOrExit, positiveInt, usageError } from "./_args.ts";
 import { closeConnection, getConnection, type Job, JobQueue, Worker, WorkerPool } from "../mod.ts";
 import { countTo, noop } from "./_tasks.ts";
 import * as raw from "./_raw.ts";
@@ -54,28 +54,23 @@ if (jsonAt >= 0) {
   jsonPath = hasPath ? next : "bench-results.json";
   argv.splice(jsonAt, hasPath ? 2 : 1);
 }
-const { values: opts } = parseArgs({
-  args: argv,
-  options: {
-    runs: { type: "string", default: "5" },
-    driver: { type: "string" },
-    only: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  },
-});
+const USAGE =
+  "usage: deno task bench [--json [path]] [--runs N] [--driver node|ffi] [--only group,...]";
+const opts = parseOrExit(argv, {
+  runs: { type: "string", default: "5" },
+  driver: { type: "string" },
+  only: { type: "string" },
+  help: { type: "boolean", short: "h" },
+}, USAGE);
 if (opts.help) {
-  console.log(
-    "usage: deno task bench [--json [path]] [--runs N] [--driver node|ffi] [--only group,...]",
-  );
+  console.log(USAGE);
   Deno.exit(0);
 }
-const RUNS = Number(opts.runs);
-if (!Number.isInteger(RUNS) || RUNS < 1) throw new RangeError(`--runs: got ${opts.runs}`);
-const DRIVERS: Driver[] = opts.driver === undefined ? ["node", "ffi"] : [opts.driver as Driver];
-for (const d of DRIVERS) {
-  if (d !== "node" && d !== "ffi") throw new RangeError(`--driver: got ${JSON.stringify(d)}`);
-}
-const ONLY = opts.only?.split(",").filter(Boolean);
+const RUNS = positiveInt("--runs", opts.runs as string, USAGE);
+const DRIVERS: Driver[] = opts.driver === undefined
+  ? ["node", "ffi"]
+  : [driverName(opts.driver as string, USAGE)];
+const ONLY = (opts.only as string | undefined)?.split(",").filter(Boolean);
 const wanted = (group: string) => ONLY === undefined || ONLY.some((o) => group.includes(o));
 
 // ---------------------------------------------------------------- sizes
@@ -564,6 +559,20 @@ function table(results: Result[]): string {
       .join("|") +
     "|";
   return [line(rows[0]), sep, ...rows.slice(1).map(line)].join("\n");
+}
+
+if (ONLY !== undefined) {
+  const names = [...groups.map((g) => g.name), "memory"];
+  for (const o of ONLY) {
+    if (!names.some((name) => name.includes(o))) {
+      usageError(
+        `--only: ${JSON.stringify(o)} names no group; the groups are ${
+          names.map((n) => JSON.stringify(n)).join(", ")
+        }`,
+        USAGE,
+      );
+    }
+  }
 }
 
 const started = performance.now();

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+
+const BENCH = new URL("../bench/", import.meta.url);
+
+async function run(script: string, args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(script, BENCH).pathname, ...args],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+Deno.test("the benchmarks refuse bad flags in one line naming the value, exit 2", async () => {
+  const cases: [string, string[], RegExp][] = [
+    ["main.ts", ["--runs", "0"], /^--runs must be a positive integer, got "0"$/],
+    ["main.ts", ["--driver", "sqlite"], /^--driver must be "node" or "ffi", got "sqlite"$/],
+    ["main.ts", ["--only", "nothing"], /^--only: "nothing" names no group; the groups are /],
+    ["main.ts", ["--bogus"], /^Unknown option '--bogus'/],
+    ["latency.ts", ["ffi"], /^Unexpected argument 'ffi'/],
+    ["latency.ts", ["--jobs", "1.5"], /^--jobs must be a positive integer, got "1.5"$/],
+    ["latency.ts", ["--idle", ""], /^--idle must be a positive integer, got ""$/],
+  ];
+  for (const [script, args, message] of cases) {
+    const r = await run(script, args);
+    const label = `${script} ${args.join(" ")}`;
+    assert.equal(r.code, 2, `${label}: ${r.stderr}`);
+    const lines = r.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 2, `${label}: ${r.stderr}`);
+    assert.match(lines[0], message, label);
+    assert.match(lines[1], /^usage: deno task bench/, label);
+    assert.equal(r.stdout, "", label);
+  }
+});
+
+Deno.test("deno task bench --only connections --runs 1 prints the machine and a row per driver", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gigq-bench-test-" });
+  try {
+    const json = `${dir}/out.json`;
+    const r = await run("main.ts", ["--only", "connections", "--runs", "1", "--json", json]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^GigQ benchmark: .*Deno \d+\.\d+\.\d+; SQLite /m);
+    for (const driver of ["node", "ffi"]) {
+      assert.match(r.stdout, new RegExp(`^\\| ${driver} +\\| submit, one JobQueue reused `, "m"));
+      assert.match(r.stdout, new RegExp(`^${driver}: a new connection per submit costs `, "m"));
+    }
+    const written = JSON.parse(await Deno.readTextFile(json));
+    assert.ok(JSON.stringify(written).includes("submit, new JobQueue (connection) per job"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

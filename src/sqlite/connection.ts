@@ -194,8 +194,19 @@ export function applyPragmas(conn: Connection, options: OpenOptions): void {
   }
   conn.prepare(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"}`).values();
   conn.prepare("PRAGMA foreign_keys = ON").values();
+  conn.prepare(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`).values();
   conn.prepare(`PRAGMA busy_timeout = ${options.busyTimeout ?? 25}`).values();
 }
+
+/**
+ * Bytes the WAL file is cut back to when it restarts (`PRAGMA
+ * journal_size_limit`). Under steady writes from several processes the WAL
+ * can grow to hundreds of MiB before a checkpoint catches up; without a limit
+ * the file keeps that size for as long as any connection stays open. The WAL
+ * normally stays near 4 MiB (SQLite checkpoints every 1,000 pages), so this
+ * costs nothing until a burst.
+ */
+export const WAL_SIZE_LIMIT = 32 * 1024 * 1024;
 
 /** How long opening a connection waits for a lock, in milliseconds. */
 export const OPEN_BUSY_MS = 5_000;

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { type Connection, type DriverName, SqliteError } from "../../src/sqlite/connection.ts";
+import {
+  type Connection,
+  type DriverName,
+  SqliteError,
+  WAL_SIZE_LIMIT,
+} from "../../src/sqlite/connection.ts";
 import { openConnection } from "../../src/sqlite/open.ts";
 import { drivers, tempDb } from "../_helpers.ts";
 
@@ -28,6 +33,25 @@ for (const driver of drivers) {
     assert.equal(conn.prepare("PRAGMA foreign_keys").get()?.foreign_keys, 1);
     assert.equal(conn.prepare("PRAGMA busy_timeout").get()?.timeout, 25);
     assert.match(conn.sqliteVersion, /^3\.\d+\.\d+$/);
+  });
+
+  t("a WAL that grew past WAL_SIZE_LIMIT shrinks back when it restarts", (conn, path) => {
+    assert.equal(
+      conn.prepare("PRAGMA journal_size_limit").get()?.journal_size_limit,
+      WAL_SIZE_LIMIT,
+    );
+    const walSize = () => Deno.statSync(`${path}-wal`).size;
+    conn.prepare("PRAGMA wal_autocheckpoint = 0").values(); // let the WAL grow, as under load
+    conn.prepare("CREATE TABLE blobs (b BLOB)").run();
+    const mib = new Uint8Array(1 << 20).fill(7);
+    const insert = conn.prepare("INSERT INTO blobs (b) VALUES (?)");
+    const chunks = WAL_SIZE_LIMIT / (1 << 20) + 8;
+    for (let i = 0; i < chunks; i++) conn.transaction(() => insert.run(mib));
+    assert.ok(walSize() > WAL_SIZE_LIMIT, `the WAL grew to ${walSize()} bytes`);
+    // Every frame copied back, no reader: the next write restarts the WAL.
+    conn.prepare("PRAGMA wal_checkpoint(PASSIVE)").values();
+    conn.transaction(() => conn.prepare("DELETE FROM blobs WHERE rowid = 1").run());
+    assert.ok(walSize() <= WAL_SIZE_LIMIT, `the WAL is still ${walSize()} bytes`);
   });
 
   Deno.test(`[${driver}] synchronous FULL and busyTimeout are options`, async () => {

@@ -113,21 +113,23 @@ export interface PreparedJob {
 const stores = new WeakMap<Connection, Store>();
 const migrated = new WeakSet<Connection>();
 
-/** SQLite's primary result code for a write to a read-only database. */
-const SQLITE_READONLY = 8;
-
 /**
- * SQLite says "attempt to write a readonly database" without naming the
- * file; a process with several databases open needs to know which one.
+ * Runs `fn`. SQLite says "attempt to write a readonly database" without
+ * naming the file; a process with several databases open needs to know
+ * which one, so a read-only error `fn` throws is rethrown naming `path`.
  */
-function namingFile(error: unknown, path: string): unknown {
-  if (!(error instanceof SqliteError) || (error.code & 0xff) !== SQLITE_READONLY) return error;
-  return new SqliteError(
-    `Cannot write to ${JSON.stringify(path)}: the file (or its directory) is read-only ` +
-      `(SQLite: attempt to write a readonly database)`,
-    error.code,
-    { cause: error },
-  );
+function namingFile<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (!(error instanceof SqliteError) || !error.readOnly) throw error;
+    throw new SqliteError(
+      `Cannot write to ${JSON.stringify(path)}: the file (or its directory) is read-only ` +
+        `(SQLite: attempt to write a readonly database)`,
+      error.code,
+      { cause: error },
+    );
+  }
 }
 
 /** Storage operations bound to one connection. */
@@ -141,9 +143,7 @@ export class Store {
   /** The store for `conn`, creating the schema on first use. */
   static async open(conn: Connection): Promise<Store> {
     if (!migrated.has(conn)) {
-      await retryBusy(() => migrate(conn)).catch((error) => {
-        throw namingFile(error, conn.path);
-      });
+      await retryBusy(() => namingFile(conn.path, () => migrate(conn)));
       migrated.add(conn);
     }
     let store = stores.get(conn);
@@ -156,9 +156,8 @@ export class Store {
 
   /** Runs `fn` in a write transaction, retrying while the database is locked. */
   write<T>(fn: () => T): Promise<T> {
-    return retryBusy(() => this.conn.transaction(fn, "write")).catch((error) => {
-      throw namingFile(error, this.conn.path);
-    });
+    // Named inside the synchronous attempt: no extra promise on the worker's hot path.
+    return retryBusy(() => namingFile(this.conn.path, () => this.conn.transaction(fn, "write")));
   }
 
   /** Runs `fn` in a read transaction (one consistent snapshot). */

@@ -639,16 +639,13 @@ function exitCodeOf(error: unknown): number {
   return 1;
 }
 
-/** SQLite's primary result code for a write to a read-only database. */
-const SQLITE_READONLY = 8;
-
 function messageOf(error: unknown, path: string | undefined): string {
   if (!(error instanceof Error)) return String(error);
   if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
     return `permission denied: ${error.message}`;
   }
   if (
-    error instanceof SqliteError && (error.code & 0xff) === SQLITE_READONLY && path !== undefined
+    error instanceof SqliteError && error.readOnly && path !== undefined
   ) {
     // The drivers' text names neither the file nor why (the ffi one names the SQL).
     return `cannot write to ${path}: the file (or its directory) is read-only ` +

@@ -113,6 +113,9 @@ export interface Connection extends Disposable {
 /** SQLite's primary result codes that mean "another connection holds a lock". */
 const BUSY_CODES = new Set([5, /* SQLITE_BUSY */ 6 /* SQLITE_LOCKED */]);
 
+/** SQLite's primary result code for a write to a read-only database. */
+const SQLITE_READONLY = 8;
+
 /**
  * An error reported by SQLite. `code` is SQLite's extended result code; the
  * same failure is reported with the same class by every driver.
@@ -144,6 +147,21 @@ export class SqliteError extends Error {
   /** True when the error means the database was locked by another connection. */
   get busy(): boolean {
     return BUSY_CODES.has(this.code & 0xff);
+  }
+
+  /**
+   * True when the error means the file (or its directory) cannot be written
+   * (SQLITE_READONLY).
+   *
+   * @example
+   * ```ts ignore
+   * try { await queue.submit(job); } catch (e) {
+   *   if (e instanceof SqliteError && e.readOnly) console.log("the queue file is read-only");
+   * }
+   * ```
+   */
+  get readOnly(): boolean {
+    return (this.code & 0xff) === SQLITE_READONLY;
   }
 }
 

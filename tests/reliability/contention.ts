@@ -148,14 +148,15 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
       ]));
     }
     o.log(`contention: ${o.producers} producers and ${o.workers} workers for ${o.seconds} s`);
-    let maxWalBytes = 0;
-    const walMeter = setInterval(() => {
+    const walBytes = () => {
       try {
-        maxWalBytes = Math.max(maxWalBytes, Deno.statSync(`${o.path}-wal`).size);
+        return Deno.statSync(`${o.path}-wal`).size;
       } catch {
-        // no WAL at this instant
+        return 0; // no WAL at this instant
       }
-    }, 100);
+    };
+    let maxWalBytes = 0;
+    const walMeter = setInterval(() => maxWalBytes = Math.max(maxWalBytes, walBytes()), 100);
     try {
       for (const p of producers) await exited(p, o.seconds * 1000 + 120_000, "a producer");
     } finally {
@@ -205,13 +206,6 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
     // Idle workers still write (heartbeats); once a checkpoint has caught up,
     // the next write restarts the WAL and cuts the file back to the limit.
     const drained = Date.now();
-    const walBytes = () => {
-      try {
-        return Deno.statSync(`${o.path}-wal`).size;
-      } catch {
-        return 0;
-      }
-    };
     while (walBytes() > WAL_SIZE_LIMIT) {
       if (Date.now() - drained > o.drainLimitMs) {
         throw new Error(`contention: the WAL is still ${walBytes()} bytes after the drain limit`);

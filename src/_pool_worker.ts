@@ -10,7 +10,13 @@
 import { closeConnections, getConnection } from "./registry.ts";
 import type { DriverName } from "./sqlite/connection.ts";
 import { isTask, type Task } from "./task.ts";
-import { type LogLevel, Worker, type WorkerCounts } from "./worker.ts";
+import {
+  LEASE_OWNER,
+  type LogLevel,
+  Worker,
+  type WorkerCounts,
+  type WorkerOptions,
+} from "./worker.ts";
 
 /** What the pool sends to start a Web Worker. */
 export interface InitMessage {
@@ -21,8 +27,11 @@ export interface InitMessage {
   concurrency: number;
   pollInterval: number;
   lease: number;
+  timeoutGrace: number;
   watch: boolean;
   workerId: string;
+  /** The lease owner token the Web Worker's Worker claims under (the parent renews by it). */
+  owner: string;
   maxPayloadBytes: number;
   synchronous: "NORMAL" | "FULL" | undefined;
   busyTimeout: number | undefined;
@@ -87,13 +96,15 @@ async function init(msg: InitMessage): Promise<void> {
     concurrency: msg.concurrency,
     pollInterval: msg.pollInterval,
     lease: msg.lease,
+    timeoutGrace: msg.timeoutGrace,
     watch: msg.watch,
     workerId: msg.workerId,
     maxPayloadBytes: msg.maxPayloadBytes,
     synchronous: msg.synchronous,
     busyTimeout: msg.busyTimeout,
     logger: (level, message) => scope.postMessage({ type: "log", level, message }),
-  });
+    [LEASE_OWNER]: msg.owner,
+  } as WorkerOptions);
   const conn = getConnection(msg.path, { driver: msg.driver });
   const handle = "handle" in conn ? String((conn as { handle: bigint }).handle) : null;
   loop = worker.start();
@@ -114,7 +125,7 @@ async function stop(grace: number | undefined): Promise<void> {
     await loop;
   }
   const counts = worker?.counts ??
-    { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0 };
+    { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0, abandoned: 0 };
   worker?.close();
   scope.postMessage({ type: "closing" });
   closeConnections();

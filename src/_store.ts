@@ -4,7 +4,7 @@
  * the boundary a second backend would implement.
  */
 import { fromJson, type JsonValue } from "./_json.ts";
-import { SQL } from "./_sql.ts";
+import { claimSql, claimTaskParams, SQL } from "./_sql.ts";
 import { JobNotFoundError } from "./errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "./job.ts";
 import type { JobStatus } from "./job_status.ts";
@@ -104,6 +104,50 @@ export function cascadeMessage(rootId: string, rootStatus: string): string {
   return `Cancelled: dependency ${rootId} ${what}`;
 }
 
+/** Who claims: one Worker object, and what it can run. */
+export interface Claimer {
+  /** The worker id recorded on the jobs it runs. */
+  workerId: string;
+  /** This Worker object's own token: only it renews the leases it took. */
+  owner: string;
+  /** The names of the tasks it runs: it claims no other job. */
+  tasks: readonly string[];
+  /** How long a claim lasts without renewal. */
+  leaseMs: number;
+  /** A lease never outlasts its attempt's deadline by more than this. */
+  graceMs: number;
+}
+
+/** One worker step's input (see {@linkcode Store.cycle}). */
+export interface StepParams {
+  claimer: Claimer;
+  outcomes: readonly Outcome[];
+  limit: number;
+  now: number;
+}
+
+interface ClaimPlan {
+  one: string;
+  many: string;
+  taskParams: string[];
+}
+
+const plans = new WeakMap<readonly string[], ClaimPlan>();
+
+/** The claim statements for a claimer's tasks, built once per task list. */
+function claimPlan(c: Claimer): ClaimPlan {
+  let plan = plans.get(c.tasks);
+  if (plan === undefined) {
+    plan = {
+      one: claimSql(c.tasks.length, true),
+      many: claimSql(c.tasks.length, false),
+      taskParams: claimTaskParams(c.tasks),
+    };
+    plans.set(c.tasks, plan);
+  }
+  return plan;
+}
+
 /** A job validated and serialized for insertion. */
 export interface PreparedJob {
   job: Job;
@@ -111,6 +155,10 @@ export interface PreparedJob {
 }
 
 const stores = new WeakMap<Connection, Store>();
+
+const warnToStderr = (level: "info" | "warn", message: string) => {
+  if (level === "warn") console.error(`gigq warn: ${message}`);
+};
 const migrated = new WeakSet<Connection>();
 
 /**
@@ -140,10 +188,16 @@ export class Store {
     this.conn = conn;
   }
 
-  /** The store for `conn`, creating the schema on first use. */
-  static async open(conn: Connection): Promise<Store> {
+  /**
+   * The store for `conn`, creating or upgrading the schema on first use
+   * (an upgrade of a database with many jobs is logged before it starts).
+   */
+  static async open(
+    conn: Connection,
+    log: (level: "info" | "warn", message: string) => void = warnToStderr,
+  ): Promise<Store> {
     if (!migrated.has(conn)) {
-      await retryBusy(() => namingFile(conn.path, () => migrate(conn)));
+      await retryBusy(() => namingFile(conn.path, () => migrate(conn, log)));
       migrated.add(conn);
     }
     let store = stores.get(conn);
@@ -294,25 +348,27 @@ export class Store {
    * One worker step: record `outcomes`, return expired leases to the queue,
    * and claim up to `limit` ready jobs. Returns the claimed jobs by priority.
    */
-  cycle(
-    workerId: string,
-    outcomes: readonly Outcome[],
-    limit: number,
-    now: number,
-    leaseMs: number,
-  ): Claimed[] {
-    for (const outcome of outcomes) this.finish(outcome, now);
-    this.reapExpired(now);
-    if (limit <= 0) return [];
-    return this.claim(workerId, limit, now, leaseMs);
+  cycle(p: StepParams): Claimed[] {
+    for (const outcome of p.outcomes) this.finish(outcome, p.now);
+    this.reapExpired(p.now);
+    if (p.limit <= 0 || p.claimer.tasks.length === 0) return [];
+    return this.claim(p.claimer, p.limit, p.now);
   }
 
-  /** Claims up to `limit` ready jobs for `workerId`. */
-  claim(workerId: string, limit: number, now: number, leaseMs: number): Claimed[] {
+  /** Claims up to `limit` ready jobs of the claimer's tasks. */
+  claim(c: Claimer, limit: number, now: number): Claimed[] {
     if (this.#stmt(SQL.due).values(now)[0][0] === 1) this.#stmt(SQL.promote).run(now);
-    const rows = limit === 1
-      ? this.#stmt(SQL.claimOne).values(workerId, now, now + leaseMs)
-      : this.#stmt(SQL.claim).values(workerId, now, now + leaseMs, limit);
+    const plan = claimPlan(c);
+    const rows = this.#stmt(limit === 1 ? plan.one : plan.many).values(
+      c.workerId,
+      now,
+      now + c.leaseMs,
+      limit,
+      c.graceMs,
+      c.owner,
+      ...plan.taskParams,
+    );
+    const workerId = c.workerId;
     const claimed: Claimed[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i];
@@ -438,8 +494,14 @@ export class Store {
   reapExpired(now: number): number {
     const rows = this.#stmt(SQL.expiredLeases).values(now);
     for (const r of rows) {
-      const message = `Worker ${r[7]} stopped renewing its lease (expired ${iso(r[9])}); ` +
-        `the attempt was abandoned`;
+      const timeout = Number(r[11]);
+      // A lease is capped at the attempt's deadline (plus a grace): reaching
+      // the cap means the attempt timed out with no live worker to record it.
+      const message = Number(r[9]) >= Number(r[8]) + timeout * 1000
+        ? `Job timed out after ${timeout} seconds and worker ${r[7]} did not record it ` +
+          `(the worker died or its event loop was blocked); the attempt was abandoned`
+        : `Worker ${r[7]} stopped renewing its lease (expired ${iso(r[9])}); ` +
+          `the attempt was abandoned`;
       this.#endAttempt(
         r[0] as number,
         r[1] as string,
@@ -466,10 +528,29 @@ export class Store {
     this.#stmt(SQL.cascadeCancel).run(seq, cascadeMessage(id, status), seq, now);
   }
 
-  /** Renews the leases of what `workerId` claimed since `since`, and records that it was seen. */
-  heartbeat(workerId: string, since: number, now: number, leaseMs: number): void {
-    this.#stmt(SQL.renewLeases).run(now + leaseMs, workerId, since);
-    this.#stmt(SQL.workerSeen).run(workerId, now);
+  /**
+   * Renews the leases of what `owner` (one Worker object) claimed, capped at
+   * each attempt's deadline plus `graceMs`, and records that `workerId` was seen.
+   */
+  heartbeat(
+    p: { owner: string; workerId: string; now: number; leaseMs: number; graceMs: number },
+  ): void {
+    this.#stmt(SQL.renewLeases).run(p.now + p.leaseMs, p.owner, p.graceMs);
+    this.#stmt(SQL.workerSeen).run(p.workerId, p.now);
+  }
+
+  /** The last record of worker `workerId`, if any. */
+  workerRow(
+    workerId: string,
+  ): { host: string; pid: number; seenAt: number; stoppedAt: number | null } | undefined {
+    const r = this.#stmt(SQL.workerById).values(workerId)[0];
+    if (r === undefined) return undefined;
+    return {
+      host: String(r[0]),
+      pid: Number(r[1]),
+      seenAt: Number(r[2]),
+      stoppedAt: r[3] === null ? null : Number(r[3]),
+    };
   }
 
   /** Records a worker starting. */
@@ -606,9 +687,9 @@ export class Store {
     return counts;
   }
 
-  /** Whether worker `workerId` runs a job more than `graceMs` past its timeout. */
-  workerOverdue(workerId: string, now: number, graceMs: number): boolean {
-    return this.#stmt(SQL.workerOverdue).values(workerId, now - graceMs)[0]?.[0] === 1;
+  /** Whether lease owner `owner` runs a job more than `graceMs` past its timeout. */
+  workerOverdue(owner: string, now: number, graceMs: number): boolean {
+    return this.#stmt(SQL.workerOverdue).values(owner, now - graceMs)[0]?.[0] === 1;
   }
 
   /**
@@ -620,14 +701,14 @@ export class Store {
    * Returns the ids of the jobs it touched.
    */
   endWorker(
-    workerId: string,
+    owner: string,
     how: "died" | "terminated",
     message: string,
     now: number,
     graceMs: number,
   ): string[] {
     const ids: string[] = [];
-    for (const r of this.#stmt(SQL.workerJobs).values(workerId)) {
+    for (const r of this.#stmt(SQL.workerJobs).values(owner)) {
       const [
         seq,
         id,
@@ -639,7 +720,20 @@ export class Store {
         startedAt,
         timeout,
         children,
-      ] = r as [number, string, number, number, number, number, Backoff, number, number, number];
+        workerId,
+      ] = r as [
+        number,
+        string,
+        number,
+        number,
+        number,
+        number,
+        Backoff,
+        number,
+        number,
+        number,
+        string,
+      ];
       ids.push(id);
       if (how === "terminated" && startedAt + timeout * 1000 + graceMs > now) {
         const reason = `Released: ${message}`;

@@ -18,7 +18,13 @@ import {
 } from "./registry.ts";
 import type { Connection } from "./sqlite/connection.ts";
 import { closeHandle } from "./sqlite/ffi_driver.ts";
-import { defaultLogger, type Logger, type StopOptions, type WorkerCounts } from "./worker.ts";
+import {
+  defaultLogger,
+  LEASE_MARGIN_MS,
+  type Logger,
+  type StopOptions,
+  type WorkerCounts,
+} from "./worker.ts";
 import type { FromWorker, InitMessage } from "./_pool_worker.ts";
 
 /** Options for {@linkcode WorkerPool}. */
@@ -116,14 +122,21 @@ interface Slot {
   state: SlotState;
   /** The Web Worker's open FFI handle, until it says it closes it itself. */
   handle: string | undefined;
-  /** When it was started: the parent renews only leases taken since. */
-  since: number;
+  /** The lease owner token its Worker claims under: the parent renews those leases. */
+  owner: string;
   counts: WorkerCounts;
   ready: PromiseWithResolvers<void>;
   gone: PromiseWithResolvers<void>;
 }
 
-const ZERO: WorkerCounts = { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0 };
+const ZERO: WorkerCounts = {
+  processed: 0,
+  completed: 0,
+  failed: 0,
+  timedOut: 0,
+  inFlight: 0,
+  abandoned: 0,
+};
 
 /** Resolves a task module given as a path or URL to a URL a Web Worker can import. */
 export function taskModuleUrl(spec: string | URL): string {
@@ -175,7 +188,7 @@ export class WorkerPool implements AsyncDisposable {
   readonly concurrency: number;
   /** The task modules, as URLs. */
   readonly taskModules: readonly string[];
-  #init: Omit<InitMessage, "workerId">;
+  #init: Omit<InitMessage, "workerId" | "owner">;
   #prefix: string;
   #leaseMs: number;
   #graceMs: number;
@@ -274,6 +287,7 @@ export class WorkerPool implements AsyncDisposable {
       concurrency: this.concurrency,
       pollInterval,
       lease,
+      timeoutGrace: this.#graceMs / 1000,
       watch,
       maxPayloadBytes: integer(
         context,
@@ -314,6 +328,7 @@ export class WorkerPool implements AsyncDisposable {
       sum.failed += slot.counts.failed;
       sum.timedOut += slot.counts.timedOut;
       sum.inFlight += slot.counts.inFlight;
+      sum.abandoned += slot.counts.abandoned;
     }
     return sum;
   }
@@ -393,7 +408,7 @@ export class WorkerPool implements AsyncDisposable {
       web,
       state: "starting",
       handle: undefined,
-      since: Date.now(),
+      owner: crypto.randomUUID(),
       counts: { ...ZERO },
       ready: Promise.withResolvers<void>(),
       gone: Promise.withResolvers<void>(),
@@ -407,7 +422,7 @@ export class WorkerPool implements AsyncDisposable {
       if (slot.state === "starting") slot.ready.reject(new Error(why));
       void this.#retire(slot, "died", why);
     };
-    web.postMessage({ ...this.#init, workerId: id } satisfies InitMessage);
+    web.postMessage({ ...this.#init, workerId: id, owner: slot.owner } satisfies InitMessage);
     return slot;
   }
 
@@ -452,6 +467,7 @@ export class WorkerPool implements AsyncDisposable {
     this.#retired.completed += slot.counts.completed;
     this.#retired.failed += slot.counts.failed;
     this.#retired.timedOut += slot.counts.timedOut;
+    this.#retired.abandoned += slot.counts.abandoned;
     slot.gone.resolve();
   }
 
@@ -485,7 +501,7 @@ export class WorkerPool implements AsyncDisposable {
       try {
         const ids = await store.write(() =>
           store.endWorker(
-            slot.id,
+            slot.owner,
             how,
             `the pool ${how === "died" ? "lost" : "terminated"} Web Worker ${slot.id}`,
             Date.now(),
@@ -549,8 +565,14 @@ export class WorkerPool implements AsyncDisposable {
       const overdue = await store.write(() => {
         const stuck: Slot[] = [];
         for (const slot of live) {
-          store.heartbeat(slot.id, slot.since, now, this.#leaseMs);
-          if (store.workerOverdue(slot.id, now, this.#graceMs)) stuck.push(slot);
+          store.heartbeat({
+            owner: slot.owner,
+            workerId: slot.id,
+            now,
+            leaseMs: this.#leaseMs,
+            graceMs: this.#graceMs + LEASE_MARGIN_MS,
+          });
+          if (store.workerOverdue(slot.owner, now, this.#graceMs)) stuck.push(slot);
         }
         return stuck;
       });

@@ -195,7 +195,28 @@ export const MIGRATIONS: readonly Migration[] = [
             AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.job = j.seq AND a.run = j.runs);
     `,
   },
+  {
+    version: 4,
+    description: "leases owned by the claiming worker object; the ready index leads with the task",
+    // - Renewing leases by worker id (and start time) let a second live worker
+    //   given the same id keep alive the jobs a dead one had claimed: each
+    //   Worker object now claims under a token of its own (lease_owner), and
+    //   only that token renews. Jobs running while this migrates have none:
+    //   their leases run out and they are retried as today.
+    // - A worker claims only jobs whose task it knows. With the task first in
+    //   jobs_ready, each of its tasks is a range of the index: a backlog of
+    //   other tasks' jobs is never scanned.
+    sql: `
+      ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+      DROP INDEX jobs_ready;
+      CREATE INDEX jobs_ready ON jobs (task, priority DESC, run_at, seq)
+        WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0;
+    `,
+  },
 ];
+
+/** Upgrades of databases with at least this many jobs are announced as warnings. */
+const LONG_MIGRATION_JOBS = 50_000;
 
 /** The schema version this GigQ writes. */
 export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1].version;
@@ -228,7 +249,10 @@ function pragmaNumber(conn: Connection, name: string): number {
  * that re-reads the version). Refuses a database written by a newer version,
  * and an SQLite file that belongs to another application.
  */
-export function migrate(conn: Connection): void {
+export function migrate(
+  conn: Connection,
+  log?: (level: "info" | "warn", message: string) => void,
+): void {
   if (readVersion(conn) === SCHEMA_VERSION) return;
   // Rebuilding a table (create, copy, drop, rename) must not let the drop
   // cascade to the rows that reference it; the pragma only takes effect
@@ -241,6 +265,19 @@ export function migrate(conn: Connection): void {
       if (version === 0) {
         checkDatabase(conn);
         conn.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+      }
+      if (version > 0 && log !== undefined) {
+        // The upgrade runs in this one transaction and blocks its thread:
+        // say what is happening before a long one starts.
+        const jobs = Number(conn.prepare("SELECT max(seq) FROM jobs").values()[0]?.[0] ?? 0);
+        log(
+          jobs >= LONG_MIGRATION_JOBS ? "warn" : "info",
+          `upgrading ${JSON.stringify(conn.path)} from schema version ${version} to ` +
+            `${SCHEMA_VERSION} (${jobs} jobs)` +
+            (jobs >= LONG_MIGRATION_JOBS
+              ? `; this may take a while and blocks this process: let it finish`
+              : ""),
+        );
       }
       for (const m of MIGRATIONS) {
         if (m.version <= version) continue;

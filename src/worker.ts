@@ -6,7 +6,7 @@
  */
 import { setImmediate } from "node:timers";
 import { type JsonValue, toJson } from "./_json.ts";
-import { type Claimed, type Outcome, Store } from "./_store.ts";
+import { type Claimed, type Claimer, type Outcome, Store } from "./_store.ts";
 import { SQL } from "./_sql.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
@@ -63,11 +63,27 @@ export interface WorkerOptions extends ConnectionOptions {
   /**
    * Seconds a claim lasts without renewal. The worker renews its claims every
    * third of this while their handlers run; a job whose worker stopped
-   * renewing (killed, machine gone) is retried or timed out after it.
+   * renewing (killed, machine gone) is retried or timed out after it, or
+   * sooner: a lease never runs past the attempt's timeout plus
+   * `timeoutGrace` (and a few seconds' margin), so a dead worker's short job
+   * comes back at its timeout. Renewal runs on this isolate's event loop: a
+   * synchronous handler that blocks it for longer than the lease loses its
+   * claim, and another worker may run the job again while it still runs (the
+   * worker logs an error when that happens). Run CPU-bound handlers in a
+   * {@linkcode WorkerPool}, whose parent thread renews the leases.
    *
    * @default {30}
    */
   lease?: number;
+  /**
+   * Seconds after a job's timeout (when its attempt is recorded as timed out
+   * and `ctx.signal` aborts) that its handler may keep its slot. A handler
+   * still unsettled then is abandoned: its slot is freed for other jobs and
+   * it is counted in `counts.abandoned` (its eventual result is ignored).
+   *
+   * @default {5}
+   */
+  timeoutGrace?: number;
   /**
    * While idle, wake as soon as another process commits to the file (by
    * watching its WAL, then checking `PRAGMA data_version`), instead of only
@@ -117,7 +133,21 @@ export interface WorkerCounts {
   timedOut: number;
   /** Handlers running now. */
   inFlight: number;
+  /**
+   * Handlers that had not settled `timeoutGrace` seconds after their
+   * timeout: their slots were freed and their promises abandoned.
+   */
+  abandoned: number;
 }
+
+/**
+ * The key of an internal Worker option: the lease owner token to claim
+ * under, so a pool's parent thread can renew its Web Workers' leases.
+ */
+export const LEASE_OWNER: unique symbol = Symbol("gigq.leaseOwner");
+
+/** How far past `timeout + timeoutGrace` a lease may run: time to write the outcome. */
+export const LEASE_MARGIN_MS = 3000;
 
 const WORKER_OPTION_KEYS = [
   "tasks",
@@ -125,6 +155,7 @@ const WORKER_OPTION_KEYS = [
   "pollInterval",
   "workerId",
   "lease",
+  "timeoutGrace",
   "watch",
   "watchInterval",
   "clock",
@@ -156,6 +187,10 @@ interface Running {
   deadline: number;
   /** Its outcome has been decided (completed, failed, timed out or released). */
   decided: boolean;
+  /** How it was decided before its handler settled, if it was. */
+  cut?: "timed out" | "released";
+  /** The handler had asked for ctx.signal before it was cut. */
+  watched?: boolean;
   /** Called once decided (processOne waits for its job this way). */
   onDecided?: () => void;
 }
@@ -206,6 +241,20 @@ function errorText(error: unknown): { message: string; detail: string } {
   return { message: text, detail: text };
 }
 
+/**
+ * The identity of the file at `path` (device and inode), or undefined when
+ * there is none or it cannot be read (then replacement goes unnoticed).
+ */
+function fileId(path: string): string | undefined {
+  if (path === ":memory:" || path.startsWith("file:")) return undefined;
+  try {
+    const st = Deno.statSync(path);
+    return st.ino === null ? undefined : `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -241,6 +290,20 @@ export class Worker implements AsyncDisposable {
   #tasks = new Map<string, Task>();
   #pollMs: number;
   #leaseMs: number;
+  #graceMs: number;
+  #claimer: Claimer;
+  /** The task names as a JSON array (for the idle check for work). */
+  #tasksJson: string;
+  /** The file's identity when opened, to notice it being deleted or replaced. */
+  #fileId: string | undefined;
+  /** The file at the path is not the one open: reopen once in-flight work is written. */
+  #reopen = false;
+  /** The file's deletion was logged. */
+  #missingLogged = false;
+  /** When the heartbeat is due (clock time), to notice a blocked event loop. */
+  #heartbeatDue = 0;
+  /** A stall was logged since the last heartbeat (not logged twice). */
+  #stallLogged = false;
   #clock: Clock;
   #maxPayload: number;
   #log: Logger;
@@ -249,10 +312,11 @@ export class Worker implements AsyncDisposable {
   #store: Store | undefined;
   #closed = false;
   #registered = false;
-  /** When this instance first registered: it renews only the leases it took since. */
-  #since: number | undefined;
+  /** This instance has registered once (a reconnection registers again, without checks). */
+  #started = false;
 
-  #active = new Map<number, Running>();
+  /** Attempts whose handlers have not settled (by attempt, not job: a retry may overlap). */
+  #active = new Set<Running>();
   /** Entries of #active whose outcome is not decided yet. */
   #undecided = 0;
   /**
@@ -277,7 +341,14 @@ export class Worker implements AsyncDisposable {
   /** The loop is waiting for work with a free slot: a commit elsewhere should wake it. */
   #idle = false;
   #graceTimer: TimerId | undefined;
-  #counts: WorkerCounts = { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0 };
+  #counts: WorkerCounts = {
+    processed: 0,
+    completed: 0,
+    failed: 0,
+    timedOut: 0,
+    inFlight: 0,
+    abandoned: 0,
+  };
 
   /**
    * Prepares a worker for the queue in `path`. Nothing runs until
@@ -320,6 +391,11 @@ export class Worker implements AsyncDisposable {
       max: 86_400,
       minExclusive: true,
     });
+    this.#graceMs = 1000 * seconds(context, "timeoutGrace", options.timeoutGrace ?? 5, {
+      min: 0,
+      max: MAX_TIMEOUT_SECONDS,
+      minExclusive: false,
+    });
     this.id = options.workerId === undefined
       ? `worker-${crypto.randomUUID()}`
       : text(context, "workerId", options.workerId, { max: 200, allowEmpty: false });
@@ -351,7 +427,17 @@ export class Worker implements AsyncDisposable {
       synchronous: options.synchronous,
       busyTimeout: options.busyTimeout,
     };
+    const owner = (options as { [LEASE_OWNER]?: string })[LEASE_OWNER];
+    this.#claimer = {
+      workerId: this.id,
+      owner: typeof owner === "string" ? owner : crypto.randomUUID(),
+      tasks: Object.freeze([...this.#tasks.keys()]),
+      leaseMs: this.#leaseMs,
+      graceMs: this.#graceMs + LEASE_MARGIN_MS,
+    };
+    this.#tasksJson = JSON.stringify(this.#claimer.tasks);
     this.#conn = acquireConnection(this.path, this.#options);
+    this.#fileId = fileId(this.path);
   }
 
   /** Counters since this worker was created. */
@@ -376,16 +462,29 @@ export class Worker implements AsyncDisposable {
       this.#store = undefined;
     }
     if (this.#store === undefined || this.#store.conn !== this.#conn) {
-      this.#store = await Store.open(this.#conn);
+      this.#store = await Store.open(this.#conn, this.#log);
       this.#registered = false;
     }
     if (!this.#registered) {
       const store = this.#store;
-      // Kept across reconnections: the jobs this instance claimed are its own.
-      this.#since ??= this.#clock.now();
-      await store.write(() =>
-        store.registerWorker(this.id, this.taskNames, this.concurrency, this.#clock.now())
-      );
+      const first = !this.#started;
+      this.#started = true;
+      const now = this.#clock.now();
+      const other = await store.write(() => {
+        const row = first ? store.workerRow(this.id) : undefined;
+        store.registerWorker(this.id, this.taskNames, this.concurrency, now);
+        return row;
+      });
+      if (other !== undefined && other.stoppedAt === null && now - other.seenAt < this.#leaseMs) {
+        this.#log(
+          "warn",
+          `worker ${this.id}: another worker with this id was seen ${
+            Math.round((now - other.seenAt) / 1000)
+          } s ago (host ${other.host}, pid ${other.pid}) and has not stopped; worker ids must ` +
+            `be unique among running workers (do not give replicas the same GIGQ_WORKER_ID). ` +
+            `If that worker was killed, ignore this: its jobs come back when their leases expire`,
+        );
+      }
       this.#registered = true;
     }
     return this.#store;
@@ -416,14 +515,29 @@ export class Worker implements AsyncDisposable {
 
   #armHeartbeat(): void {
     if (this.#heartbeat !== undefined) return;
+    const every = this.#leaseMs / 3;
+    this.#heartbeatDue = this.#clock.now() + every;
     this.#heartbeat = this.#clock.setTimeout(async () => {
       this.#heartbeat = undefined;
       const store = this.#store;
       if (store === undefined || this.#closed) return;
       if (this.#loop === undefined && this.#active.size === 0) return;
+      const now = this.#clock.now();
+      // Renewed last at #heartbeatDue - every: past that plus the lease, the
+      // claims lapsed while this isolate could not run its timers.
+      const blocked = now - (this.#heartbeatDue - every);
+      if (blocked > this.#leaseMs && !this.#stallLogged) this.#stalled(blocked);
+      this.#stallLogged = false;
+      this.#checkFile();
       try {
         await store.write(() =>
-          store.heartbeat(this.id, this.#since ?? 0, this.#clock.now(), this.#leaseMs)
+          store.heartbeat({
+            owner: this.#claimer.owner,
+            workerId: this.id,
+            now: this.#clock.now(),
+            leaseMs: this.#leaseMs,
+            graceMs: this.#claimer.graceMs,
+          })
         );
       } catch (error) {
         this.#log(
@@ -433,6 +547,51 @@ export class Worker implements AsyncDisposable {
       }
       if (this.#loop !== undefined || this.#active.size > 0) this.#armHeartbeat();
     }, this.#leaseMs / 3);
+  }
+
+  /** Logs a blocked event loop that let this worker's leases lapse (`culprit`'s handler, if known). */
+  #stalled(ms: number, culprit?: Running): void {
+    this.#stallLogged = true;
+    const jobs = (culprit === undefined ? [...this.#active].filter((e) => !e.decided) : [culprit])
+      .map((e) => `${e.job.id} (${e.job.name})`);
+    this.#log(
+      "error",
+      `worker ${this.id}: its event loop was blocked for ${(ms / 1000).toFixed(1)} s, longer ` +
+        `than its ${this.#leaseMs / 1000} s lease, so it could not renew its claims` +
+        (jobs.length > 0 ? ` on job ${jobs.join(", ")}` : "") +
+        `: another worker may have taken ${jobs.length === 1 ? "that job" : "those jobs"} and ` +
+        `run ${jobs.length === 1 ? "it" : "them"} again. A synchronous (CPU-bound) handler ` +
+        `blocks its isolate: run such tasks in a WorkerPool (gigq worker does), let the handler ` +
+        `await now and then, or raise the lease`,
+    );
+  }
+
+  /** Notices the database file being deleted or replaced under this worker. */
+  #checkFile(): void {
+    if (this.#fileId === undefined || this.#reopen) return;
+    const now = fileId(this.path);
+    if (now === this.#fileId) return;
+    const advice = "never delete, move or copy over a live queue file; to copy one, use " +
+      "gigq backup";
+    if (now === undefined) {
+      // Deleted: jobs submitted from now on create a new file; reopen then.
+      if (!this.#missingLogged) {
+        this.#missingLogged = true;
+        this.#log(
+          "error",
+          `worker ${this.id}: the database file ${this.path} was deleted while in use; it ` +
+            `will use a new file at that path once one appears (${advice})`,
+        );
+      }
+      return;
+    }
+    this.#log(
+      "error",
+      `worker ${this.id}: the database file ${this.path} was replaced while in use; ` +
+        `reopening it once the jobs in flight are recorded in the old one (${advice})`,
+    );
+    this.#reopen = true;
+    this.#signal();
   }
 
   #clearHeartbeat(): void {
@@ -448,14 +607,14 @@ export class Worker implements AsyncDisposable {
       deadline: job.startedAt + job.timeout * 1000,
       decided: false,
     };
-    this.#active.set(job.seq, entry);
+    this.#active.add(entry);
     this.#undecided++;
     const task = this.#tasks.get(job.task);
     if (task === undefined) {
       const known = this.taskNames.map((n) => JSON.stringify(n)).join(", ") || "none";
       const message = `unknown task ${JSON.stringify(job.task)} (this worker runs: ${known})`;
       this.#fail(entry, "failed", message, message, false);
-      this.#active.delete(job.seq);
+      this.#active.delete(entry);
       return entry;
     }
     let params: unknown;
@@ -464,7 +623,7 @@ export class Worker implements AsyncDisposable {
     } catch (error) {
       const message = `stored params are not valid JSON: ${errorText(error).message}`;
       this.#fail(entry, "failed", message, message, true);
-      this.#active.delete(job.seq);
+      this.#active.delete(entry);
       return entry;
     }
     if (entry.deadline < this.#deadlineAt) this.#armDeadline(entry.deadline);
@@ -474,6 +633,11 @@ export class Worker implements AsyncDisposable {
     } catch (error) {
       this.#settled(entry, false, error);
       return entry;
+    } finally {
+      // A synchronous stretch longer than the lease kept the heartbeat from
+      // renewing any claim of this isolate.
+      const blocked = this.#clock.now() - job.startedAt;
+      if (blocked > this.#leaseMs) this.#stalled(blocked, entry);
     }
     if (value !== null && typeof (value as Promise<unknown>)?.then === "function") {
       (value as Promise<unknown>).then(
@@ -502,18 +666,41 @@ export class Worker implements AsyncDisposable {
     this.#deadlineAt = Infinity;
   }
 
-  /** Times out every attempt past its deadline, and waits for the next one. */
+  /**
+   * Times out every attempt past its deadline, abandons every timed-out
+   * handler still unsettled `timeoutGrace` after it, and waits for the next.
+   */
   #onDeadline(): void {
     this.#deadlineTimer = undefined;
     this.#deadlineAt = Infinity;
     const now = this.#clock.now();
     let next = Infinity;
-    for (const entry of this.#active.values()) {
-      if (entry.decided) continue;
-      if (entry.deadline <= now) this.#timedOut(entry);
-      else if (entry.deadline < next) next = entry.deadline;
+    for (const entry of this.#active) {
+      if (!entry.decided) {
+        if (entry.deadline <= now) this.#timedOut(entry);
+        else if (entry.deadline < next) next = entry.deadline;
+      }
+      if (entry.cut !== "timed out") continue;
+      const giveUp = entry.deadline + this.#graceMs;
+      if (giveUp <= now) this.#abandon(entry);
+      else if (giveUp < next) next = giveUp;
     }
     if (next !== Infinity) this.#armDeadline(next);
+  }
+
+  /** Frees the slot of a timed-out handler that will not settle. */
+  #abandon(entry: Running): void {
+    this.#active.delete(entry);
+    this.#counts.abandoned++;
+    this.#log(
+      "error",
+      `job ${entry.job.id} (${entry.job.name}): its handler had not settled ${
+        this.#graceMs / 1000
+      } s after its ${entry.job.timeout} s timeout, though its signal was aborted; its slot is ` +
+        `freed for other jobs and its promise abandoned (${this.#counts.abandoned} so far). ` +
+        `Make the handler stop when ctx.signal aborts`,
+    );
+    this.#signal();
   }
 
   /** Records `outcome` for `entry` and wakes the loop. */
@@ -550,18 +737,30 @@ export class Worker implements AsyncDisposable {
   }
 
   #settled(entry: Running, ok: boolean, value: unknown): void {
-    this.#active.delete(entry.job.seq);
+    if (!this.#active.delete(entry)) return; // Abandoned: already logged.
     if (entry.decided) {
       // It already timed out or was released: a late finish changes nothing.
-      this.#log(
-        "warn",
-        `job ${entry.job.id} (${entry.job.name}) finished after it timed out or was released; ` +
-          `its result is ignored`,
-      );
+      // Rejecting once its signal aborted is what a handler should do; only
+      // a handler that finished regardless ignored the abort.
+      if (ok || !entry.watched) {
+        this.#log(
+          "warn",
+          `job ${entry.job.id} (${entry.job.name}) ${ok ? "returned" : "threw"} after it ` +
+            `${entry.cut ?? "ended"}; ${ok ? "its result" : "the error"} is ignored ` +
+            `(the handler did not stop when ctx.signal aborted)`,
+        );
+      }
       this.#signal();
       return;
     }
     const job = entry.job;
+    if (this.#clock.now() > entry.deadline) {
+      // It ran past its deadline without letting the timer fire (a blocked
+      // event loop): late is timed out, whatever it returned.
+      this.#timedOut(entry);
+      this.#signal();
+      return;
+    }
     if (ok) {
       let result: string;
       try {
@@ -586,6 +785,8 @@ export class Worker implements AsyncDisposable {
   #timedOut(entry: Running): void {
     if (entry.decided) return;
     const reason = new JobTimeoutError(entry.job.id, entry.job.timeout);
+    entry.cut = "timed out";
+    entry.watched = entry.controller !== undefined;
     this.#fail(entry, "timeout", reason.message, reason.message, false);
     // The handler keeps its slot until it returns; abort asks it to.
     entry.controller?.abort(reason);
@@ -601,7 +802,7 @@ export class Worker implements AsyncDisposable {
     this.#outcomes = [];
     try {
       return await store.write(() =>
-        store.cycle(this.id, outcomes, limit, this.#clock.now(), this.#leaseMs)
+        store.cycle({ claimer: this.#claimer, outcomes, limit, now: this.#clock.now() })
       );
     } catch (error) {
       this.#outcomes = outcomes.concat(this.#outcomes);
@@ -670,6 +871,13 @@ export class Worker implements AsyncDisposable {
 
   async #runLoop(): Promise<void> {
     let store = await this.#ready();
+    // Opening may have taken long (a migration): let a stop signal that came
+    // meanwhile be handled before anything is claimed.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (this.#stopRequested) {
+      await this.#drain(store);
+      return;
+    }
     this.#log("info", `worker ${this.id} started (concurrency ${this.concurrency})`);
     this.#armHeartbeat();
     const unsubscribe = onLocalCommit(this.path, () => {
@@ -677,10 +885,16 @@ export class Worker implements AsyncDisposable {
     });
     let failures = 0;
     while (!this.#stopRequested) {
-      const free = this.concurrency - this.#active.size;
       this.#woken = false;
+      // A replaced file: claim nothing more from the old one, and reopen once
+      // what runs from it is recorded there.
+      let free = 0;
       let claimed: Claimed[];
       try {
+        if (this.#reopen && this.#undecided === 0 && this.#outcomes.length === 0) {
+          this.#reopenFile();
+        }
+        free = this.#reopen ? 0 : this.concurrency - this.#active.size;
         if (store.conn !== this.#conn || !this.#registered || !store.conn.isOpen) {
           store = await this.#ready();
         }
@@ -695,7 +909,9 @@ export class Worker implements AsyncDisposable {
       for (const job of claimed) this.#run(job);
       if (this.#stopRequested) break;
       if (this.#outcomes.length === 0) {
-        if (claimed.length < free) {
+        if (this.#reopen) {
+          if (this.#undecided > 0) await this.#wait(undefined);
+        } else if (claimed.length < free) {
           // Nothing more is ready: sleep until a handler ends, another
           // process commits, the next delayed job or lease expiry is due, or
           // the poll interval passes.
@@ -705,6 +921,7 @@ export class Worker implements AsyncDisposable {
           await this.#wait(ms);
           this.#stopWatcher();
           this.#idle = false;
+          this.#checkFile();
         } else {
           // Every slot is busy: wait for a handler to end.
           await this.#wait(undefined);
@@ -714,6 +931,18 @@ export class Worker implements AsyncDisposable {
     }
     unsubscribe();
     await this.#drain(store);
+  }
+
+  /** Drops the connection to a replaced file; the loop opens the one now at the path. */
+  #reopenFile(): void {
+    if (this.#conn !== undefined) releaseConnection(this.#conn);
+    this.#conn = undefined;
+    this.#store = undefined;
+    this.#registered = false;
+    this.#reopen = false;
+    this.#missingLogged = false;
+    this.#conn = acquireConnection(this.path, this.#options);
+    this.#fileId = fileId(this.path);
   }
 
   #untilNextPoll(store: Store): number {
@@ -748,7 +977,10 @@ export class Worker implements AsyncDisposable {
     let version = this.#dataVersion();
     const lookForWork = () => {
       try {
-        const ready = this.#store?.conn.prepare(SQL.workReady).values(this.#clock.now())[0]?.[0];
+        const ready = this.#store?.conn.prepare(SQL.workReady).values(
+          this.#clock.now(),
+          this.#tasksJson,
+        )[0]?.[0];
         if (ready === 1) this.#signal();
       } catch {
         this.#signal(); // Let the loop find out what is wrong.
@@ -897,8 +1129,10 @@ export class Worker implements AsyncDisposable {
   #releaseAll(): void {
     this.#graceTimer = undefined;
     const reason = `Released: worker ${this.id} stopped before the attempt finished`;
-    for (const entry of this.#active.values()) {
+    for (const entry of this.#active) {
       if (entry.decided) continue;
+      entry.cut = "released";
+      entry.watched = entry.controller !== undefined;
       this.#decide(entry, { kind: "released", job: entry.job, reason, at: this.#clock.now() });
       const abort = new DOMException(reason, "AbortError");
       entry.controller ??= new AbortController();

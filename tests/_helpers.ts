@@ -28,6 +28,9 @@ import type { Clock } from "../src/clock.ts";
 
 /** Lets pending promise callbacks and immediate callbacks run, without sleeping. */
 export async function settle(rounds = 20): Promise<void> {
+  // One timer round too: a worker yields to it once after opening (so that a
+  // stop signal that came during a long open is seen before any claim).
+  await new Promise((r) => setTimeout(r, 0));
   for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
 }
 
@@ -65,6 +68,15 @@ export class FakeClock implements Clock {
 
   clearTimeout(id: unknown): void {
     this.#timers.delete(id as number);
+  }
+
+  /**
+   * Moves time forward by `ms` without firing timers, as a handler that
+   * blocks the event loop for that long would (timers fire late, at the
+   * next tick).
+   */
+  jump(ms: number): void {
+    this.#now += ms;
   }
 
   /** Timers not yet fired. */

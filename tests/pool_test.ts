@@ -33,7 +33,14 @@ for (const driver of drivers) {
     try {
       const result = await runScript("./_pool_run.ts", [driver, db.dir, "2000", "4"]);
       assert.deepEqual(result, {
-        counts: { processed: 2000, completed: 2000, failed: 0, timedOut: 0, inFlight: 0 },
+        counts: {
+          processed: 2000,
+          completed: 2000,
+          failed: 0,
+          timedOut: 0,
+          inFlight: 0,
+          abandoned: 0,
+        },
         workersLeft: 0,
         running: false,
         connections: 0,

@@ -543,3 +543,26 @@ Deno.test("JobQueue refuses unknown options and a bad driver", () => {
     (e: Error) => e instanceof RangeError && e.message.includes('"pg"'),
   );
 });
+
+driverTest(
+  "requeue() of a cancelled job whose runAt is still ahead keeps it waiting for that time",
+  async ({ path, driver }) => {
+    const clock = new FakeClock();
+    const queue = new JobQueue(path, { driver, clock });
+    const later = new Date(clock.now() + 3_600_000);
+    const id = await echo.submit(queue, {}, { runAt: later });
+    assert.equal(await queue.cancel(id), true);
+    await clock.tick(60_000);
+    assert.equal(await queue.requeue(id), true);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "pending");
+    assert.equal(job?.runAt, later.toISOString());
+    const worker = new Worker(path, { tasks: [echo], driver, clock, logger: () => {} });
+    assert.equal(await worker.processOne(), false, "not before its time");
+    await clock.tick(3_600_000);
+    assert.equal(await worker.processOne(), true);
+    assert.equal((await queue.getStatus(id))?.status, "completed");
+    worker.close();
+    queue.close();
+  },
+);

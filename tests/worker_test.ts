@@ -237,15 +237,48 @@ driverTest("a late finish after a timeout changes nothing", async ({ path, drive
 });
 
 driverTest(
-  "a job whose task the worker does not know fails with unknown task",
+  "a worker claims only jobs whose task it knows; they wait for a worker that does",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
+    const mystery = task("mystery", () => "solved");
     const id = await queue.submit(new Job({ task: "mystery", maxAttempts: 1 }));
+    const other = await echo.submit(queue, "mine");
     const w = worker({ tasks: [echo] });
-    await w.processOne();
-    const job = await queue.getStatus(id);
-    assert.equal(job?.status, "failed");
-    assert.match(job!.error!, /^unknown task "mystery"/);
+    assert.equal(await w.processOne(), true);
+    assert.equal(await w.processOne(), false, "the mystery job is not this worker's");
+    assert.equal((await queue.getStatus(other))?.status, "completed");
+    assert.equal((await queue.getStatus(id))?.status, "pending");
+    const knows = worker({ tasks: [mystery] });
+    assert.equal(await knows.processOne(), true);
+    assert.equal(await queue.getResult(id), "solved");
+    w.close();
+    knows.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a backlog of 100,000 jobs of other tasks does not stop a worker claiming its own, by priority",
+  async ({ path, driver }) => {
+    const { queue, worker } = setup(path, driver);
+    await queue.stats();
+    // The backlog, older and of higher priority than the worker's own jobs.
+    getConnection(path, { driver }).exec(`
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+      INSERT INTO jobs (id, name, task, params, priority, max_attempts, timeout, retry_delay,
+        backoff, description, dependencies, status, run_at, created_at, updated_at)
+      SELECT 'other-' || i, 'other', 'other', '{}', 9, 1, 300, 0, 'fixed', '', '[]', 'pending',
+        0, 0, 0 FROM n`);
+    const ran: string[] = [];
+    const mine = task("mine", (p: string) => void ran.push(p));
+    const one = task("one", (p: string) => void ran.push(p));
+    await mine.submit(queue, "low", { priority: 1 });
+    await mine.submit(queue, "high", { priority: 5 });
+    await one.submit(queue, "middle", { priority: 3 });
+    const w = worker({ tasks: [mine, one], concurrency: 1 });
+    while (await w.processOne()) { /* drain */ }
+    assert.deepEqual(ran, ["high", "middle", "low"], "its own jobs, by priority across tasks");
+    assert.equal((await queue.stats()).pending, 100_000);
     w.close();
     queue.close();
   },
@@ -540,6 +573,7 @@ driverTest(
       failed: 0,
       timedOut: 0,
       inFlight: 0,
+      abandoned: 0,
     });
     assert.equal(ids.length, 10);
     w.close();
@@ -735,5 +769,214 @@ driverTest(
     assert.equal(job?.attempts, 0);
     await assert.rejects(() => w.processOne(), /has been closed/);
     queue.close();
+  },
+);
+
+driverTest(
+  "the retry of a timed-out attempt times out too, though the first attempt ends late",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    let finishFirst: (() => void) | undefined;
+    const slow = task("slow", (_p: unknown, ctx) => {
+      if (ctx.attempt === 1) {
+        // Ignores its abort; ends later, while attempt 2 runs.
+        return new Promise<void>((resolve) => finishFirst = resolve);
+      }
+      return new Promise<void>(() => {}); // Attempt 2 never ends by itself either.
+    }, { timeout: 1, maxAttempts: 2, retryDelay: 0 });
+    const id = await slow.submit(queue, {});
+    const w = worker({ tasks: [slow], concurrency: 2, timeoutGrace: 60 });
+    const loop = w.start();
+    await until(async () => (await queue.getStatus(id))?.attempts === 1);
+    await clock.tick(1000);
+    await until(async () => (await queue.getStatus(id))?.attempts === 2);
+    finishFirst!(); // A late finish of attempt 1 must not forget attempt 2.
+    await settle();
+    await clock.tick(1000);
+    await until(async () => (await queue.getStatus(id))?.status === "timeout");
+    w.stop({ grace: 0 });
+    await loop;
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a handler that never settles is abandoned timeoutGrace after its timeout, freeing its slot",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const logs: string[] = [];
+    const never = task("never", () => new Promise(() => {}), { timeout: 1, maxAttempts: 1 });
+    const stuck = await never.submit(queue, {});
+    const next = await echo.submit(queue, "next");
+    const w = worker({
+      tasks: [never, echo],
+      concurrency: 1,
+      timeoutGrace: 2,
+      logger: (level, m) => logs.push(`${level} ${m}`),
+    });
+    const loop = w.start();
+    await until(async () => (await queue.getStatus(stuck))?.status === "running");
+    await clock.tick(1000);
+    await until(async () => (await queue.getStatus(stuck))?.status === "timeout");
+    assert.equal((await queue.getStatus(next))?.status, "pending", "the slot is still taken");
+    await clock.tick(2000);
+    await until(async () => (await queue.getStatus(next))?.status === "completed");
+    assert.equal(w.counts.abandoned, 1);
+    assert.ok(logs.some((l) => l.startsWith("error") && l.includes(stuck) && /abandoned/.test(l)));
+    w.stop();
+    await loop; // Stopping does not wait for the abandoned handler.
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a live worker with a dead one's id does not keep the dead one's job running",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const hang = task("hang", () => new Promise(() => {}), { maxAttempts: 1 });
+    const id = await hang.submit(queue, {});
+    // The dead one: its clock never moves, so it never renews or times out.
+    const dead = worker({ tasks: [hang], clock: new FakeClock(), lease: 10, workerId: "dup" });
+    void dead.processOne();
+    await until(async () => (await queue.getStatus(id))?.status === "running");
+    const logs: string[] = [];
+    const live = worker({
+      tasks: [echo],
+      lease: 10,
+      workerId: "dup",
+      pollInterval: 1,
+      logger: (level, m) => logs.push(`${level} ${m}`),
+    });
+    const loop = live.start();
+    await settle();
+    assert.ok(logs.some((l) => l.startsWith("warn") && /another worker with this id/.test(l)));
+    for (let i = 0; i < 12; i++) await clock.tick(1000);
+    await until(async () => (await queue.getStatus(id))?.status === "timeout");
+    assert.match((await queue.getStatus(id))!.error!, /stopped renewing its lease/);
+    live.stop();
+    await loop;
+    dead.close();
+    live.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a dead worker's short job comes back at its timeout plus grace, not after the whole lease",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const hang = task("hang", () => new Promise(() => {}), { timeout: 3, maxAttempts: 2 });
+    const id = await hang.submit(queue, {});
+    const dead = worker({ tasks: [hang], clock: new FakeClock(), lease: 30, workerId: "dead" });
+    void dead.processOne();
+    await until(async () => (await queue.getStatus(id))?.status === "running");
+    const job = await queue.getStatus(id);
+    // Capped at timeout (3 s) + timeoutGrace (5 s) + the margin to write the outcome (3 s).
+    assert.equal(Date.parse(job!.leaseUntil!) - Date.parse(job!.startedAt!), 11_000);
+    const live = worker({ tasks: [echo], workerId: "live" });
+    await clock.tick(11_001);
+    await live.processOne();
+    const after = await queue.getStatus(id);
+    assert.equal(after?.status, "pending", "retried");
+    assert.match(after!.executions[0].error!, /timed out after 3 seconds and worker dead did not/);
+    dead.close();
+    live.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a handler that returns after its deadline, having blocked the event loop, timed out",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const logs: string[] = [];
+    const busy = task("busy", () => {
+      clock.jump(8000); // Eight seconds of synchronous work.
+      return "done";
+    }, { timeout: 1, maxAttempts: 1 });
+    const id = await busy.submit(queue, {});
+    const w = worker({ tasks: [busy], lease: 2, logger: (level, m) => logs.push(`${level} ${m}`) });
+    assert.equal(await w.processOne(), true);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "timeout");
+    assert.equal(job?.result, null);
+    assert.ok(
+      logs.some((l) =>
+        l.startsWith("error") && l.includes(id) && /event loop was blocked for 8\.0 s/.test(l) &&
+        /WorkerPool/.test(l)
+      ),
+      logs.join("\n"),
+    );
+    w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "a worker whose database file is replaced logs it, reopens, and runs the new file's jobs",
+  async ({ path, driver, dir }) => {
+    const { queue: first, worker, clock } = setup(path, driver);
+    await first.stats();
+    first.close();
+    const logs: string[] = [];
+    const w = worker({
+      tasks: [echo],
+      pollInterval: 1,
+      watch: false,
+      logger: (level, m) => logs.push(`${level} ${m}`),
+    });
+    const loop = w.start();
+    await settle();
+    // Another file, with a job, moved over the live one.
+    const other = `${dir}/other.db`;
+    const q2 = new JobQueue(other, { driver, clock });
+    const id = await echo.submit(q2, "new file");
+    q2.close();
+    const { closeConnection } = await import("../mod.ts");
+    closeConnection(other);
+    Deno.renameSync(other, path);
+    await clock.tick(1000);
+    await until(() => logs.some((l) => /was replaced while in use/.test(l))).catch((e) => {
+      throw new Error(logs.join("\n"), { cause: e });
+    });
+    for (let i = 0; i < 3; i++) await clock.tick(1000);
+    w.stop();
+    await loop;
+    w.close();
+    const q3 = new JobQueue(path, { driver });
+    await until(async () => (await q3.getStatus(id))?.status === "completed");
+    q3.close();
+  },
+);
+
+driverTest(
+  "a stop signal that arrives while the worker opens the file (a long migration) claims nothing",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const id = await echo.submit(queue, "x");
+    queue.close();
+    const { closeConnections } = await import("../mod.ts");
+    closeConnections();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./_stop_while_opening.ts", import.meta.url).pathname,
+        path,
+        driver,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.equal(JSON.parse(text).processed, 0, text);
+    const check = new JobQueue(path, { driver });
+    const job = await check.getStatus(id);
+    assert.equal(job?.status, "pending");
+    assert.equal(job?.attempts, 0);
+    check.close();
   },
 );

@@ -68,6 +68,7 @@ class Progress {
     failed: 0,
     timedOut: 0,
     inFlight: 0,
+    abandoned: 0,
   });
   #label = "worker";
   #timer: ReturnType<typeof setInterval> | undefined;

@@ -1,0 +1,19 @@
+/**
+ * A worker whose stop signal arrives while it opens the database (as during
+ * a long migration, which blocks the thread): prints its counts once
+ * stopped. Args: path, driver.
+ */
+import { task, Worker } from "../mod.ts";
+
+const [path, driver] = Deno.args as [string, "node" | "ffi"];
+const echo = task("echo", (p: unknown) => p);
+const worker = new Worker(path, { tasks: [echo], driver, logger: () => {} });
+Deno.addSignalListener("SIGTERM", () => worker.stop());
+Deno.kill(Deno.pid, "SIGTERM");
+// The thread stays busy (a migration would) while the signal is delivered.
+const until = Date.now() + 300;
+while (Date.now() < until) { /* busy */ }
+await worker.start();
+console.log(JSON.stringify(worker.counts));
+worker.close();
+Deno.exit(0);

@@ -65,6 +65,14 @@ export function text(
       `${context}: ${field} must not contain a NUL character (\\u0000), got ${describe(value)}`,
     );
   }
+  if (!value.isWellFormed()) {
+    // It would be stored with U+FFFD in its place, and breaks JSON readers.
+    throw new RangeError(
+      `${context}: ${field} must be well-formed Unicode (it has a lone surrogate), got ${
+        describe(value)
+      }`,
+    );
+  }
   return value;
 }
 

@@ -92,7 +92,10 @@ export interface JobInit extends JobOptions {
    */
   name?: string;
   /**
-   * The handler's first argument. Must be a JSON value.
+   * The handler's first argument. Must be a JSON value that comes back
+   * unchanged (checked at submit): at most 1,000 arrays or objects deep, with
+   * strings and keys of well-formed Unicode (no lone surrogate), within the
+   * queue's `maxPayloadBytes`.
    *
    * @default {{}}
    */

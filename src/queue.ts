@@ -10,7 +10,7 @@ import { instant, integer, knownKeys } from "./_validate.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { JobNotFoundError, QueueClosedError } from "./errors.ts";
 import { Job } from "./job.ts";
-import { describe, JOB_STATUSES, type JobStatus, parseJobStatus } from "./job_status.ts";
+import { describe, JOB_STATUSES, type JobStatus, parseJobStatus, quote } from "./job_status.ts";
 import {
   acquireConnection,
   type ConnectionOptions,
@@ -32,7 +32,9 @@ export interface JobQueueOptions extends ConnectionOptions {
    */
   clock?: Clock;
   /**
-   * The largest params JSON a job may carry, in UTF-8 bytes.
+   * The largest params JSON a job may carry, in UTF-8 bytes. (Params may
+   * also nest at most 1,000 arrays or objects deep, and their strings and
+   * keys must be well-formed Unicode.)
    *
    * @default {1048576}
    */
@@ -288,7 +290,7 @@ export class JobQueue implements Disposable {
       params: toJson(
         job.params,
         "params",
-        `Cannot submit job ${JSON.stringify(job.name)}`,
+        () => `Cannot submit job ${quote(job.name)}`,
         this.#maxPayload,
       ),
     }));

@@ -31,7 +31,13 @@ export interface JobContext {
   readonly parentResults: Readonly<Record<string, JsonValue>>;
 }
 
-/** A task's function: params in, a JSON value (or a promise of one) out. */
+/**
+ * A task's function: params in, a JSON value (or a promise of one) out. A
+ * result that is not JSON, nests more than 1,000 arrays or objects deep, has
+ * a string or key that is not well-formed Unicode (a lone surrogate), or is
+ * over the worker's `maxPayloadBytes`, fails its job at once (not retried),
+ * with an error naming where.
+ */
 // deno-lint-ignore no-explicit-any
 export type TaskHandler<P = any, R = unknown> = (params: P, ctx: JobContext) => R | Promise<R>;
 

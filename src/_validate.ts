@@ -1,5 +1,5 @@
 /** Argument checks shared by jobs, tasks, queues and workers. */
-import { describe } from "./job_status.ts";
+import { describe, quote } from "./job_status.ts";
 
 /** Longest timeout a JavaScript timer can wait (2^31 - 1 ms), in seconds. */
 export const MAX_TIMEOUT_SECONDS = 2_147_483;
@@ -149,7 +149,7 @@ export function knownKeys(context: string, options: object, known: readonly stri
   if (unknown.length > 0) {
     throw new TypeError(
       `${context}: unknown option${unknown.length > 1 ? "s" : ""} ${
-        unknown.map((k) => JSON.stringify(k)).join(", ")
+        unknown.map((k) => quote(k)).join(", ")
       }; allowed: ${known.join(", ")}`,
     );
   }

@@ -184,7 +184,7 @@ function orderBatch(jobs: readonly Job[]): readonly Job[] {
     }
     if (byId.has(job.id)) {
       throw new RangeError(
-        `Cannot submit job ${JSON.stringify(job.name)}: the same Job (id ${job.id}) appears ` +
+        `Cannot submit job ${quote(job.name)}: the same Job (id ${job.id}) appears ` +
           `twice in the batch`,
       );
     }
@@ -200,7 +200,7 @@ function orderBatch(jobs: readonly Job[]): readonly Job[] {
     const s = state.get(job.id);
     if (s === "done") return;
     if (s === "visiting") {
-      const cycle = [...path.slice(path.indexOf(job)), job].map((j) => JSON.stringify(j.name));
+      const cycle = [...path.slice(path.indexOf(job)), job].map((j) => quote(j.name));
       throw new RangeError(`Cannot submit: the dependencies form a cycle: ${cycle.join(" → ")}`);
     }
     state.set(job.id, "visiting");

@@ -1,5 +1,5 @@
 /** Argument checks shared by jobs, tasks, queues and workers. */
-import { describe } from "./job_status.ts";
+import { describe, quote } from "./job_status.ts";
 
 /** Longest timeout a JavaScript timer can wait (2^31 - 1 ms), in seconds. */
 export const MAX_TIMEOUT_SECONDS = 2_147_483;
@@ -65,6 +65,14 @@ export function text(
       `${context}: ${field} must not contain a NUL character (\\u0000), got ${describe(value)}`,
     );
   }
+  if (!value.isWellFormed()) {
+    // It would be stored with U+FFFD in its place, and breaks JSON readers.
+    throw new RangeError(
+      `${context}: ${field} must be well-formed Unicode (it has a lone surrogate), got ${
+        describe(value)
+      }`,
+    );
+  }
   return value;
 }
 
@@ -83,18 +91,50 @@ export function oneOf<T extends string>(
   return value as T;
 }
 
+/**
+ * An ISO 8601 date (`2026-01-31`, midnight UTC) or date-time
+ * (`2026-01-31T09:00`, local time, or with `Z` or an offset like `+01:00`;
+ * seconds and fractions optional; a space may stand for the `T`).
+ */
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:[Zz]|([+-])(\d{2}):?(\d{2}))?)?$/;
+
+/**
+ * Epoch milliseconds of an ISO 8601 string, or NaN with the reason when it
+ * is not one or names a day or time that does not exist (`2026-02-30`,
+ * `24:00`), which `Date.parse` would roll over into the next month or day.
+ */
+export function parseIsoTime(text: string): { ms: number; why?: string } {
+  const m = ISO_TIME.exec(text);
+  if (m === null) return { ms: NaN };
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  const no = (what: string) => ({ ms: NaN, why: `there is no ${what}` });
+  if (month < 1 || month > 12) return no(`month ${m[2]}`);
+  if (day < 1 || day > days) return no(`day ${m[3]} in ${m[1]}-${m[2]}`);
+  if (m[4] !== undefined && Number(m[4]) > 23) return no(`hour ${m[4]}`);
+  if (m[5] !== undefined && Number(m[5]) > 59) return no(`minute ${m[5]}`);
+  if (m[6] !== undefined && Number(m[6]) > 59) return no(`second ${m[6]}`);
+  if (m[7] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) {
+    return no(`time zone offset ${m[7]}${m[8]}:${m[9]}`);
+  }
+  return { ms: Date.parse(text) };
+}
+
 /** A Date, an ISO 8601 string or epoch milliseconds, as epoch milliseconds. */
 export function instant(context: string, field: string, value: unknown): number {
   let ms = NaN;
+  let why: string | undefined;
   if (value instanceof Date) ms = value.getTime();
-  else if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}/.test(value)) ms = Date.parse(value);
+  else if (typeof value === "string") ({ ms, why } = parseIsoTime(value));
   else if (typeof value === "number") ms = value;
   if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
     throw new (value instanceof Date || typeof value === "string" || typeof value === "number"
       ? RangeError
       : TypeError)(
       `${context}: ${field} must be a valid Date, ISO 8601 string or epoch milliseconds, ` +
-        `got ${describe(value)}`,
+        `got ${describe(value)}${why === undefined ? "" : ` (${why})`}`,
     );
   }
   return Math.round(ms);
@@ -109,7 +149,7 @@ export function knownKeys(context: string, options: object, known: readonly stri
   if (unknown.length > 0) {
     throw new TypeError(
       `${context}: unknown option${unknown.length > 1 ? "s" : ""} ${
-        unknown.map((k) => JSON.stringify(k)).join(", ")
+        unknown.map((k) => quote(k)).join(", ")
       }; allowed: ${known.join(", ")}`,
     );
   }

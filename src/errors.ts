@@ -6,6 +6,8 @@
  * @module
  */
 
+import { quote } from "./job_status.ts";
+
 /**
  * No job has the given id.
  *
@@ -27,7 +29,7 @@ export class JobNotFoundError extends Error {
    * @param message overrides the default message
    */
   constructor(jobId: string, message?: string) {
-    super(message ?? `Job ${JSON.stringify(jobId)} not found`);
+    super(message ?? `Job ${quote(jobId)} not found`);
     this.name = "JobNotFoundError";
     this.jobId = jobId;
   }

@@ -15,7 +15,7 @@ import {
   seconds,
   text,
 } from "./_validate.ts";
-import { describe } from "./job_status.ts";
+import { describe, quote } from "./job_status.ts";
 
 /**
  * How the wait between attempts grows:
@@ -92,7 +92,10 @@ export interface JobInit extends JobOptions {
    */
   name?: string;
   /**
-   * The handler's first argument. Must be a JSON value.
+   * The handler's first argument. Must be a JSON value that comes back
+   * unchanged (checked at submit): at most 1,000 arrays or objects deep, with
+   * strings and keys of well-formed Unicode (no lone surrogate), within the
+   * queue's `maxPayloadBytes`.
    *
    * @default {{}}
    */
@@ -116,6 +119,9 @@ export interface JobInit extends JobOptions {
    */
   module?: string;
 }
+
+/** The longest job id a dependency may name (ids are 36-character UUIDs). */
+const MAX_ID_CHARS = 200;
 
 const JOB_KEYS = [
   "task",
@@ -249,7 +255,7 @@ export class Job {
     const name = init.name === undefined
       ? taskName
       : text(context, "name", init.name, { max: 1000, allowEmpty: false });
-    context = `Cannot create job ${JSON.stringify(name)}`;
+    context = `Cannot create job ${quote(name)}`;
     const options = resolveJobOptions(context, init, base);
     const deps = init.dependencies ?? [];
     if (!Array.isArray(deps)) {
@@ -265,6 +271,9 @@ export class Job {
           `${context}: dependencies[${i}] must be a job or a job id, got ${describe(dep)}`,
         );
       }
+      // No job id is longer (they are UUIDs); a longer one would only be
+      // repeated whole by the "does not exist" error.
+      text(context, `dependencies[${i}]`, id, { max: MAX_ID_CHARS, allowEmpty: false });
       if (!ids.includes(id)) ids.push(id);
     }
     this.id = uuidv7();

@@ -71,11 +71,75 @@ export function parseJobStatus(value: unknown): JobStatus {
   );
 }
 
-/** A short, safe rendering of any value for an error message. */
+/**
+ * The most characters of a value (an id, a name, a key) that an error
+ * message repeats; longer values are cut, with a marker saying how long they
+ * were.
+ *
+ * @example
+ * ```ts
+ * import { MAX_ECHO_CHARS } from "./job_status.ts";
+ * MAX_ECHO_CHARS; // 200
+ * ```
+ */
+export const MAX_ECHO_CHARS = 200;
+
+/** The first `max` UTF-16 units of `text`, one fewer rather than half a surrogate pair. */
+function head(text: string, max: number): string {
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
+
+/**
+ * `text` quoted as JSON for an error message, cut after
+ * {@linkcode MAX_ECHO_CHARS} characters with a marker naming its length.
+ *
+ * @example
+ * ```ts
+ * import { quote } from "./job_status.ts";
+ * quote("abc"); // "\"abc\""
+ * quote("x".repeat(1000)); // "\"xxx…xxx\"… [cut: 1000 characters in all]"
+ * ```
+ */
+export function quote(text: string): string {
+  if (text.length <= MAX_ECHO_CHARS) return JSON.stringify(text);
+  return `${JSON.stringify(head(text, MAX_ECHO_CHARS))}… [cut: ${text.length} characters in all]`;
+}
+
+/**
+ * `text` (already written for a message, such as a key path) cut after
+ * {@linkcode MAX_ECHO_CHARS} characters with a marker naming its length.
+ *
+ * @example
+ * ```ts
+ * import { clip } from "./job_status.ts";
+ * clip("params.a"); // "params.a"
+ * ```
+ */
+export function clip(text: string): string {
+  return text.length <= MAX_ECHO_CHARS
+    ? text
+    : `${head(text, MAX_ECHO_CHARS)}… [cut: ${text.length} characters in all]`;
+}
+
+/**
+ * A short, safe rendering of any value for an error message: strings are cut
+ * after 80 characters, anything else after {@linkcode MAX_ECHO_CHARS}.
+ *
+ * @example
+ * ```ts
+ * import { describe } from "./job_status.ts";
+ * describe(new Map()); // "a Map"
+ * ```
+ */
 export function describe(value: unknown): string {
   if (typeof value === "string") {
-    return JSON.stringify(value.length > 80 ? value.slice(0, 77) + "..." : value);
+    return JSON.stringify(value.length > 80 ? head(value, 77) + "..." : value);
   }
+  return clip(describeOther(value));
+}
+
+function describeOther(value: unknown): string {
   if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "symbol") return value.toString();
   if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;

@@ -10,7 +10,7 @@ import { instant, integer, knownKeys } from "./_validate.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { JobNotFoundError, QueueClosedError } from "./errors.ts";
 import { Job } from "./job.ts";
-import { describe, JOB_STATUSES, type JobStatus, parseJobStatus } from "./job_status.ts";
+import { describe, JOB_STATUSES, type JobStatus, parseJobStatus, quote } from "./job_status.ts";
 import {
   acquireConnection,
   type ConnectionOptions,
@@ -32,7 +32,9 @@ export interface JobQueueOptions extends ConnectionOptions {
    */
   clock?: Clock;
   /**
-   * The largest params JSON a job may carry, in UTF-8 bytes.
+   * The largest params JSON a job may carry, in UTF-8 bytes. (Params may
+   * also nest at most 1,000 arrays or objects deep, and their strings and
+   * keys must be well-formed Unicode.)
    *
    * @default {1048576}
    */
@@ -182,7 +184,7 @@ function orderBatch(jobs: readonly Job[]): readonly Job[] {
     }
     if (byId.has(job.id)) {
       throw new RangeError(
-        `Cannot submit job ${JSON.stringify(job.name)}: the same Job (id ${job.id}) appears ` +
+        `Cannot submit job ${quote(job.name)}: the same Job (id ${job.id}) appears ` +
           `twice in the batch`,
       );
     }
@@ -198,7 +200,7 @@ function orderBatch(jobs: readonly Job[]): readonly Job[] {
     const s = state.get(job.id);
     if (s === "done") return;
     if (s === "visiting") {
-      const cycle = [...path.slice(path.indexOf(job)), job].map((j) => JSON.stringify(j.name));
+      const cycle = [...path.slice(path.indexOf(job)), job].map((j) => quote(j.name));
       throw new RangeError(`Cannot submit: the dependencies form a cycle: ${cycle.join(" → ")}`);
     }
     state.set(job.id, "visiting");
@@ -288,7 +290,7 @@ export class JobQueue implements Disposable {
       params: toJson(
         job.params,
         "params",
-        `Cannot submit job ${JSON.stringify(job.name)}`,
+        () => `Cannot submit job ${quote(job.name)}`,
         this.#maxPayload,
       ),
     }));

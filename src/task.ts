@@ -6,7 +6,7 @@
 import type { JsonValue } from "./_json.ts";
 import { knownKeys, text } from "./_validate.ts";
 import { Job, type JobInit, type JobOptions, resolveJobOptions } from "./job.ts";
-import { describe } from "./job_status.ts";
+import { describe, quote } from "./job_status.ts";
 import type { JobQueue } from "./queue.ts";
 
 /** What a handler receives besides its params. */
@@ -31,7 +31,13 @@ export interface JobContext {
   readonly parentResults: Readonly<Record<string, JsonValue>>;
 }
 
-/** A task's function: params in, a JSON value (or a promise of one) out. */
+/**
+ * A task's function: params in, a JSON value (or a promise of one) out. A
+ * result that is not JSON, nests more than 1,000 arrays or objects deep, has
+ * a string or key that is not well-formed Unicode (a lone surrogate), or is
+ * over the worker's `maxPayloadBytes`, fails its job at once (not retried),
+ * with an error naming where.
+ */
 // deno-lint-ignore no-explicit-any
 export type TaskHandler<P = any, R = unknown> = (params: P, ctx: JobContext) => R | Promise<R>;
 
@@ -109,7 +115,7 @@ export function task<P = any, R = unknown>(
   handler: TaskHandler<P, R>,
   options: JobOptions = {},
 ): Task<P, Awaited<R>> {
-  const context = `Cannot define task ${typeof name === "string" ? JSON.stringify(name) : ""}`
+  const context = `Cannot define task ${typeof name === "string" ? quote(name) : ""}`
     .trimEnd();
   text(context, "name", name, { max: 1000, allowEmpty: false });
   if (typeof handler !== "function") {
@@ -123,7 +129,7 @@ export function task<P = any, R = unknown>(
     options: defaults,
     toJob(params: P, submitOptions: SubmitOptions = {}): Job {
       knownKeys(
-        `Cannot create job for task ${JSON.stringify(name)}`,
+        `Cannot create job for task ${quote(name)}`,
         submitOptions,
         SUBMIT_OPTION_KEYS,
       );

@@ -5,6 +5,7 @@
  * @module
  */
 import { setImmediate } from "node:timers";
+import { errorText } from "./_error_text.ts";
 import { type JsonValue, toJson } from "./_json.ts";
 import { type Claimed, type Claimer, type Outcome, Store } from "./_store.ts";
 import { SQL } from "./_sql.ts";
@@ -223,22 +224,6 @@ class Context implements JobContext {
   get signal(): AbortSignal {
     return (this.#running.controller ??= new AbortController()).signal;
   }
-}
-
-function errorText(error: unknown): { message: string; detail: string } {
-  if (error instanceof Error) {
-    const message = error.name && error.name !== "Error"
-      ? `${error.name}: ${error.message}`
-      : error.message;
-    return { message: message || error.name, detail: error.stack ?? message };
-  }
-  let text: string;
-  try {
-    text = typeof error === "string" ? error : JSON.stringify(error) ?? describe(error);
-  } catch {
-    text = describe(error);
-  }
-  return { message: text, detail: text };
 }
 
 /**

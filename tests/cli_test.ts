@@ -240,7 +240,7 @@ dbTest(
       n: 42,
       t: true,
       z: null,
-      f: 1000,
+      f: "1e3",
       o: { a: [1, 2] },
       s: "hello",
       e: "",
@@ -252,6 +252,71 @@ dbTest(
       dup: 2,
       ["__proto__"]: 1,
     });
+  },
+);
+
+dbTest(
+  "submit --param keeps a value as text unless it prints back as the same number",
+  async ({ path }) => {
+    const cases: [string, unknown][] = [
+      ["1.10", "1.10"],
+      ["1.0", "1.0"],
+      ["1e5", "1e5"],
+      ["1E5", "1E5"],
+      ["-0", "-0"],
+      ["0.50", "0.50"],
+      ["+1", "+1"],
+      [" 42", " 42"],
+      ["9007199254740993", "9007199254740993"],
+      ["42", 42],
+      ["-3", -3],
+      ["0", 0],
+      ["1.5", 1.5],
+      ["-0.25", -0.25],
+      ["100000", 100000],
+      ["9007199254740991", 9007199254740991],
+    ];
+    const args = cases.flatMap(([text], i) => ["-p", `v${i}=${text}`]);
+    const job = await statusOf(path, await submit(path, `${TASKS}#echo`, ...args));
+    for (const [i, [text, expected]] of cases.entries()) {
+      assert.deepEqual(job.params[`v${i}`], expected, `-p v=${text}`);
+    }
+  },
+);
+
+dbTest(
+  "submit --run-at refuses a day or time that does not exist, and takes back a stored runAt",
+  async ({ path }) => {
+    for (
+      const text of [
+        "2026-02-30",
+        "2026-02-29",
+        "2026-04-31T10:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-02-30 10:00",
+        "2026-01-01 10:00 PM",
+      ]
+    ) {
+      const r = await cli(["--db", path, "submit", `${TASKS}#echo`, "--run-at", text]);
+      assert.equal(r.code, 2, `--run-at ${text}: ${r.stderr}`);
+      assert.match(r.stderr, /^gigq[^\n]*\n$/, `--run-at ${text}: one line`);
+      assert.ok(r.stderr.includes(JSON.stringify(text)), `--run-at ${text}: ${r.stderr}`);
+    }
+    assert.equal(
+      (await statusOf(path, await submit(path, `${TASKS}#echo`, "--run-at", "2028-02-29"))).runAt,
+      "2028-02-29T00:00:00.000Z",
+    );
+    // What status --json prints as runAt is taken back as --run-at, unchanged.
+    const first = await statusOf(
+      path,
+      await submit(path, `${TASKS}#echo`, "--run-at", "2026-12-01T19:00:00+01:00"),
+    );
+    assert.equal(first.runAt, "2026-12-01T18:00:00.000Z");
+    const again = await statusOf(
+      path,
+      await submit(path, `${TASKS}#echo`, "--run-at", first.runAt),
+    );
+    assert.equal(again.runAt, first.runAt);
   },
 );
 

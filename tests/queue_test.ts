@@ -566,3 +566,81 @@ driverTest(
     queue.close();
   },
 );
+
+driverTest(
+  "runAt refuses a day or time that does not exist, and takes back the runAt a job reports",
+  async ({ path, driver }) => {
+    const clock = new FakeClock();
+    const queue = new JobQueue(path, { driver, clock });
+    const impossible = [
+      "2026-02-30",
+      "2026-02-29",
+      "2100-02-29T00:00:00Z",
+      "2026-00-10",
+      "2026-04-31T10:00:00Z",
+      "2026-06-31",
+      "2026-01-01T24:00:00Z",
+      "2026-01-01T23:60:00Z",
+      "2026-02-30 10:00",
+      "2026-02-29 Mar",
+      "2026-01-01 10:00 PM",
+      "2026-01-01 (a comment)",
+    ];
+    for (const text of impossible) {
+      for (
+        const [way, fn] of [
+          ["Job", () => new Job({ task: echo, runAt: text })],
+          ["toJob", () => echo.toJob(1, { runAt: text })],
+          ["submit", () => echo.submit(queue, 1, { runAt: text })],
+        ] as const
+      ) {
+        await assert.rejects(async () => await fn(), (e: Error) => {
+          assert.ok(e instanceof RangeError, `${way} ${text}: ${e.name}: ${e.message}`);
+          assert.match(
+            e.message,
+            /runAt must be a valid Date, ISO 8601 string or epoch milliseconds, got /,
+          );
+          assert.ok(e.message.includes(JSON.stringify(text)), `${way}: ${e.message}`);
+          return true;
+        });
+      }
+      await assert.rejects(
+        () => queue.clearCompleted({ before: text }),
+        (e: Error) => e instanceof RangeError && e.message.includes(JSON.stringify(text)),
+      );
+    }
+    assert.throws(
+      () => echo.toJob(1, { runAt: "2026-02-30" }),
+      /got "2026-02-30" \(there is no day 30 in 2026-02\)$/,
+    );
+    assert.throws(
+      () => echo.toJob(1, { runAt: "2026-01-01T24:00:00Z" }),
+      /got "2026-01-01T24:00:00Z" \(there is no hour 24\)$/,
+    );
+    assert.equal((await queue.stats()).total, 0);
+
+    // Real days and times: leap days, offsets, fractions, a space for the T.
+    const real: [string, string][] = [
+      ["2028-02-29", "2028-02-29T00:00:00.000Z"],
+      ["2000-02-29T12:00:00Z", "2000-02-29T12:00:00.000Z"],
+      ["2026-12-31T23:59:59.999Z", "2026-12-31T23:59:59.999Z"],
+      ["2026-12-01T19:00:00+01:00", "2026-12-01T18:00:00.000Z"],
+      ["2026-12-01T19:00:00+0100", "2026-12-01T18:00:00.000Z"],
+      ["2026-12-01 18:00Z", "2026-12-01T18:00:00.000Z"],
+    ];
+    for (const [text, iso] of real) {
+      const job = await queue.getStatus(await echo.submit(queue, 1, { runAt: text }));
+      assert.equal(job?.runAt, iso, text);
+      // The runAt a job reports is accepted back, meaning the same instant.
+      const again = await queue.getStatus(await echo.submit(queue, 2, { runAt: job!.runAt }));
+      assert.equal(again?.runAt, iso, `${text} given back`);
+      const listed = (await queue.listJobs({ limit: 1 }))[0];
+      assert.equal(
+        (await queue.getStatus(await queue.submit(new Job({ task: echo, runAt: listed.runAt }))))
+          ?.runAt,
+        iso,
+      );
+    }
+    queue.close();
+  },
+);

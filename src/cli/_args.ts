@@ -119,9 +119,10 @@ export function parseNumber(
 }
 
 /**
- * Decodes a `--param` value: JSON when it parses to a value JSON can hold
- * exactly, otherwise the text itself (so `id=007` and
- * `big=12345678901234567890` stay strings).
+ * Decodes a `--param` value: JSON when it parses, otherwise the text itself.
+ * A number is kept only when it prints back as the same text, so `1.10`,
+ * `1.0`, `1e5`, `007` and `12345678901234567890` stay strings (a version, an
+ * id) instead of becoming `1.1`, `1`, `100000`, ... .
  */
 export function parseParamValue(text: string): unknown {
   let value: unknown;
@@ -130,13 +131,7 @@ export function parseParamValue(text: string): unknown {
   } catch {
     return text;
   }
-  if (
-    typeof value === "number" && (!Number.isFinite(value) || (Number.isInteger(value) &&
-      !Number.isSafeInteger(value)))
-  ) {
-    return text;
-  }
-  return value;
+  return typeof value === "number" && String(value) !== text ? text : value;
 }
 
 /** Collects `KEY=VALUE` pairs into params; a repeated key keeps its last value. */

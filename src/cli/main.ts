@@ -431,8 +431,9 @@ const COMMANDS: Record<string, Command> = {
 which must be a task made by task(), and submits a job for it. Prints the job id.
 
   --name NAME            the job's name (default: the task's name)
-  -p, --param KEY=VALUE  a param; VALUE is JSON if it parses, else a string (repeatable;
-                         a repeated KEY keeps the last value)
+  -p, --param KEY=VALUE  a param; VALUE is JSON if it parses, else a string (a number
+                         only if it prints back the same: 1.10 and 1e5 stay strings;
+                         repeatable; a repeated KEY keeps the last value)
   --priority N           higher runs first (default: the task's, else 0)
   --max-attempts N       attempts before it fails (default: the task's, else 3)
   --timeout SECONDS      per attempt (default: the task's, else 300)

@@ -13,6 +13,9 @@
  * - tests/schema_test.ts: a newer schema, a file that is not SQLite, a
  *   directory and a missing directory, and a path with spaces and non-ASCII
  *   characters, all through `JobQueue`.
+ * - tests/json_test.ts: params and results nested past MAX_JSON_DEPTH, and
+ *   strings and keys with a lone surrogate; tests/error_text_test.ts: error
+ *   texts and echoed values cut to size.
  * - tests/cli_test.ts: every CLI usage error (numbers, statuses, options,
  *   modules, exit codes 1 and 2), missing, empty and tableless files, and
  *   foreign and non-SQLite files through every command.

@@ -977,3 +977,43 @@ driverTest(
     check.close();
   },
 );
+
+driverTest(
+  "a late finish is warned about only when the handler ignored its abort signal",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const logs: string[] = [];
+    let finish: (() => void) | undefined;
+    const polite = task("polite", (_p: unknown, ctx) =>
+      new Promise((_resolve, reject) => {
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason));
+      }), { timeout: 1, maxAttempts: 1 });
+    const rude = task("rude", () => new Promise<string>((r) => finish = () => r("late")), {
+      timeout: 1,
+      maxAttempts: 1,
+    });
+    const a = await polite.submit(queue, {});
+    const b = await rude.submit(queue, {});
+    const w = worker({
+      tasks: [polite, rude],
+      concurrency: 2,
+      logger: (level, m) => logs.push(`${level} ${m}`),
+    });
+    const loop = w.start();
+    await until(async () => (await queue.stats()).running === 2);
+    await clock.tick(1000);
+    finish!();
+    await until(async () => (await queue.stats()).timeout === 2);
+    await settle();
+    const warned = logs.filter((l) => l.startsWith("warn"));
+    assert.equal(warned.filter((l) => l.includes(a)).length, 0, warned.join("\n"));
+    assert.equal(
+      warned.filter((l) => l.includes(b) && /returned after it timed out/.test(l)).length,
+      1,
+    );
+    w.stop();
+    await loop;
+    w.close();
+    queue.close();
+  },
+);

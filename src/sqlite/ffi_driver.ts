@@ -146,11 +146,38 @@ function installHint(): string {
   }
 }
 
+/** A library file name the user may recognise, for this system. */
+function exampleName(): string {
+  switch (Deno.build.os) {
+    case "darwin":
+      return "libsqlite3.dylib";
+    case "windows":
+      return "sqlite3.dll";
+    default:
+      return "libsqlite3.so.0";
+  }
+}
+
+/**
+ * Why `Deno.dlopen(path)` failed, without what the caller already says: Deno
+ * wraps the loader's text ("Could not open library: Could not open library:
+ * PATH: reason"), which would repeat the path and the failure.
+ */
+function loadReason(path: string, error: unknown): string {
+  let text = error instanceof Error ? error.message : String(error);
+  const at = text.lastIndexOf(`${path}: `);
+  if (at >= 0) text = text.slice(at + path.length + 2);
+  while (text.startsWith("Could not open library: ")) {
+    text = text.slice("Could not open library: ".length);
+  }
+  return text.trim();
+}
+
 /** Loads the SQLite library once per isolate and returns its functions. */
 function load(): Symbols {
   if (loadedPath !== undefined) return sym;
   const { paths, fromEnv } = candidates();
-  const failures: string[] = [];
+  const failures: { path: string; reason: string }[] = [];
   for (const path of paths) {
     try {
       sym = Deno.dlopen(path, SYMBOLS).symbols;
@@ -167,13 +194,25 @@ function load(): Symbols {
           { cause: error },
         );
       }
-      failures.push(`  ${path}: ${error instanceof Error ? error.message : String(error)}`);
+      failures.push({ path, reason: loadReason(path, error) });
     }
   }
+  if (fromEnv) {
+    const [{ path, reason }] = failures;
+    throw new Error(
+      `Cannot load SQLite from GIGQ_SQLITE_PATH=${JSON.stringify(path)}: ${reason} ` +
+        `(point GIGQ_SQLITE_PATH at a SQLite library such as ${exampleName()}, or unset it ` +
+        `to search the usual places)`,
+    );
+  }
+  // One reason shared by every name is said once.
+  const reasons = new Set(failures.map((f) => f.reason));
+  const tried = reasons.size === 1
+    ? `${failures.map((f) => f.path).join(", ")}: ${[...reasons][0]}`
+    : failures.map((f) => `${f.path} (${f.reason})`).join(", ");
   throw new Error(
-    `Cannot load SQLite: no SQLite library was found${fromEnv ? " at GIGQ_SQLITE_PATH" : ""}. ` +
-      `Tried:\n${failures.join("\n")}\n` +
-      `Set GIGQ_SQLITE_PATH to the library's path, or install SQLite (e.g. ${installHint()}).`,
+    `Cannot load SQLite: no SQLite library found; tried ${tried} ` +
+      `(install SQLite, e.g. ${installHint()}, or set GIGQ_SQLITE_PATH to the library's path)`,
   );
 }
 

@@ -17,6 +17,7 @@ import {
   type SqlValue,
   type Statement,
 } from "./connection.ts";
+import { explainOpenError } from "./_file_errors.ts";
 import { runTransaction, type TransactionStatements } from "./_transaction.ts";
 
 /** Every SQLite function the driver calls, declared in one place. */
@@ -76,6 +77,8 @@ const SQLITE_TEXT = 3;
 const SQLITE_BLOB = 4;
 const SQLITE_OPEN_READWRITE = 0x2;
 const SQLITE_OPEN_CREATE = 0x4;
+/** Takes a `file:` name as a URI (`?immutable=1`), whatever the library's build defaults. */
+const SQLITE_OPEN_URI = 0x40;
 /**
  * Serialized mode: SQLite takes the connection's mutex in every call. One
  * isolate is one thread, so NOMUTEX would do for normal use, but
@@ -608,7 +611,8 @@ export class FfiConnection implements Connection {
     checkOpenOptions(options);
     this.path = path;
     const s = load();
-    const flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    const flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
+      (path.startsWith("file:") ? SQLITE_OPEN_URI : 0);
     const rc = s.sqlite3_open_v2(encoder.encode(`${path}\0`), outPointer, flags, null);
     const ptr = Deno.UnsafePointer.create(outPointer[0]);
     const context = `Cannot open ${JSON.stringify(path)}`;
@@ -618,7 +622,7 @@ export class FfiConnection implements Connection {
         ? new SqliteError(`${context}: ${errstr(rc)}`, rc)
         : lastError(ptr, context);
       s.sqlite3_close_v2(ptr);
-      throw error;
+      throw explainOpenError(path, error);
     }
     s.sqlite3_extended_result_codes(ptr, 1);
     this.#db = { ptr, path };
@@ -633,9 +637,12 @@ export class FfiConnection implements Connection {
       };
     } catch (error) {
       this.close();
-      throw error instanceof SqliteError && !error.message.includes(path)
-        ? new SqliteError(`${context}: ${error.message}`, error.code, { cause: error })
-        : error;
+      throw explainOpenError(
+        path,
+        error instanceof SqliteError && !error.message.includes(path)
+          ? new SqliteError(`${context}: ${error.message}`, error.code, { cause: error })
+          : error,
+      );
     }
   }
 

@@ -10,6 +10,7 @@ import {
   type SqlValue,
   type Statement,
 } from "./connection.ts";
+import { explainOpenError } from "./_file_errors.ts";
 import { runTransaction, type TransactionStatements } from "./_transaction.ts";
 
 /** Turns whatever node:sqlite threw into a {@linkcode SqliteError}. */
@@ -108,7 +109,7 @@ export class NodeConnection implements Connection {
     try {
       db = new DatabaseSync(path);
     } catch (error) {
-      throw wrap(error, `Cannot open ${JSON.stringify(path)}`);
+      throw explainOpenError(path, wrap(error, `Cannot open ${JSON.stringify(path)}`));
     }
     this.#db = db;
     try {
@@ -122,11 +123,14 @@ export class NodeConnection implements Connection {
       };
     } catch (error) {
       this.close();
-      throw error instanceof SqliteError && !error.message.includes(path)
-        ? new SqliteError(`Cannot open ${JSON.stringify(path)}: ${error.message}`, error.code, {
-          cause: error,
-        })
-        : error;
+      throw explainOpenError(
+        path,
+        error instanceof SqliteError && !error.message.includes(path)
+          ? new SqliteError(`Cannot open ${JSON.stringify(path)}: ${error.message}`, error.code, {
+            cause: error,
+          })
+          : error,
+      );
     }
   }
 

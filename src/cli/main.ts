@@ -40,6 +40,7 @@ import {
   parseParams,
   UsageError,
 } from "./_args.ts";
+import { backup } from "./backup.ts";
 import { checkDatabaseFile, NoDatabaseError, openForReading } from "./_database.ts";
 import { firstLine, formatTable, formatTime, formatValue, toJsonText } from "./_format.ts";
 import { type CliIo, type Io, resolveIo } from "./_io.ts";
@@ -428,6 +429,16 @@ async function worker(ctx: Context): Promise<number> {
   }, ctx.io);
 }
 
+async function backupCommand(ctx: Context): Promise<number> {
+  const [dest] = ctx.parsed.positionals;
+  const result = await backup(ctx.path, resolve(ctx.io.cwd(), dest), {
+    driver: ctx.driver,
+    note: (note) => ctx.io.stderr(`gigq: note: ${note}\n`),
+  });
+  out(ctx, `Backed up ${result.db} to ${result.backup} (${result.bytes} bytes).`, result);
+  return 0;
+}
+
 // ---------------------------------------------------------------------------
 // the command table and help
 
@@ -571,6 +582,20 @@ or because a parent ended badly).`,
     options: {},
     positionals: ["<id>"],
     run: whyCommand,
+  },
+  backup: {
+    summary: "write a consistent copy of the queue, safe while workers run",
+    usage: "gigq backup <dest> [options]",
+    details: `Copies the queue to <dest> through SQLite's VACUUM INTO: one read transaction, so the
+copy holds every job committed before it began, while workers keep working. <dest>
+must not exist (a backup never overwrites a file); on failure nothing is left there.
+Never copy or move a live queue file instead: a copy without its -wal file loses commits,
+and a worker keeps writing to a file that was moved.
+
+Example: gigq backup /backups/jobs-2026-01-31.db --db jobs.db`,
+    options: {},
+    positionals: ["<dest>"],
+    run: backupCommand,
   },
 };
 

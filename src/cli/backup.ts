@@ -3,25 +3,19 @@
  *
  * Copying the file itself is not a backup: a copy of the database without
  * its `-wal` file loses every commit not yet checkpointed, and a copy taken
- * while a worker writes can be torn. SQLite's `VACUUM INTO` writes a new
- * database from one read transaction instead: a snapshot of every commit
- * made before it began, taken while workers keep working (in WAL mode a
- * reader blocks no writer). It runs on both drivers.
+ * while a worker writes can be torn. SQLite writes the copy from one read
+ * transaction instead (`VACUUM INTO` on the `ffi` driver, the online backup
+ * on the `node` driver; see `Connection.backupTo`): a snapshot of
+ * every commit made before it began, taken while workers keep working (in
+ * WAL mode a reader blocks no writer).
  *
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { retryBusy } from "../_busy.ts";
 import { closeConnection, getConnection } from "../registry.ts";
 import { type DriverName, SqliteError } from "../sqlite/connection.ts";
 import { OperationError, UsageError } from "./_args.ts";
 import { checkDatabaseFile, NoDatabaseError, openForReading } from "./_database.ts";
-
-/**
- * The statement that writes the copy. Kept here rather than in src/_sql.ts
- * only while another change to that file is under way.
- */
-const VACUUM_INTO = "VACUUM INTO ?1";
 
 /** What {@linkcode backup} wrote. */
 export interface BackupResult {
@@ -39,6 +33,19 @@ export interface BackupOptions {
   driver: DriverName;
   /** Told when the queue is read read-only (see openForReading). */
   note: (text: string) => void;
+}
+
+/** Runs `fn` again while it fails because the database is locked (rarely: a WAL being recovered). */
+async function retryBusyAsync(fn: () => Promise<void>): Promise<void> {
+  const start = Date.now();
+  for (let delay = 1;; delay = Math.min(delay * 2, 50)) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!(error instanceof SqliteError && error.busy) || Date.now() - start > 30_000) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -119,7 +126,7 @@ export async function backup(
   try {
     try {
       const conn = getConnection(queue.path, { driver: options.driver });
-      await retryBusy(() => conn.prepare(VACUUM_INTO).run(temp));
+      await retryBusyAsync(() => conn.backupTo(temp));
     } catch (error) {
       throw writeFailure(dest, error);
     } finally {
@@ -140,8 +147,7 @@ export async function backup(
     }
   } finally {
     queue.close();
-    await removeIfThere(temp);
-    await removeIfThere(`${temp}-journal`);
+    for (const suffix of ["", "-journal", "-wal", "-shm"]) await removeIfThere(temp + suffix);
   }
   return { db: path, backup: dest, bytes: (await Deno.stat(dest)).size };
 }

@@ -586,9 +586,10 @@ or because a parent ended badly).`,
   backup: {
     summary: "write a consistent copy of the queue, safe while workers run",
     usage: "gigq backup <dest> [options]",
-    details: `Copies the queue to <dest> through SQLite's VACUUM INTO: one read transaction, so the
-copy holds every job committed before it began, while workers keep working. <dest>
-must not exist (a backup never overwrites a file); on failure nothing is left there.
+    details: `Copies the queue to <dest> from one SQLite read transaction (VACUUM INTO with the ffi
+driver, SQLite's online backup with the node one), so the copy holds every job committed
+before it began, while workers keep working. <dest> must not exist (a backup never
+overwrites a file); on failure nothing is left there.
 Never copy or move a live queue file instead: a copy without its -wal file loses commits,
 and a worker keeps writing to a file that was moved.
 

@@ -735,6 +735,19 @@ export class FfiConnection implements Connection {
     }
   }
 
+  /**
+   * Writes a consistent copy of the database to the new file `path` with
+   * `VACUUM INTO` (one read transaction; other connections keep writing).
+   */
+  backupTo(path: string): Promise<void> {
+    try {
+      this.prepare("VACUUM INTO ?1").run(path);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** Finalizes every statement and closes the database. Safe to call twice. */
   close(): void {
     const ptr = this.#db.ptr;

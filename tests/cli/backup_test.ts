@@ -8,6 +8,13 @@ import { makeDirReadOnly } from "../_read_only.ts";
 import { cli, ok, REPO, TASKS } from "./_cli.ts";
 
 const MAIN = `${REPO}/src/cli/main.ts`;
+/** The flags of the repository's `gigq` task (not --allow-all: Deno's node:sqlite differs). */
+const TASK_FLAGS = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)).tasks.gigq
+  .split(" ").filter((a: string) => a.startsWith("--"));
+const flags = (driver: string): string[] => [
+  ...TASK_FLAGS,
+  ...(driver === "ffi" ? ["--allow-ffi"] : []),
+];
 const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 
 /** Opens a file read-only, outside GigQ, and returns its job ids and integrity check. */
@@ -173,7 +180,7 @@ for (const driver of drivers) {
       const before = [...committed];
       const dest = `${db.dir}/backup.db`;
       const backup = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", MAIN, "--db", db.path, "--driver", driver, "backup", dest],
+        args: ["run", ...flags(driver), MAIN, "--db", db.path, "--driver", driver, "backup", dest],
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
@@ -206,43 +213,46 @@ for (const driver of drivers) {
   });
 }
 
-Deno.test("gigq backup on a disk that fills up says so and leaves no partial file", async () => {
-  const db = await tempDb();
-  const out = `${db.dir}/small`;
-  try {
-    const queue = new JobQueue(db.path);
-    await queue.submitMany(
-      Array.from({ length: 50 }, () => echo.toJob({ pad: "x".repeat(20_000) })),
-    );
-    queue.close();
-    closeConnections();
-    await Deno.mkdir(out);
-    // A 256 KiB file system for DEST, in a mount namespace of its own.
-    const script = `mount -t tmpfs -o size=256k tmpfs "$1" || exit 99
-"$2" run -A "$3" --db "$4" backup "$1/copy.db"; echo "exit $?"; ls -A "$1"`;
-    let run: Deno.CommandOutput;
+for (const driver of drivers) {
+  Deno.test(`[${driver}] gigq backup on a disk that fills up says so and leaves no partial file`, async () => {
+    const db = await tempDb();
+    const out = `${db.dir}/small`;
     try {
-      run = await new Deno.Command("unshare", {
-        args: ["-m", "sh", "-c", script, "sh", out, Deno.execPath(), MAIN, db.path],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    } catch (error) {
-      console.log(`skipped: unshare is not available (${(error as Error).message})`);
-      return;
+      const queue = new JobQueue(db.path);
+      await queue.submitMany(
+        Array.from({ length: 50 }, () => echo.toJob({ pad: "x".repeat(20_000) })),
+      );
+      queue.close();
+      closeConnections();
+      await Deno.mkdir(out);
+      // A 256 KiB file system for DEST, in a mount namespace of its own.
+      const script = `mount -t tmpfs -o size=256k tmpfs "$1" || exit 99
+"$2" run ${flags(driver).join(" ")} "$3" --db "$4" --driver "$5" backup "$1/copy.db"
+echo "exit $?"; ls -A "$1"`;
+      let run: Deno.CommandOutput;
+      try {
+        run = await new Deno.Command("unshare", {
+          args: ["-m", "sh", "-c", script, "sh", out, Deno.execPath(), MAIN, db.path, driver],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      } catch (error) {
+        console.log(`skipped: unshare is not available (${(error as Error).message})`);
+        return;
+      }
+      if (run.code === 99 || (!run.success && run.stdout.length === 0)) {
+        console.log(`skipped: cannot mount a tmpfs here (${new TextDecoder().decode(run.stderr)})`);
+        return;
+      }
+      const dest = `${out}/copy.db`;
+      assert.equal(
+        new TextDecoder().decode(run.stderr),
+        `gigq backup: cannot write the backup to ${dest}: the disk is full (SQLite: database or ` +
+          `disk is full); nothing was written\n`,
+      );
+      assert.equal(new TextDecoder().decode(run.stdout), "exit 1\n", "files were left behind");
+    } finally {
+      await db.cleanup();
     }
-    if (run.code === 99 || (!run.success && run.stdout.length === 0)) {
-      console.log(`skipped: cannot mount a tmpfs here (${new TextDecoder().decode(run.stderr)})`);
-      return;
-    }
-    const dest = `${out}/copy.db`;
-    assert.equal(
-      new TextDecoder().decode(run.stderr),
-      `gigq backup: cannot write the backup to ${dest}: the disk is full (SQLite: database or ` +
-        `disk is full); nothing was written\n`,
-    );
-    assert.equal(new TextDecoder().decode(run.stdout), "exit 1\n", "files were left behind");
-  } finally {
-    await db.cleanup();
-  }
-});
+  });
+}

@@ -108,15 +108,26 @@ function unreadableWal(path: string): OperationError {
 }
 
 /**
+ * True when every permission is granted (`--allow-all`): only then does
+ * Deno's `node:sqlite` take a `file:` URI as one (otherwise it reads it as a
+ * relative path, or refuses it as one the permissions do not cover).
+ */
+function allGranted(): boolean {
+  const names = ["read", "write", "net", "env", "sys", "run", "ffi", "import"] as const;
+  return names.every((name) => Deno.permissions.querySync({ name }).state === "granted");
+}
+
+/**
  * Opens the queue at `path` for a command that only reads it (status, list,
- * stats, why). In a read-only directory (or file system) SQLite cannot
- * create the `-wal` and `-shm` files WAL mode needs, and opening fails. When
- * there is no WAL, or an empty one, every commit is in the database file
- * itself and no process can be writing to it (a writer would have created
- * the WAL), so the file is read as it is, through an `immutable=1` URI, and
- * `note` is told. A WAL that holds commits cannot be read without its `-shm`
- * file: that is an error saying so (an immutable read would silently miss
- * those commits).
+ * stats, why, backup). In a read-only directory (or file system) SQLite
+ * cannot create the `-wal` and `-shm` files WAL mode needs, and opening
+ * fails. When there is no WAL, or an empty one, every commit is in the
+ * database file itself and no process can be writing to it (a writer would
+ * have created the WAL), so the file is read as it is, through an
+ * `immutable=1` URI, and `note` is told. A WAL that holds commits cannot be
+ * read without its `-shm` file: that is an error saying so (an immutable read
+ * would silently miss those commits). So is the `node` driver without
+ * `--allow-all`, where Deno's `node:sqlite` takes no URI.
  */
 export async function openForReading(
   path: string,
@@ -128,6 +139,14 @@ export async function openForReading(
   } catch (error) {
     if (!isReadOnlyDirectory(path, error)) throw error;
     if ((await size(`${path}-wal`) ?? 0) > 0) throw unreadableWal(path);
+    if (driver === "node" && !allGranted()) {
+      throw new OperationError(
+        `cannot read ${path}: its directory (or file system) is read-only, so SQLite cannot ` +
+          `create the -wal and -shm files WAL mode needs; SQLite can read the file as it is ` +
+          `(immutable), but Deno's node:sqlite opens it that way only with --allow-all: use ` +
+          `--driver ffi (with --allow-ffi), or run with --allow-all`,
+      );
+    }
     const queue = new JobQueue(`${pathToFileURL(path).href}?immutable=1`, { driver });
     note(
       `reading ${path} read-only, as it is on disk: its directory (or file system) is ` +

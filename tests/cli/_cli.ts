@@ -34,3 +34,25 @@ export async function ok(args: string[]): Promise<string> {
   if (r.code !== 0) throw new Error(`gigq ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
+
+/** The flags of the repository's `gigq` task, plus --allow-ffi for the ffi driver. */
+export function taskFlags(driver: string): string[] {
+  const task: string = JSON.parse(Deno.readTextFileSync(`${REPO}/deno.json`)).tasks.gigq;
+  return [
+    ...task.split(" ").filter((a) => a.startsWith("--")),
+    ...(driver === "ffi" ? ["--allow-ffi"] : []),
+  ];
+}
+
+/** Runs `gigq <args>` in a new process with the `gigq` task's permissions (not --allow-all). */
+export async function cliProcess(driver: string, args: string[]): Promise<CliResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...taskFlags(driver), `${REPO}/src/cli/main.ts`, "--driver", driver, ...args],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}

@@ -3,7 +3,7 @@ import { closeConnections, getConnection } from "../../mod.ts";
 import { dbHash, driverTest, fileHash, tempDb } from "../_helpers.ts";
 import { drivers } from "../_helpers.ts";
 import { makeDirReadOnly } from "../_read_only.ts";
-import { cli, ok, TASKS } from "./_cli.ts";
+import { cli, cliProcess, ok, TASKS } from "./_cli.ts";
 
 const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 
@@ -115,6 +115,47 @@ for (const driver of drivers) {
       closeConnections();
       await src.cleanup();
       await copy.cleanup();
+    }
+  });
+}
+
+for (const driver of drivers) {
+  Deno.test(`[${driver}] gigq in a read-only directory, with the gigq task's permissions: ffi reads the queue; node says it needs --allow-all`, async () => {
+    const db = await tempDb();
+    try {
+      await ok(["--db", db.path, "--driver", driver, "submit", `${TASKS}#echo`]);
+      closeConnections();
+      const readOnly = await makeDirReadOnly(db.dir);
+      if (typeof readOnly === "string") {
+        console.log(`skipped: ${readOnly}`);
+        return;
+      }
+      try {
+        for (const command of ["stats", "list"]) {
+          const r = await cliProcess(driver, ["--db", db.path, command, "--json"]);
+          if (driver === "ffi") {
+            assert.equal(r.code, 0, r.stderr);
+            assert.match(r.stderr, /^gigq: note: reading .* read-only, as it is on disk/);
+            assert.equal(JSON.parse(r.stdout).length ?? JSON.parse(r.stdout).total, 1);
+          } else {
+            assert.equal(r.code, 1);
+            assert.equal(r.stdout, "");
+            assert.equal(
+              r.stderr,
+              `gigq ${command}: cannot read ${db.path}: its directory (or file system) is ` +
+                `read-only, so SQLite cannot create the -wal and -shm files WAL mode needs; ` +
+                `SQLite can read the file as it is (immutable), but Deno's node:sqlite opens ` +
+                `it that way only with --allow-all: use --driver ffi (with --allow-ffi), or run ` +
+                `with --allow-all\n`,
+            );
+          }
+        }
+      } finally {
+        await readOnly.undo();
+      }
+      assert.deepEqual(names(db.dir), ["jobs.db"], "nothing was created");
+    } finally {
+      await db.cleanup();
     }
   });
 }

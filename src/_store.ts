@@ -10,6 +10,7 @@ import { type Backoff, type Job, retryDelaySeconds } from "./job.ts";
 import type { JobStatus } from "./job_status.ts";
 import type { Connection, SqlRow, SqlValue } from "./sqlite/connection.ts";
 import { SqliteError } from "./sqlite/connection.ts";
+import { diskFullMessage, readOnlyMessage } from "./sqlite/_file_errors.ts";
 import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
 import type { ExecutionInfo, JobInfo } from "./queue.ts";
@@ -162,21 +163,18 @@ const warnToStderr = (level: "info" | "warn", message: string) => {
 const migrated = new WeakSet<Connection>();
 
 /**
- * Runs `fn`. SQLite says "attempt to write a readonly database" without
- * naming the file; a process with several databases open needs to know
- * which one, so a read-only error `fn` throws is rethrown naming `path`.
+ * Runs `fn`. SQLite says "attempt to write a readonly database" or "database
+ * or disk is full" without naming the file; a process with several databases
+ * open needs to know which one, so such an error `fn` throws is rethrown
+ * naming `path` and saying what to do.
  */
 function namingFile<T>(path: string, fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    if (!(error instanceof SqliteError) || !error.readOnly) throw error;
-    throw new SqliteError(
-      `Cannot write to ${JSON.stringify(path)}: the file (or its directory) is read-only ` +
-        `(SQLite: attempt to write a readonly database)`,
-      error.code,
-      { cause: error },
-    );
+    if (!(error instanceof SqliteError) || !(error.readOnly || error.diskFull)) throw error;
+    const message = error.readOnly ? readOnlyMessage(path) : diskFullMessage(path);
+    throw new SqliteError(message, error.code, { cause: error });
   }
 }
 

@@ -3,9 +3,12 @@
  * only read (or change existing jobs) never create a file, and never switch
  * an empty or foreign file to WAL mode, which would rewrite its header.
  */
+import { pathToFileURL } from "node:url";
+import { JobQueue } from "../queue.ts";
 import { closeConnection, getConnection } from "../registry.ts";
 import { readVersion } from "../schema.ts";
 import type { DriverName } from "../sqlite/connection.ts";
+import { isReadOnlyDirectory } from "../sqlite/_file_errors.ts";
 import { OperationError } from "./_args.ts";
 
 const MAGIC = "SQLite format 3\0";
@@ -80,6 +83,9 @@ export async function checkDatabaseFile(
     let version: number;
     try {
       version = readVersion(getConnection(path, { driver: options.driver }));
+    } catch (error) {
+      if (isReadOnlyDirectory(path, error)) throw unreadableWal(path);
+      throw error;
     } finally {
       closeConnection(path);
     }
@@ -90,4 +96,62 @@ export async function checkDatabaseFile(
   const cells = head.length >= 105 ? (head[103] << 8) | head[104] : 0;
   const hasSchema = pageType !== 0x0d || cells > 0;
   if (!hasSchema) throw missing();
+}
+
+/** A queue whose WAL holds commits, in a directory where SQLite cannot create its -shm file. */
+function unreadableWal(path: string): OperationError {
+  return new OperationError(
+    `cannot read ${path}: its directory is read-only, and ${path}-wal holds commits that ` +
+      `SQLite can read only by creating ${path}-shm beside it (WAL mode needs a writable ` +
+      `directory); make the directory writable, or run gigq as a user who can write to it`,
+  );
+}
+
+/**
+ * True when every permission is granted (`--allow-all`): only then does
+ * Deno's `node:sqlite` take a `file:` URI as one (otherwise it reads it as a
+ * relative path, or refuses it as one the permissions do not cover).
+ */
+function allGranted(): boolean {
+  const names = ["read", "write", "net", "env", "sys", "run", "ffi", "import"] as const;
+  return names.every((name) => Deno.permissions.querySync({ name }).state === "granted");
+}
+
+/**
+ * Opens the queue at `path` for a command that only reads it (status, list,
+ * stats, why, backup). In a read-only directory (or file system) SQLite
+ * cannot create the `-wal` and `-shm` files WAL mode needs, and opening
+ * fails. When there is no WAL, or an empty one, every commit is in the
+ * database file itself and no process can be writing to it (a writer would
+ * have created the WAL), so the file is read as it is, through an
+ * `immutable=1` URI, and `note` is told. A WAL that holds commits cannot be
+ * read without its `-shm` file: that is an error saying so (an immutable read
+ * would silently miss those commits). So is the `node` driver without
+ * `--allow-all`, where Deno's `node:sqlite` takes no URI.
+ */
+export async function openForReading(
+  path: string,
+  driver: DriverName,
+  note: (text: string) => void,
+): Promise<JobQueue> {
+  try {
+    return new JobQueue(path, { driver });
+  } catch (error) {
+    if (!isReadOnlyDirectory(path, error)) throw error;
+    if ((await size(`${path}-wal`) ?? 0) > 0) throw unreadableWal(path);
+    if (driver === "node" && !allGranted()) {
+      throw new OperationError(
+        `cannot read ${path}: its directory (or file system) is read-only, so SQLite cannot ` +
+          `create the -wal and -shm files WAL mode needs; SQLite can read the file as it is ` +
+          `(immutable), but Deno's node:sqlite opens it that way only with --allow-all: use ` +
+          `--driver ffi (with --allow-ffi), or run with --allow-all`,
+      );
+    }
+    const queue = new JobQueue(`${pathToFileURL(path).href}?immutable=1`, { driver });
+    note(
+      `reading ${path} read-only, as it is on disk: its directory (or file system) is ` +
+        `read-only, so SQLite cannot create the -wal and -shm files it needs to open it normally`,
+    );
+    return queue;
+  }
 }

@@ -30,6 +30,7 @@ import { type JobDetails, JobQueue } from "../queue.ts";
 import { closeConnection } from "../registry.ts";
 import { SchemaError } from "../schema.ts";
 import { type DriverName, DRIVERS, SqliteError } from "../sqlite/connection.ts";
+import { diskFullMessage, readOnlyMessage } from "../sqlite/_file_errors.ts";
 import {
   OperationError,
   type OptionSpecs,
@@ -39,7 +40,8 @@ import {
   parseParams,
   UsageError,
 } from "./_args.ts";
-import { checkDatabaseFile, NoDatabaseError } from "./_database.ts";
+import { backup } from "./backup.ts";
+import { checkDatabaseFile, NoDatabaseError, openForReading } from "./_database.ts";
 import { firstLine, formatTable, formatTime, formatValue, toJsonText } from "./_format.ts";
 import { type CliIo, type Io, resolveIo } from "./_io.ts";
 import { importTask } from "./_modules.ts";
@@ -89,17 +91,22 @@ const list = (p: Parsed, name: string) => (p.values[name] as string[] | undefine
 const flag = (p: Parsed, name: string) => p.values[name] === true;
 
 /**
- * Runs `fn` on the queue in the context's file. With `create` false (every
- * command but submit and worker) a missing or empty file is an error and is
- * left alone; see checkDatabaseFile.
+ * Runs `fn` on the queue in the context's file. `mode` says what the command
+ * does: `"create"` (submit) may create the file; `"write"` (cancel, requeue,
+ * clear) and `"read"` (status, list, stats, why) need an existing queue and
+ * leave a missing or empty file alone (see checkDatabaseFile); `"read"` also
+ * reads a queue in a read-only directory where that is safe (see
+ * openForReading).
  */
 async function withQueue<T>(
   ctx: Context,
-  create: boolean,
+  mode: "create" | "write" | "read",
   fn: (queue: JobQueue) => Promise<T>,
 ): Promise<T> {
-  await checkDatabaseFile(ctx.path, { mustExist: !create, driver: ctx.driver });
-  const queue = new JobQueue(ctx.path, { driver: ctx.driver });
+  await checkDatabaseFile(ctx.path, { mustExist: mode !== "create", driver: ctx.driver });
+  const queue = mode === "read"
+    ? await openForReading(ctx.path, ctx.driver, (note) => ctx.io.stderr(`gigq: note: ${note}\n`))
+    : new JobQueue(ctx.path, { driver: ctx.driver });
   try {
     return await fn(queue);
   } finally {
@@ -180,7 +187,7 @@ async function submit(ctx: Context): Promise<number> {
       );
     }
   }
-  const id = await withQueue(ctx, true, (queue) => queue.submit(job));
+  const id = await withQueue(ctx, "create", (queue) => queue.submit(job));
   out(ctx, `Job submitted: ${id}`, { id });
   return 0;
 }
@@ -248,7 +255,7 @@ function statusText(job: JobDetails, p: Parsed): string {
 
 async function status(ctx: Context): Promise<number> {
   const [id] = ctx.parsed.positionals;
-  const job = await withQueue(ctx, false, (queue) => queue.getStatus(id));
+  const job = await withQueue(ctx, "read", (queue) => queue.getStatus(id));
   if (job === undefined) throw new JobNotFoundError(id);
   out(ctx, statusText(job, ctx.parsed), job);
   return 0;
@@ -267,7 +274,7 @@ async function listCommand(ctx: Context): Promise<number> {
   const limit = limitText === undefined
     ? 100
     : parseNumber("--limit", limitText, { min: 0, max: 1_000_000_000, integer: true });
-  const jobs = await withQueue(ctx, false, (queue) => queue.listJobs({ status, limit }));
+  const jobs = await withQueue(ctx, "read", (queue) => queue.listJobs({ status, limit }));
   const table = jobs.length === 0 ? "No jobs found." : formatTable(
     jobs.map((j) => [
       j.id,
@@ -284,7 +291,7 @@ async function listCommand(ctx: Context): Promise<number> {
 }
 
 async function stats(ctx: Context): Promise<number> {
-  const counts = await withQueue(ctx, false, (queue) => queue.stats());
+  const counts = await withQueue(ctx, "read", (queue) => queue.stats());
   const rows = Object.entries(counts).map(([k, v]) => [k, String(v)]);
   out(ctx, formatTable(rows, ["Status", "Count"]), counts);
   return 0;
@@ -295,7 +302,7 @@ async function stats(ctx: Context): Promise<number> {
 
 async function cancel(ctx: Context): Promise<number> {
   const [id] = ctx.parsed.positionals;
-  await withQueue(ctx, false, async (queue) => {
+  await withQueue(ctx, "write", async (queue) => {
     if (await queue.cancel(id)) return;
     const job = await queue.getStatus(id);
     if (job === undefined) throw new JobNotFoundError(id);
@@ -309,7 +316,7 @@ async function cancel(ctx: Context): Promise<number> {
 
 async function requeue(ctx: Context): Promise<number> {
   const [id] = ctx.parsed.positionals;
-  await withQueue(ctx, false, async (queue) => {
+  await withQueue(ctx, "write", async (queue) => {
     if (await queue.requeue(id)) return;
     const job = await queue.getStatus(id);
     if (job === undefined) throw new JobNotFoundError(id);
@@ -341,7 +348,7 @@ async function clear(ctx: Context): Promise<number> {
     ? undefined
     : parseNumber("--before", text, { min: 0, max: 36_500, unit: "days" });
   const before = days === undefined ? undefined : new Date(Date.now() - days * 86_400_000);
-  const cleared = await withQueue(ctx, false, (queue) => queue.clearCompleted({ before }));
+  const cleared = await withQueue(ctx, "write", (queue) => queue.clearCompleted({ before }));
   out(
     ctx,
     `Cleared ${cleared} job${cleared === 1 ? "" : "s"} (completed or cancelled${
@@ -357,12 +364,14 @@ async function clear(ctx: Context): Promise<number> {
 
 async function whyCommand(ctx: Context): Promise<number> {
   const [id] = ctx.parsed.positionals;
-  try {
-    const answer = await withQueue(ctx, false, (queue) => why(queue, id));
-    out(ctx, answer.message, answer);
-  } finally {
-    closeConnection(ctx.path); // why() reads through the registry's connection
-  }
+  const answer = await withQueue(ctx, "read", async (queue) => {
+    try {
+      return await why(queue, id);
+    } finally {
+      closeConnection(queue.path); // why() reads through the registry's connection
+    }
+  });
+  out(ctx, answer.message, answer);
   return 0;
 }
 
@@ -418,6 +427,16 @@ async function worker(ctx: Context): Promise<number> {
     once: flag(p, "once"),
     json: ctx.json,
   }, ctx.io);
+}
+
+async function backupCommand(ctx: Context): Promise<number> {
+  const [dest] = ctx.parsed.positionals;
+  const result = await backup(ctx.path, resolve(ctx.io.cwd(), dest), {
+    driver: ctx.driver,
+    note: (note) => ctx.io.stderr(`gigq: note: ${note}\n`),
+  });
+  out(ctx, `Backed up ${result.db} to ${result.backup} (${result.bytes} bytes).`, result);
+  return 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -565,6 +584,21 @@ or because a parent ended badly).`,
     positionals: ["<id>"],
     run: whyCommand,
   },
+  backup: {
+    summary: "write a consistent copy of the queue, safe while workers run",
+    usage: "gigq backup <dest> [options]",
+    details: `Copies the queue to <dest> from one SQLite read transaction (VACUUM INTO with the ffi
+driver, SQLite's online backup with the node one), so the copy holds every job committed
+before it began, while workers keep working. <dest> must not exist (a backup never
+overwrites a file); on failure nothing is left there.
+Never copy or move a live queue file instead: a copy without its -wal file loses commits,
+and a worker keeps writing to a file that was moved.
+
+Example: gigq backup /backups/jobs-2026-01-31.db --db jobs.db`,
+    options: {},
+    positionals: ["<dest>"],
+    run: backupCommand,
+  },
 };
 
 const NAMES = Object.keys(COMMANDS);
@@ -645,12 +679,10 @@ function messageOf(error: unknown, path: string | undefined): string {
   if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
     return `permission denied: ${error.message}`;
   }
-  if (
-    error instanceof SqliteError && error.readOnly && path !== undefined
-  ) {
+  if (error instanceof SqliteError && (error.readOnly || error.diskFull) && path !== undefined) {
     // The drivers' text names neither the file nor why (the ffi one names the SQL).
-    return `cannot write to ${path}: the file (or its directory) is read-only ` +
-      `(SQLite: attempt to write a readonly database)`;
+    const text = error.readOnly ? readOnlyMessage(path) : diskFullMessage(path);
+    return text[0].toLowerCase() + text.slice(1);
   }
   const known = [
     UsageError,

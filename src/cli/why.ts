@@ -62,7 +62,10 @@ export interface WhyAnswer {
   until: string | null;
   /** `running`: the worker running it. */
   workerId: string | null;
-  /** `ready`, `no-worker`: when any worker last showed a sign of life (`null`: never). */
+  /**
+   * `ready`, `no-worker`: when any worker last showed a sign of life (`null`:
+   * never); `running`: when the job's worker did (its claim of the job counts).
+   */
   lastWorkerSeen: string | null;
 }
 
@@ -81,7 +84,21 @@ export interface WhyOptions {
    * @default {60}
    */
   staleAfter?: number;
+  /**
+   * Seconds of the lease the workers renew (their `lease` option). A worker
+   * records a sign of life at least every third of it, so a running job's
+   * worker silent for longer is probably gone.
+   *
+   * @default {30}
+   */
+  lease?: number;
 }
+
+/**
+ * When worker ?1 last showed a sign of life. Kept here rather than in
+ * src/_sql.ts only while another change to that file is under way.
+ */
+const WORKER_SEEN = `SELECT seen_at FROM workers WHERE id = ?1`;
 
 const ENDED: Record<string, string> = {
   failed: "failed",
@@ -104,10 +121,29 @@ function describeParent(p: WhyParent): string {
   return p.name === null ? `${p.id} (no longer exists)` : `${p.id} (${JSON.stringify(p.name)})`;
 }
 
+function toMs(value: unknown): number | null {
+  return typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : null;
+}
+
 function lastWorkerSeen(queue: JobQueue): number | null {
   const conn = getConnection(queue.path, { driver: queue.driver });
-  const value = conn.prepare(SQL.lastWorkerSeen).values()[0]?.[0];
-  return typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : null;
+  return toMs(conn.prepare(SQL.lastWorkerSeen).values()[0]?.[0]);
+}
+
+/** When worker `id` last showed a sign of life: its last record, or claiming `job`. */
+function workerSeen(queue: JobQueue, id: string, job: JobDetails): number | null {
+  const conn = getConnection(queue.path, { driver: queue.driver });
+  const seen = toMs(conn.prepare(WORKER_SEEN).values(id)[0]?.[0]);
+  const claimed = job.startedAt === null ? null : Date.parse(job.startedAt);
+  if (seen === null) return claimed;
+  return claimed === null ? seen : Math.max(seen, claimed);
+}
+
+/** A duration for people: seconds up to two minutes, then minutes, then hours. */
+function ago(ms: number): string {
+  if (ms < 120_000) return formatSeconds(ms);
+  if (ms < 120 * 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 3_600_000)} h`;
 }
 
 /**
@@ -149,6 +185,10 @@ export async function why(
       `Cannot explain job: staleAfter must be a number of seconds > 0, got ${staleAfter}`,
     );
   }
+  const lease = options.lease ?? 30;
+  if (typeof lease !== "number" || !(lease > 0) || !Number.isFinite(lease)) {
+    throw new RangeError(`Cannot explain job: lease must be a number of seconds > 0, got ${lease}`);
+  }
   const job = await queue.getStatus(id);
   if (job === undefined) throw new JobNotFoundError(id);
   const answer = (reason: WhyReason, message: string, extra: Partial<WhyAnswer> = {}) => ({
@@ -186,7 +226,7 @@ export async function why(
       );
     }
     case "running":
-      return running(job, now, answer);
+      return running(job, now, lease * 1000, queue, answer);
     case "pending":
       return await pending(queue, job, now, staleAfter, answer);
   }
@@ -194,14 +234,35 @@ export async function why(
 
 type Answer = (reason: WhyReason, message: string, extra?: Partial<WhyAnswer>) => WhyAnswer;
 
-function running(job: JobDetails, now: number, answer: Answer): WhyAnswer {
+function running(
+  job: JobDetails,
+  now: number,
+  leaseMs: number,
+  queue: JobQueue,
+  answer: Answer,
+): WhyAnswer {
   const worker = job.workerId ?? "an unknown worker";
-  const extra = { workerId: job.workerId, until: job.leaseUntil };
+  const seen = job.workerId === null ? null : workerSeen(queue, job.workerId, job);
+  const extra = {
+    workerId: job.workerId,
+    until: job.leaseUntil,
+    lastWorkerSeen: seen === null ? null : new Date(seen).toISOString(),
+  };
   if (job.leaseUntil !== null && Date.parse(job.leaseUntil) < now) {
     return answer(
       "running",
       `running on worker ${worker}, but its lease expired at ${formatTime(job.leaseUntil)}: ` +
         `that worker seems gone, and the next worker to poll takes the job back`,
+      extra,
+    );
+  }
+  if (seen !== null && now - seen > leaseMs) {
+    return answer(
+      "running",
+      `running on worker ${worker}, but worker ${worker} was last seen ${
+        ago(now - seen)
+      } ago, longer than its lease (${formatSeconds(leaseMs)}): it is probably gone; the job ` +
+        `comes back when its lease expires at ${formatTime(job.leaseUntil)}`,
       extra,
     );
   }

@@ -106,6 +106,20 @@ export interface Connection extends Disposable {
    * `fn` must be synchronous: a transaction is never held across an `await`.
    */
   transaction<T>(fn: () => T, mode?: "write" | "read"): T;
+  /**
+   * Writes a consistent copy of the database to `path`, a new file, from one
+   * read transaction: it holds every commit made before the copy began, and
+   * other connections keep writing meanwhile. The `ffi` driver uses
+   * `VACUUM INTO`; the `node` driver uses SQLite's online backup (copying
+   * every page in one step), because Deno's `node:sqlite` refuses the
+   * attached database `VACUUM INTO` writes unless every permission is granted.
+   *
+   * @example Back up the queue file
+   * ```ts ignore
+   * await getConnection("jobs.db").backupTo("/backups/jobs.db");
+   * ```
+   */
+  backupTo(path: string): Promise<void>;
   /** Finalizes every statement and closes the database. Safe to call twice. */
   close(): void;
 }
@@ -115,6 +129,9 @@ const BUSY_CODES = new Set([5, /* SQLITE_BUSY */ 6 /* SQLITE_LOCKED */]);
 
 /** SQLite's primary result code for a write to a read-only database. */
 const SQLITE_READONLY = 8;
+
+/** SQLite's primary result code for a write that found the disk full. */
+const SQLITE_FULL = 13;
 
 /**
  * An error reported by SQLite. `code` is SQLite's extended result code; the
@@ -163,6 +180,21 @@ export class SqliteError extends Error {
   get readOnly(): boolean {
     return (this.code & 0xff) === SQLITE_READONLY;
   }
+
+  /**
+   * True when the error means a write found the disk full (SQLITE_FULL); the
+   * transaction was rolled back.
+   *
+   * @example
+   * ```ts ignore
+   * try { await queue.submit(job); } catch (e) {
+   *   if (e instanceof SqliteError && e.diskFull) console.log("no space left for the queue");
+   * }
+   * ```
+   */
+  get diskFull(): boolean {
+    return (this.code & 0xff) === SQLITE_FULL;
+  }
 }
 
 /** True when `error` is SQLite reporting a lock held elsewhere. */
@@ -202,7 +234,9 @@ export function applyPragmas(conn: Connection, options: OpenOptions): void {
     .values();
   options.inspect?.(conn);
   const mode = conn.prepare("PRAGMA journal_mode = WAL").values()[0]?.[0];
-  if (mode !== "wal" && mode !== "memory") {
+  // An immutable file (a `file:` URI with immutable=1, for reading a queue in
+  // a read-only directory) is read as it is, without a WAL.
+  if (mode !== "wal" && mode !== "memory" && !isImmutableUri(conn.path)) {
     throw new SqliteError(
       `Cannot use ${JSON.stringify(conn.path)}: could not switch it to WAL mode (got ${
         JSON.stringify(mode)
@@ -214,6 +248,15 @@ export function applyPragmas(conn: Connection, options: OpenOptions): void {
   conn.prepare("PRAGMA foreign_keys = ON").values();
   conn.prepare(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT}`).values();
   conn.prepare(`PRAGMA busy_timeout = ${options.busyTimeout ?? 25}`).values();
+}
+
+/** True for a `file:` URI that opens the database immutable (`immutable=1`). */
+export function isImmutableUri(path: string): boolean {
+  if (!path.startsWith("file:")) return false;
+  const query = path.indexOf("?");
+  if (query < 0) return false;
+  const params = new URLSearchParams(path.slice(query + 1).split("#")[0]);
+  return params.get("immutable") === "1";
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   type SqlValue,
   type Statement,
 } from "./connection.ts";
+import { explainOpenError } from "./_file_errors.ts";
 import { runTransaction, type TransactionStatements } from "./_transaction.ts";
 
 /** Every SQLite function the driver calls, declared in one place. */
@@ -76,6 +77,8 @@ const SQLITE_TEXT = 3;
 const SQLITE_BLOB = 4;
 const SQLITE_OPEN_READWRITE = 0x2;
 const SQLITE_OPEN_CREATE = 0x4;
+/** Takes a `file:` name as a URI (`?immutable=1`), whatever the library's build defaults. */
+const SQLITE_OPEN_URI = 0x40;
 /**
  * Serialized mode: SQLite takes the connection's mutex in every call. One
  * isolate is one thread, so NOMUTEX would do for normal use, but
@@ -146,11 +149,38 @@ function installHint(): string {
   }
 }
 
+/** A library file name the user may recognise, for this system. */
+function exampleName(): string {
+  switch (Deno.build.os) {
+    case "darwin":
+      return "libsqlite3.dylib";
+    case "windows":
+      return "sqlite3.dll";
+    default:
+      return "libsqlite3.so.0";
+  }
+}
+
+/**
+ * Why `Deno.dlopen(path)` failed, without what the caller already says: Deno
+ * wraps the loader's text ("Could not open library: Could not open library:
+ * PATH: reason"), which would repeat the path and the failure.
+ */
+function loadReason(path: string, error: unknown): string {
+  let text = error instanceof Error ? error.message : String(error);
+  const at = text.lastIndexOf(`${path}: `);
+  if (at >= 0) text = text.slice(at + path.length + 2);
+  while (text.startsWith("Could not open library: ")) {
+    text = text.slice("Could not open library: ".length);
+  }
+  return text.trim();
+}
+
 /** Loads the SQLite library once per isolate and returns its functions. */
 function load(): Symbols {
   if (loadedPath !== undefined) return sym;
   const { paths, fromEnv } = candidates();
-  const failures: string[] = [];
+  const failures: { path: string; reason: string }[] = [];
   for (const path of paths) {
     try {
       sym = Deno.dlopen(path, SYMBOLS).symbols;
@@ -167,13 +197,25 @@ function load(): Symbols {
           { cause: error },
         );
       }
-      failures.push(`  ${path}: ${error instanceof Error ? error.message : String(error)}`);
+      failures.push({ path, reason: loadReason(path, error) });
     }
   }
+  if (fromEnv) {
+    const [{ path, reason }] = failures;
+    throw new Error(
+      `Cannot load SQLite from GIGQ_SQLITE_PATH=${JSON.stringify(path)}: ${reason} ` +
+        `(point GIGQ_SQLITE_PATH at a SQLite library such as ${exampleName()}, or unset it ` +
+        `to search the usual places)`,
+    );
+  }
+  // One reason shared by every name is said once.
+  const reasons = new Set(failures.map((f) => f.reason));
+  const tried = reasons.size === 1
+    ? `${failures.map((f) => f.path).join(", ")}: ${[...reasons][0]}`
+    : failures.map((f) => `${f.path} (${f.reason})`).join(", ");
   throw new Error(
-    `Cannot load SQLite: no SQLite library was found${fromEnv ? " at GIGQ_SQLITE_PATH" : ""}. ` +
-      `Tried:\n${failures.join("\n")}\n` +
-      `Set GIGQ_SQLITE_PATH to the library's path, or install SQLite (e.g. ${installHint()}).`,
+    `Cannot load SQLite: no SQLite library found; tried ${tried} ` +
+      `(install SQLite, e.g. ${installHint()}, or set GIGQ_SQLITE_PATH to the library's path)`,
   );
 }
 
@@ -569,7 +611,8 @@ export class FfiConnection implements Connection {
     checkOpenOptions(options);
     this.path = path;
     const s = load();
-    const flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    const flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
+      (path.startsWith("file:") ? SQLITE_OPEN_URI : 0);
     const rc = s.sqlite3_open_v2(encoder.encode(`${path}\0`), outPointer, flags, null);
     const ptr = Deno.UnsafePointer.create(outPointer[0]);
     const context = `Cannot open ${JSON.stringify(path)}`;
@@ -579,7 +622,7 @@ export class FfiConnection implements Connection {
         ? new SqliteError(`${context}: ${errstr(rc)}`, rc)
         : lastError(ptr, context);
       s.sqlite3_close_v2(ptr);
-      throw error;
+      throw explainOpenError(path, error);
     }
     s.sqlite3_extended_result_codes(ptr, 1);
     this.#db = { ptr, path };
@@ -594,9 +637,12 @@ export class FfiConnection implements Connection {
       };
     } catch (error) {
       this.close();
-      throw error instanceof SqliteError && !error.message.includes(path)
-        ? new SqliteError(`${context}: ${error.message}`, error.code, { cause: error })
-        : error;
+      throw explainOpenError(
+        path,
+        error instanceof SqliteError && !error.message.includes(path)
+          ? new SqliteError(`${context}: ${error.message}`, error.code, { cause: error })
+          : error,
+      );
     }
   }
 
@@ -686,6 +732,19 @@ export class FfiConnection implements Connection {
       return runTransaction(this.#tx, mode, fn);
     } finally {
       this.#inTransaction = false;
+    }
+  }
+
+  /**
+   * Writes a consistent copy of the database to the new file `path` with
+   * `VACUUM INTO` (one read transaction; other connections keep writing).
+   */
+  backupTo(path: string): Promise<void> {
+    try {
+      this.prepare("VACUUM INTO ?1").run(path);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
     }
   }
 

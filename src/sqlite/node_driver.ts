@@ -1,4 +1,4 @@
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { backup, DatabaseSync, type StatementSync } from "node:sqlite";
 import {
   applyPragmas,
   checkOpenOptions,
@@ -10,6 +10,7 @@ import {
   type SqlValue,
   type Statement,
 } from "./connection.ts";
+import { explainOpenError } from "./_file_errors.ts";
 import { runTransaction, type TransactionStatements } from "./_transaction.ts";
 
 /** Turns whatever node:sqlite threw into a {@linkcode SqliteError}. */
@@ -20,8 +21,16 @@ function wrap(error: unknown, context: string): unknown {
     return new SqliteError(`${context}: ${e.message}`, e.errcode, { cause: error });
   }
   if (e.code === "ERR_SQLITE_ERROR") {
-    // node:sqlite omits the code for errors raised outside a prepared statement.
-    const code = /locked|busy/i.test(e.message) ? 5 : /not a database/i.test(e.message) ? 26 : 1;
+    // node:sqlite omits the code for errors raised outside a prepared statement
+    // (and by its backup()).
+    const codes: [RegExp, number][] = [
+      [/locked|busy/i, 5],
+      [/readonly/i, 8],
+      [/disk is full/i, 13],
+      [/unable to open/i, 14],
+      [/not a database/i, 26],
+    ];
+    const code = codes.find(([re]) => re.test(e.message))?.[1] ?? 1;
     return new SqliteError(`${context}: ${e.message}`, code, { cause: error });
   }
   return error;
@@ -108,7 +117,7 @@ export class NodeConnection implements Connection {
     try {
       db = new DatabaseSync(path);
     } catch (error) {
-      throw wrap(error, `Cannot open ${JSON.stringify(path)}`);
+      throw explainOpenError(path, wrap(error, `Cannot open ${JSON.stringify(path)}`));
     }
     this.#db = db;
     try {
@@ -122,11 +131,14 @@ export class NodeConnection implements Connection {
       };
     } catch (error) {
       this.close();
-      throw error instanceof SqliteError && !error.message.includes(path)
-        ? new SqliteError(`Cannot open ${JSON.stringify(path)}: ${error.message}`, error.code, {
-          cause: error,
-        })
-        : error;
+      throw explainOpenError(
+        path,
+        error instanceof SqliteError && !error.message.includes(path)
+          ? new SqliteError(`Cannot open ${JSON.stringify(path)}: ${error.message}`, error.code, {
+            cause: error,
+          })
+          : error,
+      );
     }
   }
 
@@ -175,6 +187,17 @@ export class NodeConnection implements Connection {
       return runTransaction(this.#tx, mode, fn);
     } finally {
       this.#inTransaction = false;
+    }
+  }
+
+  async backupTo(path: string): Promise<void> {
+    const db = this.#open();
+    try {
+      // rate -1: every page in one step, so one read transaction, never
+      // restarted by another connection's write.
+      await backup(db, path, { rate: -1 });
+    } catch (error) {
+      throw wrap(error, `Cannot back up ${JSON.stringify(this.path)} to ${JSON.stringify(path)}`);
     }
   }
 

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { Job, JobNotFoundError, JobQueue, type Task, task, Worker } from "../../mod.ts";
+import {
+  getConnection,
+  Job,
+  JobNotFoundError,
+  JobQueue,
+  type Task,
+  task,
+  Worker,
+} from "../../mod.ts";
 import { why } from "../../src/cli/why.ts";
 import { formatTime } from "../../src/cli/_format.ts";
 import { driverTest, FakeClock, until } from "../_helpers.ts";
@@ -279,3 +287,47 @@ driverTest("why: a worker that stopped does not count as seen", async ({ path, d
   assert.equal(answer.reason, "no-worker");
   queue.close();
 });
+
+driverTest(
+  "why: a running job whose worker has been silent for longer than its lease says the worker is probably gone",
+  async ({ path, driver }) => {
+    const { clock, queue } = setup(path, driver);
+    let finish!: () => void;
+    const slow = task("slow", () => new Promise<void>((r) => finish = r));
+    const id = await slow.submit(queue, {});
+    const w = new Worker(path, { tasks: [slow], driver, clock, logger: quiet, workerId: "w-1" });
+    const done = w.processOne();
+    await until(async () => (await queue.getStatus(id))?.status === "running");
+    const seen = clock.now(); // it registered and claimed now; the clock stands still
+    // A job lease that runs past the worker's silence (as one covering the
+    // job's timeout would), written by hand.
+    const leaseUntil = seen + 10 * 60_000;
+    getConnection(path, { driver }).prepare("UPDATE jobs SET lease_until = ? WHERE id = ?")
+      .run(leaseUntil, id);
+
+    let answer = await why(queue, id, { now: seen + 20_000 });
+    assert.equal(answer.message, `running on worker w-1 (lease until ${formatTime(leaseUntil)})`);
+    assert.equal(answer.lastWorkerSeen, new Date(seen).toISOString());
+
+    answer = await why(queue, id, { now: seen + 5 * 60_000 });
+    assert.equal(answer.reason, "running");
+    assert.equal(answer.workerId, "w-1");
+    assert.equal(answer.until, new Date(leaseUntil).toISOString());
+    assert.equal(answer.lastWorkerSeen, new Date(seen).toISOString());
+    assert.equal(
+      answer.message,
+      `running on worker w-1, but worker w-1 was last seen 5 min ago, longer than its lease ` +
+        `(30 s): it is probably gone; the job comes back when its lease expires at ${
+          formatTime(leaseUntil)
+        }`,
+    );
+    // A worker with a longer lease renews less often: not gone yet.
+    answer = await why(queue, id, { now: seen + 5 * 60_000, lease: 600 });
+    assert.equal(answer.message, `running on worker w-1 (lease until ${formatTime(leaseUntil)})`);
+    await assert.rejects(why(queue, id, { lease: 0 }), RangeError);
+    finish();
+    await done;
+    w.close();
+    queue.close();
+  },
+);

@@ -587,7 +587,10 @@ for (const driver of drivers) {
       return;
     }
     const said = `Cannot write to ${JSON.stringify(db.path)}: the file (or its directory) is ` +
-      `read-only (SQLite: attempt to write a readonly database)`;
+      `read-only (SQLite: attempt to write a readonly database); SQLite's WAL mode writes the ` +
+      `database and creates ${JSON.stringify(`${db.path}-wal`)} and ${
+        JSON.stringify(`${db.path}-shm`)
+      } beside it, so the file and its directory must both be writable`;
     const exactly = new RegExp(`^${said.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
     try {
       const queue = new JobQueue(db.path, { driver });

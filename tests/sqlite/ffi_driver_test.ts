@@ -84,10 +84,34 @@ Deno.test("[ffi] binds and reads the values Deno's FFI gets wrong by default", (
 Deno.test("[ffi] GIGQ_SQLITE_PATH naming a missing file is an error naming that path", async () => {
   const bogus = "/nonexistent/gigq/libsqlite3.so";
   const { out } = await runDeno(["eval", "--ext=ts", tryOpen], { GIGQ_SQLITE_PATH: bogus });
-  assert.match(out, /no SQLite library was found/);
+  assert.match(out, /^Error: Cannot load SQLite from GIGQ_SQLITE_PATH/);
   assert.ok(out.includes(bogus), out);
-  assert.match(out, /GIGQ_SQLITE_PATH/);
-  assert.match(out, /install SQLite/);
+});
+
+Deno.test("[ffi] a GIGQ_SQLITE_PATH that cannot be loaded is one line that says each thing once", async () => {
+  const db = await tempDb("not-a-library.so");
+  try {
+    await Deno.writeTextFile(db.path, "not a shared library\n".repeat(100));
+    for (
+      const [path, reason] of [
+        [
+          "/nonexistent/gigq/libsqlite3.so",
+          "cannot open shared object file: No such file or directory",
+        ],
+        [db.path, "invalid ELF header"],
+      ]
+    ) {
+      const { out } = await runDeno(["eval", "--ext=ts", tryOpen], { GIGQ_SQLITE_PATH: path });
+      assert.equal(
+        out.trim(),
+        `Error: Cannot load SQLite from GIGQ_SQLITE_PATH=${JSON.stringify(path)}: ${reason} ` +
+          `(point GIGQ_SQLITE_PATH at a SQLite library such as libsqlite3.so.0, or unset it to ` +
+          `search the usual places)`,
+      );
+    }
+  } finally {
+    await db.cleanup();
+  }
 });
 
 Deno.test("[ffi] GIGQ_SQLITE_PATH is ignored, without a prompt, when env access is not granted", async () => {

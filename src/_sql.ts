@@ -18,8 +18,8 @@ const CLAIM = `UPDATE jobs SET status = 'running', attempts = attempts + 1, runs
     worker_id = ?1, lease_owner = ?6, started_at = ?2, updated_at = ?2,
     lease_until = min(?3, ?2 + CAST(timeout * 1000 AS INTEGER) + ?5)`;
 /** Ready jobs of one task (?n), in claim order: by priority, then age. */
-const readyOf = (n: number, limit: string) =>
-  `SELECT seq, priority, run_at FROM jobs INDEXED BY jobs_ready
+const readyOf = (n: number, limit: string, columns = "seq, priority, run_at") =>
+  `SELECT ${columns} FROM jobs INDEXED BY jobs_ready
     WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0 AND task = ?${n}
     ORDER BY priority DESC, run_at, seq LIMIT ${limit}`;
 /** What a worker needs of a job it claimed. */
@@ -48,7 +48,7 @@ export function claimSql(tasks: number, one: boolean): string {
   const limit = one ? "1" : "CAST(?4 AS INTEGER)";
   let ready: string;
   if (tasks === 1) {
-    ready = `SELECT seq FROM (${readyOf(CLAIM_PARAMS + 1, limit)})`;
+    ready = readyOf(CLAIM_PARAMS + 1, limit, "seq");
   } else if (tasks <= MERGE_MAX_TASKS) {
     const parts = Array.from(
       { length: tasks },

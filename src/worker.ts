@@ -739,7 +739,8 @@ export class Worker implements AsyncDisposable {
       return;
     }
     const job = entry.job;
-    if (this.#clock.now() > entry.deadline) {
+    const now = this.#clock.now();
+    if (now > entry.deadline) {
       // It ran past its deadline without letting the timer fire (a blocked
       // event loop): late is timed out, whatever it returned.
       this.#timedOut(entry);
@@ -760,7 +761,7 @@ export class Worker implements AsyncDisposable {
         this.#fail(entry, "failed", message, message, true);
         return;
       }
-      this.#decide(entry, { kind: "completed", job, result, at: this.#clock.now() });
+      this.#decide(entry, { kind: "completed", job, result, at: now });
     } else {
       const { message, detail } = errorText(value);
       this.#fail(entry, "failed", message, detail, false);

@@ -280,4 +280,6 @@ export const SQL = {
   workerStopped: `UPDATE workers SET seen_at = ?2, stopped_at = ?2 WHERE id = ?1`,
   /** The last sign of life of a worker that has not stopped. */
   lastWorkerSeen: `SELECT max(seen_at) FROM workers WHERE stopped_at IS NULL`,
+  /** The task lists (JSON arrays) of the workers seen since ?1 that have not stopped. */
+  liveWorkerTasks: `SELECT tasks FROM workers WHERE stopped_at IS NULL AND seen_at >= ?1`,
 } as const;

@@ -327,6 +327,27 @@ async function pending(
       { lastWorkerSeen: lastWorkerSeenIso },
     );
   }
+  // A worker claims only the tasks it knows: is one of the live ones able to run this?
+  const conn = getConnection(queue.path, { driver: queue.driver });
+  const live = conn.prepare(SQL.liveWorkerTasks).values(now - staleAfter * 1000).map((r) => {
+    try {
+      const tasks = JSON.parse(String(r[0]));
+      return Array.isArray(tasks) ? tasks.map(String) : [];
+    } catch {
+      return [];
+    }
+  });
+  if (live.length > 0 && !live.some((tasks) => tasks.includes(job.task))) {
+    const known = [...new Set(live.flat())].sort().map((t) => JSON.stringify(t)).join(", ");
+    return answer(
+      "no-worker",
+      `pending: ready, but none of the ${live.length} live worker${
+        live.length === 1 ? "" : "s"
+      } runs task ${JSON.stringify(job.task)} (they run: ${known || "no tasks"}); start a ` +
+        `worker with that task`,
+      { lastWorkerSeen: lastWorkerSeenIso },
+    );
+  }
   return answer(
     "ready",
     `pending: ready and waiting for a free worker (one was seen ${formatSeconds(idle)} ago)`,

@@ -331,3 +331,23 @@ driverTest(
     queue.close();
   },
 );
+
+driverTest(
+  "why: a ready job whose task no live worker runs says so and names what they run",
+  async ({ path, driver }) => {
+    const { clock, queue, worker } = setup(path, driver);
+    const other = task("other", () => 1);
+    const w = worker([other]);
+    assert.equal(await w.processOne(), false);
+    const id = await echo.submit(queue, {});
+    const answer = await why(queue, id, { now: clock.now() + 1_000 });
+    assert.equal(answer.reason, "no-worker");
+    assert.equal(
+      answer.message,
+      'pending: ready, but none of the 1 live worker runs task "echo" (they run: "other"); ' +
+        "start a worker with that task",
+    );
+    w.close();
+    queue.close();
+  },
+);

@@ -63,8 +63,9 @@ export class QueueClosedError extends Error {
 
 /**
  * A database file was opened with one SQLite driver while the same process
- * already had it open with the other. Two SQLite copies in one process on one
- * file release each other's POSIX locks and can silently lose commits.
+ * already had it open with the other, under this name or another (a symlink,
+ * a hard link, a symlinked directory). Two SQLite copies in one process on
+ * one file release each other's POSIX locks and can silently lose commits.
  *
  * @example
  * ```ts ignore
@@ -73,8 +74,10 @@ export class QueueClosedError extends Error {
  * ```
  */
 export class DriverConflictError extends Error {
-  /** The database path. */
+  /** The database path that was refused. */
   readonly path: string;
+  /** The path the file is already open under (the same as `path` if it was opened by that name). */
+  readonly openPath: string;
 
   /**
    * Creates the error for `path`.
@@ -82,15 +85,18 @@ export class DriverConflictError extends Error {
    * @param path the database path
    * @param open the driver already using the file
    * @param requested the driver that was refused
+   * @param openPath the name the file is open under, when not `path`
    */
-  constructor(path: string, open: string, requested: string) {
+  constructor(path: string, open: string, requested: string, openPath: string = path) {
+    const as = openPath === path ? "it" : `the same file, as ${JSON.stringify(openPath)},`;
     super(
       `Cannot open ${JSON.stringify(path)} with the "${requested}" driver: this process already ` +
-        `has it open with the "${open}" driver, and two SQLite libraries on one file in one ` +
+        `has ${as} open with the "${open}" driver, and two SQLite libraries on one file in one ` +
         `process can lose commits; use the "${open}" driver here too`,
     );
     this.name = "DriverConflictError";
     this.path = path;
+    this.openPath = openPath;
   }
 }
 

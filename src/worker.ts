@@ -987,7 +987,13 @@ export class Worker implements AsyncDisposable {
     };
     lookForWork();
     if (!this.#idle) return;
-    const wal = this.path + "-wal";
+    // SQLite names the WAL after the real file: through a symlink, beside its target.
+    let wal = this.path + "-wal";
+    try {
+      wal = Deno.realPathSync(this.path) + "-wal";
+    } catch {
+      // Not readable as a path: watch the name given.
+    }
     let watcher: Deno.FsWatcher;
     try {
       if (Deno.permissions.querySync({ name: "read", path: wal }).state !== "granted") {

@@ -1500,3 +1500,17 @@ Deno.test("formatTime prints local YYYY-MM-DD HH:MM:SS, and - for none", () => {
   assert.equal(formatTime(d.getTime()), "2026-01-02 03:04:05");
   assert.equal(formatTime(null), "-");
 });
+
+dbTest("submit --backoff sets the job's backoff, and refuses another word", async ({ path }) => {
+  const job = await statusOf(
+    path,
+    await submit(path, `${TASKS}#echo`, "--backoff", "exponential", "--retry-delay", "2"),
+  );
+  assert.equal(job.backoff, "exponential");
+  assert.equal(job.retryDelay, 2);
+  const before = await dbHash(path);
+  const r = await cli(["--db", path, "submit", `${TASKS}#echo`, "--backoff", "linear"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--backoff must be "fixed" or "exponential", got "linear"/);
+  assert.equal(await dbHash(path), before);
+});

@@ -133,6 +133,12 @@ async function submit(ctx: Context): Promise<number> {
   const maxAttempts = number("max-attempts");
   const timeout = number("timeout");
   const retryDelay = number("retry-delay");
+  const backoff = str(p, "backoff");
+  if (backoff !== undefined && backoff !== "fixed" && backoff !== "exponential") {
+    throw new UsageError(
+      `--backoff must be "fixed" or "exponential", got ${JSON.stringify(backoff)}`,
+    );
+  }
   const delayText = str(p, "delay");
   const runAtText = str(p, "run-at");
   if (delayText !== undefined && runAtText !== undefined) {
@@ -167,6 +173,7 @@ async function submit(ctx: Context): Promise<number> {
     maxAttempts,
     timeout,
     retryDelay,
+    backoff,
     description: str(p, "description"),
     dependencies,
     runAt: delay !== undefined ? Date.now() + delay * 1000 : runAtText,
@@ -457,6 +464,9 @@ which must be a task made by task(), and submits a job for it. Prints the job id
   --max-attempts N       attempts before it fails (default: the task's, else 3)
   --timeout SECONDS      per attempt (default: the task's, else 300)
   --retry-delay SECONDS  before a retry (default: the task's, else 0)
+  --backoff KIND         fixed (every retry waits --retry-delay) or exponential (the
+                         delay doubles each retry, at most one day; default: the
+                         task's, else fixed)
   --description TEXT     free text (default: the task's, else "")
   --depends-on ID        a job that must complete first (repeatable)
   --delay SECONDS        start no sooner than this many seconds from now
@@ -470,6 +480,7 @@ Example: gigq submit ./tasks.ts#greet -p name=Ada --priority 5`,
       "max-attempts": { type: "string" },
       timeout: { type: "string" },
       "retry-delay": { type: "string" },
+      backoff: { type: "string" },
       description: { type: "string" },
       "depends-on": { type: "string", multiple: true },
       delay: { type: "string" },

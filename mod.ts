@@ -31,16 +31,9 @@ export type { JobContext, SubmitOptions, Task, TaskHandler } from "./src/task.ts
 export { Job } from "./src/job.ts";
 export type { Backoff, JobInit, JobOptions, TaskRef } from "./src/job.ts";
 export { JobStatus } from "./src/job_status.ts";
-export { DEFAULT_MAX_PAYLOAD_BYTES, JobQueue } from "./src/queue.ts";
-export type {
-  ClearOptions,
-  ExecutionInfo,
-  JobDetails,
-  JobInfo,
-  JobQueueOptions,
-  ListOptions,
-  QueueStats,
-} from "./src/queue.ts";
+export { JobQueue } from "./src/queue.ts";
+export type { ClearOptions, JobQueueOptions, ListOptions } from "./src/queue.ts";
+export type { ExecutionInfo, JobDetails, JobInfo, QueueStats } from "./src/job_info.ts";
 export { defaultLogger, Worker } from "./src/worker.ts";
 export type { Logger, LogLevel, StopOptions, WorkerCounts, WorkerOptions } from "./src/worker.ts";
 export { WorkerPool } from "./src/pool.ts";
@@ -67,4 +60,5 @@ export type {
 } from "./src/sqlite/connection.ts";
 export { systemClock } from "./src/clock.ts";
 export type { Clock, TimerId } from "./src/clock.ts";
+export { DEFAULT_MAX_PAYLOAD_BYTES } from "./src/_json.ts";
 export type { JsonValue } from "./src/_json.ts";

@@ -220,3 +220,6 @@ export function toJson(
 export function fromJson(text: unknown): JsonValue {
   return typeof text === "string" ? JSON.parse(text) as JsonValue : null;
 }
+
+/** The default limit on a JSON payload (params or result): 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576;

@@ -13,7 +13,7 @@ import { SqliteError } from "./sqlite/connection.ts";
 import { diskFullMessage, readOnlyMessage } from "./sqlite/_file_errors.ts";
 import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
-import type { ExecutionInfo, JobInfo } from "./queue.ts";
+import type { ExecutionInfo, JobInfo } from "./job_info.ts";
 
 /** A job a worker has claimed. */
 export interface Claimed {

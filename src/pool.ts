@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import { Store } from "./_store.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { describe } from "./job_status.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES } from "./queue.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
 import {
   acquireConnection,
   type ConnectionOptions,

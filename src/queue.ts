@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { toJson } from "./_json.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES, toJson } from "./_json.ts";
+import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
 import type { JsonValue } from "./_json.ts";
 import { type PreparedJob, Store } from "./_store.ts";
 import { instant, integer, knownKeys } from "./_validate.ts";
@@ -19,9 +20,6 @@ import {
   resolveDbPath,
 } from "./registry.ts";
 import type { Connection } from "./sqlite/connection.ts";
-
-/** The default limit on a JSON payload (params or result): 1 MiB. */
-export const DEFAULT_MAX_PAYLOAD_BYTES = 1_048_576;
 
 /** Options for {@linkcode JobQueue}. */
 export interface JobQueueOptions extends ConnectionOptions {
@@ -39,100 +37,6 @@ export interface JobQueueOptions extends ConnectionOptions {
    * @default {1048576}
    */
   maxPayloadBytes?: number;
-}
-
-/** A job as {@linkcode JobQueue.listJobs} shows it. Times are ISO 8601 strings (UTC). */
-export interface JobInfo {
-  /** The job's id. */
-  id: string;
-  /** Its name. */
-  name: string;
-  /** The task a worker runs for it. */
-  task: string;
-  /** Where the task came from, if recorded (for example `./tasks.ts#greet`). */
-  module: string | null;
-  /** Where it is in its life. */
-  status: JobStatus;
-  /** The handler's params. */
-  params: JsonValue;
-  /** Ids of the jobs it waits for, in order. */
-  dependencies: string[];
-  /** Higher runs first. */
-  priority: number;
-  /** Attempts since submit or the last requeue. */
-  attempts: number;
-  /** How many attempts it may make. */
-  maxAttempts: number;
-  /** Seconds an attempt may run. */
-  timeout: number;
-  /** Seconds before a retry. */
-  retryDelay: number;
-  /** How the retry delay grows. */
-  backoff: "fixed" | "exponential";
-  /** Free text. */
-  description: string;
-  /** The handler's return value when completed; `null` otherwise. */
-  result: JsonValue;
-  /** The last error, if any. */
-  error: string | null;
-  /** The worker running it, while running. */
-  workerId: string | null;
-  /** When it was submitted. */
-  createdAt: string;
-  /** When it last changed. */
-  updatedAt: string;
-  /** When its latest attempt started. */
-  startedAt: string | null;
-  /** When it ended (completed, failed, timeout or cancelled). */
-  completedAt: string | null;
-  /** It is not started before this time. */
-  runAt: string;
-  /** While running: the worker must renew its claim before this time. */
-  leaseUntil: string | null;
-  /** The job whose failure or cancellation cancelled this one, if that is why it is cancelled. */
-  cancelledBy: string | null;
-}
-
-/** One attempt of a job. */
-export interface ExecutionInfo {
-  /** 1 to `maxAttempts`, counted since submit or the last requeue. */
-  attempt: number;
-  /** Every attempt the job has ever made, numbered from 1 (unaffected by requeue). */
-  run: number;
-  /** `running`, `completed`, `failed` or `timeout`. */
-  status: JobStatus;
-  /** The worker that ran it. */
-  workerId: string;
-  /** When it started. */
-  startedAt: string;
-  /** When it ended; `null` while running. */
-  completedAt: string | null;
-  /** Why it failed (with a stack trace when there is one). */
-  error: string | null;
-}
-
-/** A job with its attempts, from {@linkcode JobQueue.getStatus}. */
-export interface JobDetails extends JobInfo {
-  /** One entry per attempt, oldest first. */
-  executions: ExecutionInfo[];
-}
-
-/** Counts per status, from {@linkcode JobQueue.stats}. */
-export interface QueueStats {
-  /** Waiting to run. */
-  pending: number;
-  /** Running now. */
-  running: number;
-  /** Finished successfully. */
-  completed: number;
-  /** Failed on their last attempt. */
-  failed: number;
-  /** Cancelled. */
-  cancelled: number;
-  /** Timed out on their last attempt. */
-  timeout: number;
-  /** All jobs. */
-  total: number;
 }
 
 /** Options for {@linkcode JobQueue.listJobs}. */

@@ -6,6 +6,7 @@
  */
 import { setImmediate } from "node:timers";
 import { errorText } from "./_error_text.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
 import { type JsonValue, toJson } from "./_json.ts";
 import { type Claimed, type Claimer, type Outcome, Store } from "./_store.ts";
 import { SQL } from "./_sql.ts";
@@ -13,7 +14,6 @@ import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_valid
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { JobTimeoutError, QueueClosedError } from "./errors.ts";
 import { describe } from "./job_status.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES } from "./queue.ts";
 import {
   acquireConnection,
   type ConnectionOptions,

@@ -7,7 +7,8 @@
 import { SQL } from "../_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
 import type { JobStatus } from "../job_status.ts";
-import type { JobDetails, JobQueue } from "../queue.ts";
+import type { JobDetails } from "../job_info.ts";
+import type { JobQueue } from "../queue.ts";
 import { getConnection } from "../registry.ts";
 import { firstLine, formatSeconds, formatTime } from "./_format.ts";
 

@@ -68,7 +68,9 @@ const out = await new Deno.Command(Deno.execPath(), {
 if (out.code !== 0) Deno.exit(1);
 
 const latencies = getConnection(path, { driver })
-  .prepare("SELECT e.started_at - j.created_at FROM jobs j JOIN executions e ON e.job = j.seq")
+  .prepare(
+    "SELECT e.started_at - j.created_at FROM gigq_jobs j JOIN gigq_executions e ON e.job = j.seq",
+  )
   .values().map((r) => Number(r[0])).sort((a, b) => a - b);
 await pool.stop();
 await done;

@@ -174,7 +174,7 @@ function pool(path: string, driver: Driver, workers: number, concurrency: number
     async done() {
       const conn = getConnection(path, { driver });
       const left = conn.prepare(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE status IN ('pending', 'running'))",
+        "SELECT EXISTS (SELECT 1 FROM gigq_jobs WHERE status IN ('pending', 'running'))",
       );
       while (left.values()[0][0] === 1) await new Promise((r) => setTimeout(r, 2));
     },

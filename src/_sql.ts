@@ -7,19 +7,19 @@ const JOB_COLUMNS = `seq, id, name, task, module, params, priority, max_attempts
   retry_delay, backoff, description, dependencies, status, attempts, runs, run_at, scheduled,
   parents_left, children, result, error, worker_id, lease_until, cancelled_by, created_at,
   updated_at, started_at, completed_at,
-  (SELECT c.id FROM jobs c WHERE c.seq = jobs.cancelled_by) AS cancelled_by_id`;
+  (SELECT c.id FROM gigq_jobs c WHERE c.seq = gigq_jobs.cancelled_by) AS cancelled_by_id`;
 
 /**
  * The claim's update: for worker ?1 (lease owner ?6) at time ?2 until lease ?3, or until the
  * attempt's deadline plus ?5 ms when that is sooner (a dead worker's short job comes back at its
  * timeout, not after the whole lease).
  */
-const CLAIM = `UPDATE jobs SET status = 'running', attempts = attempts + 1, runs = runs + 1,
+const CLAIM = `UPDATE gigq_jobs SET status = 'running', attempts = attempts + 1, runs = runs + 1,
     worker_id = ?1, lease_owner = ?6, started_at = ?2, updated_at = ?2,
     lease_until = min(?3, ?2 + CAST(timeout * 1000 AS INTEGER) + ?5)`;
 /** Ready jobs of one task (?n), in claim order: by priority, then age. */
 const readyOf = (n: number, limit: string, columns = "seq, priority, run_at") =>
-  `SELECT ${columns} FROM jobs INDEXED BY jobs_ready
+  `SELECT ${columns} FROM gigq_jobs INDEXED BY gigq_jobs_ready
     WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0 AND task = ?${n}
     ORDER BY priority DESC, run_at, seq LIMIT ${limit}`;
 /** What a worker needs of a job it claimed. */
@@ -57,7 +57,7 @@ export function claimSql(tasks: number, one: boolean): string {
     ready = `SELECT seq FROM (${parts.join(" UNION ALL ")})
       ORDER BY priority DESC, run_at, seq LIMIT ${limit}`;
   } else {
-    ready = `SELECT seq FROM jobs INDEXED BY jobs_ready
+    ready = `SELECT seq FROM gigq_jobs INDEXED BY gigq_jobs_ready
       WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
         AND task IN (SELECT value FROM json_each(?${CLAIM_PARAMS + 1}))
       ORDER BY priority DESC, run_at, seq LIMIT ${limit}`;
@@ -75,7 +75,8 @@ export const SQL = {
   /** One job. Values: id, name, task, module, params, priority, max_attempts, timeout,
    * retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
    * error, cancelled_by, completed_at, created_at (= updated_at). */
-  insertJob: `INSERT INTO jobs (id, name, task, module, params, priority, max_attempts, timeout,
+  insertJob:
+    `INSERT INTO gigq_jobs (id, name, task, module, params, priority, max_attempts, timeout,
       retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
       error, cancelled_by, completed_at, created_at, updated_at)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
@@ -86,25 +87,25 @@ export const SQL = {
    * module, params, priority, max_attempts, timeout, retry_delay, backoff,
    * description, run_at, created_at (= updated_at).
    */
-  insertReadyJob: `INSERT INTO jobs (id, name, task, module, params, priority, max_attempts,
+  insertReadyJob: `INSERT INTO gigq_jobs (id, name, task, module, params, priority, max_attempts,
       timeout, retry_delay, backoff, description, dependencies, status, run_at, scheduled,
       created_at, updated_at)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, '[]', 'pending', ?12, ?12 > ?13, ?13,
       ?13)`,
   /** A would-be parent, by id. */
-  findParent: `SELECT seq, status, cancelled_by, id FROM jobs WHERE id = ?`,
-  insertEdge: `INSERT INTO job_deps (parent, child, position) VALUES (?, ?, ?)`,
-  addChild: `UPDATE jobs SET children = children + 1 WHERE seq = ?`,
+  findParent: `SELECT seq, status, cancelled_by, id FROM gigq_jobs WHERE id = ?`,
+  insertEdge: `INSERT INTO gigq_job_deps (parent, child, position) VALUES (?, ?, ?)`,
+  addChild: `UPDATE gigq_jobs SET children = children + 1 WHERE seq = ?`,
 
   /**
    * Whether a delayed job has come due at ?1: read before every claim, so the
    * promote UPDATE runs only when it has work (2 µs for this, 8 µs for an
    * UPDATE that changes nothing).
    */
-  due: `SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_scheduled
+  due: `SELECT EXISTS (SELECT 1 FROM gigq_jobs INDEXED BY gigq_jobs_scheduled
     WHERE status = 'pending' AND scheduled = 1 AND run_at <= ?1)`,
   /** Moves delayed jobs whose time has come into the ready index. */
-  promote: `UPDATE jobs INDEXED BY jobs_scheduled SET scheduled = 0
+  promote: `UPDATE gigq_jobs INDEXED BY gigq_jobs_scheduled SET scheduled = 0
     WHERE status = 'pending' AND scheduled = 1 AND run_at <= ?1`,
   /**
    * The next moment something may become claimable: a delayed job comes due
@@ -112,29 +113,29 @@ export const SQL = {
    * lease_until < now, hence the + 1).
    */
   nextWake: `SELECT min(t) FROM (
-      SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_scheduled
+      SELECT min(run_at) AS t FROM gigq_jobs INDEXED BY gigq_jobs_scheduled
         WHERE status = 'pending' AND scheduled = 1
       UNION ALL
-      SELECT min(lease_until) + 1 FROM jobs INDEXED BY jobs_leases WHERE status = 'running')`,
+      SELECT min(lease_until) + 1 FROM gigq_jobs INDEXED BY gigq_jobs_leases WHERE status = 'running')`,
   /**
    * Whether a claim at ?1 by a worker of the tasks in JSON array ?2 could find
    * work (read only: no write lock).
    */
-  workReady: `SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_ready
+  workReady: `SELECT EXISTS (SELECT 1 FROM gigq_jobs INDEXED BY gigq_jobs_ready
         WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
           AND task IN (SELECT value FROM json_each(?2)))
-      OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_scheduled
+      OR EXISTS (SELECT 1 FROM gigq_jobs INDEXED BY gigq_jobs_scheduled
         WHERE status = 'pending' AND scheduled = 1 AND run_at <= ?1)
-      OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_leases
+      OR EXISTS (SELECT 1 FROM gigq_jobs INDEXED BY gigq_jobs_leases
         WHERE status = 'running' AND lease_until < ?1)`,
   /** Changes whenever another connection commits. */
   dataVersion: `PRAGMA data_version`,
   /** Fenced release: back to pending without counting the attempt (the worker stopped). */
-  release: `UPDATE jobs SET status = 'pending', attempts = max(attempts - 1, 0), error = ?1,
+  release: `UPDATE gigq_jobs SET status = 'pending', attempts = max(attempts - 1, 0), error = ?1,
       worker_id = NULL, lease_until = NULL, updated_at = ?2
     WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
   /** The claim order of every task's ready jobs, for EXPLAIN QUERY PLAN in tests. */
-  claimOrder: `SELECT seq FROM jobs INDEXED BY jobs_ready
+  claimOrder: `SELECT seq FROM gigq_jobs INDEXED BY gigq_jobs_ready
     WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0 AND task = ?2
     ORDER BY priority DESC, run_at, seq LIMIT CAST(?1 AS INTEGER)`,
   /**
@@ -142,13 +143,13 @@ export const SQL = {
    * indexes the hot statements were designed for: without statistics the
    * planner may prefer another index on status and sort.)
    */
-  parentResults: `SELECT p.id, p.result FROM job_deps d JOIN jobs p ON p.seq = d.parent
+  parentResults: `SELECT p.id, p.result FROM gigq_job_deps d JOIN gigq_jobs p ON p.seq = d.parent
     WHERE d.child = ? ORDER BY d.position`,
 
   /** Running jobs whose lease ended before ?1. */
   expiredLeases: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, worker_id,
       started_at, lease_until, children, timeout
-    FROM jobs INDEXED BY jobs_leases
+    FROM gigq_jobs INDEXED BY gigq_jobs_leases
     WHERE status = 'running' AND lease_until < ?1 ORDER BY lease_until LIMIT 100`,
   /**
    * Renews the leases of the jobs lease owner ?2 (one Worker object) claimed
@@ -157,90 +158,91 @@ export const SQL = {
    * restarted under it) must not keep alive the jobs a dead one abandoned.
    */
   renewLeases:
-    `UPDATE jobs SET lease_until = min(?1, started_at + CAST(timeout * 1000 AS INTEGER) + ?3)
+    `UPDATE gigq_jobs SET lease_until = min(?1, started_at + CAST(timeout * 1000 AS INTEGER) + ?3)
     WHERE status = 'running' AND lease_owner = ?2`,
   /**
    * Fenced completion: only the attempt (run ?4) that claimed the job may
    * finish it. The row is the record of its completed attempt (no attempts
    * row; see migration 3), so worker_id stays: the worker that completed it.
    */
-  complete: `UPDATE jobs SET status = 'completed', result = ?1, error = NULL,
+  complete: `UPDATE gigq_jobs SET status = 'completed', result = ?1, error = NULL,
       lease_until = NULL, completed_at = ?2, updated_at = ?2
     WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
   /** Fenced retry: back to pending, not before ?3 (scheduled ?4). */
-  retry: `UPDATE jobs SET status = 'pending', error = ?1, worker_id = NULL, lease_until = NULL,
+  retry: `UPDATE gigq_jobs SET status = 'pending', error = ?1, worker_id = NULL, lease_until = NULL,
       updated_at = ?2, run_at = ?3, scheduled = ?4
     WHERE seq = ?5 AND status = 'running' AND runs = ?6`,
   /** Fenced final failure: status ?1 is 'failed' or 'timeout'. */
-  fail: `UPDATE jobs SET status = ?1, error = ?2, result = NULL, worker_id = NULL,
+  fail: `UPDATE gigq_jobs SET status = ?1, error = ?2, result = NULL, worker_id = NULL,
       lease_until = NULL, completed_at = ?3, updated_at = ?3
     WHERE seq = ?4 AND status = 'running' AND runs = ?5`,
   /** An attempt that ended other than completed (failed, timeout, released). */
-  insertExecution: `INSERT INTO attempts (job, run, attempt, worker_id, status, started_at,
+  insertExecution: `INSERT INTO gigq_attempts (job, run, attempt, worker_id, status, started_at,
       completed_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   /** A completed parent releases its children. */
-  releaseChildren: `UPDATE jobs SET parents_left = parents_left - 1
-    WHERE seq IN (SELECT child FROM job_deps WHERE parent = ?)`,
+  releaseChildren: `UPDATE gigq_jobs SET parents_left = parents_left - 1
+    WHERE seq IN (SELECT child FROM gigq_job_deps WHERE parent = ?)`,
   /** Cancels every pending descendant of ?1, naming the job (?3) that caused it. */
   cascadeCancel: `WITH RECURSIVE d(seq) AS (
-      SELECT child FROM job_deps WHERE parent = ?1
+      SELECT child FROM gigq_job_deps WHERE parent = ?1
       UNION
-      SELECT job_deps.child FROM job_deps JOIN d ON job_deps.parent = d.seq)
-    UPDATE jobs SET status = 'cancelled', error = ?2, cancelled_by = ?3, completed_at = ?4,
+      SELECT gigq_job_deps.child FROM gigq_job_deps JOIN d ON gigq_job_deps.parent = d.seq)
+    UPDATE gigq_jobs SET status = 'cancelled', error = ?2, cancelled_by = ?3, completed_at = ?4,
       updated_at = ?4, scheduled = 0
     WHERE seq IN d AND status = 'pending'`,
 
-  cancel: `UPDATE jobs SET status = 'cancelled', completed_at = ?2, updated_at = ?2,
+  cancel: `UPDATE gigq_jobs SET status = 'cancelled', completed_at = ?2, updated_at = ?2,
       scheduled = 0
     WHERE id = ?1 AND status = 'pending' RETURNING seq, children`,
   /** Keeps a run_at still ahead (a cancelled delayed job): the job waits for it again. */
-  requeue: `UPDATE jobs SET status = 'pending', attempts = 0, error = NULL, result = NULL,
+  requeue: `UPDATE gigq_jobs SET status = 'pending', attempts = 0, error = NULL, result = NULL,
       worker_id = NULL, lease_owner = NULL, lease_until = NULL, started_at = NULL,
       completed_at = NULL, cancelled_by = NULL, run_at = max(run_at, ?1),
       scheduled = (run_at > ?1), updated_at = ?1
     WHERE seq = ?2 AND status IN ('failed', 'timeout', 'cancelled')`,
   /** The first dependency of ?1 that ended badly, if any. */
-  badParent: `SELECT p.seq, p.id, p.status, p.cancelled_by FROM job_deps d
-      JOIN jobs p ON p.seq = d.parent
+  badParent: `SELECT p.seq, p.id, p.status, p.cancelled_by FROM gigq_job_deps d
+      JOIN gigq_jobs p ON p.seq = d.parent
     WHERE d.child = ?1 AND p.status IN ('failed', 'timeout', 'cancelled')
     ORDER BY d.position LIMIT 1`,
   /** Jobs cancelled because job ?1 ended badly, parents before children. */
-  cancelledBy: `SELECT seq FROM jobs WHERE cancelled_by = ?1 AND status = 'cancelled' ORDER BY seq`,
-  restore: `UPDATE jobs SET status = 'pending', error = NULL, cancelled_by = NULL,
+  cancelledBy:
+    `SELECT seq FROM gigq_jobs WHERE cancelled_by = ?1 AND status = 'cancelled' ORDER BY seq`,
+  restore: `UPDATE gigq_jobs SET status = 'pending', error = NULL, cancelled_by = NULL,
       completed_at = NULL, updated_at = ?2, scheduled = (run_at > ?2)
     WHERE seq = ?1`,
-  recancel: `UPDATE jobs SET error = ?2, cancelled_by = ?3, updated_at = ?4 WHERE seq = ?1`,
-  jobBySeq: `SELECT id, name, status FROM jobs WHERE seq = ?`,
+  recancel: `UPDATE gigq_jobs SET error = ?2, cancelled_by = ?3, updated_at = ?4 WHERE seq = ?1`,
+  jobBySeq: `SELECT id, name, status FROM gigq_jobs WHERE seq = ?`,
 
   /**
    * Deletes completed and cancelled jobs that finished before ?1, except those a
    * job that stays still depends on (directly or through other deleted jobs).
    */
   clear: `WITH RECURSIVE keep(seq) AS (
-      SELECT d.parent FROM job_deps d JOIN jobs c ON c.seq = d.child
+      SELECT d.parent FROM gigq_job_deps d JOIN gigq_jobs c ON c.seq = d.child
       WHERE NOT (c.status IN ('completed', 'cancelled') AND c.completed_at < ?1)
       UNION
-      SELECT d.parent FROM job_deps d JOIN keep k ON d.child = k.seq)
-    DELETE FROM jobs
+      SELECT d.parent FROM gigq_job_deps d JOIN keep k ON d.child = k.seq)
+    DELETE FROM gigq_jobs
     WHERE status IN ('completed', 'cancelled') AND completed_at < ?1
       AND seq NOT IN keep`,
 
-  jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
+  jobById: `SELECT ${JOB_COLUMNS} FROM gigq_jobs WHERE id = ?`,
   /** A job's recorded attempts (its completed one is on the job's row). */
   executions: `SELECT run, attempt, worker_id, status, started_at, completed_at, error
-    FROM attempts WHERE job = ? ORDER BY run`,
-  listAll: `SELECT ${JOB_COLUMNS} FROM jobs ORDER BY seq DESC LIMIT ?`,
+    FROM gigq_attempts WHERE job = ? ORDER BY run`,
+  listAll: `SELECT ${JOB_COLUMNS} FROM gigq_jobs ORDER BY seq DESC LIMIT ?`,
   /**
    * Jobs of status ?1 by scanning from the newest: for pending and completed
    * jobs, which are the newest or the most. (No index on every status: see
    * migration 2.)
    */
-  listByStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY seq DESC LIMIT ?`,
+  listByStatus: `SELECT ${JOB_COLUMNS} FROM gigq_jobs WHERE status = ? ORDER BY seq DESC LIMIT ?`,
   /** Running jobs, newest first. */
-  listRunning: `SELECT ${JOB_COLUMNS} FROM jobs INDEXED BY jobs_leases
+  listRunning: `SELECT ${JOB_COLUMNS} FROM gigq_jobs INDEXED BY gigq_jobs_leases
     WHERE status = 'running' ORDER BY seq DESC LIMIT ?`,
   /** Jobs that ended with status ?1 (failed, timeout or cancelled), newest first. */
-  listEnded: `SELECT ${JOB_COLUMNS} FROM jobs INDEXED BY jobs_ended
+  listEnded: `SELECT ${JOB_COLUMNS} FROM gigq_jobs INDEXED BY gigq_jobs_ended
     WHERE status = ?1 AND (status = 'failed' OR status = 'timeout' OR status = 'cancelled')
     ORDER BY seq DESC LIMIT ?2`,
   /**
@@ -248,38 +250,40 @@ export const SQL = {
    * (a pending job is in exactly one of jobs_ready, jobs_scheduled and
    * jobs_blocked); count(*) reads the narrowest whole index.
    */
-  statsOpen: `SELECT (SELECT count(*) FROM jobs),
-      (SELECT count(*) FROM jobs INDEXED BY jobs_ready
+  statsOpen: `SELECT (SELECT count(*) FROM gigq_jobs),
+      (SELECT count(*) FROM gigq_jobs INDEXED BY gigq_jobs_ready
         WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0)
-      + (SELECT count(*) FROM jobs INDEXED BY jobs_scheduled
+      + (SELECT count(*) FROM gigq_jobs INDEXED BY gigq_jobs_scheduled
         WHERE status = 'pending' AND scheduled = 1)
-      + (SELECT count(*) FROM jobs INDEXED BY jobs_blocked
+      + (SELECT count(*) FROM gigq_jobs INDEXED BY gigq_jobs_blocked
         WHERE status = 'pending' AND parents_left > 0 AND scheduled = 0),
-      (SELECT count(*) FROM jobs INDEXED BY jobs_leases WHERE status = 'running')`,
+      (SELECT count(*) FROM gigq_jobs INDEXED BY gigq_jobs_leases WHERE status = 'running')`,
   /** Failed, timed-out and cancelled jobs, counted per status. */
-  statsEnded: `SELECT status, count(*) FROM jobs INDEXED BY jobs_ended
+  statsEnded: `SELECT status, count(*) FROM gigq_jobs INDEXED BY gigq_jobs_ended
     WHERE status = 'failed' OR status = 'timeout' OR status = 'cancelled' GROUP BY status`,
 
   /** Running jobs of lease owner ?1, for a pool that terminated or lost its Web Worker. */
   workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,
       timeout, children, worker_id
-    FROM jobs INDEXED BY jobs_leases WHERE status = 'running' AND lease_owner = ?1`,
+    FROM gigq_jobs INDEXED BY gigq_jobs_leases WHERE status = 'running' AND lease_owner = ?1`,
   /**
    * Whether lease owner ?1 runs a job past its timeout by more than the grace
    * (?2 = now - grace).
    */
-  workerOverdue: `SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_leases
+  workerOverdue: `SELECT EXISTS (SELECT 1 FROM gigq_jobs INDEXED BY gigq_jobs_leases
     WHERE status = 'running' AND lease_owner = ?1 AND started_at + timeout * 1000 < ?2)`,
   /** A worker's row, to tell whether another live worker already uses its id. */
-  workerById: `SELECT host, pid, seen_at, stopped_at FROM workers WHERE id = ?1`,
-  upsertWorker: `INSERT INTO workers (id, host, pid, tasks, concurrency, started_at, seen_at)
+  workerById: `SELECT host, pid, seen_at, stopped_at FROM gigq_workers WHERE id = ?1`,
+  upsertWorker: `INSERT INTO gigq_workers (id, host, pid, tasks, concurrency, started_at, seen_at)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
     ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, tasks = ?4, concurrency = ?5,
       started_at = ?6, seen_at = ?6, stopped_at = NULL`,
-  workerSeen: `UPDATE workers SET seen_at = ?2 WHERE id = ?1`,
-  workerStopped: `UPDATE workers SET seen_at = ?2, stopped_at = ?2 WHERE id = ?1`,
+  workerSeen: `UPDATE gigq_workers SET seen_at = ?2 WHERE id = ?1`,
+  workerStopped: `UPDATE gigq_workers SET seen_at = ?2, stopped_at = ?2 WHERE id = ?1`,
   /** The last sign of life of a worker that has not stopped. */
-  lastWorkerSeen: `SELECT max(seen_at) FROM workers WHERE stopped_at IS NULL`,
+  lastWorkerSeen: `SELECT max(seen_at) FROM gigq_workers WHERE stopped_at IS NULL`,
+  /** When worker ?1 last showed a sign of life. */
+  workerSeenAt: `SELECT seen_at FROM gigq_workers WHERE id = ?1`,
   /** The task lists (JSON arrays) of the workers seen since ?1 that have not stopped. */
-  liveWorkerTasks: `SELECT tasks FROM workers WHERE stopped_at IS NULL AND seen_at >= ?1`,
+  liveWorkerTasks: `SELECT tasks FROM gigq_workers WHERE stopped_at IS NULL AND seen_at >= ?1`,
 } as const;

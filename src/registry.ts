@@ -346,7 +346,7 @@ function open(path: string, options: ConnectionOptions): Entry {
  * ```ts ignore
  * import { getConnection } from "@gigq/gigq";
  * const conn = getConnection("jobs.db", { driver: "node" });
- * console.log(conn.prepare("SELECT count(*) AS n FROM jobs").get());
+ * console.log(conn.prepare("SELECT count(*) AS n FROM gigq_jobs").get());
  * ```
  *
  * @param path the database file (created if missing) or `":memory:"`

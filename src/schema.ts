@@ -1,17 +1,26 @@
 /**
- * The database schema as numbered migrations, tracked by `PRAGMA user_version`.
- * Migrations are append-only: never edit one that has shipped, add the next.
+ * The database schema. Every GigQ table, index and view is named `gigq_…`,
+ * and the schema version lives in GigQ's own table (`gigq_schema`), so the
+ * queue can share a file with an application's own tables; the file's
+ * `user_version` and `application_id` belong to the application.
+ *
+ * A new file (or one with only the application's tables) gets the current
+ * schema at once. Files written before version 5, when GigQ claimed the whole
+ * file (version in `user_version`, tables without a prefix), are upgraded in
+ * place by the numbered migrations. Migrations are append-only: never edit
+ * one that has shipped, add the next.
  *
  * @module
  */
-import type { Connection } from "./sqlite/connection.ts";
+import type { Connection, DriverName } from "./sqlite/connection.ts";
+import { openConnection } from "./sqlite/open.ts";
 
-/** `PRAGMA application_id` of a GigQ database: "GigQ" in ASCII. */
+/** `PRAGMA application_id` of a file written before schema 5: "GigQ" in ASCII. */
 export const APPLICATION_ID = 0x47696751;
 
 /** One schema step. `sql` runs inside the migration's transaction. */
 export interface Migration {
-  /** The `user_version` after this step. */
+  /** The schema version after this step. */
   version: number;
   /** What the step does. */
   description: string;
@@ -19,7 +28,119 @@ export interface Migration {
   sql: string;
 }
 
-/** Every migration, in order. */
+/** GigQ's indexes, its view and its version table, as of schema 5 (on the gigq_ tables). */
+const INDEXES_VIEWS_AND_VERSION = `
+  -- The claim: each task's ready jobs by priority, then age (the claim's ORDER BY).
+  CREATE INDEX gigq_jobs_ready ON gigq_jobs (task, priority DESC, run_at, seq)
+    WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0;
+  -- Delayed jobs, promoted into gigq_jobs_ready when their time comes.
+  CREATE INDEX gigq_jobs_scheduled ON gigq_jobs (run_at)
+    WHERE status = 'pending' AND scheduled = 1;
+  -- Running jobs by lease, to find those whose worker stopped renewing.
+  CREATE INDEX gigq_jobs_leases ON gigq_jobs (lease_until) WHERE status = 'running';
+  CREATE INDEX gigq_jobs_cancelled_by ON gigq_jobs (cancelled_by)
+    WHERE cancelled_by IS NOT NULL;
+  -- Pending jobs waiting for a dependency: with gigq_jobs_ready and
+  -- gigq_jobs_scheduled, every pending job is in exactly one of the three.
+  CREATE INDEX gigq_jobs_blocked ON gigq_jobs (seq)
+    WHERE status = 'pending' AND parents_left > 0 AND scheduled = 0;
+  -- Jobs that ended badly, by status, newest first.
+  CREATE INDEX gigq_jobs_ended ON gigq_jobs (status, seq)
+    WHERE status = 'failed' OR status = 'timeout' OR status = 'cancelled';
+  CREATE INDEX gigq_job_deps_child ON gigq_job_deps (child, position);
+  -- Every attempt: those that did not complete have a row; a completed one
+  -- is recorded on its job's row.
+  CREATE VIEW gigq_executions (job, run, attempt, worker_id, status, started_at, completed_at,
+    error) AS
+    SELECT job, run, attempt, worker_id, status, started_at, completed_at, error
+      FROM gigq_attempts
+    UNION ALL
+    SELECT j.seq, j.runs, j.attempts, j.worker_id, 'completed', j.started_at,
+        j.completed_at, NULL
+      FROM gigq_jobs j
+      WHERE j.status = 'completed'
+        AND NOT EXISTS (SELECT 1 FROM gigq_attempts a WHERE a.job = j.seq AND a.run = j.runs);
+  CREATE TABLE gigq_schema (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+  );
+`;
+
+/**
+ * The current schema, for a file without GigQ's tables: what migrations 1
+ * to 5 leave, made at once (so nothing is ever created under a name without
+ * the prefix, which an application's own table may have).
+ */
+const CURRENT = `
+  CREATE TABLE gigq_jobs (
+    seq           INTEGER PRIMARY KEY,      -- submit order; internal
+    id            TEXT    NOT NULL UNIQUE,  -- public id (UUID v7)
+    name          TEXT    NOT NULL,
+    task          TEXT    NOT NULL,
+    module        TEXT,
+    params        TEXT    NOT NULL,         -- JSON
+    priority      INTEGER NOT NULL,
+    max_attempts  INTEGER NOT NULL,
+    timeout       REAL    NOT NULL,         -- seconds
+    retry_delay   REAL    NOT NULL,         -- seconds
+    backoff       TEXT    NOT NULL,
+    description   TEXT    NOT NULL,
+    dependencies  TEXT    NOT NULL,         -- JSON array of job ids, in order
+    status        TEXT    NOT NULL CHECK (status = 'pending' OR status = 'running' OR
+                    status = 'completed' OR status = 'failed' OR status = 'cancelled' OR
+                    status = 'timeout'),
+    attempts      INTEGER NOT NULL DEFAULT 0,  -- attempts since submit or requeue
+    runs          INTEGER NOT NULL DEFAULT 0,  -- claims ever; the completion fence
+    run_at        INTEGER NOT NULL,         -- epoch ms; not claimed before
+    scheduled     INTEGER NOT NULL DEFAULT 0,  -- 1 while run_at was in the future
+    parents_left  INTEGER NOT NULL DEFAULT 0,  -- dependencies not yet completed
+    children      INTEGER NOT NULL DEFAULT 0,  -- jobs that depend on this one
+    result        TEXT,                     -- JSON, set when completed
+    error         TEXT,
+    worker_id     TEXT,                     -- set while running; kept by a completion
+    lease_until   INTEGER,                  -- epoch ms; set while running
+    cancelled_by  INTEGER,                  -- seq of the job whose end cancelled this one
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    started_at    INTEGER,
+    completed_at  INTEGER,
+    lease_owner   TEXT                      -- the claiming Worker object's token
+  );
+  CREATE TABLE gigq_job_deps (
+    parent   INTEGER NOT NULL REFERENCES gigq_jobs (seq) ON DELETE CASCADE,
+    child    INTEGER NOT NULL REFERENCES gigq_jobs (seq) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (parent, child)
+  ) WITHOUT ROWID;
+  CREATE TABLE gigq_attempts (
+    job          INTEGER NOT NULL REFERENCES gigq_jobs (seq) ON DELETE CASCADE,
+    run          INTEGER NOT NULL,
+    attempt      INTEGER NOT NULL,
+    worker_id    TEXT    NOT NULL,
+    status       TEXT    NOT NULL,
+    started_at   INTEGER NOT NULL,
+    completed_at INTEGER NOT NULL,
+    error        TEXT,
+    PRIMARY KEY (job, run)
+  ) WITHOUT ROWID;
+  CREATE TABLE gigq_workers (
+    id          TEXT    PRIMARY KEY,
+    host        TEXT    NOT NULL,
+    pid         INTEGER NOT NULL,
+    tasks       TEXT    NOT NULL,           -- JSON array of task names
+    concurrency INTEGER NOT NULL,
+    started_at  INTEGER NOT NULL,
+    seen_at     INTEGER NOT NULL,
+    stopped_at  INTEGER
+  ) WITHOUT ROWID;
+  ${INDEXES_VIEWS_AND_VERSION}
+`;
+
+/**
+ * Every migration, in order. Versions 1 to 4 describe files GigQ owned whole
+ * (unprefixed tables, the version in `user_version`); they run only to
+ * upgrade such a file, never on a file that might hold an application's tables.
+ */
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -213,6 +334,34 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0;
     `,
   },
+  {
+    version: 5,
+    description: "every table, index and view named gigq_…; the version in gigq_schema",
+    // The file stops being GigQ's alone: an application may keep its own
+    // tables beside the queue (and commit its rows and its jobs in one
+    // transaction). The tables are renamed (rows, ids, attempts, edges and
+    // results stay as they are; SQLite rewrites the foreign keys that name
+    // them), the indexes and the view are made again under their new names,
+    // and user_version and application_id are handed back to the application.
+    sql: `
+      DROP VIEW IF EXISTS executions;
+      DROP INDEX IF EXISTS jobs_ready;
+      DROP INDEX IF EXISTS jobs_scheduled;
+      DROP INDEX IF EXISTS jobs_leases;
+      DROP INDEX IF EXISTS jobs_cancelled_by;
+      DROP INDEX IF EXISTS jobs_blocked;
+      DROP INDEX IF EXISTS jobs_ended;
+      DROP INDEX IF EXISTS jobs_status;
+      DROP INDEX IF EXISTS job_deps_child;
+      ALTER TABLE jobs RENAME TO gigq_jobs;
+      ALTER TABLE job_deps RENAME TO gigq_job_deps;
+      ALTER TABLE attempts RENAME TO gigq_attempts;
+      ALTER TABLE workers RENAME TO gigq_workers;
+      ${INDEXES_VIEWS_AND_VERSION}
+      PRAGMA user_version = 0;
+      PRAGMA application_id = 0;
+    `,
+  },
 ];
 
 /** Upgrades of databases with at least this many jobs are announced as warnings. */
@@ -243,11 +392,22 @@ function pragmaNumber(conn: Connection, name: string): number {
   return Number(conn.prepare(`PRAGMA ${name}`).values()[0]?.[0] ?? 0);
 }
 
+/** The version a migration or the current schema leaves, recorded in GigQ's own table. */
+function recordVersion(conn: Connection, version: number): void {
+  conn.prepare("INSERT OR REPLACE INTO gigq_schema (id, version) VALUES (1, ?)").run(version);
+}
+
+/** Whether the file has GigQ's tables (of any version). */
+export function hasQueue(conn: Connection): boolean {
+  return readVersion(conn) > 0;
+}
+
 /**
- * Brings the database up to {@linkcode SCHEMA_VERSION}. Idempotent and safe to
- * run from several processes at once (each step runs in a write transaction
- * that re-reads the version). Refuses a database written by a newer version,
- * and an SQLite file that belongs to another application.
+ * Brings the database up to {@linkcode SCHEMA_VERSION}, beside whatever else
+ * the file holds. Idempotent and safe to run from several processes at once
+ * (it runs in one write transaction that re-reads the version). Refuses a
+ * database written by a newer version. An upgrade of a file with many jobs is
+ * announced through `log` before it starts (it blocks the thread).
  */
 export function migrate(
   conn: Connection,
@@ -263,13 +423,15 @@ export function migrate(
       const version = readVersion(conn);
       if (version === SCHEMA_VERSION) return;
       if (version === 0) {
-        checkDatabase(conn);
-        conn.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
+        conn.exec(CURRENT);
+        recordVersion(conn, SCHEMA_VERSION);
+        return;
       }
-      if (version > 0 && log !== undefined) {
+      if (log !== undefined) {
         // The upgrade runs in this one transaction and blocks its thread:
         // say what is happening before a long one starts.
-        const jobs = Number(conn.prepare("SELECT max(seq) FROM jobs").values()[0]?.[0] ?? 0);
+        const table = version < 5 ? "jobs" : "gigq_jobs";
+        const jobs = Number(conn.prepare(`SELECT max(seq) FROM ${table}`).values()[0]?.[0] ?? 0);
         log(
           jobs >= LONG_MIGRATION_JOBS ? "warn" : "info",
           `upgrading ${JSON.stringify(conn.path)} from schema version ${version} to ` +
@@ -282,7 +444,8 @@ export function migrate(
       for (const m of MIGRATIONS) {
         if (m.version <= version) continue;
         conn.exec(m.sql);
-        conn.exec(`PRAGMA user_version = ${m.version}`);
+        if (m.version < 5) conn.exec(`PRAGMA user_version = ${m.version}`);
+        else recordVersion(conn, m.version);
       }
       const broken = conn.prepare("PRAGMA foreign_key_check").values();
       if (broken.length > 0) {
@@ -302,28 +465,28 @@ export function migrate(
 
 /**
  * Refuses, without writing anything, a database GigQ must not touch: one
- * written by a newer schema, or an SQLite database of another application.
- * Runs before a connection switches the file to WAL mode.
+ * written by a newer schema. Runs before a connection switches the file to
+ * WAL mode. Any other SQLite file may hold a queue beside its own tables.
  */
 export function checkDatabase(conn: Connection): void {
-  if (readVersion(conn) > 0) return;
-  const tables = conn.prepare(
-    "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
-  ).values().map((r) => String(r[0]));
-  const appId = pragmaNumber(conn, "application_id");
-  if (tables.length > 0 || (appId !== 0 && appId !== APPLICATION_ID)) {
-    throw new SchemaError(
-      conn.path,
-      `Cannot use ${JSON.stringify(conn.path)}: it is an SQLite database but not a GigQ ` +
-        `database (it has tables ${tables.map((t) => JSON.stringify(t)).join(", ") || "none"}` +
-        `${appId ? `, application_id ${appId}` : ""}); use a new file for the queue`,
-    );
-  }
+  readVersion(conn);
 }
 
-/** Reads and checks the schema version, refusing newer or foreign databases. */
+/**
+ * The schema version of GigQ's tables in the file (0: none), refusing a
+ * newer one. Before version 5 the version was the file's `user_version`,
+ * with GigQ's `application_id`.
+ */
 export function readVersion(conn: Connection): number {
-  const version = pragmaNumber(conn, "user_version");
+  const own = conn.prepare(
+    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'gigq_schema'",
+  ).values().length > 0;
+  let version = 0;
+  if (own) {
+    version = Number(conn.prepare("SELECT version FROM gigq_schema").values()[0]?.[0] ?? 0);
+  } else if (pragmaNumber(conn, "application_id") === APPLICATION_ID) {
+    version = pragmaNumber(conn, "user_version");
+  }
   if (version > SCHEMA_VERSION) {
     throw new SchemaError(
       conn.path,
@@ -331,12 +494,27 @@ export function readVersion(conn: Connection): number {
         `${version}; this version understands up to ${SCHEMA_VERSION}); upgrade GigQ`,
     );
   }
-  if (version > 0 && pragmaNumber(conn, "application_id") !== APPLICATION_ID) {
-    throw new SchemaError(
-      conn.path,
-      `Cannot use ${JSON.stringify(conn.path)}: it is an SQLite database but not a GigQ database ` +
-        `(user_version ${version}, application_id ${pragmaNumber(conn, "application_id")})`,
-    );
+  return version;
+}
+
+/**
+ * The schema version of the queue in the file at `path` (0: none), read by
+ * a connection of its own that closes before the file could change (before
+ * it would switch to WAL mode). No other connection of this process may have
+ * the file open: closing this one would drop their locks.
+ */
+export function peekVersion(path: string, driver: DriverName): number {
+  let version = 0;
+  const done = new Error("read");
+  try {
+    openConnection(path, driver, {
+      inspect: (conn) => {
+        version = readVersion(conn);
+        throw done;
+      },
+    }).close();
+  } catch (error) {
+    if (error !== done) throw error;
   }
   return version;
 }

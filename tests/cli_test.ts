@@ -845,7 +845,7 @@ dbTest("worker --worker-id, GIGQ_WORKER_ID and --concurrency are used", async ({
   );
   assert.deepEqual(workers, ["flag-id", "env-id", "flag-wins"]);
   const conn = new DatabaseSync(path, { readOnly: true });
-  const rows = conn.prepare("SELECT id, concurrency FROM workers ORDER BY id").all();
+  const rows = conn.prepare("SELECT id, concurrency FROM gigq_workers ORDER BY id").all();
   conn.close();
   assert.deepEqual(rows.map((r) => r.id), ["env-id", "flag-id", "flag-wins"]);
   await ok([
@@ -862,7 +862,7 @@ dbTest("worker --worker-id, GIGQ_WORKER_ID and --concurrency are used", async ({
   ]);
   const conn2 = new DatabaseSync(path, { readOnly: true });
   assert.equal(
-    conn2.prepare("SELECT concurrency FROM workers WHERE id = 'c3'").get()?.concurrency,
+    conn2.prepare("SELECT concurrency FROM gigq_workers WHERE id = 'c3'").get()?.concurrency,
     3,
   );
   conn2.close();
@@ -1433,42 +1433,52 @@ dbTest("a GigQ database whose tables are still only in the WAL is recognised", a
 });
 
 dbTest(
-  "a foreign SQLite file and a non-SQLite file are refused by every command, unchanged",
+  "an application's SQLite file without GigQ's tables: read commands say there is no queue in it; a non-SQLite file is refused by every command; both unchanged",
   async ({ dir }) => {
-    const foreign = `${dir}/foreign.db`;
-    const raw = new DatabaseSync(foreign);
+    const app = `${dir}/app.db`;
+    const raw = new DatabaseSync(app);
     raw.exec(
       "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('x')",
     );
     raw.close();
     const text = `${dir}/notes.db`;
     await Deno.writeTextFile(text, "These are my notes, not a database. ".repeat(10));
-    const commands = [
-      ...READERS.map(([, args]) => args),
-      ["submit", `${TASKS}#echo`],
-      ["worker", "--tasks", TASKS, "--once"],
+    const cases: [string[], string, RegExp][] = [
+      ...READERS.map(([, args]) =>
+        [
+          args,
+          app,
+          /no GigQ queue in .*app\.db \(it is an SQLite database without GigQ's tables/,
+        ] as [
+          string[],
+          string,
+          RegExp,
+        ]
+      ),
+      ...[...READERS.map(([, args]) => args), ["submit", `${TASKS}#echo`], [
+        "worker",
+        "--tasks",
+        TASKS,
+        "--once",
+      ]].map((args) =>
+        [args, text, /is not an SQLite database, so not a GigQ database/] as [
+          string[],
+          string,
+          RegExp,
+        ]
+      ),
     ];
-    for (const args of commands) {
-      for (
-        const [path, message] of [
-          [
-            foreign,
-            /it is an SQLite database but not a GigQ database \(it has tables "customers"\)/,
-          ],
-          [text, /is not an SQLite database, so not a GigQ database/],
-        ] as const
-      ) {
-        const before = await dbHash(path);
-        const r = await cli(["--db", path, ...args]);
-        assert.equal(r.code, 1, `${args[0]} ${path}: ${r.stderr}`);
-        assert.match(r.stderr, /^gigq [a-z]+: [^\n]*\n$/);
-        assert.match(r.stderr, message);
-        closeConnections();
-        assert.equal(await dbHash(path), before, `${args[0]} changed ${path}`);
-      }
+    for (const [args, path, message] of cases) {
+      const before = await dbHash(path);
+      const r = await cli(["--db", path, ...args]);
+      assert.equal(r.code, 1, `${args[0]} ${path}: ${r.stderr}`);
+      assert.match(r.stderr, /^gigq [a-z]+: [^\n]*\n$/);
+      assert.match(r.stderr, message);
+      closeConnections();
+      assert.equal(await dbHash(path), before, `${args[0]} changed ${path}`);
     }
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
-      "foreign.db",
+      "app.db",
       "notes.db",
     ]);
   },

@@ -48,13 +48,16 @@ for (const driver of drivers) {
       });
       const conn = getConnection(`${db.dir}/pool.db`, { driver });
       assert.deepEqual(
-        conn.prepare("SELECT count(*), count(DISTINCT job) FROM executions").values(),
+        conn.prepare("SELECT count(*), count(DISTINCT job) FROM gigq_executions").values(),
         [[2000, 2000]],
       );
-      assert.deepEqual(conn.prepare("SELECT status, count(*) FROM jobs GROUP BY status").values(), [
-        ["completed", 2000],
-      ]);
-      const workers = conn.prepare("SELECT count(*), count(stopped_at) FROM workers").values();
+      assert.deepEqual(
+        conn.prepare("SELECT status, count(*) FROM gigq_jobs GROUP BY status").values(),
+        [
+          ["completed", 2000],
+        ],
+      );
+      const workers = conn.prepare("SELECT count(*), count(stopped_at) FROM gigq_workers").values();
       assert.deepEqual(workers, [[4, 4]], "every Web Worker recorded its stop");
     } finally {
       const { closeConnections } = await import("../mod.ts");

@@ -239,7 +239,7 @@ driverTest(
     await until(() => started === 2);
     const conn = getConnection(path, { driver });
     const byStatus = (status: string) =>
-      conn.prepare("SELECT id FROM jobs WHERE status = ? ORDER BY seq DESC").values(status)
+      conn.prepare("SELECT id FROM gigq_jobs WHERE status = ? ORDER BY seq DESC").values(status)
         .map((r) => r[0]);
     const stats = await queue.stats();
     const expected = { total: 0 } as Record<string, number>;
@@ -337,7 +337,7 @@ driverTest(
     assert.equal((await queue.getStatus(failed))?.status, "failed");
     assert.equal((await queue.getStatus(pending))?.status, "pending");
     const { getConnection } = await import("../mod.ts");
-    const left = getConnection(path, { driver }).prepare("SELECT count(*) FROM executions")
+    const left = getConnection(path, { driver }).prepare("SELECT count(*) FROM gigq_executions")
       .values();
     assert.deepEqual(left, [[1]], "only the failed job's execution is left");
     assert.equal(await queue.clearCompleted(), 0);

@@ -18,18 +18,25 @@ function plan(path: string, driver: "node" | "ffi", sql: string, ...params: (str
 }
 
 driverTest(
-  "a new file gets the schema, its version and GigQ's application id",
+  "a new file gets GigQ's tables and its version in gigq_schema; the file's own version is left alone",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
     await queue.stats();
     const conn = getConnection(path, { driver });
-    assert.deepEqual(conn.prepare("PRAGMA user_version").values(), [[SCHEMA_VERSION]]);
-    assert.deepEqual(conn.prepare("PRAGMA application_id").values(), [[APPLICATION_ID]]);
+    assert.deepEqual(conn.prepare("PRAGMA user_version").values(), [[0]]);
+    assert.deepEqual(conn.prepare("PRAGMA application_id").values(), [[0]]);
+    assert.deepEqual(conn.prepare("SELECT version FROM gigq_schema").values(), [[SCHEMA_VERSION]]);
     const tables = conn.prepare(
       "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name",
     ).values().map((r) => r[0]);
-    assert.deepEqual(tables, ["attempts", "job_deps", "jobs", "workers"]);
-    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4");
+    assert.deepEqual(tables, [
+      "gigq_attempts",
+      "gigq_job_deps",
+      "gigq_jobs",
+      "gigq_schema",
+      "gigq_workers",
+    ]);
+    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5");
     // Running the migrations again changes nothing.
     const before = await dbHash(path);
     migrate(conn);
@@ -44,7 +51,7 @@ driverTest(
     const queue = new JobQueue(path, { driver });
     await queue.stats();
     const p = plan(path, driver, SQL.claimOrder, 10, "t");
-    assert.match(p, /USING INDEX jobs_ready \(task=\?\)/);
+    assert.match(p, /USING INDEX gigq_jobs_ready \(task=\?\)/);
     assert.doesNotMatch(p, /TEMP B-TREE/);
     // One task, a few (merged ranges of the index, one per task), and many.
     for (const tasks of [["a"], ["a", "b", "c"]]) {
@@ -61,7 +68,7 @@ driverTest(
           "o",
           ...claimTaskParams(tasks),
         );
-        assert.equal(claim.match(/USING INDEX jobs_ready \(task=\?\)/g)?.length, tasks.length);
+        assert.equal(claim.match(/USING INDEX gigq_jobs_ready \(task=\?\)/g)?.length, tasks.length);
         assert.doesNotMatch(claim, /SCAN jobs(?! USING)/, claim);
         // One task reads its range in order; several sort only the few rows
         // each range gave (at most the limit each), never the backlog.
@@ -81,19 +88,19 @@ driverTest(
       "o",
       ...claimTaskParams(names),
     );
-    assert.match(many, /USING INDEX jobs_ready \(task=\?\)/);
+    assert.match(many, /USING INDEX gigq_jobs_ready \(task=\?\)/);
     assert.doesNotMatch(many, /SCAN jobs(?! USING)/);
-    assert.match(plan(path, driver, SQL.due, 0), /USING (COVERING )?INDEX jobs_scheduled/);
-    assert.match(plan(path, driver, SQL.promote, 0), /USING INDEX jobs_scheduled/);
-    assert.match(plan(path, driver, SQL.expiredLeases, 0), /USING INDEX jobs_leases/);
-    assert.match(plan(path, driver, SQL.listEnded, "failed", 10), /USING INDEX jobs_ended/);
+    assert.match(plan(path, driver, SQL.due, 0), /USING (COVERING )?INDEX gigq_jobs_scheduled/);
+    assert.match(plan(path, driver, SQL.promote, 0), /USING INDEX gigq_jobs_scheduled/);
+    assert.match(plan(path, driver, SQL.expiredLeases, 0), /USING INDEX gigq_jobs_leases/);
+    assert.match(plan(path, driver, SQL.listEnded, "failed", 10), /USING INDEX gigq_jobs_ended/);
     assert.doesNotMatch(plan(path, driver, SQL.listEnded, "failed", 10), /TEMP B-TREE/);
-    assert.match(plan(path, driver, SQL.listRunning, 10), /USING INDEX jobs_leases/);
+    assert.match(plan(path, driver, SQL.listRunning, 10), /USING INDEX gigq_jobs_leases/);
     assert.doesNotMatch(plan(path, driver, SQL.statsOpen), /SCAN jobs(?! USING)/);
-    assert.match(plan(path, driver, SQL.statsEnded), /USING (COVERING )?INDEX jobs_ended/);
-    assert.match(plan(path, driver, SQL.releaseChildren, 1), /job_deps/);
-    assert.match(plan(path, driver, SQL.parentResults, 1), /job_deps_child/);
-    assert.match(plan(path, driver, SQL.cancelledBy, 1), /jobs_cancelled_by/);
+    assert.match(plan(path, driver, SQL.statsEnded), /USING (COVERING )?INDEX gigq_jobs_ended/);
+    assert.match(plan(path, driver, SQL.releaseChildren, 1), /gigq_job_deps/);
+    assert.match(plan(path, driver, SQL.parentResults, 1), /gigq_job_deps_child/);
+    assert.match(plan(path, driver, SQL.cancelledBy, 1), /gigq_jobs_cancelled_by/);
     queue.close();
   },
 );
@@ -111,14 +118,14 @@ driverTest(
     const worker = new Worker(path, { tasks: [flaky], driver, workerId: "w1", logger: () => {} });
     while (await worker.processOne()) { /* drain */ }
     const conn = getConnection(path, { driver });
-    const seq = conn.prepare("SELECT seq FROM jobs WHERE id = ?").values(id)[0][0];
+    const seq = conn.prepare("SELECT seq FROM gigq_jobs WHERE id = ?").values(id)[0][0];
     assert.deepEqual(
-      conn.prepare("SELECT run, status FROM attempts WHERE job = ?").values(seq),
+      conn.prepare("SELECT run, status FROM gigq_attempts WHERE job = ?").values(seq),
       [[1, "failed"]],
       "only the attempt that did not complete has a row",
     );
     const view = conn.prepare(
-      "SELECT run, attempt, worker_id, status FROM executions WHERE job = ? ORDER BY run",
+      "SELECT run, attempt, worker_id, status FROM gigq_executions WHERE job = ? ORDER BY run",
     ).values(seq);
     assert.deepEqual(view, [[1, 1, "w1", "failed"], [2, 2, "w1", "completed"]]);
     const job = await queue.getStatus(id);
@@ -150,18 +157,21 @@ driverTest(
         VALUES ('b', 'b', 't', '{}', 0, 3, 300, 0, 'fixed', '', '["a"]', 'pending', 5, 0, 5, 6);
       INSERT INTO job_deps VALUES (1, 2, 0);
       INSERT INTO executions VALUES (1, 1, 1, 'w', 'completed', 5, 6, NULL);`);
-    const dump = (db: { prepare(sql: string): { all(): unknown[] } }) =>
+    const dump = (db: { prepare(sql: string): { all(): unknown[] } }, prefix: string) =>
       ["jobs", "job_deps", "executions"].map((t) =>
-        JSON.stringify(db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all())
+        JSON.stringify(db.prepare(`SELECT * FROM ${prefix}${t} ORDER BY 1, 2`).all())
       );
-    const before = dump(raw);
+    const before = dump(raw, "");
     raw.close();
     const queue = new JobQueue(path, { driver });
     assert.equal((await queue.getStatus("b"))?.status, "pending");
     const conn = getConnection(path, { driver });
-    assert.deepEqual(conn.prepare("PRAGMA user_version").values(), [[SCHEMA_VERSION]]);
+    // The file's own version and id go back to the application; GigQ's is in its table.
+    assert.deepEqual(conn.prepare("PRAGMA user_version").values(), [[0]]);
+    assert.deepEqual(conn.prepare("PRAGMA application_id").values(), [[0]]);
+    assert.deepEqual(conn.prepare("SELECT version FROM gigq_schema").values(), [[SCHEMA_VERSION]]);
     // Later versions add columns (NULL for old rows): compare what version 1 had.
-    const after = dump(conn).map((t) =>
+    const after = dump(conn, "gigq_").map((t) =>
       JSON.stringify(
         JSON.parse(t).map((r: Record<string, unknown>) => {
           const { lease_owner: _, ...rest } = r;
@@ -172,19 +182,26 @@ driverTest(
     assert.deepEqual(after, before, "no row lost, none cascaded away");
     assert.deepEqual(conn.prepare("PRAGMA foreign_keys").values(), [[1]]);
     const indexes = conn.prepare(
-      "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' ORDER BY name",
+      "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'gigq_jobs' ORDER BY name",
     ).values().map((r) => r[0]);
     assert.deepEqual(indexes, [
-      "jobs_blocked",
-      "jobs_cancelled_by",
-      "jobs_ended",
-      "jobs_leases",
-      "jobs_ready",
-      "jobs_scheduled",
-      "sqlite_autoindex_jobs_1",
+      "gigq_jobs_blocked",
+      "gigq_jobs_cancelled_by",
+      "gigq_jobs_ended",
+      "gigq_jobs_leases",
+      "gigq_jobs_ready",
+      "gigq_jobs_scheduled",
+      "sqlite_autoindex_gigq_jobs_1",
     ]);
+    // Nothing is left under a name without the prefix.
+    assert.deepEqual(
+      conn.prepare(
+        "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'gigq\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_autoindex\\_gigq\\_%' ESCAPE '\\'",
+      ).values(),
+      [],
+    );
     assert.throws(
-      () => conn.exec("UPDATE jobs SET status = 'done' WHERE id = 'a'"),
+      () => conn.exec("UPDATE gigq_jobs SET status = 'done' WHERE id = 'a'"),
       /CHECK constraint failed/,
     );
     assert.deepEqual(conn.prepare("PRAGMA integrity_check").values(), [["ok"]]);
@@ -206,7 +223,9 @@ for (const driver of drivers) {
         () => new JobQueue(db.path, { driver }),
         (e: Error) =>
           e instanceof SchemaError &&
-          /newer GigQ \(schema version 99; this version understands up to 4\)/.test(e.message),
+          new RegExp(
+            `newer GigQ \\(schema version 99; this version understands up to ${SCHEMA_VERSION}\\)`,
+          ).test(e.message),
       );
       assert.equal(await dbHash(db.path), before);
     } finally {
@@ -255,3 +274,111 @@ for (const driver of drivers) {
     }
   });
 }
+
+driverTest(
+  "a queue inside an application's database: 1,000 jobs run and the application's tables, rows, user_version and application_id stay byte for byte",
+  async ({ path, driver }) => {
+    const { DatabaseSync } = await import("node:sqlite");
+    const raw = new DatabaseSync(path);
+    raw.exec(`PRAGMA journal_mode = WAL;
+      CREATE TABLE jobs (id INTEGER PRIMARY KEY, title TEXT);  -- the application's own "jobs"
+      CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+      CREATE INDEX customers_name ON customers (name);
+      CREATE VIEW workers AS SELECT name FROM customers;
+      INSERT INTO jobs (title) VALUES ('plumber'), ('baker');
+      INSERT INTO customers (name) VALUES ('Ada'), ('Grace');
+      PRAGMA user_version = 7; PRAGMA application_id = 1234567;`);
+    const appDump = (db: { prepare(sql: string): { all(): unknown[] } }) =>
+      JSON.stringify([
+        db.prepare(
+          "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name NOT LIKE 'gigq%' AND name NOT LIKE 'sqlite_autoindex_gigq%' ORDER BY name",
+        ).all(),
+        db.prepare("SELECT * FROM jobs ORDER BY id").all(),
+        db.prepare("SELECT * FROM customers ORDER BY id").all(),
+        db.prepare("PRAGMA user_version").all(),
+        db.prepare("PRAGMA application_id").all(),
+      ]);
+    const before = appDump(raw);
+    raw.close();
+
+    const echo = task("echo", (p: number) => p * 2);
+    const queue = new JobQueue(path, { driver });
+    const ids = await queue.submitMany(
+      Array.from({ length: 1000 }, (_, i) => echo.toJob(i)),
+    );
+    const worker = new Worker(path, { tasks: [echo], driver, concurrency: 50, logger: () => {} });
+    while (await worker.processOne()) { /* drain */ }
+    const stats = await queue.stats();
+    assert.equal(stats.completed, 1000);
+    assert.equal(await queue.getResult(ids[999]), 1998);
+    worker.close();
+    queue.close();
+    closeConnections();
+
+    const after = new DatabaseSync(path);
+    assert.equal(appDump(after), before);
+    after.close();
+  },
+);
+
+driverTest(
+  "a schema 3 file written by the previous release is upgraded in place: every row kept, its pending jobs then run",
+  async ({ path, driver }) => {
+    await Deno.copyFile(new URL("./fixtures/schema3.db", import.meta.url), path);
+    const { DatabaseSync } = await import("node:sqlite");
+    const dump = (db: { prepare(sql: string): { all(): unknown[] } }, prefix: string) =>
+      ["jobs", "job_deps", "attempts", "workers"].map((t) =>
+        JSON.stringify(
+          db.prepare(`SELECT * FROM ${prefix}${t} ORDER BY 1, 2`).all().map((r) => {
+            const { lease_owner: _, ...rest } = r as Record<string, unknown>;
+            return rest;
+          }),
+        )
+      );
+    const raw = new DatabaseSync(path, { readOnly: true });
+    assert.equal(raw.prepare("PRAGMA user_version").get()?.user_version, 3);
+    const before = dump(raw, "");
+    raw.close();
+    const queue = new JobQueue(path, { driver });
+    const ids = {
+      "a": "01a2331b-713a-7771-b56f-5f334893ed28",
+      "f": "01a2331b-7146-7632-8411-2f40b69176ba",
+      "b": "01a2331b-7146-7c3a-af46-c6fb4bb2ed52",
+      "parent": "01a2331b-7147-7de0-9862-261312adbaa9",
+      "child": "01a2331b-7147-7bd7-be82-448c4a3413d6",
+      "orphan": "01a2331b-7147-7b63-9e1c-df7686343e13",
+      "p1": "01a2331b-714b-78bf-9be1-e5d19e3922f1",
+      "p2": "01a2331b-714b-7c4a-a90e-0afe7cdd1f22",
+      "c": "01a2331b-714b-780b-a93b-b43328726343",
+    };
+    const status = async (id: string) => (await queue.getStatus(id))?.status;
+    assert.equal(await status(ids.a), "completed");
+    assert.deepEqual(await queue.getResult(ids.a), { doubled: 2 });
+    assert.equal(await status(ids.b), "failed");
+    assert.match((await queue.getStatus(ids.b))!.error!, /always/);
+    assert.equal(await status(ids.orphan), "cancelled");
+    assert.equal((await queue.getStatus(ids.orphan))?.cancelledBy, ids.b);
+    assert.deepEqual((await queue.getStatus(ids.child))?.dependencies, [ids.parent]);
+    const flaky = await queue.getStatus(ids.f);
+    assert.equal(flaky?.status, "pending");
+    assert.deepEqual(flaky?.executions.map((e) => e.status), ["failed"]);
+    closeConnections();
+    const conn = new DatabaseSync(path, { readOnly: true });
+    assert.deepEqual(dump(conn, "gigq_"), before, "every row of every table kept");
+    conn.close();
+
+    const reopened = new JobQueue(path, { driver });
+    const ok = task("ok", (p: { n: number }) => ({ doubled: p.n * 2 }));
+    const flakyTask = task("flaky", () => "second");
+    const later = task("later", () => "later");
+    const worker = new Worker(path, { tasks: [ok, flakyTask, later], driver, logger: () => {} });
+    while (await worker.processOne()) { /* drain */ }
+    for (const id of [ids.f, ids.p1, ids.p2]) {
+      assert.equal((await reopened.getStatus(id))?.status, "completed", id);
+    }
+    assert.deepEqual(await reopened.getResult(ids.p1), { doubled: 200 });
+    assert.equal((await reopened.stats()).pending, 0);
+    worker.close();
+    reopened.close();
+  },
+);

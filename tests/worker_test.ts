@@ -265,7 +265,7 @@ driverTest(
     // The backlog, older and of higher priority than the worker's own jobs.
     getConnection(path, { driver }).exec(`
       WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
-      INSERT INTO jobs (id, name, task, params, priority, max_attempts, timeout, retry_delay,
+      INSERT INTO gigq_jobs (id, name, task, params, priority, max_attempts, timeout, retry_delay,
         backoff, description, dependencies, status, run_at, created_at, updated_at)
       SELECT 'other-' || i, 'other', 'other', '{}', 9, 1, 300, 0, 'fixed', '', '[]', 'pending',
         0, 0, 0 FROM n`);
@@ -603,7 +603,9 @@ driverTest("the Worker writes a worker row and renews it while idle", async ({ p
   const done = w.start();
   await settle();
   const seen = () =>
-    getConnection(path, { driver }).prepare("SELECT seen_at, stopped_at FROM workers WHERE id = ?")
+    getConnection(path, { driver }).prepare(
+      "SELECT seen_at, stopped_at FROM gigq_workers WHERE id = ?",
+    )
       .get("w-row");
   const first = seen();
   assert.equal(first?.seen_at, clock.now());

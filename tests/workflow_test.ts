@@ -36,7 +36,7 @@ driverTest(
     // Each result is its parent's plus one, so 1..1000 proves the order; one attempt each.
     assert.deepEqual(
       getConnection(path, { driver }).prepare(
-        "SELECT count(*), count(DISTINCT job) FROM executions",
+        "SELECT count(*), count(DISTINCT job) FROM gigq_executions",
       ).values(),
       [[1000, 1000]],
     );
@@ -109,11 +109,11 @@ driverTest(
       assert.ok(processed.filter((n) => n > 0).length >= 2, `work was shared: ${processed}`);
       const conn = getConnection(path, { driver });
       assert.deepEqual(
-        conn.prepare("SELECT count(*), count(DISTINCT job) FROM executions").values(),
+        conn.prepare("SELECT count(*), count(DISTINCT job) FROM gigq_executions").values(),
         [[2000, 2000]],
       );
       assert.deepEqual(
-        conn.prepare("SELECT status, count(*) FROM executions GROUP BY status").values(),
+        conn.prepare("SELECT status, count(*) FROM gigq_executions GROUP BY status").values(),
         [["completed", 2000]],
       );
       const stats = await queue.stats();

@@ -5,19 +5,26 @@
  */
 import { pathToFileURL } from "node:url";
 import { JobQueue } from "../queue.ts";
-import { closeConnection, getConnection } from "../registry.ts";
-import { readVersion } from "../schema.ts";
+import { peekVersion } from "../schema.ts";
 import type { DriverName } from "../sqlite/connection.ts";
 import { isReadOnlyDirectory } from "../sqlite/_file_errors.ts";
 import { OperationError } from "./_args.ts";
 
 const MAGIC = "SQLite format 3\0";
 
-/** There is no GigQ database at the path yet (missing, empty or without tables). */
+/** There is no GigQ queue at the path yet (missing, empty, or a file without GigQ's tables). */
 export class NoDatabaseError extends OperationError {
-  /** @param path the database path */
-  constructor(path: string) {
-    super(`no GigQ database at ${path} (submit a job or start a worker to create one)`);
+  /**
+   * @param path the database path
+   * @param other the file is an SQLite database with other tables
+   */
+  constructor(path: string, other = false) {
+    super(
+      other
+        ? `no GigQ queue in ${path} (it is an SQLite database without GigQ's tables; submit a ` +
+          `job or start a worker on it to add them beside its own)`
+        : `no GigQ database at ${path} (submit a job or start a worker to create one)`,
+    );
     this.name = "NoDatabaseError";
   }
 }
@@ -76,26 +83,26 @@ export async function checkDatabaseFile(
     );
   }
   if (!options.mustExist) return;
-  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  if (view.getUint32(60) > 0) return; // user_version: a GigQ (or foreign) schema; the library checks
-  if ((await size(path + "-wal") ?? 0) > 0) {
-    // The header may be older than the WAL: ask SQLite (this opens no transaction).
-    let version: number;
-    try {
-      version = readVersion(getConnection(path, { driver: options.driver }));
-    } catch (error) {
-      if (isReadOnlyDirectory(path, error)) throw unreadableWal(path);
-      throw error;
-    } finally {
-      closeConnection(path);
+  // GigQ's tables may sit beside an application's: ask SQLite whether they
+  // are there (through the WAL too), without changing the file.
+  let version: number;
+  try {
+    version = peekVersion(path, options.driver);
+  } catch (error) {
+    if (isReadOnlyDirectory(path, error)) {
+      if ((await size(path + "-wal") ?? 0) > 0) throw unreadableWal(path);
+      return; // The read-only fallback decides.
     }
-    if (version === 0) throw missing();
-    return;
+    throw error;
   }
+  if (version === 0) throw new NoDatabaseError(path, bytes > 0 && hasTables(await header(path)));
+}
+
+/** Whether page 1 of a database lists any table (from its first bytes). */
+function hasTables(head: Uint8Array): boolean {
   const pageType = head[100];
   const cells = head.length >= 105 ? (head[103] << 8) | head[104] : 0;
-  const hasSchema = pageType !== 0x0d || cells > 0;
-  if (!hasSchema) throw missing();
+  return pageType !== 0x0d || cells > 0;
 }
 
 /** A queue whose WAL holds commits, in a directory where SQLite cannot create its -shm file. */

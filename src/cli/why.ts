@@ -99,7 +99,6 @@ export interface WhyOptions {
  * When worker ?1 last showed a sign of life. Kept here rather than in
  * src/_sql.ts only while another change to that file is under way.
  */
-const WORKER_SEEN = `SELECT seen_at FROM workers WHERE id = ?1`;
 
 const ENDED: Record<string, string> = {
   failed: "failed",
@@ -134,7 +133,7 @@ function lastWorkerSeen(queue: JobQueue): number | null {
 /** When worker `id` last showed a sign of life: its last record, or claiming `job`. */
 function workerSeen(queue: JobQueue, id: string, job: JobDetails): number | null {
   const conn = getConnection(queue.path, { driver: queue.driver });
-  const seen = toMs(conn.prepare(WORKER_SEEN).values(id)[0]?.[0]);
+  const seen = toMs(conn.prepare(SQL.workerSeenAt).values(id)[0]?.[0]);
   const claimed = job.startedAt === null ? null : Date.parse(job.startedAt);
   if (seen === null) return claimed;
   return claimed === null ? seen : Math.max(seen, claimed);

@@ -34,7 +34,7 @@ export interface RunResult {
  *
  * @example Run a prepared statement
  * ```ts ignore
- * const stmt = conn.prepare("SELECT count(*) AS n FROM jobs WHERE status = ?");
+ * const stmt = conn.prepare("SELECT count(*) AS n FROM gigq_jobs WHERE status = ?");
  * const row = stmt.get("pending"); // { n: 3 }
  * ```
  */
@@ -82,7 +82,7 @@ export interface OpenOptions {
  * ```ts ignore
  * import { getConnection } from "@gigq/gigq";
  * const conn = getConnection("jobs.db");
- * const n = conn.prepare("SELECT count(*) AS n FROM jobs").get()?.n;
+ * const n = conn.prepare("SELECT count(*) AS n FROM gigq_jobs").get()?.n;
  * ```
  */
 export interface Connection extends Disposable {

@@ -21,7 +21,7 @@ const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sor
 function inspect(path: string): { ids: Set<string>; integrity: string } {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    const ids = new Set(db.prepare("SELECT id FROM jobs").all().map((r) => r.id as string));
+    const ids = new Set(db.prepare("SELECT id FROM gigq_jobs").all().map((r) => r.id as string));
     const integrity = String(db.prepare("PRAGMA integrity_check").get()?.integrity_check);
     return { ids, integrity };
   } finally {
@@ -197,7 +197,7 @@ for (const driver of drivers) {
       // Every completed job in the copy has its result: no torn rows.
       const copy = new DatabaseSync(dest, { readOnly: true });
       const torn = copy.prepare(
-        "SELECT count(*) AS n FROM jobs WHERE status = 'completed' AND result IS NULL",
+        "SELECT count(*) AS n FROM gigq_jobs WHERE status = 'completed' AND result IS NULL",
       ).get()?.n;
       copy.close();
       assert.equal(torn, 0);

@@ -237,7 +237,8 @@ Deno.test("the worker needs only --allow-read --allow-write --allow-env; --allow
     await run(["--allow-read", "--allow-write", "--allow-env"], "no-sys");
     await run(["--allow-read", "--allow-write", "--allow-env", "--allow-sys=hostname"], "sys");
     const { getConnection } = await import("../../mod.ts");
-    const rows = getConnection(db.path).prepare("SELECT id, host FROM workers ORDER BY id").all();
+    const rows = getConnection(db.path).prepare("SELECT id, host FROM gigq_workers ORDER BY id")
+      .all();
     assert.deepEqual(rows.map((r) => ({ ...r })), [
       { id: "no-sys", host: "unknown" },
       { id: "sys", host: Deno.hostname() },

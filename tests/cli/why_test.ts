@@ -302,7 +302,7 @@ driverTest(
     // A job lease that runs past the worker's silence (as one covering the
     // job's timeout would), written by hand.
     const leaseUntil = seen + 10 * 60_000;
-    getConnection(path, { driver }).prepare("UPDATE jobs SET lease_until = ? WHERE id = ?")
+    getConnection(path, { driver }).prepare("UPDATE gigq_jobs SET lease_until = ? WHERE id = ?")
       .run(leaseUntil, id);
 
     let answer = await why(queue, id, { now: seen + 20_000 });

@@ -37,7 +37,7 @@ const driver = args.driver as "node" | "ffi";
 
 /** Records who ran which run of which job: the side effect the chaos suite counts. */
 const RECORD = `INSERT INTO effects (job_id, run, attempt, worker_id, at)
-  VALUES (?1, (SELECT runs FROM jobs WHERE id = ?1 AND status = 'running' AND worker_id = ?3),
+  VALUES (?1, (SELECT runs FROM gigq_jobs WHERE id = ?1 AND status = 'running' AND worker_id = ?3),
     ?2, ?3, ?4)`;
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -157,7 +157,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const completed = () =>
     inspect(
       o.path,
-      (db) => Number(scalar(db, "SELECT count(*) FROM jobs WHERE status = 'completed'")),
+      (db) => Number(scalar(db, "SELECT count(*) FROM gigq_jobs WHERE status = 'completed'")),
     );
   // The first minKills kills are spread over the first 70% of the jobs (so
   // they happen however fast the machine is), each at a random moment after
@@ -201,34 +201,34 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const figures = inspect(o.path, (db) => {
     const n = (sql: string) => Number(scalar(db, sql));
     const completedRuns =
-      `SELECT j.id AS job_id, e.run FROM executions e JOIN jobs j ON j.seq = e.job
+      `SELECT j.id AS job_id, e.run FROM gigq_executions e JOIN gigq_jobs j ON j.seq = e.job
       WHERE e.status = 'completed'`;
     const abandonedBy = db.prepare(
-      `SELECT worker_id, count(*) AS n FROM executions
+      `SELECT worker_id, count(*) AS n FROM gigq_executions
        WHERE status = 'timeout' AND error LIKE '%stopped renewing its lease%' GROUP BY worker_id`,
     ).all() as { worker_id: string; n: number }[];
     return {
-      completed: n("SELECT count(*) FROM jobs WHERE status = 'completed'"),
-      lost: n(`SELECT count(*) FROM jobs WHERE status <> 'completed'`),
-      doubleCompletions: n(`SELECT count(*) FROM (SELECT job FROM executions
+      completed: n("SELECT count(*) FROM gigq_jobs WHERE status = 'completed'"),
+      lost: n(`SELECT count(*) FROM gigq_jobs WHERE status <> 'completed'`),
+      doubleCompletions: n(`SELECT count(*) FROM (SELECT job FROM gigq_executions
         WHERE status = 'completed' GROUP BY job HAVING count(*) > 1)`),
-      unrecordedRuns: n(`SELECT count(*) FROM jobs j
-        WHERE j.runs <> (SELECT count(*) FROM executions e WHERE e.job = j.seq)`),
+      unrecordedRuns: n(`SELECT count(*) FROM gigq_jobs j
+        WHERE j.runs <> (SELECT count(*) FROM gigq_executions e WHERE e.job = j.seq)`),
       missingEffects: n(`SELECT count(*) FROM (${completedRuns}) c
         WHERE NOT EXISTS (SELECT 1 FROM effects f WHERE f.job_id = c.job_id AND f.run = c.run)`),
       badEffects: n(`SELECT count(*) FROM effects f
           WHERE f.run IS NULL
-            OR NOT EXISTS (SELECT 1 FROM jobs j JOIN executions e ON e.job = j.seq
+            OR NOT EXISTS (SELECT 1 FROM gigq_jobs j JOIN gigq_executions e ON e.job = j.seq
                            WHERE j.id = f.job_id AND e.run = f.run)`) +
         n(`SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM effects
           GROUP BY job_id, run HAVING count(*) > 1)`),
-      repeatedEffects: n(`SELECT count(*) FROM effects f JOIN jobs j ON j.id = f.job_id
-          JOIN executions e ON e.job = j.seq AND e.run = f.run WHERE e.status <> 'completed'`),
+      repeatedEffects: n(`SELECT count(*) FROM effects f JOIN gigq_jobs j ON j.id = f.job_id
+          JOIN gigq_executions e ON e.job = j.seq AND e.run = f.run WHERE e.status <> 'completed'`),
       abandoned: abandonedBy.reduce((a, r) => a + Number(r.n), 0),
       killsMidJob: abandonedBy.filter((r) => killed.has(r.worker_id)).length,
       liveLeaseLosses: abandonedBy.filter((r) => !killed.has(r.worker_id))
         .reduce((a, r) => a + Number(r.n), 0),
-      otherEndings: n(`SELECT count(*) FROM executions WHERE status <> 'completed'
+      otherEndings: n(`SELECT count(*) FROM gigq_executions WHERE status <> 'completed'
         AND NOT (status = 'timeout' AND error LIKE '%stopped renewing its lease%')`),
       integrity: integrity(db),
     };

@@ -75,7 +75,7 @@ Deno.test({
         worker_id TEXT NOT NULL, at INTEGER NOT NULL)`),
     );
     const status = () =>
-      inspect(db.path, (d) => String(scalar(d, "SELECT status FROM jobs WHERE id = ?", id)));
+      inspect(db.path, (d) => String(scalar(d, "SELECT status FROM gigq_jobs WHERE id = ?", id)));
     const first = worker();
     let second: ReturnType<typeof worker> | undefined;
     try {

@@ -194,7 +194,7 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
     const left = () =>
       inspect(
         o.path,
-        (db) => Number(scalar(db, "SELECT count(*) FROM jobs WHERE status <> 'completed'")),
+        (db) => Number(scalar(db, "SELECT count(*) FROM gigq_jobs WHERE status <> 'completed'")),
       );
     while (left() > 0) {
       if (Date.now() - producersDone > o.drainLimitMs) {
@@ -221,7 +221,7 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
 
     const workerLines = workers.flatMap((w) => w.stderr().split("\n").filter((l) => l !== ""));
     const figures = inspect(o.path, (db) => {
-      const find = db.prepare("SELECT status FROM jobs WHERE id = ?");
+      const find = db.prepare("SELECT status FROM gigq_jobs WHERE id = ?");
       let lost = 0;
       for (const id of ids) {
         const row = find.get(id) as { status: string } | undefined;
@@ -229,10 +229,10 @@ export async function runContention(o: ContentionOptions): Promise<ContentionRep
       }
       return {
         lost,
-        unexpected: Number(scalar(db, "SELECT count(*) FROM jobs")) - new Set(ids).size,
+        unexpected: Number(scalar(db, "SELECT count(*) FROM gigq_jobs")) - new Set(ids).size,
         doubleCompletions: Number(scalar(
           db,
-          `SELECT count(*) FROM (SELECT job FROM executions WHERE status = 'completed'
+          `SELECT count(*) FROM (SELECT job FROM gigq_executions WHERE status = 'completed'
             GROUP BY job HAVING count(*) > 1)`,
         )),
         integrity: integrity(db),

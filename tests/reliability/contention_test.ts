@@ -72,7 +72,7 @@ Deno.test({
         ids.push(id);
         const end = Date.now() + 10_000; // the worker polls every 0.1 s: only a hang takes this
         const status = () =>
-          inspect(db.path, (d) => scalar(d, "SELECT status FROM jobs WHERE id = ?", id));
+          inspect(db.path, (d) => scalar(d, "SELECT status FROM gigq_jobs WHERE id = ?", id));
         while (status() !== "completed" && Date.now() < end) await sleep(50);
         assert.equal(status(), "completed", `job ${i} was never seen completed`);
         const wal = await Deno.stat(`${db.path}-wal`).catch(() => undefined);
@@ -82,7 +82,10 @@ Deno.test({
       await exited(worker, 30_000, "the worker");
       inspect(db.path, (d) => {
         assert.equal(integrity(d), "ok");
-        assert.equal(Number(scalar(d, "SELECT count(*) FROM jobs WHERE status = 'completed'")), 5);
+        assert.equal(
+          Number(scalar(d, "SELECT count(*) FROM gigq_jobs WHERE status = 'completed'")),
+          5,
+        );
       });
     } finally {
       signal(worker, "SIGKILL");

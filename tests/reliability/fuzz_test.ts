@@ -413,10 +413,10 @@ function assertAllowed(error: unknown, label: string): void {
 function fingerprint(path: string): string {
   return inspect(path, (d) =>
     [
-      scalar(d, "SELECT count(*) FROM jobs"),
-      scalar(d, "SELECT coalesce(max(seq), 0) FROM jobs"),
-      scalar(d, "SELECT coalesce(sum(length(params) + length(name)), 0) FROM jobs"),
-      scalar(d, "SELECT count(*) FROM job_deps"),
+      scalar(d, "SELECT count(*) FROM gigq_jobs"),
+      scalar(d, "SELECT coalesce(max(seq), 0) FROM gigq_jobs"),
+      scalar(d, "SELECT coalesce(sum(length(params) + length(name)), 0) FROM gigq_jobs"),
+      scalar(d, "SELECT count(*) FROM gigq_job_deps"),
     ].join("/"));
 }
 

@@ -121,7 +121,7 @@ for (
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal(ok.stdout, "Processed one job (completed).\n");
       // Without --allow-sys=hostname the host is "unknown", and nothing prompts for it.
-      assert.equal(inspect(path, (d) => scalar(d, "SELECT host FROM workers")), "unknown");
+      assert.equal(inspect(path, (d) => scalar(d, "SELECT host FROM gigq_workers")), "unknown");
     });
   });
 }
@@ -155,7 +155,8 @@ for (
       let status: Deno.CommandStatus;
       try {
         const end = Date.now() + 60_000; // only a hang takes this long
-        const done = () => scalar(conn, "SELECT count(*) FROM jobs WHERE status = 'completed'");
+        const done = () =>
+          scalar(conn, "SELECT count(*) FROM gigq_jobs WHERE status = 'completed'");
         while (done() !== 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
         assert.equal(done(), 1, child.stderr());
       } finally {
@@ -175,7 +176,7 @@ Deno.test("--allow-sys=hostname lets a worker record its host name", async () =>
     const args = [CLI, "--db", path, "worker", "--tasks", TASKS, "--once"];
     const ok = await run([...NODE_WORKER, "--allow-sys=hostname"], args);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(inspect(path, (d) => scalar(d, "SELECT host FROM workers")), Deno.hostname());
+    assert.equal(inspect(path, (d) => scalar(d, "SELECT host FROM gigq_workers")), Deno.hostname());
   });
 });
 

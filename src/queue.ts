@@ -39,6 +39,19 @@ export interface JobQueueOptions extends ConnectionOptions {
   maxPayloadBytes?: number;
 }
 
+/**
+ * What a {@linkcode JobQueue.transaction} function gets: the connection its
+ * statements run on, and submits that commit (or roll back) with them.
+ */
+export interface QueueTransaction {
+  /** The SQLite connection, inside the open transaction: run the application's statements on it. */
+  readonly connection: Connection;
+  /** Adds a job in this transaction; returns its id. */
+  submit(job: Job): string;
+  /** Adds jobs in this transaction (ordered so dependencies come first); returns their ids in the order given. */
+  submitMany(jobs: Iterable<Job>): string[];
+}
+
 /** Options for {@linkcode JobQueue.listJobs}. */
 export interface ListOptions {
   /**
@@ -188,6 +201,13 @@ export class JobQueue implements Disposable {
     return this.#store;
   }
 
+  #list(jobs: Iterable<Job>): Job[] {
+    if (jobs === null || typeof (jobs as Iterable<Job>)?.[Symbol.iterator] !== "function") {
+      throw new TypeError(`Cannot submit: expected an iterable of jobs, got ${describe(jobs)}`);
+    }
+    return [...jobs];
+  }
+
   #prepare(jobs: readonly Job[]): PreparedJob[] {
     return orderBatch(jobs).map((job) => ({
       job,
@@ -232,10 +252,7 @@ export class JobQueue implements Disposable {
    * @param jobs the jobs to submit
    */
   async submitMany(jobs: Iterable<Job>): Promise<string[]> {
-    if (jobs === null || typeof (jobs as Iterable<Job>)?.[Symbol.iterator] !== "function") {
-      throw new TypeError(`Cannot submit: expected an iterable of jobs, got ${describe(jobs)}`);
-    }
-    const list = [...jobs];
+    const list = this.#list(jobs);
     const prepared = this.#prepare(list);
     if (prepared.length === 0) return [];
     const store = await this.#ready();
@@ -379,6 +396,77 @@ export class JobQueue implements Disposable {
       : instant("Cannot clear jobs", "before", options.before);
     const store = await this.#ready();
     return await store.write(() => store.clear(before));
+  }
+
+  /**
+   * Runs `fn` in one SQLite write transaction on the queue's connection, so
+   * an application commits its own rows and its jobs together, or neither:
+   * `tx.connection` runs the application's statements, `tx.submit(job)` and
+   * `tx.submitMany(jobs)` add jobs and return their ids. A throw rolls back
+   * everything `fn` wrote; workers are woken only after the commit.
+   *
+   * `fn` must be synchronous — no `await` inside: a transaction is never
+   * held across one (it would block every other writer). An async function
+   * is refused with a `TypeError` before it runs. Resolves to what `fn`
+   * returns.
+   *
+   * @example Save an order and the job that e-mails its receipt, atomically
+   * ```ts ignore
+   * const jobId = await queue.transaction((tx) => {
+   *   tx.connection.prepare("INSERT INTO orders (id, total) VALUES (?, ?)").run(42, 99.5);
+   *   return tx.submit(sendReceipt.toJob({ order: 42 }));
+   * });
+   * ```
+   *
+   * @param fn the work to commit as one
+   */
+  async transaction<T>(fn: (tx: QueueTransaction) => T): Promise<T> {
+    if (typeof fn !== "function") {
+      throw new TypeError(`Cannot run a transaction: expected a function, got ${describe(fn)}`);
+    }
+    if (
+      fn.constructor?.name === "AsyncFunction" || fn.constructor?.name === "AsyncGeneratorFunction"
+    ) {
+      throw new TypeError(
+        "Cannot run an async function in a queue transaction: it must be synchronous (no " +
+          "await inside), so that no lock is held across an await; nothing was written",
+      );
+    }
+    const store = await this.#ready();
+    let inserted = 0;
+    const now = this.#clock.now();
+    const result = await store.write(() => {
+      let open = true;
+      const closed = () => {
+        if (!open) {
+          throw new Error("Cannot submit through a queue transaction that has ended");
+        }
+      };
+      const tx: QueueTransaction = {
+        connection: store.conn,
+        submit: (job: Job) => {
+          closed();
+          const ids = store.insertJobs(this.#prepare([job]), now);
+          inserted++;
+          return ids[0];
+        },
+        submitMany: (jobs: Iterable<Job>) => {
+          closed();
+          const list = this.#list(jobs);
+          if (list.length === 0) return [];
+          store.insertJobs(this.#prepare(list), now);
+          inserted += list.length;
+          return list.map((j) => j.id);
+        },
+      };
+      try {
+        return fn(tx);
+      } finally {
+        open = false;
+      }
+    });
+    if (inserted > 0) notifyLocalCommit(this.path);
+    return result;
   }
 
   /**

@@ -644,3 +644,68 @@ driverTest(
     queue.close();
   },
 );
+
+driverTest(
+  "transaction(): the application's rows and its jobs commit together, or neither",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    await queue.stats();
+    const conn = getConnection(path, { driver });
+    conn.exec("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)");
+    const receipt = task("receipt", (p: { order: number }) => `sent ${p.order}`);
+
+    // Commit: both exist, and the job runs.
+    const id = await queue.transaction((tx) => {
+      tx.connection.prepare("INSERT INTO orders (id, total) VALUES (?, ?)").run(1, 9.5);
+      return tx.submit(receipt.toJob({ order: 1 }));
+    });
+    assert.deepEqual(conn.prepare("SELECT id FROM orders").values(), [[1]]);
+    const worker = new Worker(path, { tasks: [receipt], driver, logger: () => {} });
+    assert.equal(await worker.processOne(), true);
+    assert.equal(await queue.getResult(id), "sent 1");
+
+    // Throw: neither the order nor its jobs exist, and no worker has anything to run.
+    let lost: string[] = [];
+    await assert.rejects(
+      queue.transaction((tx) => {
+        tx.connection.prepare("INSERT INTO orders (id, total) VALUES (?, ?)").run(2, 1);
+        lost = tx.submitMany([receipt.toJob({ order: 2 }), receipt.toJob({ order: 3 })]);
+        throw new Error("payment declined");
+      }),
+      /payment declined/,
+    );
+    assert.equal(lost.length, 2);
+    assert.deepEqual(conn.prepare("SELECT id FROM orders").values(), [[1]]);
+    for (const l of lost) assert.equal(await queue.getStatus(l), undefined);
+    assert.equal(await worker.processOne(), false);
+
+    // An async function: refused before it runs, nothing written.
+    const before = await dbHash(path);
+    await assert.rejects(
+      queue.transaction(async (tx) => {
+        tx.connection.prepare("INSERT INTO orders (id, total) VALUES (?, ?)").run(4, 1);
+        await Promise.resolve();
+        return tx.submit(receipt.toJob({ order: 4 }));
+      }),
+      (e: Error) => e instanceof TypeError && /async function/.test(e.message),
+    );
+    // A function that returns a promise is refused too, and rolled back.
+    await assert.rejects(
+      queue.transaction((tx) => {
+        tx.submit(receipt.toJob({ order: 5 }));
+        return Promise.resolve(1);
+      }),
+      (e: Error) => e instanceof TypeError && /returned a promise/.test(e.message),
+    );
+    assert.deepEqual(conn.prepare("SELECT id FROM orders").values(), [[1]]);
+    assert.equal((await queue.stats()).total, 1);
+    assert.equal(await dbHash(path), before);
+
+    // The transaction object is dead once it ends.
+    let saved: { submit(job: ReturnType<typeof receipt.toJob>): string } | undefined;
+    await queue.transaction((tx) => void (saved = tx));
+    assert.throws(() => saved!.submit(receipt.toJob({ order: 6 })), /has ended/);
+    worker.close();
+    queue.close();
+  },
+);

@@ -6,19 +6,14 @@
 import { DEFAULT_MAX_PAYLOAD_BYTES, toJson } from "./_json.ts";
 import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
 import type { JsonValue } from "./_json.ts";
-import { type PreparedJob, Store } from "./_store.ts";
+import type { Backend, PreparedJob } from "./_backend.ts";
+import { backendSpec, openBackend } from "./_open_backend.ts";
 import { instant, integer, knownKeys } from "./_validate.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { JobNotFoundError, QueueClosedError } from "./errors.ts";
 import { Job } from "./job.ts";
-import { describe, JOB_STATUSES, type JobStatus, parseJobStatus, quote } from "./job_status.ts";
-import {
-  acquireConnection,
-  type ConnectionOptions,
-  notifyLocalCommit,
-  releaseConnection,
-  resolveDbPath,
-} from "./registry.ts";
+import { describe, type JobStatus, parseJobStatus, quote } from "./job_status.ts";
+import type { ConnectionOptions } from "./registry.ts";
 import type { Connection } from "./sqlite/connection.ts";
 
 /** Options for {@linkcode JobQueue}. */
@@ -154,8 +149,8 @@ export class JobQueue implements Disposable {
   #options: ConnectionOptions;
   #clock: Clock;
   #maxPayload: number;
-  #conn: Connection | undefined;
-  #store: Store | undefined;
+  #backend: Backend;
+  #opened: Promise<void> | undefined;
   #closed = false;
 
   /**
@@ -166,7 +161,7 @@ export class JobQueue implements Disposable {
    */
   constructor(path: string, options: JobQueueOptions = {}) {
     knownKeys("Cannot open queue", options, QUEUE_OPTION_KEYS);
-    this.path = resolveDbPath(path);
+    this.path = backendSpec(path).path;
     this.#options = {
       driver: options.driver,
       synchronous: options.synchronous,
@@ -180,7 +175,7 @@ export class JobQueue implements Disposable {
       2,
       1_073_741_824,
     );
-    this.#conn = acquireConnection(this.path, this.#options);
+    this.#backend = openBackend(backendSpec(path, this.#options));
   }
 
   /** The driver this queue's connection uses. */
@@ -188,17 +183,16 @@ export class JobQueue implements Disposable {
     return this.#options.driver ?? "node";
   }
 
-  async #ready(): Promise<Store> {
+  /** The backend, open (its schema made) before first use. */
+  async #ready(): Promise<Backend> {
     if (this.#closed) throw new QueueClosedError(this.path);
-    if (this.#conn === undefined || !this.#conn.isOpen) {
-      // The registry closed it (closeConnection/closeConnections): reopen.
-      this.#conn = acquireConnection(this.path, this.#options);
-      this.#store = undefined;
+    try {
+      await (this.#opened ??= this.#backend.open({}));
+    } catch (error) {
+      this.#opened = undefined;
+      throw error;
     }
-    if (this.#store === undefined || this.#store.conn !== this.#conn) {
-      this.#store = await Store.open(this.#conn);
-    }
-    return this.#store;
+    return this.#backend;
   }
 
   #list(jobs: Iterable<Job>): Job[] {
@@ -233,9 +227,9 @@ export class JobQueue implements Disposable {
    */
   async submit(job: Job): Promise<string> {
     const prepared = this.#prepare([job]);
-    const store = await this.#ready();
-    const ids = await store.write(() => store.insertJobs(prepared, this.#clock.now()));
-    notifyLocalCommit(this.path);
+    const backend = await this.#ready();
+    const ids = await backend.insertJobs({ jobs: prepared, now: this.#clock.now() });
+    backend.notifyLocalCommit();
     return ids[0];
   }
 
@@ -255,9 +249,9 @@ export class JobQueue implements Disposable {
     const list = this.#list(jobs);
     const prepared = this.#prepare(list);
     if (prepared.length === 0) return [];
-    const store = await this.#ready();
-    await store.write(() => store.insertJobs(prepared, this.#clock.now()));
-    notifyLocalCommit(this.path);
+    const backend = await this.#ready();
+    await backend.insertJobs({ jobs: prepared, now: this.#clock.now() });
+    backend.notifyLocalCommit();
     return list.map((j) => j.id);
   }
 
@@ -274,8 +268,7 @@ export class JobQueue implements Disposable {
    */
   async getStatus(id: string): Promise<JobDetails | undefined> {
     checkId(id);
-    const store = await this.#ready();
-    return await store.read(() => store.getJob(id)) as JobDetails | undefined;
+    return await (await this.#ready()).getJob({ id, now: this.#clock.now() });
   }
 
   /**
@@ -313,8 +306,7 @@ export class JobQueue implements Disposable {
     knownKeys("Cannot list jobs", options, ["status", "limit"]);
     const status = options.status === undefined ? undefined : parseJobStatus(options.status);
     const limit = integer("Cannot list jobs", "limit", options.limit ?? 100, 0, 1_000_000_000);
-    const store = await this.#ready();
-    return await store.read(() => store.list(status, limit)) as JobInfo[];
+    return await (await this.#ready()).listJobs({ status, limit, now: this.#clock.now() });
   }
 
   /**
@@ -326,16 +318,7 @@ export class JobQueue implements Disposable {
    * ```
    */
   async stats(): Promise<QueueStats> {
-    const store = await this.#ready();
-    const counts = await store.read(() => store.stats());
-    const stats = {} as QueueStats;
-    let total = 0;
-    for (const status of JOB_STATUSES) {
-      stats[status] = counts.get(status) ?? 0;
-      total += stats[status];
-    }
-    stats.total = total;
-    return stats;
+    return await (await this.#ready()).stats({ now: this.#clock.now() });
   }
 
   /**
@@ -352,8 +335,7 @@ export class JobQueue implements Disposable {
    */
   async cancel(id: string): Promise<boolean> {
     checkId(id);
-    const store = await this.#ready();
-    return await store.write(() => store.cancel(id, this.#clock.now()));
+    return await (await this.#ready()).cancel({ id, now: this.#clock.now() });
   }
 
   /**
@@ -371,9 +353,9 @@ export class JobQueue implements Disposable {
    */
   async requeue(id: string): Promise<boolean> {
     checkId(id);
-    const store = await this.#ready();
-    const requeued = await store.write(() => store.requeue(id, this.#clock.now()));
-    if (requeued) notifyLocalCommit(this.path);
+    const backend = await this.#ready();
+    const requeued = await backend.requeue({ id, now: this.#clock.now() });
+    if (requeued) backend.notifyLocalCommit();
     return requeued;
   }
 
@@ -394,8 +376,7 @@ export class JobQueue implements Disposable {
     const before = options.before === undefined
       ? Number.MAX_SAFE_INTEGER
       : instant("Cannot clear jobs", "before", options.before);
-    const store = await this.#ready();
-    return await store.write(() => store.clear(before));
+    return await (await this.#ready()).clear({ before, now: this.#clock.now() });
   }
 
   /**
@@ -432,40 +413,42 @@ export class JobQueue implements Disposable {
           "await inside), so that no lock is held across an await; nothing was written",
       );
     }
-    const store = await this.#ready();
+    const backend = await this.#ready();
     let inserted = 0;
-    const now = this.#clock.now();
-    const result = await store.write(() => {
-      let open = true;
-      const closed = () => {
-        if (!open) {
-          throw new Error("Cannot submit through a queue transaction that has ended");
+    const result = await backend.transaction({
+      now: this.#clock.now(),
+      fn: (inner) => {
+        let open = true;
+        const closed = () => {
+          if (!open) {
+            throw new Error("Cannot submit through a queue transaction that has ended");
+          }
+        };
+        const tx: QueueTransaction = {
+          connection: inner.connection as Connection,
+          submit: (job: Job) => {
+            closed();
+            const ids = inner.insertJobs(this.#prepare([job]));
+            inserted++;
+            return ids[0];
+          },
+          submitMany: (jobs: Iterable<Job>) => {
+            closed();
+            const list = this.#list(jobs);
+            if (list.length === 0) return [];
+            inner.insertJobs(this.#prepare(list));
+            inserted += list.length;
+            return list.map((j) => j.id);
+          },
+        };
+        try {
+          return fn(tx);
+        } finally {
+          open = false;
         }
-      };
-      const tx: QueueTransaction = {
-        connection: store.conn,
-        submit: (job: Job) => {
-          closed();
-          const ids = store.insertJobs(this.#prepare([job]), now);
-          inserted++;
-          return ids[0];
-        },
-        submitMany: (jobs: Iterable<Job>) => {
-          closed();
-          const list = this.#list(jobs);
-          if (list.length === 0) return [];
-          store.insertJobs(this.#prepare(list), now);
-          inserted += list.length;
-          return list.map((j) => j.id);
-        },
-      };
-      try {
-        return fn(tx);
-      } finally {
-        open = false;
-      }
+      },
     });
-    if (inserted > 0) notifyLocalCommit(this.path);
+    if (inserted > 0) backend.notifyLocalCommit();
     return result;
   }
 
@@ -481,9 +464,7 @@ export class JobQueue implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#conn !== undefined) releaseConnection(this.#conn);
-    this.#conn = undefined;
-    this.#store = undefined;
+    this.#backend.close();
   }
 
   /** Same as {@linkcode JobQueue.close}. */

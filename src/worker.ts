@@ -8,20 +8,13 @@ import { setImmediate } from "node:timers";
 import { errorText } from "./_error_text.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
 import { type JsonValue, toJson } from "./_json.ts";
-import { type Claimed, type Claimer, type Outcome, Store } from "./_store.ts";
-import { SQL } from "./_sql.ts";
+import type { Backend, Claimed, Claimer, Outcome } from "./_backend.ts";
+import { backendSpec, openBackend } from "./_open_backend.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { JobTimeoutError, QueueClosedError } from "./errors.ts";
 import { describe } from "./job_status.ts";
-import {
-  acquireConnection,
-  type ConnectionOptions,
-  onLocalCommit,
-  releaseConnection,
-  resolveDbPath,
-} from "./registry.ts";
-import type { Connection } from "./sqlite/connection.ts";
+import type { ConnectionOptions } from "./registry.ts";
 import { isTask, type JobContext, type Task } from "./task.ts";
 
 /** How loud a log line is. */
@@ -226,20 +219,6 @@ class Context implements JobContext {
   }
 }
 
-/**
- * The identity of the file at `path` (device and inode), or undefined when
- * there is none or it cannot be read (then replacement goes unnoticed).
- */
-function fileId(path: string): string | undefined {
-  if (path === ":memory:" || path.startsWith("file:")) return undefined;
-  try {
-    const st = Deno.statSync(path);
-    return st.ino === null ? undefined : `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
-}
-
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -277,10 +256,6 @@ export class Worker implements AsyncDisposable {
   #leaseMs: number;
   #graceMs: number;
   #claimer: Claimer;
-  /** The task names as a JSON array (for the idle check for work). */
-  #tasksJson: string;
-  /** The file's identity when opened, to notice it being deleted or replaced. */
-  #fileId: string | undefined;
   /** The file at the path is not the one open: reopen once in-flight work is written. */
   #reopen = false;
   /** The file's deletion was logged. */
@@ -292,11 +267,11 @@ export class Worker implements AsyncDisposable {
   #clock: Clock;
   #maxPayload: number;
   #log: Logger;
-  #options: ConnectionOptions;
-  #conn: Connection | undefined;
-  #store: Store | undefined;
+  #backend: Backend;
+  /** The backend's generation this worker registered in (-1: not yet). */
+  #registeredIn = -1;
+  #opened: Promise<void> | undefined;
   #closed = false;
-  #registered = false;
   /** This instance has registered once (a reconnection registers again, without checks). */
   #started = false;
 
@@ -321,8 +296,8 @@ export class Worker implements AsyncDisposable {
   #heartbeat: TimerId | undefined;
   #watchEnabled: boolean;
   #watchMs: number;
-  #watcher: Deno.FsWatcher | undefined;
-  #watchTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Stops the backend's watch for other processes' commits, while idle. */
+  #unwatch: (() => void) | undefined;
   /** The loop is waiting for work with a free slot: a commit elsewhere should wake it. */
   #idle = false;
   #graceTimer: TimerId | undefined;
@@ -345,7 +320,12 @@ export class Worker implements AsyncDisposable {
   constructor(path: string, options: WorkerOptions) {
     const context = "Cannot create worker";
     knownKeys(context, options ?? {}, WORKER_OPTION_KEYS);
-    this.path = resolveDbPath(path);
+    const spec = backendSpec(path, {
+      driver: options?.driver,
+      synchronous: options?.synchronous,
+      busyTimeout: options?.busyTimeout,
+    });
+    this.path = spec.path;
     const tasks = options?.tasks ?? [];
     if (!Array.isArray(tasks)) {
       throw new TypeError(`${context}: tasks must be an array of tasks, got ${describe(tasks)}`);
@@ -407,11 +387,6 @@ export class Worker implements AsyncDisposable {
     if (typeof this.#log !== "function") {
       throw new TypeError(`${context}: logger must be a function, got ${describe(this.#log)}`);
     }
-    this.#options = {
-      driver: options.driver,
-      synchronous: options.synchronous,
-      busyTimeout: options.busyTimeout,
-    };
     const owner = (options as { [LEASE_OWNER]?: string })[LEASE_OWNER];
     this.#claimer = {
       workerId: this.id,
@@ -420,9 +395,7 @@ export class Worker implements AsyncDisposable {
       leaseMs: this.#leaseMs,
       graceMs: this.#graceMs + LEASE_MARGIN_MS,
     };
-    this.#tasksJson = JSON.stringify(this.#claimer.tasks);
-    this.#conn = acquireConnection(this.path, this.#options);
-    this.#fileId = fileId(this.path);
+    this.#backend = openBackend(spec);
   }
 
   /** Counters since this worker was created. */
@@ -440,25 +413,26 @@ export class Worker implements AsyncDisposable {
     return [...this.#tasks.keys()];
   }
 
-  async #ready(): Promise<Store> {
+  /** The backend, open, with this worker registered in its current generation. */
+  async #ready(): Promise<Backend> {
     if (this.#closed) throw new QueueClosedError(this.path, "worker");
-    if (this.#conn === undefined || !this.#conn.isOpen) {
-      this.#conn = acquireConnection(this.path, this.#options);
-      this.#store = undefined;
+    const backend = this.#backend;
+    try {
+      await (this.#opened ??= backend.open({ log: this.#log }));
+    } catch (error) {
+      this.#opened = undefined;
+      throw error;
     }
-    if (this.#store === undefined || this.#store.conn !== this.#conn) {
-      this.#store = await Store.open(this.#conn, this.#log);
-      this.#registered = false;
-    }
-    if (!this.#registered) {
-      const store = this.#store;
+    if (this.#registeredIn !== backend.generation) {
       const first = !this.#started;
       this.#started = true;
       const now = this.#clock.now();
-      const other = await store.write(() => {
-        const row = first ? store.workerRow(this.id) : undefined;
-        store.registerWorker(this.id, this.taskNames, this.concurrency, now);
-        return row;
+      const other = await backend.registerWorker({
+        workerId: this.id,
+        tasks: this.#claimer.tasks,
+        concurrency: this.concurrency,
+        now,
+        previous: first,
       });
       if (other !== undefined && other.stoppedAt === null && now - other.seenAt < this.#leaseMs) {
         this.#log(
@@ -470,9 +444,9 @@ export class Worker implements AsyncDisposable {
             `If that worker was killed, ignore this: its jobs come back when their leases expire`,
         );
       }
-      this.#registered = true;
+      this.#registeredIn = backend.generation;
     }
-    return this.#store;
+    return backend;
   }
 
   #signal(): void {
@@ -504,8 +478,7 @@ export class Worker implements AsyncDisposable {
     this.#heartbeatDue = this.#clock.now() + every;
     this.#heartbeat = this.#clock.setTimeout(async () => {
       this.#heartbeat = undefined;
-      const store = this.#store;
-      if (store === undefined || this.#closed) return;
+      if (this.#opened === undefined || this.#closed) return;
       if (this.#loop === undefined && this.#active.size === 0) return;
       const now = this.#clock.now();
       // Renewed last at #heartbeatDue - every: past that plus the lease, the
@@ -515,15 +488,13 @@ export class Worker implements AsyncDisposable {
       this.#stallLogged = false;
       this.#checkFile();
       try {
-        await store.write(() =>
-          store.heartbeat({
-            owner: this.#claimer.owner,
-            workerId: this.id,
-            now: this.#clock.now(),
-            leaseMs: this.#leaseMs,
-            graceMs: this.#claimer.graceMs,
-          })
-        );
+        await this.#backend.renewLeases({
+          owner: this.#claimer.owner,
+          workerId: this.id,
+          now: this.#clock.now(),
+          leaseMs: this.#leaseMs,
+          graceMs: this.#claimer.graceMs,
+        });
       } catch (error) {
         this.#log(
           "error",
@@ -553,12 +524,12 @@ export class Worker implements AsyncDisposable {
 
   /** Notices the database file being deleted or replaced under this worker. */
   #checkFile(): void {
-    if (this.#fileId === undefined || this.#reopen) return;
-    const now = fileId(this.path);
-    if (now === this.#fileId) return;
+    if (this.#reopen || this.#opened === undefined) return;
+    const state = this.#backend.storageState();
+    if (state === "same") return;
     const advice = "never delete, move or copy over a live queue file; to copy one, use " +
       "gigq backup";
-    if (now === undefined) {
+    if (state === "deleted") {
       // Deleted: jobs submitted from now on create a new file; reopen then.
       if (!this.#missingLogged) {
         this.#missingLogged = true;
@@ -783,13 +754,16 @@ export class Worker implements AsyncDisposable {
   }
 
   /** Writes decided outcomes and claims up to `limit` jobs, in one transaction. */
-  async #cycle(store: Store, limit: number): Promise<Claimed[]> {
+  async #cycle(backend: Backend, limit: number): Promise<Claimed[]> {
     const outcomes = this.#outcomes;
     this.#outcomes = [];
     try {
-      return await store.write(() =>
-        store.cycle({ claimer: this.#claimer, outcomes, limit, now: this.#clock.now() })
-      );
+      return await backend.step({
+        claimer: this.#claimer,
+        outcomes,
+        limit,
+        now: this.#clock.now(),
+      });
     } catch (error) {
       this.#outcomes = outcomes.concat(this.#outcomes);
       throw error;
@@ -810,15 +784,15 @@ export class Worker implements AsyncDisposable {
     if (this.#loop !== undefined) {
       throw new Error(`Cannot call processOne on worker ${this.id}: start() is running`);
     }
-    const store = await this.#ready();
-    const [job] = await this.#cycle(store, 1);
+    const backend = await this.#ready();
+    const [job] = await this.#cycle(backend, 1);
     if (job === undefined) return false;
     const entry = this.#run(job);
     if (!entry.decided) {
       this.#armHeartbeat();
       await new Promise<void>((resolve) => entry.onDecided = resolve);
     }
-    await this.#cycle(store, 0);
+    await this.#cycle(backend, 0);
     if (this.#undecided === 0) this.#clearDeadline();
     if (this.#active.size === 0) this.#clearHeartbeat();
     return true;
@@ -856,17 +830,17 @@ export class Worker implements AsyncDisposable {
   }
 
   async #runLoop(): Promise<void> {
-    let store = await this.#ready();
+    let backend = await this.#ready();
     // Opening may have taken long (a migration): let a stop signal that came
     // meanwhile be handled before anything is claimed.
     await new Promise((resolve) => setTimeout(resolve, 0));
     if (this.#stopRequested) {
-      await this.#drain(store);
+      await this.#drain(backend);
       return;
     }
     this.#log("info", `worker ${this.id} started (concurrency ${this.concurrency})`);
     this.#armHeartbeat();
-    const unsubscribe = onLocalCommit(this.path, () => {
+    const unsubscribe = backend.onLocalCommit(() => {
       if (this.#idle) this.#signal();
     });
     let failures = 0;
@@ -881,10 +855,10 @@ export class Worker implements AsyncDisposable {
           this.#reopenFile();
         }
         free = this.#reopen ? 0 : this.concurrency - this.#active.size;
-        if (store.conn !== this.#conn || !this.#registered || !store.conn.isOpen) {
-          store = await this.#ready();
+        if (this.#registeredIn !== backend.generation || this.#opened === undefined) {
+          backend = await this.#ready();
         }
-        claimed = await this.#cycle(store, Math.min(free, MAX_BATCH));
+        claimed = await this.#cycle(backend, Math.min(free, MAX_BATCH));
         failures = 0;
       } catch (error) {
         failures++;
@@ -902,7 +876,7 @@ export class Worker implements AsyncDisposable {
           // process commits, the next delayed job or lease expiry is due, or
           // the poll interval passes.
           this.#idle = true;
-          const ms = this.#untilNextPoll(store);
+          const ms = await this.#untilNextPoll(backend);
           this.#startWatcher();
           await this.#wait(ms);
           this.#stopWatcher();
@@ -916,151 +890,49 @@ export class Worker implements AsyncDisposable {
       await yieldToEventLoop();
     }
     unsubscribe();
-    await this.#drain(store);
+    await this.#drain(backend);
   }
 
   /** Drops the connection to a replaced file; the loop opens the one now at the path. */
   #reopenFile(): void {
-    if (this.#conn !== undefined) releaseConnection(this.#conn);
-    this.#conn = undefined;
-    this.#store = undefined;
-    this.#registered = false;
     this.#reopen = false;
     this.#missingLogged = false;
-    this.#conn = acquireConnection(this.path, this.#options);
-    this.#fileId = fileId(this.path);
+    this.#backend.reopen();
+    this.#opened = undefined;
   }
 
-  #untilNextPoll(store: Store): number {
+  async #untilNextPoll(backend: Backend): Promise<number> {
     let ms = this.#pollMs;
     try {
-      const next = store.conn.prepare(SQL.nextWake).values()[0]?.[0];
-      if (typeof next === "number") ms = Math.min(ms, Math.max(0, next - this.#clock.now()));
+      const next = await backend.nextWake({ now: this.#clock.now() });
+      if (next !== undefined) ms = Math.min(ms, Math.max(0, next - this.#clock.now()));
     } catch {
       // A failed peek only means polling at the normal interval.
     }
     return ms;
   }
 
-  /**
-   * While the loop is idle, notices commits by other connections: it watches
-   * the database's WAL file and, on each write to it, checks
-   * `PRAGMA data_version` (which changes only for other connections'
-   * commits) and then looks for claimable work (a read: no lock). One look
-   * for work committed since the last claim happens at once. Where the WAL
-   * cannot be watched (no read permission, no such file yet), it checks
-   * `PRAGMA data_version` every `watchInterval` instead.
-   *
-   * Only the WAL, never the database or its directory: Deno's watcher opens
-   * and closes each file it reports an event for, and closing a descriptor
-   * of a file drops every POSIX lock the process holds on that file. SQLite
-   * keeps its locks on the database and the -shm file, none on the WAL. (A
-   * watch on the directory once let another process delete the WAL under a
-   * live worker: lost commits and a corrupt index.)
-   */
+  /** While the loop is idle, lets the backend wake it for work committed elsewhere. */
   #startWatcher(): void {
-    if (!this.#watchEnabled || this.path === ":memory:" || this.path.startsWith("file:")) return;
-    let version = this.#dataVersion();
-    const lookForWork = () => {
-      try {
-        const ready = this.#store?.conn.prepare(SQL.workReady).values(
-          this.#clock.now(),
-          this.#tasksJson,
-        )[0]?.[0];
-        if (ready === 1) this.#signal();
-      } catch {
-        this.#signal(); // Let the loop find out what is wrong.
-      }
-    };
-    const changed = () => {
-      const now = this.#dataVersion();
-      if (now === version) return false;
-      version = now;
-      lookForWork();
-      return true;
-    };
-    const poll = () => {
-      this.#watchTimer = undefined;
-      if (!this.#idle) return;
-      changed();
-      if (this.#idle) this.#watchTimer = setTimeout(poll, this.#watchMs);
-    };
-    lookForWork();
-    if (!this.#idle) return;
-    // SQLite names the WAL after the real file: through a symlink, beside its target.
-    let wal = this.path + "-wal";
-    try {
-      wal = Deno.realPathSync(this.path) + "-wal";
-    } catch {
-      // Not readable as a path: watch the name given.
-    }
-    let watcher: Deno.FsWatcher;
-    try {
-      if (Deno.permissions.querySync({ name: "read", path: wal }).state !== "granted") {
-        throw new Error("no read permission");
-      }
-      watcher = Deno.watchFs(wal, { recursive: false });
-    } catch (error) {
-      this.#log(
-        "debug",
-        `worker ${this.id}: polling, not watching ${wal}: ${errorText(error).message}`,
-      );
-      this.#watchTimer = setTimeout(poll, this.#watchMs);
-      return;
-    }
-    this.#watcher = watcher;
-    let scheduled = false;
-    const check = (again: boolean) => {
-      scheduled = false;
-      if (this.#watcher !== watcher || !this.#idle) return;
-      // The commit may not be visible yet when its WAL write is seen.
-      if (!changed() && again) {
-        scheduled = true;
-        setTimeout(() => check(false), 10);
-      }
-    };
-    (async () => {
-      try {
-        for await (const event of watcher) {
-          if (event.kind === "remove") {
-            // The WAL went away (its last other user closed it): poll instead.
-            if (this.#watcher === watcher) {
-              this.#stopWatcher();
-              if (this.#idle) this.#watchTimer = setTimeout(poll, this.#watchMs);
-            }
-            return;
-          }
-          if (scheduled || !this.#idle) continue;
-          scheduled = true;
-          setTimeout(() => check(true), 1);
-        }
-      } catch (error) {
-        this.#log("debug", `worker ${this.id}: stopped watching: ${errorText(error).message}`);
-      }
-    })();
-  }
-
-  #dataVersion(): number | undefined {
-    try {
-      return this.#store?.conn.prepare(SQL.dataVersion).values()[0]?.[0] as number | undefined;
-    } catch {
-      return undefined;
-    }
+    this.#unwatch = this.#backend.watch({
+      tasks: this.#claimer.tasks,
+      now: () => this.#clock.now(),
+      wake: () => {
+        if (this.#idle) this.#signal();
+      },
+      debug: (message) => this.#log("debug", `worker ${this.id}: ${message}`),
+      intervalMs: this.#watchMs,
+      enabled: this.#watchEnabled,
+    });
   }
 
   #stopWatcher(): void {
-    if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
-    this.#watchTimer = undefined;
-    const watcher = this.#watcher;
-    this.#watcher = undefined;
-    try {
-      watcher?.close();
-    } catch {
-      // Already closed.
-    }
+    const unwatch = this.#unwatch;
+    this.#unwatch = undefined;
+    unwatch?.();
   }
 
-  async #drain(store: Store): Promise<void> {
+  async #drain(backend: Backend): Promise<void> {
     for (;;) {
       if (this.#undecided > 0) {
         await this.#wait(undefined);
@@ -1068,14 +940,14 @@ export class Worker implements AsyncDisposable {
       }
       if (this.#outcomes.length === 0) break;
       try {
-        await this.#cycle(store, 0);
+        await this.#cycle(backend, 0);
       } catch (error) {
         this.#log("error", `worker ${this.id}: ${errorText(error).message}; retrying`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
     try {
-      await store.write(() => store.workerStopped(this.id, this.#clock.now()));
+      await backend.workerStopped({ workerId: this.id, now: this.#clock.now() });
     } catch (error) {
       this.#log(
         "warn",
@@ -1161,9 +1033,7 @@ export class Worker implements AsyncDisposable {
     this.#clearHeartbeat();
     this.#stopWatcher();
     this.#clearDeadline();
-    if (this.#conn !== undefined) releaseConnection(this.#conn);
-    this.#conn = undefined;
-    this.#store = undefined;
+    this.#backend.close();
   }
 
   /** Stops, waits for the loop to drain, then closes. */

@@ -1,0 +1,208 @@
+/**
+ * The storage seam: what JobQueue, Worker and WorkerPool need from where the
+ * queue lives. Internal (not exported from `mod.ts`) and free to change.
+ * Every operation is asynchronous, runs as its own transaction, takes one
+ * params object carrying `now` (epoch ms, from the caller's clock) and
+ * returns the public report types. A backend knows its own storage (SQLite's
+ * files, WAL and pragmas stay under `src/sqlite/`); nothing outside its
+ * folder names a driver. A Web Worker reopens the same backend from its
+ * structured-cloneable {@linkcode BackendSpec}.
+ *
+ * @module
+ */
+import type { JsonValue } from "./_json.ts";
+import type { Backoff, Job } from "./job.ts";
+import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
+import type { JobStatus } from "./job_status.ts";
+
+/** How to open a backend again, in another isolate (structured-cloneable). */
+export interface BackendSpec {
+  /** Which backend. */
+  kind: "sqlite";
+  /** The database file (absolute), `:memory:` or a `file:` URI. */
+  path: string;
+  /** The SQLite driver. */
+  driver: "node" | "ffi";
+  /** `PRAGMA synchronous`. */
+  synchronous?: "NORMAL" | "FULL";
+  /** `PRAGMA busy_timeout`, in milliseconds. */
+  busyTimeout?: number;
+}
+
+/** A job a worker has claimed. */
+export interface Claimed {
+  seq: number;
+  id: string;
+  name: string;
+  task: string;
+  params: string;
+  /** Attempt number since submit or requeue (1-based). */
+  attempt: number;
+  maxAttempts: number;
+  timeout: number;
+  retryDelay: number;
+  backoff: Backoff;
+  /** Claims ever made of this job: the fencing token. */
+  run: number;
+  children: number;
+  hasParents: boolean;
+  priority: number;
+  runAt: number;
+  workerId: string;
+  startedAt: number;
+  /** Filled for jobs with dependencies. */
+  parentResults: Record<string, JsonValue> | undefined;
+}
+
+/** How an attempt ended. */
+export type Outcome =
+  | { kind: "completed"; job: Claimed; result: string; at: number }
+  | {
+    /** Interrupted by its worker stopping: back to pending, the attempt not counted. */
+    kind: "released";
+    job: Claimed;
+    reason: string;
+    at: number;
+  }
+  | {
+    kind: "failed" | "timeout";
+    job: Claimed;
+    /** Short message stored on the job. */
+    error: string;
+    /** Longer text (a stack) stored on the execution. */
+    detail: string;
+    /** No retry, whatever attempts are left (the failure would repeat). */
+    permanent: boolean;
+    at: number;
+  };
+
+/** Who claims: one Worker object, and what it can run. */
+export interface Claimer {
+  /** The worker id recorded on the jobs it runs. */
+  workerId: string;
+  /** This Worker object's own token: only it renews the leases it took. */
+  owner: string;
+  /** The names of the tasks it runs: it claims no other job. */
+  tasks: readonly string[];
+  /** How long a claim lasts without renewal. */
+  leaseMs: number;
+  /** A lease never outlasts its attempt's deadline by more than this. */
+  graceMs: number;
+}
+
+/** One worker step: write outcomes, return expired leases, claim. */
+export interface StepParams {
+  claimer: Claimer;
+  outcomes: readonly Outcome[];
+  /** Most jobs to claim (0: only write and reap). */
+  limit: number;
+  now: number;
+}
+
+/** A lease renewal by one Worker object. */
+export interface RenewParams {
+  owner: string;
+  workerId: string;
+  now: number;
+  leaseMs: number;
+  graceMs: number;
+}
+
+/** A job validated and serialized for insertion. */
+export interface PreparedJob {
+  job: Job;
+  params: string;
+}
+
+/** What the workers table says of a worker. */
+export interface WorkerRecord {
+  host: string;
+  pid: number;
+  seenAt: number;
+  stoppedAt: number | null;
+}
+
+/** What the storage under a backend is now, compared with what it opened. */
+export type StorageState = "same" | "deleted" | "replaced";
+
+/** The operations of one queue's storage. */
+export interface Backend {
+  /** How to open it again elsewhere. */
+  readonly spec: BackendSpec;
+  /**
+   * Grows by one each time the backend had to reconnect (its connection was
+   * closed under it): a worker registers again then.
+   */
+  readonly generation: number;
+  /** Connects and creates or upgrades the schema; announces a long upgrade through `log`. */
+  open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void>;
+
+  insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]>;
+  /** The worker step, one transaction. Returns the claimed jobs by priority. */
+  step(p: StepParams): Promise<Claimed[]>;
+  renewLeases(p: RenewParams): Promise<void>;
+  /** Records a worker starting; returns what was recorded of its id before, if `previous`. */
+  registerWorker(p: {
+    workerId: string;
+    tasks: readonly string[];
+    concurrency: number;
+    now: number;
+    previous: boolean;
+  }): Promise<WorkerRecord | undefined>;
+  workerStopped(p: { workerId: string; now: number }): Promise<void>;
+  /** Whether lease owner `owner` runs a job more than `graceMs` past its timeout. */
+  overdue(p: { owner: string; now: number; graceMs: number }): Promise<boolean>;
+  /** Ends the running attempts of a lease owner that is gone (see the SQLite store). */
+  endAttempts(p: {
+    owner: string;
+    how: "died" | "terminated";
+    message: string;
+    now: number;
+    graceMs: number;
+  }): Promise<string[]>;
+
+  /**
+   * Runs `fn` synchronously inside one write transaction, handing it the
+   * backend's own connection (for the application's statements) and an
+   * insert of prepared jobs in that transaction.
+   */
+  transaction<T>(p: {
+    now: number;
+    fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
+  }): Promise<T>;
+  cancel(p: { id: string; now: number }): Promise<boolean>;
+  requeue(p: { id: string; now: number }): Promise<boolean>;
+  clear(p: { before: number; now: number }): Promise<number>;
+  getJob(p: { id: string; now: number }): Promise<JobDetails | undefined>;
+  listJobs(p: { status: JobStatus | undefined; limit: number; now: number }): Promise<JobInfo[]>;
+  stats(p: { now: number }): Promise<QueueStats>;
+
+  /** The next moment something may become claimable (a delayed job, a lease), if known. */
+  nextWake(p: { now: number }): Promise<number | undefined>;
+  /**
+   * While a worker is idle: calls `wake` when work for `tasks` may have
+   * arrived from elsewhere (another process's commit). Returns the stop.
+   */
+  watch(p: {
+    tasks: readonly string[];
+    now: () => number;
+    wake: () => void;
+    debug: (message: string) => void;
+    /** How often to look where nothing can be watched, in milliseconds. */
+    intervalMs?: number;
+    /** False: nothing to watch (the worker only polls). */
+    enabled?: boolean;
+  }): () => void;
+  /** Calls `listener` after each commit of new work in this isolate. Returns the unsubscribe. */
+  onLocalCommit(listener: () => void): () => void;
+  /** Tells this isolate's listeners that new work was committed. */
+  notifyLocalCommit(): void;
+  /** Whether the storage was deleted or replaced since it was opened. */
+  storageState(): StorageState;
+  /** Lets go of the storage; the next operation opens what is there now. */
+  reopen(): void;
+  /** An opaque token the parent of a Web Worker uses to free what a terminated one left open. */
+  releaseToken(): string | undefined;
+  /** Lets go of the storage for good. Safe to call twice. */
+  close(): void;
+}

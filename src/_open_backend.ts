@@ -1,0 +1,37 @@
+/**
+ * Where a queue lives, from what the user gave: the one core file that knows
+ * which backends exist (and so imports their folders).
+ *
+ * @module
+ */
+import type { Backend, BackendSpec } from "./_backend.ts";
+import { releaseSqliteToken, SqliteBackend } from "./sqlite/backend.ts";
+import { resolveDbPath } from "./registry.ts";
+
+/** What JobQueue, Worker and WorkerPool take besides the path. */
+export interface StorageOptions {
+  driver?: "node" | "ffi";
+  synchronous?: "NORMAL" | "FULL";
+  busyTimeout?: number;
+}
+
+/** The spec of the queue at `path` (a database file, `:memory:` or a `file:` URI). */
+export function backendSpec(path: string, options: StorageOptions = {}): BackendSpec {
+  return {
+    kind: "sqlite",
+    path: resolveDbPath(path),
+    driver: options.driver ?? "node",
+    synchronous: options.synchronous,
+    busyTimeout: options.busyTimeout,
+  };
+}
+
+/** Opens the backend a spec describes (in this isolate). */
+export function openBackend(spec: BackendSpec): Backend {
+  return new SqliteBackend(spec);
+}
+
+/** Frees, from a Web Worker's parent, what a terminated Web Worker's backend left open. */
+export function releaseBackendToken(spec: BackendSpec, token: string): void {
+  if (spec.kind === "sqlite") releaseSqliteToken(token);
+}

@@ -1,0 +1,392 @@
+/**
+ * The SQLite backend: one registry connection per file per isolate, the
+ * store's statements in transactions retried while busy, and wake-ups from
+ * the WAL file and `PRAGMA data_version`.
+ *
+ * @module
+ */
+import type {
+  Backend,
+  BackendSpec,
+  Claimed,
+  PreparedJob,
+  RenewParams,
+  StepParams,
+  StorageState,
+  WorkerRecord,
+} from "../_backend.ts";
+import type { JobDetails, JobInfo, QueueStats } from "../job_info.ts";
+import { JOB_STATUSES, type JobStatus } from "../job_status.ts";
+import type { Connection } from "./connection.ts";
+import { closeHandle } from "./ffi_driver.ts";
+import {
+  acquireConnection,
+  notifyLocalCommit,
+  onLocalCommit,
+  releaseConnection,
+} from "../registry.ts";
+import { SQL } from "../_sql.ts";
+import { Store } from "../_store.ts";
+
+/**
+ * The identity of the file at `path` (device and inode), or undefined when
+ * there is none or it cannot be read (then replacement goes unnoticed).
+ */
+function fileId(path: string): string | undefined {
+  if (path === ":memory:" || path.startsWith("file:")) return undefined;
+  try {
+    const st = Deno.statSync(path);
+    return st.ino === null ? undefined : `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A queue in one SQLite file. */
+export class SqliteBackend implements Backend {
+  readonly spec: BackendSpec;
+  #conn: Connection | undefined;
+  #store: Store | undefined;
+  #generation = 0;
+  #closed = false;
+  #fileId: string | undefined;
+  #log: ((level: "info" | "warn", message: string) => void) | undefined;
+
+  /**
+   * Opens the connection now (so bad paths and driver conflicts fail at
+   * once); the schema is made by {@linkcode SqliteBackend.open}.
+   */
+  constructor(spec: BackendSpec) {
+    this.spec = spec;
+    this.#conn = acquireConnection(spec.path, this.#options());
+    this.#fileId = fileId(spec.path);
+  }
+
+  #options() {
+    return {
+      driver: this.spec.driver,
+      synchronous: this.spec.synchronous,
+      busyTimeout: this.spec.busyTimeout,
+    };
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The store on a live connection, reconnecting if the registry closed ours. */
+  async #ready(): Promise<Store> {
+    if (this.#closed) throw new Error(`Cannot use ${this.spec.path}: the backend is closed`);
+    if (this.#conn === undefined || !this.#conn.isOpen) {
+      const had = this.#conn !== undefined;
+      this.#conn = acquireConnection(this.spec.path, this.#options());
+      this.#store = undefined;
+      if (had) this.#generation++;
+    }
+    if (this.#store === undefined || this.#store.conn !== this.#conn) {
+      this.#store = await Store.open(this.#conn, this.#log);
+    }
+    return this.#store;
+  }
+
+  /** The open connection (for the queue's transactions and the CLI). */
+  async connection(): Promise<Connection> {
+    return (await this.#ready()).conn;
+  }
+
+  async open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void> {
+    this.#log = p.log;
+    await this.#ready();
+  }
+
+  async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {
+    const s = await this.#ready();
+    return await s.write(() => s.insertJobs(p.jobs, p.now));
+  }
+
+  async step(p: StepParams): Promise<Claimed[]> {
+    const s = await this.#ready();
+    return await s.write(() => s.cycle(p));
+  }
+
+  async renewLeases(p: RenewParams): Promise<void> {
+    const s = await this.#ready();
+    await s.write(() => s.heartbeat(p));
+  }
+
+  async registerWorker(p: {
+    workerId: string;
+    tasks: readonly string[];
+    concurrency: number;
+    now: number;
+    previous: boolean;
+  }): Promise<WorkerRecord | undefined> {
+    const s = await this.#ready();
+    return await s.write(() => {
+      const row = p.previous ? s.workerRow(p.workerId) : undefined;
+      s.registerWorker(p.workerId, [...p.tasks], p.concurrency, p.now);
+      return row;
+    });
+  }
+
+  async workerStopped(p: { workerId: string; now: number }): Promise<void> {
+    const s = await this.#ready();
+    await s.write(() => s.workerStopped(p.workerId, p.now));
+  }
+
+  async overdue(p: { owner: string; now: number; graceMs: number }): Promise<boolean> {
+    const s = await this.#ready();
+    return await s.read(() => s.workerOverdue(p.owner, p.now, p.graceMs));
+  }
+
+  async endAttempts(p: {
+    owner: string;
+    how: "died" | "terminated";
+    message: string;
+    now: number;
+    graceMs: number;
+  }): Promise<string[]> {
+    const s = await this.#ready();
+    return await s.write(() => s.endWorker(p.owner, p.how, p.message, p.now, p.graceMs));
+  }
+
+  async transaction<T>(p: {
+    now: number;
+    fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
+  }): Promise<T> {
+    const s = await this.#ready();
+    return await s.write(() =>
+      p.fn({ connection: s.conn, insertJobs: (jobs) => s.insertJobs(jobs, p.now) })
+    );
+  }
+
+  async cancel(p: { id: string; now: number }): Promise<boolean> {
+    const s = await this.#ready();
+    return await s.write(() => s.cancel(p.id, p.now));
+  }
+
+  async requeue(p: { id: string; now: number }): Promise<boolean> {
+    const s = await this.#ready();
+    return await s.write(() => s.requeue(p.id, p.now));
+  }
+
+  async clear(p: { before: number; now: number }): Promise<number> {
+    const s = await this.#ready();
+    return await s.write(() => s.clear(p.before));
+  }
+
+  async getJob(p: { id: string; now: number }): Promise<JobDetails | undefined> {
+    const s = await this.#ready();
+    return await s.read(() => s.getJob(p.id)) as JobDetails | undefined;
+  }
+
+  async listJobs(
+    p: { status: JobStatus | undefined; limit: number; now: number },
+  ): Promise<JobInfo[]> {
+    const s = await this.#ready();
+    return await s.read(() => s.list(p.status, p.limit));
+  }
+
+  async stats(_p: { now: number }): Promise<QueueStats> {
+    const s = await this.#ready();
+    const counts = await s.read(() => s.stats());
+    const stats = {} as QueueStats;
+    let total = 0;
+    for (const status of JOB_STATUSES) {
+      stats[status] = counts.get(status) ?? 0;
+      total += stats[status];
+    }
+    stats.total = total;
+    return stats;
+  }
+
+  async nextWake(_p: { now: number }): Promise<number | undefined> {
+    const s = await this.#ready();
+    const next = s.conn.prepare(SQL.nextWake).values()[0]?.[0];
+    return typeof next === "number" ? next : undefined;
+  }
+
+  /**
+   * Notices commits by other connections while a worker is idle: it watches
+   * the database's WAL file and, on each write to it, checks
+   * `PRAGMA data_version` (which changes only for other connections'
+   * commits) and then looks for claimable work (a read: no lock). One look
+   * for work committed since the last claim happens at once. Where the WAL
+   * cannot be watched (no read permission, no such file yet), it checks
+   * `PRAGMA data_version` every 50 ms instead.
+   *
+   * Only the WAL, never the database or its directory: Deno's watcher opens
+   * and closes each file it reports an event for, and closing a descriptor
+   * of a file drops every POSIX lock the process holds on that file. SQLite
+   * keeps its locks on the database and the -shm file, none on the WAL. (A
+   * watch on the directory once let another process delete the WAL under a
+   * live worker: lost commits and a corrupt index.)
+   */
+  watch(p: {
+    tasks: readonly string[];
+    now: () => number;
+    wake: () => void;
+    debug: (message: string) => void;
+    intervalMs?: number;
+    enabled?: boolean;
+  }): () => void {
+    const path = this.spec.path;
+    const conn = this.#conn;
+    if (
+      p.enabled === false || conn === undefined || !conn.isOpen || path === ":memory:" ||
+      path.startsWith("file:")
+    ) {
+      return () => {};
+    }
+    const intervalMs = p.intervalMs ?? 50;
+    const tasks = JSON.stringify(p.tasks);
+    let active = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let watcher: Deno.FsWatcher | undefined;
+    const dataVersion = (): unknown => {
+      try {
+        return conn.prepare(SQL.dataVersion).values()[0]?.[0];
+      } catch {
+        return undefined;
+      }
+    };
+    const wake = () => {
+      if (!active) return;
+      stop();
+      p.wake();
+    };
+    const lookForWork = () => {
+      try {
+        const ready = conn.prepare(SQL.workReady).values(p.now(), tasks)[0]?.[0];
+        if (ready === 1) wake();
+      } catch {
+        wake(); // Let the loop find out what is wrong.
+      }
+    };
+    let version = dataVersion();
+    const changed = () => {
+      const now = dataVersion();
+      if (now === version) return false;
+      version = now;
+      lookForWork();
+      return true;
+    };
+    const poll = () => {
+      timer = undefined;
+      if (!active) return;
+      changed();
+      if (active) timer = setTimeout(poll, intervalMs);
+    };
+    const stop = () => {
+      active = false;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      const w = watcher;
+      watcher = undefined;
+      try {
+        w?.close();
+      } catch {
+        // Already closed.
+      }
+    };
+    lookForWork();
+    if (!active) return stop;
+    // SQLite names the WAL after the real file: through a symlink, beside its target.
+    let wal = path + "-wal";
+    try {
+      wal = Deno.realPathSync(path) + "-wal";
+    } catch {
+      // Not readable as a path: watch the name given.
+    }
+    try {
+      if (Deno.permissions.querySync({ name: "read", path: wal }).state !== "granted") {
+        throw new Error("no read permission");
+      }
+      watcher = Deno.watchFs(wal, { recursive: false });
+    } catch (error) {
+      p.debug(`polling, not watching ${wal}: ${(error as Error)?.message ?? error}`);
+      timer = setTimeout(poll, intervalMs);
+      return stop;
+    }
+    const mine = watcher;
+    let scheduled = false;
+    const check = (again: boolean) => {
+      scheduled = false;
+      if (watcher !== mine || !active) return;
+      // The commit may not be visible yet when its WAL write is seen.
+      if (!changed() && again) {
+        scheduled = true;
+        setTimeout(() => check(false), 10);
+      }
+    };
+    (async () => {
+      try {
+        for await (const event of mine) {
+          if (event.kind === "remove") {
+            // The WAL went away (its last other user closed it): poll instead.
+            if (watcher === mine && active) {
+              watcher = undefined;
+              try {
+                mine.close();
+              } catch {
+                // Already closed.
+              }
+              timer = setTimeout(poll, intervalMs);
+            }
+            return;
+          }
+          if (scheduled || !active) continue;
+          scheduled = true;
+          setTimeout(() => check(true), 1);
+        }
+      } catch (error) {
+        p.debug(`stopped watching: ${(error as Error)?.message ?? error}`);
+      }
+    })();
+    return stop;
+  }
+
+  onLocalCommit(listener: () => void): () => void {
+    return onLocalCommit(this.spec.path, listener);
+  }
+
+  notifyLocalCommit(): void {
+    notifyLocalCommit(this.spec.path);
+  }
+
+  storageState(): StorageState {
+    if (this.#fileId === undefined) return "same";
+    const now = fileId(this.spec.path);
+    if (now === this.#fileId) return "same";
+    return now === undefined ? "deleted" : "replaced";
+  }
+
+  reopen(): void {
+    if (this.#conn !== undefined) releaseConnection(this.#conn);
+    this.#conn = undefined;
+    this.#store = undefined;
+    this.#conn = acquireConnection(this.spec.path, this.#options());
+    this.#fileId = fileId(this.spec.path);
+    this.#generation++;
+  }
+
+  releaseToken(): string | undefined {
+    const conn = this.#conn;
+    return conn !== undefined && "handle" in conn
+      ? String((conn as { handle: bigint }).handle)
+      : undefined;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#conn !== undefined) releaseConnection(this.#conn);
+    this.#conn = undefined;
+    this.#store = undefined;
+  }
+}
+
+/** Frees, from the parent, what a terminated Web Worker's backend left open. */
+export function releaseSqliteToken(token: string): void {
+  closeHandle(BigInt(token));
+}

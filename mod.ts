@@ -40,15 +40,15 @@ export { WorkerPool } from "./src/pool.ts";
 export type { WorkerPoolOptions } from "./src/pool.ts";
 export { Workflow } from "./src/workflow.ts";
 export type { AddTaskOptions } from "./src/workflow.ts";
-export { closeConnection, closeConnections, getConnection } from "./src/registry.ts";
-export type { ConnectionOptions } from "./src/registry.ts";
+export { closeConnection, closeConnections, getConnection } from "./src/sqlite/registry.ts";
+export type { ConnectionOptions } from "./src/sqlite/registry.ts";
 export {
   DriverConflictError,
   JobNotFoundError,
   JobTimeoutError,
   QueueClosedError,
 } from "./src/errors.ts";
-export { SchemaError } from "./src/schema.ts";
+export { SchemaError } from "./src/sqlite/schema.ts";
 export { SqliteError } from "./src/sqlite/connection.ts";
 export type {
   Connection,

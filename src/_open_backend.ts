@@ -6,7 +6,11 @@
  */
 import type { Backend, BackendSpec } from "./_backend.ts";
 import { releaseSqliteToken, SqliteBackend } from "./sqlite/backend.ts";
-import { resolveDbPath } from "./registry.ts";
+import { resolveDbPath } from "./sqlite/registry.ts";
+
+/** The SQLite types the core's public options and transactions name. */
+export type { Connection, DriverName } from "./sqlite/connection.ts";
+export type { ConnectionOptions } from "./sqlite/registry.ts";
 
 /** What JobQueue, Worker and WorkerPool take besides the path. */
 export interface StorageOptions {

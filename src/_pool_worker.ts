@@ -7,7 +7,7 @@
  * `ready` (with the FFI handle when the ffi driver is used), `pong`, `log`,
  * `closing` (the registry is about to close its handles), `stopped`, `error`.
  */
-import { closeConnections, getConnection } from "./registry.ts";
+import { closeConnections, getConnection } from "./sqlite/registry.ts";
 import type { DriverName } from "./sqlite/connection.ts";
 import { isTask, type Task } from "./task.ts";
 import {

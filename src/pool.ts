@@ -6,7 +6,7 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Store } from "./_store.ts";
+import { Store } from "./sqlite/_store.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { describe } from "./job_status.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
@@ -15,7 +15,7 @@ import {
   type ConnectionOptions,
   releaseConnection,
   resolveDbPath,
-} from "./registry.ts";
+} from "./sqlite/registry.ts";
 import type { Connection } from "./sqlite/connection.ts";
 import { closeHandle } from "./sqlite/ffi_driver.ts";
 import {

@@ -13,8 +13,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { JobNotFoundError, QueueClosedError } from "./errors.ts";
 import { Job } from "./job.ts";
 import { describe, type JobStatus, parseJobStatus, quote } from "./job_status.ts";
-import type { ConnectionOptions } from "./registry.ts";
-import type { Connection } from "./sqlite/connection.ts";
+import type { Connection, ConnectionOptions } from "./_open_backend.ts";
 
 /** Options for {@linkcode JobQueue}. */
 export interface JobQueueOptions extends ConnectionOptions {

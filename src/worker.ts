@@ -14,7 +14,7 @@ import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_valid
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { JobTimeoutError, QueueClosedError } from "./errors.ts";
 import { describe } from "./job_status.ts";
-import type { ConnectionOptions } from "./registry.ts";
+import type { ConnectionOptions } from "./_open_backend.ts";
 import { isTask, type JobContext, type Task } from "./task.ts";
 
 /** How loud a log line is. */

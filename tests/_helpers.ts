@@ -118,7 +118,7 @@ export function driverTest(
       try {
         await fn({ driver, path: db.path, dir: db.dir });
       } finally {
-        const { closeConnections } = await import("../src/registry.ts");
+        const { closeConnections } = await import("../src/sqlite/registry.ts");
         closeConnections();
         await db.cleanup();
       }

@@ -5,7 +5,7 @@
  * itself: the test that runs this waits for that.
  */
 import { closeConnections, JobQueue, WorkerPool } from "../mod.ts";
-import { openConnectionCount } from "../src/registry.ts";
+import { openConnectionCount } from "../src/sqlite/registry.ts";
 import { noop } from "./_tasks.ts";
 
 const [driver, dir, jobs, workers] = Deno.args;

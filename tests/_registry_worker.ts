@@ -8,8 +8,8 @@
  * - { op: "close" }: calls self.close(), which must close the connection first.
  */
 import { getConnection } from "../mod.ts";
-import { openConnectionCount } from "../src/registry.ts";
-import { migrate } from "../src/schema.ts";
+import { openConnectionCount } from "../src/sqlite/registry.ts";
+import { migrate } from "../src/sqlite/schema.ts";
 
 let driver: "node" | "ffi" = "node";
 

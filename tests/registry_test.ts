@@ -8,7 +8,7 @@ import {
   task,
   Worker,
 } from "../mod.ts";
-import { openConnectionCount } from "../src/registry.ts";
+import { openConnectionCount } from "../src/sqlite/registry.ts";
 import { closeHandle } from "../src/sqlite/ffi_driver.ts";
 import type { DriverName } from "../src/sqlite/connection.ts";
 import { drivers, FakeClock, settle, tempDb, until } from "./_helpers.ts";

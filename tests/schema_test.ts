@@ -8,8 +8,8 @@ import {
   task,
   Worker,
 } from "../mod.ts";
-import { claimSql, claimTaskParams, SQL } from "../src/_sql.ts";
-import { APPLICATION_ID, migrate, MIGRATIONS, SCHEMA_VERSION } from "../src/schema.ts";
+import { claimSql, claimTaskParams, SQL } from "../src/sqlite/_sql.ts";
+import { APPLICATION_ID, migrate, MIGRATIONS, SCHEMA_VERSION } from "../src/sqlite/schema.ts";
 import { dbHash, drivers, driverTest, tempDb } from "./_helpers.ts";
 
 function plan(path: string, driver: "node" | "ffi", sql: string, ...params: (string | number)[]) {

@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { JobQueue } from "../queue.ts";
-import { peekVersion } from "../schema.ts";
+import { peekVersion } from "../sqlite/schema.ts";
 import type { DriverName } from "../sqlite/connection.ts";
 import { isReadOnlyDirectory } from "../sqlite/_file_errors.ts";
 import { OperationError } from "./_args.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { closeConnection, getConnection } from "../registry.ts";
+import { closeConnection, getConnection } from "../sqlite/registry.ts";
 import { type DriverName, SqliteError } from "../sqlite/connection.ts";
 import { OperationError, UsageError } from "./_args.ts";
 import { checkDatabaseFile, NoDatabaseError, openForReading } from "./_database.ts";

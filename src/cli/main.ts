@@ -28,8 +28,8 @@ import { Job } from "../job.ts";
 import { parseJobStatus } from "../job_status.ts";
 import type { JobDetails } from "../job_info.ts";
 import { JobQueue } from "../queue.ts";
-import { closeConnection } from "../registry.ts";
-import { SchemaError } from "../schema.ts";
+import { closeConnection } from "../sqlite/registry.ts";
+import { SchemaError } from "../sqlite/schema.ts";
 import { type DriverName, DRIVERS, SqliteError } from "../sqlite/connection.ts";
 import { diskFullMessage, readOnlyMessage } from "../sqlite/_file_errors.ts";
 import {

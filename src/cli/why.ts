@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { SQL } from "../_sql.ts";
+import { SQL } from "../sqlite/_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
 import type { JobStatus } from "../job_status.ts";
 import type { JobDetails } from "../job_info.ts";
 import type { JobQueue } from "../queue.ts";
-import { getConnection } from "../registry.ts";
+import { getConnection } from "../sqlite/registry.ts";
 import { firstLine, formatSeconds, formatTime } from "./_format.ts";
 
 /**

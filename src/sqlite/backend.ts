@@ -24,9 +24,9 @@ import {
   notifyLocalCommit,
   onLocalCommit,
   releaseConnection,
-} from "../registry.ts";
-import { SQL } from "../_sql.ts";
-import { Store } from "../_store.ts";
+} from "./registry.ts";
+import { SQL } from "./_sql.ts";
+import { Store } from "./_store.ts";
 
 /**
  * The identity of the file at `path` (device and inode), or undefined when

@@ -269,7 +269,7 @@ Deno.test("why: the answer has the documented shape", async () => {
     ]);
   } finally {
     queue.close();
-    const { closeConnections } = await import("../../src/registry.ts");
+    const { closeConnections } = await import("../../src/sqlite/registry.ts");
     closeConnections();
     await db.cleanup();
   }

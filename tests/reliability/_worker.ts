@@ -16,7 +16,7 @@
  */
 import { parseArgs } from "node:util";
 import { getConnection, type JobContext, task, Worker } from "../../mod.ts";
-import { retryBusy } from "../../src/_busy.ts";
+import { retryBusy } from "../../src/sqlite/_busy.ts";
 
 const args = parseArgs({
   args: Deno.args,

@@ -37,7 +37,7 @@ import {
   Workflow,
 } from "../../mod.ts";
 import { main } from "../../src/cli/main.ts";
-import { APPLICATION_ID, SCHEMA_VERSION } from "../../src/schema.ts";
+import { APPLICATION_ID, SCHEMA_VERSION } from "../../src/sqlite/schema.ts";
 import { dbHash, drivers, fileHash, tempDb } from "../_helpers.ts";
 import { inspect, integrity, REPO, scalar } from "./_common.ts";
 

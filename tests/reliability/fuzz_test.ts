@@ -18,7 +18,7 @@ import {
   Workflow,
 } from "../../mod.ts";
 import { main } from "../../src/cli/main.ts";
-import { openConnectionCount } from "../../src/registry.ts";
+import { openConnectionCount } from "../../src/sqlite/registry.ts";
 import { dbHash, tempDb } from "../_helpers.ts";
 import { inspect, Random, REPO, scalar, seedFrom } from "./_common.ts";
 

@@ -18,10 +18,10 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { DriverConflictError } from "./errors.ts";
+import { DriverConflictError } from "../errors.ts";
 import { checkDatabase } from "./schema.ts";
-import type { Connection, DriverName } from "./sqlite/connection.ts";
-import { openConnection } from "./sqlite/open.ts";
+import type { Connection, DriverName } from "./connection.ts";
+import { openConnection } from "./open.ts";
 
 /** Options for {@linkcode getConnection}. */
 export interface ConnectionOptions {

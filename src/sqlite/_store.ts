@@ -3,17 +3,17 @@
  * synchronous and runs inside one transaction opened by the caller; this is
  * the boundary a second backend would implement.
  */
-import { fromJson, type JsonValue } from "./_json.ts";
+import { fromJson, type JsonValue } from "../_json.ts";
 import { claimSql, claimTaskParams, SQL } from "./_sql.ts";
-import { JobNotFoundError } from "./errors.ts";
-import { type Backoff, type Job, retryDelaySeconds } from "./job.ts";
-import type { JobStatus } from "./job_status.ts";
-import type { Connection, SqlRow, SqlValue } from "./sqlite/connection.ts";
-import { SqliteError } from "./sqlite/connection.ts";
-import { diskFullMessage, readOnlyMessage } from "./sqlite/_file_errors.ts";
+import { JobNotFoundError } from "../errors.ts";
+import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
+import type { JobStatus } from "../job_status.ts";
+import type { Connection, SqlRow, SqlValue } from "./connection.ts";
+import { SqliteError } from "./connection.ts";
+import { diskFullMessage, readOnlyMessage } from "./_file_errors.ts";
 import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
-import type { ExecutionInfo, JobInfo } from "./job_info.ts";
+import type { ExecutionInfo, JobInfo } from "../job_info.ts";
 
 /** A job a worker has claimed. */
 export interface Claimed {

@@ -12,8 +12,8 @@
  *
  * @module
  */
-import type { Connection, DriverName } from "./sqlite/connection.ts";
-import { openConnection } from "./sqlite/open.ts";
+import type { Connection, DriverName } from "./connection.ts";
+import { openConnection } from "./open.ts";
 
 /** `PRAGMA application_id` of a file written before schema 5: "GigQ" in ASCII. */
 export const APPLICATION_ID = 0x47696751;

@@ -1,5 +1,5 @@
 /** Retrying work that found the database locked, without blocking the event loop. */
-import { isBusy } from "./sqlite/connection.ts";
+import { isBusy } from "./connection.ts";
 
 /** How long GigQ keeps retrying a locked database before giving up, in ms. */
 export const BUSY_RETRY_MS = 30_000;

@@ -1,0 +1,124 @@
+/**
+ * The package's layers, read from `deno info --json`: no import circles; the
+ * SQLite wing (`src/sqlite/`) is reached by one core file (and `mod.ts`);
+ * nothing outside it imports `node:sqlite`, calls `Deno.dlopen` or names a
+ * pragma; the CLI uses only what `mod.ts` exports.
+ */
+import assert from "node:assert/strict";
+import { relative } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
+
+const ROOT = fromFileUrl(new URL("..", import.meta.url));
+/** The entry points: the package, the CLI, and what Web Workers load by URL. */
+const ENTRIES = ["mod.ts", "src/cli/main.ts", "src/_pool_worker.ts"];
+/** The core files allowed to import the SQLite wing. */
+const SQLITE_DOORS = new Set(["mod.ts", "src/_open_backend.ts"]);
+
+interface Module {
+  specifier: string;
+  dependencies?: { specifier: string; code?: { specifier?: string } }[];
+}
+
+/** Local module (path relative to the repository) → the modules it imports. */
+export async function importGraph(entries: string[]): Promise<Map<string, Set<string>>> {
+  const graph = new Map<string, Set<string>>();
+  for (const entry of entries) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", entry],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const info = JSON.parse(new TextDecoder().decode(out.stdout)) as { modules: Module[] };
+    for (const m of info.modules) {
+      if (!m.specifier.startsWith("file:")) continue;
+      const from = relative(ROOT, fromFileUrl(m.specifier));
+      const deps = graph.get(from) ?? new Set<string>();
+      for (const d of m.dependencies ?? []) {
+        const to = d.code?.specifier;
+        if (to === undefined) continue;
+        deps.add(to.startsWith("file:") ? relative(ROOT, fromFileUrl(to)) : to);
+      }
+      graph.set(from, deps);
+    }
+  }
+  return graph;
+}
+
+/** Every import circle among local modules, each as the path that closes it. */
+export function circles(graph: Map<string, Set<string>>): string[][] {
+  const found: string[][] = [];
+  const state = new Map<string, "open" | "done">();
+  const stack: string[] = [];
+  const visit = (m: string) => {
+    state.set(m, "open");
+    stack.push(m);
+    for (const d of graph.get(m) ?? []) {
+      if (!graph.has(d)) continue;
+      if (state.get(d) === "open") found.push([...stack.slice(stack.indexOf(d)), d]);
+      else if (state.get(d) === undefined) visit(d);
+    }
+    stack.pop();
+    state.set(m, "done");
+  };
+  for (const m of graph.keys()) if (state.get(m) === undefined) visit(m);
+  return found;
+}
+
+/** The source without comments (so that prose may name what code may not). */
+function code(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/(^|[^:"'`])\/\/.*$/gm, "$1");
+}
+
+const graph = await importGraph(ENTRIES);
+const local = [...graph.keys()].filter((m) => m === "mod.ts" || m.startsWith("src/"));
+
+Deno.test("layering: the import graph has no circles", () => {
+  assert.deepEqual(circles(graph).map((c) => c.join(" → ")), []);
+});
+
+Deno.test("layering: only one core file (and mod.ts) imports the SQLite wing", () => {
+  const offenders = local.filter((m) =>
+    !m.startsWith("src/sqlite/") && !SQLITE_DOORS.has(m) &&
+    [...graph.get(m)!].some((d) => d.startsWith("src/sqlite/"))
+  ).map((m) =>
+    `${m} imports ${[...graph.get(m)!].filter((d) => d.startsWith("src/sqlite/")).join(", ")}`
+  );
+  assert.deepEqual(offenders, []);
+});
+
+Deno.test("layering: nothing outside src/sqlite/ imports node:sqlite, calls Deno.dlopen or names a pragma", async () => {
+  const offenders: string[] = [];
+  for (const m of local) {
+    if (m.startsWith("src/sqlite/")) continue;
+    if ([...graph.get(m)!].includes("node:sqlite")) offenders.push(`${m} imports node:sqlite`);
+    const text = code(await Deno.readTextFile(`${ROOT}/${m}`));
+    if (/Deno\.dlopen/.test(text)) offenders.push(`${m} calls Deno.dlopen`);
+    const pragma = text.match(/\bPRAGMA\s+\w+/i);
+    if (pragma !== null) offenders.push(`${m} names ${pragma[0]}`);
+  }
+  assert.deepEqual(offenders, []);
+});
+
+Deno.test("layering: the CLI uses only what mod.ts exports", () => {
+  const offenders = local.filter((m) => m.startsWith("src/cli/")).flatMap((m) =>
+    [...graph.get(m)!].filter((d) =>
+      d.startsWith("src/") && !d.startsWith("src/cli/") || d.startsWith("node:sqlite")
+    ).map((d) => `${m} imports ${d}`)
+  );
+  assert.deepEqual(offenders, []);
+});
+
+Deno.test("layering: the circle finder and the graph reader see what they should", () => {
+  // The checks above would pass vacuously on an empty graph or a blind finder.
+  assert.ok(graph.get("mod.ts")?.has("src/queue.ts"));
+  assert.ok(graph.get("src/sqlite/backend.ts")?.has("src/sqlite/_store.ts"));
+  const looped = new Map([["a", new Set(["b"])], ["b", new Set(["c"])], ["c", new Set(["a"])]]);
+  assert.deepEqual(circles(looped), [["a", "b", "c", "a"]]);
+  assert.equal(
+    code('x(); // PRAGMA a\n/* Deno.dlopen */ y("PRAGMA b")').includes("PRAGMA b"),
+    true,
+  );
+  assert.equal(code("x(); // PRAGMA a\n/* Deno.dlopen */").includes("PRAGMA"), false);
+});

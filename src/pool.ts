@@ -19,7 +19,7 @@ import {
 import type { Connection } from "./sqlite/connection.ts";
 import { closeHandle } from "./sqlite/ffi_driver.ts";
 import { defaultLogger, type Logger, type StopOptions, type WorkerCounts } from "./worker.ts";
-import type { FromWorker, InitMessage } from "./_pool_worker.ts";
+import { type FromWorker, type InitMessage, lockManager } from "./_pool_worker.ts";
 
 /** Options for {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions extends ConnectionOptions {
@@ -73,6 +73,9 @@ export interface WorkerPoolOptions extends ConnectionOptions {
   timeoutGrace?: number;
   /**
    * Prefix of the Web Workers' worker ids (`<prefix>-0`, `<prefix>-1`, …).
+   * A pool of one Web Worker (and {@linkcode WorkerPool.processOne}) uses the
+   * prefix itself, so a supervised single worker keeps the id it is given. A
+   * replacement adds `.<n>` (`<prefix>-0.2`, `<prefix>.1`).
    *
    * @default {"pool-" + 8 random hex digits}
    */
@@ -121,6 +124,19 @@ interface Slot {
   counts: WorkerCounts;
   ready: PromiseWithResolvers<void>;
   gone: PromiseWithResolvers<void>;
+  /** The Web Lock its thread holds while it lives (null without `navigator.locks`). */
+  lifeLock: string | null;
+  /** Ends the parent's wait for that lock. */
+  watch: AbortController;
+  /** What it said, if it said, when code it does not control ended its thread. */
+  exitHow: string | undefined;
+  /** It has begun closing itself: its "stopped" is on its way. */
+  closing: boolean;
+  /** processOne: whether it ran a job, and why it could not. */
+  processed: boolean;
+  error: string | undefined;
+  /** Ended from outside after it had started: a new Web Worker takes its place. */
+  replace: boolean;
 }
 
 const ZERO: WorkerCounts = { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0 };
@@ -150,7 +166,12 @@ export function taskModuleUrl(spec: string | URL): string {
  *   Worker; the attempt counts as timed out, the Web Worker's other jobs go
  *   back to pending, its FFI handle is closed, and a new Web Worker takes the
  *   slot;
- * - a Web Worker that dies is replaced the same way, and why is logged.
+ * - a Web Worker whose thread ends on its own (an uncaught error, or a
+ *   handler that calls `Deno.exit()` or `self.close()`) is noticed at once:
+ *   each Web Worker holds a Web Lock for its whole life, which Deno frees
+ *   when the thread ends. Its running attempts fail with that reason
+ *   (retried while attempts are left), count in {@linkcode WorkerPool.counts},
+ *   and a new Web Worker takes the slot; why is logged.
  *
  * `stop()` drains: no new claims, running handlers finish (or, after a grace
  * period, are aborted and their jobs released), each Web Worker closes its
@@ -175,7 +196,7 @@ export class WorkerPool implements AsyncDisposable {
   readonly concurrency: number;
   /** The task modules, as URLs. */
   readonly taskModules: readonly string[];
-  #init: Omit<InitMessage, "workerId">;
+  #init: Omit<InitMessage, "workerId" | "lifeLock" | "once">;
   #prefix: string;
   #leaseMs: number;
   #graceMs: number;
@@ -194,6 +215,10 @@ export class WorkerPool implements AsyncDisposable {
   #supervisor: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
   #closed = false;
+  /** Settling Web Workers ended from outside; the store stays open until they are done. */
+  #retiring = new Set<Promise<void>>();
+  /** Running {@linkcode WorkerPool.processOne}: one Web Worker, one job, no replacement. */
+  #once = false;
 
   /**
    * Prepares a pool for the queue in `path`. Nothing starts until
@@ -334,25 +359,59 @@ export class WorkerPool implements AsyncDisposable {
    */
   start(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("Cannot start a closed worker pool"));
-    if (this.#loop === undefined) {
-      this.#stopRequested = false;
-      this.#ready = Promise.withResolvers<void>();
-      this.#ready.promise.catch(() => {});
+    if (this.#loop === undefined) this.#begin(false);
+    return this.#loop!;
+  }
+
+  /**
+   * Processes at most one job on one supervised Web Worker, then closes it:
+   * the pool renews the job's lease from this thread (so a CPU-bound handler
+   * keeps it), ends a handler that ignores its timeout by terminating the Web
+   * Worker, and records an attempt whose handler ends the Web Worker's thread
+   * (`Deno.exit()`, `self.close()`). Resolves to true if a job was claimed,
+   * false if none was ready; rejects if the Web Worker cannot start. Not
+   * available while {@linkcode WorkerPool.start} runs; {@linkcode WorkerPool.stop}
+   * with a grace period releases the job once it has passed.
+   *
+   * @example Run the queue's next job, supervised
+   * ```ts ignore
+   * const pool = new WorkerPool("jobs.db", { tasks: ["./tasks.ts"] });
+   * const ran = await pool.processOne();
+   * console.log(ran ? "ran one job" : "nothing to do", pool.counts);
+   * ```
+   */
+  async processOne(): Promise<boolean> {
+    if (this.#closed) throw new Error("Cannot call processOne on a closed worker pool");
+    if (this.#loop !== undefined) {
+      throw new Error("Cannot call processOne on a worker pool while it runs");
     }
-    this.#loop ??= this.#run().finally(() => {
+    this.#begin(true);
+    await this.#loop;
+    const slot = this.#slots[0];
+    if (slot?.error !== undefined) throw new Error(slot.error);
+    return slot?.processed ?? false;
+  }
+
+  #begin(once: boolean): void {
+    this.#once = once;
+    this.#stopRequested = false;
+    this.#ready = Promise.withResolvers<void>();
+    this.#ready.promise.catch(() => {});
+    this.#slots = [];
+    this.#loop = this.#run().finally(() => {
       this.#loop = undefined;
     });
-    return this.#loop;
   }
 
   async #run(): Promise<void> {
     this.#conn = acquireConnection(this.path, this.#options);
+    const size = this.#once ? 1 : this.size;
     try {
       // The parent's own connection creates the schema once, and with the
       // ffi driver keeps the SQLite library loaded while Web Workers come and
       // go (a library unloaded under a live handle cannot be closed).
       this.#store = await Store.open(this.#conn);
-      const slots = Array.from({ length: this.size }, (_, i) => this.#spawn(i));
+      const slots = Array.from({ length: size }, (_, i) => this.#spawn(i));
       try {
         await Promise.all(slots.map((s) => s.ready.promise));
       } catch (error) {
@@ -365,10 +424,13 @@ export class WorkerPool implements AsyncDisposable {
         Math.max(10, Math.min(1000, this.#leaseMs / 3)),
       );
       this.#ready.resolve();
-      this.#log("info", `pool started ${this.size} Web Workers on ${this.path}`);
-      await new Promise<void>((resolve) => {
+      this.#log(this.#lifecycle, `pool started ${size} Web Workers on ${this.path}`);
+      const stopped = new Promise<void>((resolve) => {
         this.#onStopped = resolve;
       });
+      // processOne ends when its Web Worker does, by itself or ended from outside.
+      await (this.#once ? slots[0].gone.promise : stopped);
+      await this.#settled();
     } finally {
       if (this.#supervisor !== undefined) clearInterval(this.#supervisor);
       this.#supervisor = undefined;
@@ -380,9 +442,24 @@ export class WorkerPool implements AsyncDisposable {
 
   #onStopped: () => void = () => {};
 
+  /** A pool of one is a supervised Worker: its own lines say when it starts and stops. */
+  get #lifecycle(): "debug" | "info" {
+    return this.#once || this.size === 1 ? "debug" : "info";
+  }
+
+  /** Waits until the Web Workers ended from outside have their jobs settled. */
+  async #settled(): Promise<void> {
+    while (this.#retiring.size > 0) await Promise.all([...this.#retiring]);
+  }
+
   #spawn(index: number): Slot {
     const generation = this.#generation++;
-    const id = `${this.#prefix}-${index}${generation >= this.size ? `.${generation}` : ""}`;
+    const single = this.#once || this.size === 1;
+    const id = this.#once
+      ? this.#prefix
+      : `${this.#prefix}${single ? "" : `-${index}`}${
+        generation >= this.size ? `.${generation}` : ""
+      }`;
     const web = new globalThis.Worker(new URL("./_pool_worker.ts", import.meta.url), {
       type: "module",
       name: id,
@@ -397,6 +474,13 @@ export class WorkerPool implements AsyncDisposable {
       counts: { ...ZERO },
       ready: Promise.withResolvers<void>(),
       gone: Promise.withResolvers<void>(),
+      lifeLock: lockManager() === undefined ? null : `gigq-pool:${id}:${crypto.randomUUID()}`,
+      watch: new AbortController(),
+      exitHow: undefined,
+      closing: false,
+      processed: false,
+      error: undefined,
+      replace: false,
     };
     slot.ready.promise.catch(() => {});
     this.#slots[index] = slot;
@@ -405,14 +489,24 @@ export class WorkerPool implements AsyncDisposable {
       e.preventDefault();
       const why = `Web Worker ${id} died: ${e.message || "an uncaught error"}`;
       if (slot.state === "starting") slot.ready.reject(new Error(why));
-      void this.#retire(slot, "died", why);
+      this.#retireLater(slot, "died", why);
     };
-    web.postMessage({ ...this.#init, workerId: id } satisfies InitMessage);
+    web.postMessage(
+      {
+        ...this.#init,
+        workerId: id,
+        lifeLock: slot.lifeLock,
+        once: this.#once,
+      } satisfies InitMessage,
+    );
     return slot;
   }
 
   #onMessage(slot: Slot, msg: FromWorker): void {
     switch (msg.type) {
+      case "alive":
+        this.#watchLife(slot);
+        break;
       case "ready":
         slot.handle = msg.handle ?? undefined;
         if (slot.state === "starting") slot.state = "running";
@@ -425,17 +519,34 @@ export class WorkerPool implements AsyncDisposable {
       case "log":
         this.#log(msg.level, msg.message);
         break;
+      case "exiting":
+        slot.exitHow = msg.how;
+        if (msg.counts !== null) slot.counts = msg.counts;
+        // Without a life lock to say when the thread is gone, give it a moment.
+        if (slot.lifeLock === null) setTimeout(() => void this.#vanished(slot), 200);
+        break;
       case "closing":
         // It closes its own registry now; never close that handle from here.
         slot.handle = undefined;
+        slot.closing = true;
         break;
       case "stopped":
         slot.counts = msg.counts;
+        slot.processed = msg.processed ?? false;
+        slot.error = msg.error;
         this.#gone(slot);
         break;
       case "error":
         if (slot.state === "starting") {
-          slot.ready.reject(new Error(msg.message));
+          // Deno.exit() in a Web Worker ends it soon, not at once: an import
+          // it cut short may fail first. The exit is the true reason.
+          slot.ready.reject(
+            new Error(
+              slot.exitHow === undefined
+                ? msg.message
+                : `Web Worker ${slot.id} exited (${slot.exitHow}) while loading its task modules`,
+            ),
+          );
           slot.web.terminate();
           this.#gone(slot);
         } else {
@@ -445,9 +556,45 @@ export class WorkerPool implements AsyncDisposable {
     }
   }
 
+  /**
+   * Waits for the slot's life lock, which its Web Worker holds from its
+   * first moment: Deno frees a thread's Web Locks when the thread ends, so
+   * the lock is granted here as soon as the Web Worker is gone, however it
+   * went, and never while a handler only keeps it busy.
+   */
+  #watchLife(slot: Slot): void {
+    const locks = lockManager();
+    if (locks === undefined || slot.lifeLock === null || slot.state === "gone") return;
+    locks.request(slot.lifeLock, { signal: slot.watch.signal }, () => {
+      void this.#vanished(slot);
+    }).catch(() => {
+      // Aborted: the slot ended the ordinary way.
+    });
+  }
+
+  /** The slot's thread has ended: unless it said goodbye, settle it as died. */
+  async #vanished(slot: Slot): Promise<void> {
+    // What it posted before it ended ("stopped" after an ordinary stop, or
+    // "exiting") may still be on its way.
+    for (let waited = 0; slot.state !== "gone" && waited < (slot.closing ? 2000 : 50);) {
+      await new Promise((r) => setTimeout(r, 10));
+      waited += 10;
+    }
+    if (slot.state === "gone") return;
+    const loading = slot.state === "starting";
+    const what = slot.exitHow ??
+      `Deno.exit() or self.close() in a ${loading ? "task module" : "handler"}?`;
+    const why = `Web Worker ${slot.id} exited (${what})`;
+    if (loading) {
+      slot.ready.reject(new Error(`${why} while loading its task modules`));
+    }
+    this.#retireLater(slot, "died", why, `${why} while running it`);
+  }
+
   #gone(slot: Slot): void {
     if (slot.state === "gone") return;
     slot.state = "gone";
+    slot.watch.abort();
     this.#retired.processed += slot.counts.processed;
     this.#retired.completed += slot.counts.completed;
     this.#retired.failed += slot.counts.failed;
@@ -455,14 +602,30 @@ export class WorkerPool implements AsyncDisposable {
     slot.gone.resolve();
   }
 
+  /** Starts {@linkcode WorkerPool.#retire}; stopping waits for it. */
+  #retireLater(slot: Slot, how: "died" | "terminated", why: string, record?: string): void {
+    const settling = this.#retire(slot, how, why, record);
+    this.#retiring.add(settling);
+    void settling.finally(() => this.#retiring.delete(settling)).then(() => {
+      if (!this.#stopRequested && !this.#once && this.#loop !== undefined && slot.index >= 0) {
+        if (this.#slots[slot.index] === slot && slot.replace) void this.#respawn(slot.index);
+      }
+    });
+  }
+
   /**
    * Ends a Web Worker from outside: terminates it, closes its FFI handle,
-   * settles its running jobs in the database, and (unless the pool is
-   * stopping) starts a replacement.
+   * settles its running jobs in the database (counting them), and marks the
+   * slot for a replacement unless it never started.
    */
-  async #retire(slot: Slot, how: "died" | "terminated", why: string): Promise<void> {
+  async #retire(
+    slot: Slot,
+    how: "died" | "terminated",
+    why: string,
+    record?: string,
+  ): Promise<void> {
     if (slot.state === "gone") return;
-    const wasStarting = slot.state === "starting";
+    slot.replace = slot.state !== "starting";
     slot.web.terminate();
     const handle = slot.handle;
     slot.handle = undefined;
@@ -481,31 +644,38 @@ export class WorkerPool implements AsyncDisposable {
       }
     }
     const store = this.#store;
-    if (store !== undefined) {
-      try {
-        const ids = await store.write(() =>
-          store.endWorker(
-            slot.id,
-            how,
-            `the pool ${how === "died" ? "lost" : "terminated"} Web Worker ${slot.id}`,
-            Date.now(),
-            this.#graceMs,
-          )
-        );
-        this.#log(
-          "warn",
-          `${why}; ${
-            ids.length === 0 ? "it held no jobs" : `its jobs ${ids.join(", ")} were settled`
-          }`,
-        );
-      } catch (error) {
-        this.#log("error", `${why}; could not settle its jobs yet: ${(error as Error).message}`);
-      }
-    } else {
+    if (store === undefined) {
       this.#log("warn", why);
+      return;
     }
-    if (!this.#stopRequested && !wasStarting && this.#loop !== undefined) {
-      await this.#respawn(slot.index);
+    const message = record ??
+      `the pool ${how === "died" ? "lost" : "terminated"} Web Worker ${slot.id}`;
+    try {
+      const ended = await store.write(() => {
+        const ids = store.endWorker(slot.id, how, message, Date.now(), this.#graceMs);
+        // How each attempt ended: failed or timed out counts, released does not.
+        return ids.map((id) => ({
+          id,
+          status: store.getJob(id)?.executions.findLast((e) => e.workerId === slot.id)?.status,
+        }));
+      });
+      for (const { status } of ended) {
+        if (status !== "failed" && status !== "timeout") continue;
+        this.#retired.processed++;
+        if (status === "failed") this.#retired.failed++;
+        else this.#retired.timedOut++;
+      }
+      if (ended.length > 0) slot.processed = true;
+      this.#log(
+        "warn",
+        `${why}; ${
+          ended.length === 0
+            ? "it held no jobs"
+            : `its jobs ${ended.map((e) => e.id).join(", ")} were settled`
+        }`,
+      );
+    } catch (error) {
+      this.#log("error", `${why}; could not settle its jobs yet: ${(error as Error).message}`);
     }
   }
 
@@ -555,7 +725,7 @@ export class WorkerPool implements AsyncDisposable {
         return stuck;
       });
       for (const slot of overdue) {
-        await this.#retire(
+        this.#retireLater(
           slot,
           "terminated",
           `${slot.id} runs a job more than ${this.#graceMs / 1000} s past its timeout and ` +
@@ -609,28 +779,37 @@ export class WorkerPool implements AsyncDisposable {
   async #shutdown(grace: number | undefined): Promise<void> {
     this.#stopRequested = true;
     await this.#ready.promise.catch(() => {});
-    const live = this.#slots.filter((s) => s.state !== "gone");
-    for (const slot of live) {
-      slot.state = slot.state === "starting" ? "starting" : "stopping";
-      slot.web.postMessage(grace === undefined ? { type: "stop" } : { type: "stop", grace });
-    }
     let deadline: ReturnType<typeof setTimeout> | undefined;
-    if (grace !== undefined) {
-      // A Web Worker that cannot even release its jobs in time (its event
-      // loop is blocked) is terminated and its jobs settled from here.
-      deadline = setTimeout(() => {
-        for (const slot of live) {
-          void this.#retire(
-            slot,
-            "terminated",
-            `${slot.id} did not stop within the ${grace} s grace period`,
-          );
-        }
-      }, grace * 1000 + 5_000);
+    const told = new Set<Slot>();
+    // Until none is left: a replacement started just before the stop is told too.
+    for (;;) {
+      const live = this.#slots.filter((s) => s.state !== "gone");
+      if (live.length === 0) break;
+      for (const slot of live) {
+        if (told.has(slot)) continue;
+        told.add(slot);
+        if (slot.state === "running") slot.state = "stopping";
+        slot.web.postMessage(grace === undefined ? { type: "stop" } : { type: "stop", grace });
+      }
+      if (grace !== undefined && deadline === undefined) {
+        // A Web Worker that cannot even release its jobs in time (its event
+        // loop is blocked) is terminated and its jobs settled from here.
+        deadline = setTimeout(() => {
+          for (const slot of this.#slots) {
+            if (slot.state === "gone") continue;
+            this.#retireLater(
+              slot,
+              "terminated",
+              `${slot.id} did not stop within the ${grace} s grace period`,
+            );
+          }
+        }, grace * 1000 + 5_000);
+      }
+      await Promise.all(live.map((s) => s.gone.promise));
     }
-    await Promise.all(live.map((s) => s.gone.promise));
     if (deadline !== undefined) clearTimeout(deadline);
-    this.#log("info", `pool stopped (${this.counts.processed} attempts processed)`);
+    await this.#settled();
+    this.#log(this.#lifecycle, `pool stopped (${this.counts.processed} attempts processed)`);
     this.#onStopped();
   }
 

@@ -56,3 +56,27 @@ export const die = task("die", () => {
   }, 0);
   return new Promise(() => {});
 }, { maxAttempts: 1 });
+
+/**
+ * Ends its Web Worker's thread on its first attempt, the way a handler that
+ * calls `Deno.exit(code)` (`how: "exit"`) or `self.close()` (`how: "close"`)
+ * does; later attempts return `"survived"`.
+ */
+export const vanish = task("vanish", (p: { how: "exit" | "close"; code?: number }, ctx) => {
+  if (ctx.attempt > 1) return "survived";
+  if (p.how === "exit") Deno.exit(p.code ?? 3);
+  (globalThis as unknown as { close(): void }).close();
+  return new Promise(() => {}); // close() takes effect once this task returns
+}, { maxAttempts: 2 });
+
+/**
+ * Appends a line to `p.log`, then holds the thread for `p.ms` milliseconds
+ * without yielding (a CPU-bound handler): its Worker cannot renew its lease
+ * meanwhile.
+ */
+export const burn = task("burn", (p: { log: string; ms: number }) => {
+  Deno.writeTextFileSync(p.log, `start ${Date.now()}\n`, { append: true });
+  const end = Date.now() + p.ms;
+  while (Date.now() < end) { /* busy */ }
+  return p.ms;
+}, { maxAttempts: 3 });

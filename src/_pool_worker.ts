@@ -17,6 +17,7 @@
  * gone, and never while a handler merely keeps it busy. `Deno.exit` and
  * `close` are also wrapped, before any task module loads, to say who ended it.
  */
+import { lockManager, type SentError, sentError } from "./pool.ts";
 import { closeConnections, getConnection } from "./registry.ts";
 import type { DriverName } from "./sqlite/connection.ts";
 import { isTask, type Task } from "./task.ts";
@@ -53,23 +54,8 @@ export type FromWorker =
   | { type: "log"; level: LogLevel; message: string }
   | { type: "exiting"; how: string; counts: WorkerCounts | null }
   | { type: "closing" }
-  | { type: "stopped"; counts: WorkerCounts; processed?: boolean; error?: string }
-  | { type: "error"; message: string };
-
-/** The part of `navigator.locks` used here (Deno 2.9 has it; its types do not yet). */
-export interface LockManagerLike {
-  request(
-    name: string,
-    options: { signal?: AbortSignal },
-    callback: () => unknown,
-  ): Promise<unknown>;
-}
-
-/** `navigator.locks`, where the runtime has it. */
-export function lockManager(): LockManagerLike | undefined {
-  const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
-  return typeof locks?.request === "function" ? locks : undefined;
-}
+  | { type: "stopped"; counts: WorkerCounts; processed?: boolean; error?: SentError }
+  | { type: "error"; message: string; error?: SentError };
 
 interface Scope {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
@@ -198,6 +184,10 @@ async function init(msg: InitMessage): Promise<void> {
   const tasks = await loadTasks(msg.tasks);
   phase = "a handler";
   once = msg.once;
+  // The loop's first line comes once it has registered: a loop that cannot
+  // (a read-only file, say) fails the start instead of dying after "ready".
+  const started = Promise.withResolvers<void>();
+  let begun = false;
   worker = new Worker(msg.path, {
     tasks: tasks.map(announced),
     driver: msg.driver,
@@ -209,25 +199,37 @@ async function init(msg: InitMessage): Promise<void> {
     maxPayloadBytes: msg.maxPayloadBytes,
     synchronous: msg.synchronous,
     busyTimeout: msg.busyTimeout,
-    logger: (level, message) => scope.postMessage({ type: "log", level, message }),
+    logger: (level, message) => {
+      begun = true;
+      started.resolve();
+      scope.postMessage({ type: "log", level, message });
+    },
   });
   const conn = getConnection(msg.path, { driver: msg.driver });
   const handle = "handle" in conn ? String((conn as { handle: bigint }).handle) : null;
+  const ready = () => scope.postMessage({ type: "ready", handle, tasks: tasks.map((t) => t.name) });
   if (once) {
     const job = worker.processOne();
-    scope.postMessage({ type: "ready", handle, tasks: tasks.map((t) => t.name) });
+    ready();
     let processed = false;
-    let error: string | undefined;
+    let error: SentError | undefined;
     try {
       processed = await job;
     } catch (e) {
-      error = (e as Error)?.message ?? String(e);
+      error = sentError(e);
     }
-    await finish(processed, error);
+    finish(processed, error);
     return;
   }
   loop = worker.start();
-  scope.postMessage({ type: "ready", handle, tasks: tasks.map((t) => t.name) });
+  loop.catch((e) => {
+    if (!begun) return started.reject(e);
+    // After its start the loop only logs and retries; should it still fail, say so and end.
+    scope.postMessage({ type: "error", message: sentError(e).message, error: sentError(e) });
+    finish(false, undefined);
+  });
+  await started.promise;
+  ready();
 }
 
 let stopping = false;
@@ -244,14 +246,13 @@ async function stop(grace: number | undefined): Promise<void> {
     worker.stop(grace === undefined ? {} : { grace });
     // processOne ignores stop() but not its grace; its own end finishes.
     if (once) return;
-    await loop;
+    await loop?.catch(() => {}); // its failure is reported where it is caught
   }
-  await finish(false, undefined);
+  finish(false, undefined);
 }
 
 /** Closes the worker and the registry, tells the pool, and ends this thread. */
-// deno-lint-ignore require-await
-async function finish(processed: boolean, error: string | undefined): Promise<void> {
+function finish(processed: boolean, error: SentError | undefined): void {
   if (finishing) return;
   finishing = true;
   const counts = worker?.counts ?? ZERO;
@@ -271,14 +272,23 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
   const msg = e.data;
   if (msg.type === "init") {
     init(msg).catch((error) => {
+      if (finishing) return;
       closeConnections();
-      scope.postMessage({ type: "error", message: (error as Error)?.message ?? String(error) });
+      scope.postMessage({
+        type: "error",
+        message: sentError(error).message,
+        error: sentError(error),
+      });
     });
   } else if (msg.type === "ping") {
     if (worker !== undefined) scope.postMessage({ type: "pong", counts: worker.counts });
   } else if (msg.type === "stop") {
     stop(msg.grace).catch((error) => {
-      scope.postMessage({ type: "error", message: (error as Error)?.message ?? String(error) });
+      scope.postMessage({
+        type: "error",
+        message: sentError(error).message,
+        error: sentError(error),
+      });
     });
   }
 };

@@ -19,7 +19,9 @@ import {
 import type { Connection } from "./sqlite/connection.ts";
 import { closeHandle } from "./sqlite/ffi_driver.ts";
 import { defaultLogger, type Logger, type StopOptions, type WorkerCounts } from "./worker.ts";
-import { type FromWorker, type InitMessage, lockManager } from "./_pool_worker.ts";
+import type { FromWorker, InitMessage } from "./_pool_worker.ts";
+import { SchemaError } from "./schema.ts";
+import { SqliteError } from "./sqlite/connection.ts";
 
 /** Options for {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions extends ConnectionOptions {
@@ -134,12 +136,66 @@ interface Slot {
   closing: boolean;
   /** processOne: whether it ran a job, and why it could not. */
   processed: boolean;
-  error: string | undefined;
+  error: SentError | undefined;
   /** Ended from outside after it had started: a new Web Worker takes its place. */
   replace: boolean;
 }
 
 const ZERO: WorkerCounts = { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0 };
+
+/** The part of `navigator.locks` the pool uses (Deno 2.9 has it; its types do not yet). */
+export interface LockManagerLike {
+  /** Calls `callback` once `name` is granted; rejects if `signal` aborts first. */
+  request(
+    name: string,
+    options: { signal?: AbortSignal },
+    callback: () => unknown,
+  ): Promise<unknown>;
+}
+
+/** `navigator.locks`, where the runtime has it. */
+export function lockManager(): LockManagerLike | undefined {
+  const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
+  return typeof locks?.request === "function" ? locks : undefined;
+}
+
+/** An error as a Web Worker sends it: enough to rebuild its class on this side. */
+export interface SentError {
+  /** The error's name (`SqliteError`, `RangeError`, …). */
+  name: string;
+  /** Its message. */
+  message: string;
+  /** `SqliteError.code`. */
+  code?: number;
+  /** `SchemaError.path`. */
+  path?: string;
+}
+
+/** Describes `error` for posting to the pool. */
+export function sentError(error: unknown): SentError {
+  if (!(error instanceof Error)) return { name: "Error", message: String(error) };
+  const sent: SentError = { name: error.name, message: error.message };
+  if (error instanceof SqliteError) sent.code = error.code;
+  if (error instanceof SchemaError) sent.path = error.path;
+  return sent;
+}
+
+/** Rebuilds an error a Web Worker sent, with the class callers test for. */
+export function receivedError(sent: SentError): Error {
+  switch (sent.name) {
+    case "SqliteError":
+      return new SqliteError(sent.message, sent.code ?? 1);
+    case "SchemaError":
+      return new SchemaError(sent.path ?? "", sent.message);
+    case "RangeError":
+      return new RangeError(sent.message);
+    case "TypeError":
+      return new TypeError(sent.message);
+  }
+  const error = new Error(sent.message);
+  if (sent.name !== "Error") error.name = sent.name;
+  return error;
+}
 
 /** Resolves a task module given as a path or URL to a URL a Web Worker can import. */
 export function taskModuleUrl(spec: string | URL): string {
@@ -388,7 +444,7 @@ export class WorkerPool implements AsyncDisposable {
     this.#begin(true);
     await this.#loop;
     const slot = this.#slots[0];
-    if (slot?.error !== undefined) throw new Error(slot.error);
+    if (slot?.error !== undefined) throw receivedError(slot.error);
     return slot?.processed ?? false;
   }
 
@@ -530,22 +586,28 @@ export class WorkerPool implements AsyncDisposable {
         slot.handle = undefined;
         slot.closing = true;
         break;
-      case "stopped":
+      case "stopped": {
+        const unasked = slot.state === "running";
         slot.counts = msg.counts;
         slot.processed = msg.processed ?? false;
         slot.error = msg.error;
         this.#gone(slot);
+        // It stopped by itself (its loop failed): start another, after a pause.
+        if (unasked && !this.#once && !this.#stopRequested && this.#loop !== undefined) {
+          void this.#respawn(slot.index, 1);
+        }
         break;
+      }
       case "error":
         if (slot.state === "starting") {
           // Deno.exit() in a Web Worker ends it soon, not at once: an import
           // it cut short may fail first. The exit is the true reason.
           slot.ready.reject(
-            new Error(
-              slot.exitHow === undefined
-                ? msg.message
-                : `Web Worker ${slot.id} exited (${slot.exitHow}) while loading its task modules`,
-            ),
+            slot.exitHow === undefined
+              ? msg.error === undefined ? new Error(msg.message) : receivedError(msg.error)
+              : new Error(
+                `Web Worker ${slot.id} exited (${slot.exitHow}) while loading its task modules`,
+              ),
           );
           slot.web.terminate();
           this.#gone(slot);
@@ -685,8 +747,8 @@ export class WorkerPool implements AsyncDisposable {
    * counted, so a poison job cannot loop forever); one that cannot start
    * (say, a task module that no longer imports) is retried with backoff.
    */
-  async #respawn(index: number): Promise<void> {
-    for (let failures = 0; !this.#stopRequested && this.#loop !== undefined; failures++) {
+  async #respawn(index: number, failures = 0): Promise<void> {
+    for (; !this.#stopRequested && this.#loop !== undefined; failures++) {
       if (failures > 0) {
         const delay = Math.min(30_000, 250 * 2 ** (failures - 1));
         this.#log("warn", `slot ${index}: retrying in ${delay} ms`);

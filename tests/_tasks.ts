@@ -68,15 +68,3 @@ export const vanish = task("vanish", (p: { how: "exit" | "close"; code?: number 
   (globalThis as unknown as { close(): void }).close();
   return new Promise(() => {}); // close() takes effect once this task returns
 }, { maxAttempts: 2 });
-
-/**
- * Appends a line to `p.log`, then holds the thread for `p.ms` milliseconds
- * without yielding (a CPU-bound handler): its Worker cannot renew its lease
- * meanwhile.
- */
-export const burn = task("burn", (p: { log: string; ms: number }) => {
-  Deno.writeTextFileSync(p.log, `start ${Date.now()}\n`, { append: true });
-  const end = Date.now() + p.ms;
-  while (Date.now() < end) { /* busy */ }
-  return p.ms;
-}, { maxAttempts: 3 });

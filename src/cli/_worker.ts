@@ -1,4 +1,8 @@
-/** The `worker` command: runs a Worker with a progress line and signal handling. */
+/**
+ * The `worker` command: runs a supervised Worker (a pool of one Web Worker),
+ * a pool of N, or with `--in-process` a Worker in this thread, with a
+ * progress line and signal handling.
+ */
 import { WorkerPool } from "../pool.ts";
 import type { DriverName } from "../sqlite/connection.ts";
 import type { Task } from "../task.ts";
@@ -18,8 +22,16 @@ export interface WorkerPlan {
   driver: DriverName;
   /** The `--tasks` modules, as typed. */
   modules: string[];
-  /** `--workers`: 1 runs a worker in this thread; more run a pool of Web Workers. */
+  /** `--workers`: how many Web Workers run the handlers (1 unless `--in-process`). */
   workers: number;
+  /**
+   * `--in-process`: run the handlers in this thread, unsupervised. Lighter,
+   * but a CPU-bound handler that holds the thread longer than the lease stops
+   * its lease renewal, so another worker may take its job while it runs.
+   */
+  inProcess: boolean;
+  /** `--lease`: seconds a claim lasts without renewal. */
+  lease?: number;
   /** `--concurrency`. */
   concurrency?: number;
   /** `--polling-interval` (or GIGQ_POLLING_INTERVAL), in seconds. */
@@ -35,16 +47,29 @@ export interface WorkerPlan {
 }
 
 /**
- * Runs the workers the plan asks for; resolves to the exit code. One worker
- * runs in this thread; `--workers N` (N > 1) runs a pool of N Web Workers,
- * each importing the task modules and opening its own connection.
+ * Runs the workers the plan asks for; resolves to the exit code. By default
+ * the handlers run in one Web Worker supervised from this thread (a pool of
+ * one): this thread renews its leases, so a CPU-bound handler cannot lose its
+ * job to another worker, and ends a handler that ignores its timeout.
+ * `--workers N` runs a pool of N Web Workers, each importing the task modules
+ * and opening its own connection; `--in-process` runs a Worker in this thread.
  */
 export async function runWorkers(plan: WorkerPlan, io: Io): Promise<number> {
   // Import the modules here too, so a bad module is one line and exit 1 or 2
   // before any Web Worker starts.
   const tasks = await importTasks(plan.modules, io.cwd());
-  if (plan.workers > 1) return await runPool(plan, io);
-  return await runOneWorker(plan, tasks, io);
+  const byName = new Map<string, Task>();
+  for (const t of tasks) {
+    if (byName.has(t.name)) {
+      throw new RangeError(
+        `Cannot create worker: two different tasks are named ${JSON.stringify(t.name)}; task ` +
+          `names must be unique`,
+      );
+    }
+    byName.set(t.name, t);
+  }
+  if (plan.inProcess) return await runOneWorker(plan, tasks, io);
+  return await runPool(plan, io);
 }
 
 /** Jobs per second over the last few seconds, from samples of `processed`. */
@@ -129,6 +154,8 @@ class Progress {
   }
 }
 
+const ZERO: WorkerCounts = { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0 };
+
 function outcomeOf(before: WorkerCounts, after: WorkerCounts): string | null {
   if (after.completed > before.completed) return "completed";
   if (after.timedOut > before.timedOut) return "timeout";
@@ -143,6 +170,7 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
     driver: plan.driver,
     concurrency: plan.concurrency,
     pollInterval: plan.pollInterval,
+    lease: plan.lease,
     workerId: plan.workerId,
     logger: (level, message) => {
       if (level !== "debug") progress.log(level, message);
@@ -230,8 +258,9 @@ function stopOnSignals(
     forcedCode = signal === "SIGINT" ? 130 : 143;
     progress.log("note", `${signal} again: releasing the jobs in flight and exiting`);
     resolveForced(forcedCode);
-    if (plan.once) {
-      // processOne cannot be interrupted: its job comes back when its lease ends.
+    if (plan.once && plan.inProcess) {
+      // processOne in this thread cannot be interrupted: its job comes back
+      // when its lease ends.
       progress.stop();
       io.exit(forcedCode);
       return;
@@ -258,24 +287,45 @@ function stopOnSignals(
   };
 }
 
+/** The supervised worker (`--workers 1`, the default) or a pool of N Web Workers. */
 async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
   const progress = new Progress(io);
+  const single = plan.workers === 1;
+  // A pool of one uses its id as is: the default is a worker's usual id.
+  const id = plan.workerId ?? (single ? `worker-${crypto.randomUUID()}` : undefined);
   const pool = new WorkerPool(plan.path, {
     tasks: plan.modules.map((m) => moduleUrl(m, io.cwd())),
     workers: plan.workers,
     driver: plan.driver,
     concurrency: plan.concurrency,
     pollInterval: plan.pollInterval,
-    workerId: plan.workerId,
+    lease: plan.lease,
+    workerId: id,
     logger: (level, message) => {
       if (level !== "debug") progress.log(level, message);
     },
   });
-  progress.attach(`pool of ${plan.workers}`, () => pool.counts);
+  progress.attach(single ? `worker ${id}` : `pool of ${plan.workers}`, () => pool.counts);
   const signals = stopOnSignals(io, progress, () => pool.counts.inFlight, (options) => {
     void pool.stop(options);
   }, plan);
   try {
+    if (plan.once) {
+      const processed = await pool.processOne();
+      const forced = signals.code();
+      if (forced !== 0) return forced;
+      const outcome = outcomeOf(ZERO, pool.counts);
+      if (plan.json) {
+        io.stdout(toJsonText({ workerId: id, processed, outcome }));
+      } else {
+        io.stdout(
+          processed
+            ? `Processed one job (${outcome === "timeout" ? "timed out" : outcome}).\n`
+            : "No jobs available to process.\n",
+        );
+      }
+      return 0;
+    }
     progress.start();
     await pool.start();
     const code = signals.code();
@@ -283,12 +333,16 @@ async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
     const { processed, completed, failed, timedOut } = pool.counts;
     if (plan.json) {
       io.stdout(
-        toJsonText({ workers: plan.workers, processed, completed, failed, timedOut }),
+        toJsonText(
+          single
+            ? { workerId: id, processed, completed, failed, timedOut }
+            : { workers: plan.workers, processed, completed, failed, timedOut },
+        ),
       );
     } else {
       io.stdout(
-        `Pool of ${plan.workers} stopped: ${processed} processed (${completed} completed, ` +
-          `${failed} failed, ${timedOut} timed out).\n`,
+        `${single ? `Worker ${id}` : `Pool of ${plan.workers}`} stopped: ${processed} processed ` +
+          `(${completed} completed, ${failed} failed, ${timedOut} timed out).\n`,
       );
     }
     return code;

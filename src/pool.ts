@@ -637,8 +637,9 @@ export class WorkerPool implements AsyncDisposable {
   /** The slot's thread has ended: unless it said goodbye, settle it as died. */
   async #vanished(slot: Slot): Promise<void> {
     // What it posted before it ended ("stopped" after an ordinary stop, or
-    // "exiting") may still be on its way.
-    for (let waited = 0; slot.state !== "gone" && waited < (slot.closing ? 2000 : 50);) {
+    // "exiting") may still be on its way; more patience once it is stopping.
+    const patience = slot.closing || slot.state === "stopping" ? 2000 : 100;
+    for (let waited = 0; slot.state !== "gone" && waited < patience;) {
       await new Promise((r) => setTimeout(r, 10));
       waited += 10;
     }
@@ -666,12 +667,14 @@ export class WorkerPool implements AsyncDisposable {
 
   /** Starts {@linkcode WorkerPool.#retire}; stopping waits for it. */
   #retireLater(slot: Slot, how: "died" | "terminated", why: string, record?: string): void {
-    const settling = this.#retire(slot, how, why, record);
+    const settling = this.#retire(slot, how, why, record).catch((error) => {
+      this.#log("error", `${why}; could not settle it: ${(error as Error)?.message ?? error}`);
+    });
     this.#retiring.add(settling);
-    void settling.finally(() => this.#retiring.delete(settling)).then(() => {
-      if (!this.#stopRequested && !this.#once && this.#loop !== undefined && slot.index >= 0) {
-        if (this.#slots[slot.index] === slot && slot.replace) void this.#respawn(slot.index);
-      }
+    void settling.then(() => {
+      this.#retiring.delete(settling);
+      if (this.#stopRequested || this.#once || this.#loop === undefined) return;
+      if (slot.replace && this.#slots[slot.index] === slot) void this.#respawn(slot.index);
     });
   }
 

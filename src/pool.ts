@@ -275,6 +275,9 @@ export class WorkerPool implements AsyncDisposable {
   #retiring = new Set<Promise<void>>();
   /** Running {@linkcode WorkerPool.processOne}: one Web Worker, one job, no replacement. */
   #once = false;
+  /** While stopping with a grace period: when Web Workers still running are terminated. */
+  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #deadlineAt = Infinity;
 
   /**
    * Prepares a pool for the queue in `path`. Nothing starts until
@@ -832,6 +835,7 @@ export class WorkerPool implements AsyncDisposable {
         for (const slot of this.#slots) {
           if (slot.state !== "gone") slot.web.postMessage({ type: "stop", grace });
         }
+        this.#armDeadline(grace);
       }
       return this.#stopping;
     }
@@ -841,11 +845,34 @@ export class WorkerPool implements AsyncDisposable {
     return this.#stopping;
   }
 
+  /**
+   * While stopping with a grace period: a Web Worker that cannot even release
+   * its jobs in time (a handler holds its thread) is terminated `grace` + 5 s
+   * from now, and its jobs settled from here. A shorter grace moves it sooner.
+   */
+  #armDeadline(grace: number): void {
+    const at = Date.now() + grace * 1000 + 5_000;
+    if (this.#deadline !== undefined && this.#deadlineAt <= at) return;
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadlineAt = at;
+    this.#deadline = setTimeout(() => {
+      this.#deadline = undefined;
+      for (const slot of this.#slots) {
+        if (slot.state === "gone") continue;
+        this.#retireLater(
+          slot,
+          "terminated",
+          `${slot.id} did not stop within the ${grace} s grace period`,
+        );
+      }
+    }, at - Date.now());
+  }
+
   async #shutdown(grace: number | undefined): Promise<void> {
     this.#stopRequested = true;
     await this.#ready.promise.catch(() => {});
-    let deadline: ReturnType<typeof setTimeout> | undefined;
     const told = new Set<Slot>();
+    if (grace !== undefined) this.#armDeadline(grace);
     // Until none is left: a replacement started just before the stop is told too.
     for (;;) {
       const live = this.#slots.filter((s) => s.state !== "gone");
@@ -856,23 +883,10 @@ export class WorkerPool implements AsyncDisposable {
         if (slot.state === "running") slot.state = "stopping";
         slot.web.postMessage(grace === undefined ? { type: "stop" } : { type: "stop", grace });
       }
-      if (grace !== undefined && deadline === undefined) {
-        // A Web Worker that cannot even release its jobs in time (its event
-        // loop is blocked) is terminated and its jobs settled from here.
-        deadline = setTimeout(() => {
-          for (const slot of this.#slots) {
-            if (slot.state === "gone") continue;
-            this.#retireLater(
-              slot,
-              "terminated",
-              `${slot.id} did not stop within the ${grace} s grace period`,
-            );
-          }
-        }, grace * 1000 + 5_000);
-      }
       await Promise.all(live.map((s) => s.gone.promise));
     }
-    if (deadline !== undefined) clearTimeout(deadline);
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline = undefined;
     await this.#settled();
     this.#log(this.#lifecycle, `pool stopped (${this.counts.processed} attempts processed)`);
     this.#onStopped();

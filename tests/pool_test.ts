@@ -7,7 +7,7 @@ import {
   type WorkerPoolOptions,
 } from "../mod.ts";
 import { drivers, driverTest, tempDb, until } from "./_helpers.ts";
-import { noop, sleep, spin, stall, vanish } from "./_tasks.ts";
+import { hog, noop, sleep, spin, stall, vanish } from "./_tasks.ts";
 
 const tasks = [new URL("./_tasks.ts", import.meta.url)];
 const quiet = () => {};
@@ -402,6 +402,38 @@ driverTest(
     );
     await pool.stop();
     await running;
+    queue.close();
+  },
+);
+
+driverTest(
+  "a second stop({ grace: 0 }) ends a Web Worker whose CPU-bound handler holds its thread, releasing the job",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    // Deno lets a terminated Web Worker's loop run on to its end: keep it short.
+    const id = await hog.submit(queue, { ms: 10_000 });
+    const pool = new WorkerPool(path, { tasks, workers: 1, driver, logger: quiet });
+    const done = pool.start();
+    await until(async () => (await queue.getStatus(id))?.status === "running", 10_000_000);
+    const first = pool.stop(); // lets the handler finish: it would take 10 s
+    await new Promise((r) => setTimeout(r, 200));
+    const hurried = Date.now();
+    void pool.stop({ grace: 0 });
+    await within(8000, "the hurried stop", first);
+    await done;
+    const took = Date.now() - hurried;
+    assert.ok(took >= 4500, `terminated after ${took} ms, before its 5 s`);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "pending");
+    assert.equal(job?.attempts, 0, "released, not counted");
+    assert.deepEqual(pool.counts, {
+      processed: 0,
+      completed: 0,
+      failed: 0,
+      timedOut: 0,
+      inFlight: 0,
+    });
+    await queue.cancel(id);
     queue.close();
   },
 );

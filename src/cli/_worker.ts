@@ -4,6 +4,7 @@
  * progress line and signal handling.
  */
 import { WorkerPool } from "../pool.ts";
+import { JobQueue } from "../queue.ts";
 import type { DriverName } from "../sqlite/connection.ts";
 import type { Task } from "../task.ts";
 import { type LogLevel, type StopOptions, Worker, type WorkerCounts } from "../worker.ts";
@@ -233,7 +234,7 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
 function stopOnSignals(
   io: Io,
   progress: Progress,
-  inFlight: () => number,
+  inFlight: () => number | Promise<number>,
   stop: (options: StopOptions) => void,
   plan: WorkerPlan,
 ) {
@@ -246,12 +247,19 @@ function stopOnSignals(
     const now = Date.now();
     if (first === undefined) {
       first = now;
+      const begin = (n: number) => {
+        const after = n === 0 ? "" : ` after ${n} job${n === 1 ? "" : "s"} in flight`;
+        const limit = plan.grace === undefined ? "" : ` (at most ${plan.grace} s)`;
+        const again = n === 0 ? "exit at once" : "release them and exit";
+        progress.log(
+          "note",
+          `${signal}: stopping${after}${limit}; send ${signal} again to ${again}`,
+        );
+        stop(plan.grace === undefined ? {} : { grace: plan.grace });
+      };
       const n = inFlight();
-      const after = n === 0 ? "" : ` after ${n} job${n === 1 ? "" : "s"} in flight`;
-      const limit = plan.grace === undefined ? "" : ` (at most ${plan.grace} s)`;
-      const again = n === 0 ? "exit at once" : "release them and exit";
-      progress.log("note", `${signal}: stopping${after}${limit}; send ${signal} again to ${again}`);
-      stop(plan.grace === undefined ? {} : { grace: plan.grace });
+      if (typeof n === "number") begin(n);
+      else void n.then(begin, () => begin(0));
       return;
     }
     if (now - first < REPEAT_MS || forcedCode !== undefined) return;
@@ -287,6 +295,27 @@ function stopOnSignals(
   };
 }
 
+/**
+ * The pool's jobs in flight, as the database has them: a job claimed a
+ * moment ago may not be in the pool's counts yet (its Web Worker reports
+ * them by message).
+ */
+async function inFlightOf(pool: WorkerPool, plan: WorkerPlan): Promise<number> {
+  const ids = new Set(pool.workerIds);
+  const queue = new JobQueue(plan.path, { driver: plan.driver });
+  try {
+    const running = await queue.listJobs({ status: "running", limit: 1_000_000 });
+    return Math.max(
+      pool.counts.inFlight,
+      running.filter((j) => j.workerId !== null && ids.has(j.workerId)).length,
+    );
+  } catch {
+    return pool.counts.inFlight;
+  } finally {
+    queue.close();
+  }
+}
+
 /** The supervised worker (`--workers 1`, the default) or a pool of N Web Workers. */
 async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
   const progress = new Progress(io);
@@ -306,7 +335,7 @@ async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
     },
   });
   progress.attach(single ? `worker ${id}` : `pool of ${plan.workers}`, () => pool.counts);
-  const signals = stopOnSignals(io, progress, () => pool.counts.inFlight, (options) => {
+  const signals = stopOnSignals(io, progress, () => inFlightOf(pool, plan), (options) => {
     void pool.stop(options);
   }, plan);
   try {

@@ -6,7 +6,11 @@
  */
 import type { Backend, BackendSpec } from "./_backend.ts";
 import { releaseSqliteToken, SqliteBackend } from "./sqlite/backend.ts";
-import { resolveDbPath } from "./sqlite/registry.ts";
+import { closeConnections, resolveDbPath } from "./sqlite/registry.ts";
+
+/** The SQLite error classes the core passes on (a Web Worker's errors, rebuilt in its parent). */
+export { SqliteError } from "./sqlite/connection.ts";
+export { SchemaError } from "./sqlite/schema.ts";
 
 /** The SQLite types the core's public options and transactions name. */
 export type { Connection, DriverName } from "./sqlite/connection.ts";
@@ -38,4 +42,9 @@ export function openBackend(spec: BackendSpec): Backend {
 /** Frees, from a Web Worker's parent, what a terminated Web Worker's backend left open. */
 export function releaseBackendToken(spec: BackendSpec, token: string): void {
   if (spec.kind === "sqlite") releaseSqliteToken(token);
+}
+
+/** Closes every backend connection this isolate holds (a Web Worker, before it ends). */
+export function closeAllBackends(): void {
+  closeConnections();
 }

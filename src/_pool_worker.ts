@@ -4,11 +4,21 @@
  * and answers the pool's messages. Not part of the public API.
  *
  * Messages from the pool: `init`, `ping`, `stop`. Messages to the pool:
- * `ready` (with the FFI handle when the ffi driver is used), `pong`, `log`,
+ * `alive` (it holds its life lock), `ready` (with the FFI handle when the ffi
+ * driver is used), `pong` (its counts; also sent unasked when a handler
+ * starts), `log`, `exiting` (code it does not control is ending this thread),
  * `closing` (the registry is about to close its handles), `stopped`, `error`.
+ *
+ * How the pool sees this thread end: at `init` it takes a Web Lock (named by
+ * the pool) and holds it for the life of the thread. Deno's lock manager is
+ * process-wide and frees a thread's locks when the thread ends, however it
+ * ends (`Deno.exit()`, `self.close()`, an uncaught error, `terminate()`), so
+ * the pool's own request for the lock is granted the moment this thread is
+ * gone, and never while a handler merely keeps it busy. `Deno.exit` and
+ * `close` are also wrapped, before any task module loads, to say who ended it.
  */
-import { closeConnections, getConnection } from "./sqlite/registry.ts";
-import type { DriverName } from "./sqlite/connection.ts";
+import { lockManager, type SentError, sentError } from "./pool.ts";
+import { backendSpec, closeAllBackends, type DriverName, openBackend } from "./_open_backend.ts";
 import { isTask, type Task } from "./task.ts";
 import {
   LEASE_OWNER,
@@ -35,6 +45,10 @@ export interface InitMessage {
   maxPayloadBytes: number;
   synchronous: "NORMAL" | "FULL" | undefined;
   busyTimeout: number | undefined;
+  /** The Web Lock this thread holds until it ends (none without `navigator.locks`). */
+  lifeLock: string | null;
+  /** Process at most one job, then stop (`WorkerPool.processOne`). */
+  once: boolean;
 }
 
 /** Messages the pool sends. */
@@ -42,12 +56,14 @@ export type ToWorker = InitMessage | { type: "ping" } | { type: "stop"; grace?: 
 
 /** Messages a Web Worker sends. */
 export type FromWorker =
+  | { type: "alive" }
   | { type: "ready"; handle: string | null; tasks: string[] }
   | { type: "pong"; counts: WorkerCounts }
   | { type: "log"; level: LogLevel; message: string }
+  | { type: "exiting"; how: string; counts: WorkerCounts | null }
   | { type: "closing" }
-  | { type: "stopped"; counts: WorkerCounts }
-  | { type: "error"; message: string };
+  | { type: "stopped"; counts: WorkerCounts; processed?: boolean; error?: SentError }
+  | { type: "error"; message: string; error?: SentError };
 
 interface Scope {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
@@ -56,8 +72,97 @@ interface Scope {
 }
 
 const scope = globalThis as unknown as Scope;
+const ZERO: WorkerCounts = {
+  processed: 0,
+  completed: 0,
+  failed: 0,
+  timedOut: 0,
+  inFlight: 0,
+  abandoned: 0,
+};
 let worker: Worker | undefined;
 let loop: Promise<void> | undefined;
+let once = false;
+/** "a handler" once tasks run; before that, the task modules are loading. */
+let phase = "a task module";
+
+// Wrapped before anything else runs, so that task modules and handlers get
+// the wrappers; the pool's own stop uses the originals.
+const realExit = Deno.exit;
+const realClose = scope.close.bind(scope);
+
+/** Where user code called an exit: the first place outside the runtime and this file. */
+function caller(): string {
+  for (const frame of (new Error().stack ?? "").split("\n").slice(1)) {
+    const place = /([a-z][a-z0-9+.-]*:[^\s()]+:\d+:\d+)\)?\s*$/i.exec(frame)?.[1];
+    if (place === undefined || place.startsWith("ext:") || place.startsWith("node:")) continue;
+    if (place.startsWith(import.meta.url)) continue;
+    return ` at ${place}`;
+  }
+  return "";
+}
+
+function exiting(how: string): void {
+  try {
+    scope.postMessage({
+      type: "exiting",
+      how: `${how}${caller()}`,
+      counts: worker?.counts ?? null,
+    });
+  } catch {
+    // Telling the pool is a courtesy: its life lock tells it anyway.
+  }
+}
+
+Deno.exit = function exit(code?: number): never {
+  exiting(`${phase} called Deno.exit(${code ?? ""})`);
+  return realExit(code);
+};
+scope.close = function close(): void {
+  exiting(`${phase} called self.close()`);
+  realClose();
+};
+
+/** Holds `name` until this thread ends; resolves once it is held. */
+function holdLifeLock(name: string | null): Promise<void> {
+  const locks = lockManager();
+  if (name === null || locks === undefined) return Promise.resolve();
+  const held = Promise.withResolvers<void>();
+  locks.request(name, {}, () => {
+    held.resolve();
+    return new Promise(() => {}); // released only by the end of this thread
+  }).catch((error) => held.reject(error));
+  return held.promise;
+}
+
+/** Sends the counts soon: at most once a turn, the first at once. */
+let countsQueued = false;
+function sendCounts(): void {
+  if (worker === undefined || countsQueued) return;
+  countsQueued = true;
+  scope.postMessage({ type: "pong", counts: worker.counts });
+  setTimeout(() => {
+    countsQueued = false;
+    if (worker !== undefined) scope.postMessage({ type: "pong", counts: worker.counts });
+  }, 0);
+}
+
+/**
+ * The task as the worker runs it here: the same, except that a handler's
+ * start sends the counts (the parent learns of a job in flight even when the
+ * handler then holds this thread), and its end sends them again.
+ */
+function announced(t: Task): Task {
+  const handler: Task["handler"] = (params, ctx) => {
+    sendCounts();
+    const value = t.handler(params, ctx);
+    if (value !== null && typeof (value as Promise<unknown>)?.then === "function") {
+      (value as Promise<unknown>).then(sendCounts, sendCounts);
+    }
+    return value;
+  };
+  return Object.freeze({ ...t, handler });
+}
 
 async function loadTasks(modules: string[]): Promise<Task[]> {
   const byName = new Map<string, Task>();
@@ -89,9 +194,17 @@ async function loadTasks(modules: string[]): Promise<Task[]> {
 }
 
 async function init(msg: InitMessage): Promise<void> {
+  await holdLifeLock(msg.lifeLock);
+  scope.postMessage({ type: "alive" });
   const tasks = await loadTasks(msg.tasks);
+  phase = "a handler";
+  once = msg.once;
+  // The loop's first line comes once it has registered: a loop that cannot
+  // (a read-only file, say) fails the start instead of dying after "ready".
+  const started = Promise.withResolvers<void>();
+  let begun = false;
   worker = new Worker(msg.path, {
-    tasks,
+    tasks: tasks.map(announced),
     driver: msg.driver,
     concurrency: msg.concurrency,
     pollInterval: msg.pollInterval,
@@ -102,16 +215,50 @@ async function init(msg: InitMessage): Promise<void> {
     maxPayloadBytes: msg.maxPayloadBytes,
     synchronous: msg.synchronous,
     busyTimeout: msg.busyTimeout,
-    logger: (level, message) => scope.postMessage({ type: "log", level, message }),
+    logger: (level, message) => {
+      begun = true;
+      started.resolve();
+      scope.postMessage({ type: "log", level, message });
+    },
     [LEASE_OWNER]: msg.owner,
   } as WorkerOptions);
-  const conn = getConnection(msg.path, { driver: msg.driver });
-  const handle = "handle" in conn ? String((conn as { handle: bigint }).handle) : null;
+  // What the parent needs to free this isolate's storage should it be terminated.
+  const probe = openBackend(
+    backendSpec(msg.path, {
+      driver: msg.driver,
+      synchronous: msg.synchronous,
+      busyTimeout: msg.busyTimeout,
+    }),
+  );
+  const handle = probe.releaseToken() ?? null;
+  probe.close();
+  const ready = () => scope.postMessage({ type: "ready", handle, tasks: tasks.map((t) => t.name) });
+  if (once) {
+    const job = worker.processOne();
+    ready();
+    let processed = false;
+    let error: SentError | undefined;
+    try {
+      processed = await job;
+    } catch (e) {
+      error = sentError(e);
+    }
+    finish(processed, error);
+    return;
+  }
   loop = worker.start();
-  scope.postMessage({ type: "ready", handle, tasks: tasks.map((t) => t.name) });
+  loop.catch((e) => {
+    if (!begun) return started.reject(e);
+    // After its start the loop only logs and retries; should it still fail, say so and end.
+    scope.postMessage({ type: "error", message: sentError(e).message, error: sentError(e) });
+    finish(false, undefined);
+  });
+  await started.promise;
+  ready();
 }
 
 let stopping = false;
+let finishing = false;
 
 async function stop(grace: number | undefined): Promise<void> {
   if (stopping) {
@@ -122,29 +269,51 @@ async function stop(grace: number | undefined): Promise<void> {
   stopping = true;
   if (worker !== undefined) {
     worker.stop(grace === undefined ? {} : { grace });
-    await loop;
+    // processOne ignores stop() but not its grace; its own end finishes.
+    if (once) return;
+    await loop?.catch(() => {}); // its failure is reported where it is caught
   }
-  const counts = worker?.counts ??
-    { processed: 0, completed: 0, failed: 0, timedOut: 0, inFlight: 0, abandoned: 0 };
+  finish(false, undefined);
+}
+
+/** Closes the worker and the registry, tells the pool, and ends this thread. */
+function finish(processed: boolean, error: SentError | undefined): void {
+  if (finishing) return;
+  finishing = true;
+  const counts = worker?.counts ?? ZERO;
   worker?.close();
   scope.postMessage({ type: "closing" });
-  closeConnections();
-  scope.postMessage({ type: "stopped", counts });
-  scope.close();
+  closeAllBackends();
+  scope.postMessage({
+    type: "stopped",
+    counts,
+    processed,
+    ...(error === undefined ? {} : { error }),
+  });
+  realClose();
 }
 
 scope.onmessage = (e: MessageEvent<ToWorker>) => {
   const msg = e.data;
   if (msg.type === "init") {
     init(msg).catch((error) => {
-      closeConnections();
-      scope.postMessage({ type: "error", message: (error as Error)?.message ?? String(error) });
+      if (finishing) return;
+      closeAllBackends();
+      scope.postMessage({
+        type: "error",
+        message: sentError(error).message,
+        error: sentError(error),
+      });
     });
   } else if (msg.type === "ping") {
     if (worker !== undefined) scope.postMessage({ type: "pong", counts: worker.counts });
   } else if (msg.type === "stop") {
     stop(msg.grace).catch((error) => {
-      scope.postMessage({ type: "error", message: (error as Error)?.message ?? String(error) });
+      scope.postMessage({
+        type: "error",
+        message: sentError(error).message,
+        error: sentError(error),
+      });
     });
   }
 };

@@ -6,18 +6,18 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Store } from "./sqlite/_store.ts";
+import type { Backend, BackendSpec } from "./_backend.ts";
+import {
+  backendSpec,
+  type ConnectionOptions,
+  openBackend,
+  releaseBackendToken,
+  SchemaError,
+  SqliteError,
+} from "./_open_backend.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { describe } from "./job_status.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
-import {
-  acquireConnection,
-  type ConnectionOptions,
-  releaseConnection,
-  resolveDbPath,
-} from "./sqlite/registry.ts";
-import type { Connection } from "./sqlite/connection.ts";
-import { closeHandle } from "./sqlite/ffi_driver.ts";
 import {
   defaultLogger,
   LEASE_MARGIN_MS,
@@ -79,6 +79,9 @@ export interface WorkerPoolOptions extends ConnectionOptions {
   timeoutGrace?: number;
   /**
    * Prefix of the Web Workers' worker ids (`<prefix>-0`, `<prefix>-1`, …).
+   * A pool of one Web Worker (and {@linkcode WorkerPool.processOne}) uses the
+   * prefix itself, so a supervised single worker keeps the id it is given. A
+   * replacement adds `.<n>` (`<prefix>-0.2`, `<prefix>.1`).
    *
    * @default {"pool-" + 8 random hex digits}
    */
@@ -127,6 +130,19 @@ interface Slot {
   counts: WorkerCounts;
   ready: PromiseWithResolvers<void>;
   gone: PromiseWithResolvers<void>;
+  /** The Web Lock its thread holds while it lives (null without `navigator.locks`). */
+  lifeLock: string | null;
+  /** Ends the parent's wait for that lock. */
+  watch: AbortController;
+  /** What it said, if it said, when code it does not control ended its thread. */
+  exitHow: string | undefined;
+  /** It has begun closing itself: its "stopped" is on its way. */
+  closing: boolean;
+  /** processOne: whether it ran a job, and why it could not. */
+  processed: boolean;
+  error: SentError | undefined;
+  /** Ended from outside after it had started: a new Web Worker takes its place. */
+  replace: boolean;
 }
 
 const ZERO: WorkerCounts = {
@@ -137,6 +153,60 @@ const ZERO: WorkerCounts = {
   inFlight: 0,
   abandoned: 0,
 };
+
+/** The part of `navigator.locks` the pool uses (Deno 2.9 has it; its types do not yet). */
+export interface LockManagerLike {
+  /** Calls `callback` once `name` is granted; rejects if `signal` aborts first. */
+  request(
+    name: string,
+    options: { signal?: AbortSignal },
+    callback: () => unknown,
+  ): Promise<unknown>;
+}
+
+/** `navigator.locks`, where the runtime has it. */
+export function lockManager(): LockManagerLike | undefined {
+  const locks = (globalThis.navigator as { locks?: LockManagerLike } | undefined)?.locks;
+  return typeof locks?.request === "function" ? locks : undefined;
+}
+
+/** An error as a Web Worker sends it: enough to rebuild its class on this side. */
+export interface SentError {
+  /** The error's name (`SqliteError`, `RangeError`, …). */
+  name: string;
+  /** Its message. */
+  message: string;
+  /** `SqliteError.code`. */
+  code?: number;
+  /** `SchemaError.path`. */
+  path?: string;
+}
+
+/** Describes `error` for posting to the pool. */
+export function sentError(error: unknown): SentError {
+  if (!(error instanceof Error)) return { name: "Error", message: String(error) };
+  const sent: SentError = { name: error.name, message: error.message };
+  if (error instanceof SqliteError) sent.code = error.code;
+  if (error instanceof SchemaError) sent.path = error.path;
+  return sent;
+}
+
+/** Rebuilds an error a Web Worker sent, with the class callers test for. */
+export function receivedError(sent: SentError): Error {
+  switch (sent.name) {
+    case "SqliteError":
+      return new SqliteError(sent.message, sent.code ?? 1);
+    case "SchemaError":
+      return new SchemaError(sent.path ?? "", sent.message);
+    case "RangeError":
+      return new RangeError(sent.message);
+    case "TypeError":
+      return new TypeError(sent.message);
+  }
+  const error = new Error(sent.message);
+  if (sent.name !== "Error") error.name = sent.name;
+  return error;
+}
 
 /** Resolves a task module given as a path or URL to a URL a Web Worker can import. */
 export function taskModuleUrl(spec: string | URL): string {
@@ -163,7 +233,12 @@ export function taskModuleUrl(spec: string | URL): string {
  *   Worker; the attempt counts as timed out, the Web Worker's other jobs go
  *   back to pending, its FFI handle is closed, and a new Web Worker takes the
  *   slot;
- * - a Web Worker that dies is replaced the same way, and why is logged.
+ * - a Web Worker whose thread ends on its own (an uncaught error, or a
+ *   handler that calls `Deno.exit()` or `self.close()`) is noticed at once:
+ *   each Web Worker holds a Web Lock for its whole life, which Deno frees
+ *   when the thread ends. Its running attempts fail with that reason
+ *   (retried while attempts are left), count in {@linkcode WorkerPool.counts},
+ *   and a new Web Worker takes the slot; why is logged.
  *
  * `stop()` drains: no new claims, running handlers finish (or, after a grace
  * period, are aborted and their jobs released), each Web Worker closes its
@@ -188,14 +263,14 @@ export class WorkerPool implements AsyncDisposable {
   readonly concurrency: number;
   /** The task modules, as URLs. */
   readonly taskModules: readonly string[];
-  #init: Omit<InitMessage, "workerId" | "owner">;
+  #init: Omit<InitMessage, "workerId" | "owner" | "lifeLock" | "once">;
   #prefix: string;
   #leaseMs: number;
   #graceMs: number;
   #log: Logger;
-  #options: ConnectionOptions;
-  #conn: Connection | undefined;
-  #store: Store | undefined;
+  #spec: BackendSpec;
+  /** The parent's own backend, while the pool runs. */
+  #backend: Backend | undefined;
   #slots: Slot[] = [];
   #retired: WorkerCounts = { ...ZERO };
   #generation = 0;
@@ -207,6 +282,13 @@ export class WorkerPool implements AsyncDisposable {
   #supervisor: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
   #closed = false;
+  /** Settling Web Workers ended from outside; the store stays open until they are done. */
+  #retiring = new Set<Promise<void>>();
+  /** Running {@linkcode WorkerPool.processOne}: one Web Worker, one job, no replacement. */
+  #once = false;
+  /** While stopping with a grace period: when Web Workers still running are terminated. */
+  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #deadlineAt = Infinity;
 
   /**
    * Prepares a pool for the queue in `path`. Nothing starts until
@@ -218,7 +300,12 @@ export class WorkerPool implements AsyncDisposable {
   constructor(path: string, options: WorkerPoolOptions) {
     const context = "Cannot create worker pool";
     knownKeys(context, options ?? {}, POOL_OPTION_KEYS);
-    this.path = resolveDbPath(path);
+    this.#spec = backendSpec(path, {
+      driver: options?.driver,
+      synchronous: options?.synchronous,
+      busyTimeout: options?.busyTimeout,
+    });
+    this.path = this.#spec.path;
     if (this.path === ":memory:") {
       throw new RangeError(
         `${context}: ":memory:" is private to one isolate; Web Workers need a database file`,
@@ -274,11 +361,6 @@ export class WorkerPool implements AsyncDisposable {
         `${context}: unknown driver ${JSON.stringify(driver)}; allowed: "node", "ffi"`,
       );
     }
-    this.#options = {
-      driver,
-      synchronous: options.synchronous,
-      busyTimeout: options.busyTimeout,
-    };
     this.#init = {
       type: "init",
       path: this.path,
@@ -349,25 +431,66 @@ export class WorkerPool implements AsyncDisposable {
    */
   start(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("Cannot start a closed worker pool"));
-    if (this.#loop === undefined) {
-      this.#stopRequested = false;
-      this.#ready = Promise.withResolvers<void>();
-      this.#ready.promise.catch(() => {});
+    if (this.#loop === undefined) this.#begin(false);
+    return this.#loop!;
+  }
+
+  /**
+   * Processes at most one job on one supervised Web Worker, then closes it:
+   * the pool renews the job's lease from this thread (so a CPU-bound handler
+   * keeps it), ends a handler that ignores its timeout by terminating the Web
+   * Worker, and records an attempt whose handler ends the Web Worker's thread
+   * (`Deno.exit()`, `self.close()`). Resolves to true if a job was claimed,
+   * false if none was ready; rejects if the Web Worker cannot start. Not
+   * available while {@linkcode WorkerPool.start} runs; {@linkcode WorkerPool.stop}
+   * with a grace period releases the job once it has passed.
+   *
+   * @example Run the queue's next job, supervised
+   * ```ts ignore
+   * const pool = new WorkerPool("jobs.db", { tasks: ["./tasks.ts"] });
+   * const ran = await pool.processOne();
+   * console.log(ran ? "ran one job" : "nothing to do", pool.counts);
+   * ```
+   */
+  async processOne(): Promise<boolean> {
+    if (this.#closed) throw new Error("Cannot call processOne on a closed worker pool");
+    if (this.#loop !== undefined) {
+      throw new Error("Cannot call processOne on a worker pool while it runs");
     }
-    this.#loop ??= this.#run().finally(() => {
+    this.#begin(true);
+    await this.#loop;
+    const slot = this.#slots[0];
+    if (slot?.error !== undefined) throw receivedError(slot.error);
+    return slot?.processed ?? false;
+  }
+
+  #begin(once: boolean): void {
+    this.#once = once;
+    this.#stopRequested = false;
+    this.#ready = Promise.withResolvers<void>();
+    this.#ready.promise.catch(() => {});
+    this.#slots = [];
+    this.#loop = this.#run().finally(() => {
       this.#loop = undefined;
     });
-    return this.#loop;
   }
 
   async #run(): Promise<void> {
-    this.#conn = acquireConnection(this.path, this.#options);
+    this.#backend = openBackend(this.#spec);
+    const size = this.#once ? 1 : this.size;
     try {
       // The parent's own connection creates the schema once, and with the
       // ffi driver keeps the SQLite library loaded while Web Workers come and
       // go (a library unloaded under a live handle cannot be closed).
-      this.#store = await Store.open(this.#conn);
-      const slots = Array.from({ length: this.size }, (_, i) => this.#spawn(i));
+      await this.#backend.open({ log: this.#log });
+      // Opening may have taken long (a migration blocks the thread): let a
+      // stop that came meanwhile be seen before any Web Worker claims a job.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (this.#stopRequested) {
+        this.#ready.resolve(); // Nothing to wait for: it stopped before it started anything.
+        return;
+      }
+      const slots = Array.from({ length: size }, (_, i) => this.#spawn(i));
       try {
         await Promise.all(slots.map((s) => s.ready.promise));
       } catch (error) {
@@ -380,24 +503,41 @@ export class WorkerPool implements AsyncDisposable {
         Math.max(10, Math.min(1000, this.#leaseMs / 3)),
       );
       this.#ready.resolve();
-      this.#log("info", `pool started ${this.size} Web Workers on ${this.path}`);
-      await new Promise<void>((resolve) => {
+      this.#log(this.#lifecycle, `pool started ${size} Web Workers on ${this.path}`);
+      const stopped = new Promise<void>((resolve) => {
         this.#onStopped = resolve;
       });
+      // processOne ends when its Web Worker does, by itself or ended from outside.
+      await (this.#once ? slots[0].gone.promise : stopped);
+      await this.#settled();
     } finally {
       if (this.#supervisor !== undefined) clearInterval(this.#supervisor);
       this.#supervisor = undefined;
-      if (this.#conn !== undefined) releaseConnection(this.#conn);
-      this.#conn = undefined;
-      this.#store = undefined;
+      this.#backend?.close();
+      this.#backend = undefined;
     }
   }
 
   #onStopped: () => void = () => {};
 
+  /** A pool of one is a supervised Worker: its own lines say when it starts and stops. */
+  get #lifecycle(): "debug" | "info" {
+    return this.#once || this.size === 1 ? "debug" : "info";
+  }
+
+  /** Waits until the Web Workers ended from outside have their jobs settled. */
+  async #settled(): Promise<void> {
+    while (this.#retiring.size > 0) await Promise.all([...this.#retiring]);
+  }
+
   #spawn(index: number): Slot {
     const generation = this.#generation++;
-    const id = `${this.#prefix}-${index}${generation >= this.size ? `.${generation}` : ""}`;
+    const single = this.#once || this.size === 1;
+    const id = this.#once
+      ? this.#prefix
+      : `${this.#prefix}${single ? "" : `-${index}`}${
+        generation >= this.size ? `.${generation}` : ""
+      }`;
     const web = new globalThis.Worker(new URL("./_pool_worker.ts", import.meta.url), {
       type: "module",
       name: id,
@@ -412,6 +552,13 @@ export class WorkerPool implements AsyncDisposable {
       counts: { ...ZERO },
       ready: Promise.withResolvers<void>(),
       gone: Promise.withResolvers<void>(),
+      lifeLock: lockManager() === undefined ? null : `gigq-pool:${id}:${crypto.randomUUID()}`,
+      watch: new AbortController(),
+      exitHow: undefined,
+      closing: false,
+      processed: false,
+      error: undefined,
+      replace: false,
     };
     slot.ready.promise.catch(() => {});
     this.#slots[index] = slot;
@@ -420,14 +567,25 @@ export class WorkerPool implements AsyncDisposable {
       e.preventDefault();
       const why = `Web Worker ${id} died: ${e.message || "an uncaught error"}`;
       if (slot.state === "starting") slot.ready.reject(new Error(why));
-      void this.#retire(slot, "died", why);
+      this.#retireLater(slot, "died", why);
     };
-    web.postMessage({ ...this.#init, workerId: id, owner: slot.owner } satisfies InitMessage);
+    web.postMessage(
+      {
+        ...this.#init,
+        workerId: id,
+        owner: slot.owner,
+        lifeLock: slot.lifeLock,
+        once: this.#once,
+      } satisfies InitMessage,
+    );
     return slot;
   }
 
   #onMessage(slot: Slot, msg: FromWorker): void {
     switch (msg.type) {
+      case "alive":
+        this.#watchLife(slot);
+        break;
       case "ready":
         slot.handle = msg.handle ?? undefined;
         if (slot.state === "starting") slot.state = "running";
@@ -440,17 +598,40 @@ export class WorkerPool implements AsyncDisposable {
       case "log":
         this.#log(msg.level, msg.message);
         break;
+      case "exiting":
+        slot.exitHow = msg.how;
+        if (msg.counts !== null) slot.counts = msg.counts;
+        // Without a life lock to say when the thread is gone, give it a moment.
+        if (slot.lifeLock === null) setTimeout(() => void this.#vanished(slot), 200);
+        break;
       case "closing":
         // It closes its own registry now; never close that handle from here.
         slot.handle = undefined;
+        slot.closing = true;
         break;
-      case "stopped":
+      case "stopped": {
+        const unasked = slot.state === "running";
         slot.counts = msg.counts;
+        slot.processed = msg.processed ?? false;
+        slot.error = msg.error;
         this.#gone(slot);
+        // It stopped by itself (its loop failed): start another, after a pause.
+        if (unasked && !this.#once && !this.#stopRequested && this.#loop !== undefined) {
+          void this.#respawn(slot.index, 1);
+        }
         break;
+      }
       case "error":
         if (slot.state === "starting") {
-          slot.ready.reject(new Error(msg.message));
+          // Deno.exit() in a Web Worker ends it soon, not at once: an import
+          // it cut short may fail first. The exit is the true reason.
+          slot.ready.reject(
+            slot.exitHow === undefined
+              ? msg.error === undefined ? new Error(msg.message) : receivedError(msg.error)
+              : new Error(
+                `Web Worker ${slot.id} exited (${slot.exitHow}) while loading its task modules`,
+              ),
+          );
           slot.web.terminate();
           this.#gone(slot);
         } else {
@@ -460,9 +641,46 @@ export class WorkerPool implements AsyncDisposable {
     }
   }
 
+  /**
+   * Waits for the slot's life lock, which its Web Worker holds from its
+   * first moment: Deno frees a thread's Web Locks when the thread ends, so
+   * the lock is granted here as soon as the Web Worker is gone, however it
+   * went, and never while a handler only keeps it busy.
+   */
+  #watchLife(slot: Slot): void {
+    const locks = lockManager();
+    if (locks === undefined || slot.lifeLock === null || slot.state === "gone") return;
+    locks.request(slot.lifeLock, { signal: slot.watch.signal }, () => {
+      void this.#vanished(slot);
+    }).catch(() => {
+      // Aborted: the slot ended the ordinary way.
+    });
+  }
+
+  /** The slot's thread has ended: unless it said goodbye, settle it as died. */
+  async #vanished(slot: Slot): Promise<void> {
+    // What it posted before it ended ("stopped" after an ordinary stop, or
+    // "exiting") may still be on its way; more patience once it is stopping.
+    const patience = slot.closing || slot.state === "stopping" ? 2000 : 100;
+    for (let waited = 0; slot.state !== "gone" && waited < patience;) {
+      await new Promise((r) => setTimeout(r, 10));
+      waited += 10;
+    }
+    if (slot.state === "gone") return;
+    const loading = slot.state === "starting";
+    const what = slot.exitHow ??
+      `Deno.exit() or self.close() in a ${loading ? "task module" : "handler"}?`;
+    const why = `Web Worker ${slot.id} exited (${what})`;
+    if (loading) {
+      slot.ready.reject(new Error(`${why} while loading its task modules`));
+    }
+    this.#retireLater(slot, "died", why, `${why} while running it`);
+  }
+
   #gone(slot: Slot): void {
     if (slot.state === "gone") return;
     slot.state = "gone";
+    slot.watch.abort();
     this.#retired.processed += slot.counts.processed;
     this.#retired.completed += slot.counts.completed;
     this.#retired.failed += slot.counts.failed;
@@ -471,14 +689,32 @@ export class WorkerPool implements AsyncDisposable {
     slot.gone.resolve();
   }
 
+  /** Starts {@linkcode WorkerPool.#retire}; stopping waits for it. */
+  #retireLater(slot: Slot, how: "died" | "terminated", why: string, record?: string): void {
+    const settling = this.#retire(slot, how, why, record).catch((error) => {
+      this.#log("error", `${why}; could not settle it: ${(error as Error)?.message ?? error}`);
+    });
+    this.#retiring.add(settling);
+    void settling.then(() => {
+      this.#retiring.delete(settling);
+      if (this.#stopRequested || this.#once || this.#loop === undefined) return;
+      if (slot.replace && this.#slots[slot.index] === slot) void this.#respawn(slot.index);
+    });
+  }
+
   /**
    * Ends a Web Worker from outside: terminates it, closes its FFI handle,
-   * settles its running jobs in the database, and (unless the pool is
-   * stopping) starts a replacement.
+   * settles its running jobs in the database (counting them), and marks the
+   * slot for a replacement unless it never started.
    */
-  async #retire(slot: Slot, how: "died" | "terminated", why: string): Promise<void> {
+  async #retire(
+    slot: Slot,
+    how: "died" | "terminated",
+    why: string,
+    record?: string,
+  ): Promise<void> {
     if (slot.state === "gone") return;
-    const wasStarting = slot.state === "starting";
+    slot.replace = slot.state !== "starting";
     slot.web.terminate();
     const handle = slot.handle;
     slot.handle = undefined;
@@ -488,7 +724,7 @@ export class WorkerPool implements AsyncDisposable {
       // an FFI call in progress time to return before its handle goes away.
       await new Promise((r) => setTimeout(r, 100));
       try {
-        closeHandle(BigInt(handle));
+        releaseBackendToken(this.#spec, handle);
       } catch (error) {
         this.#log(
           "error",
@@ -496,32 +732,46 @@ export class WorkerPool implements AsyncDisposable {
         );
       }
     }
-    const store = this.#store;
-    if (store !== undefined) {
-      try {
-        const ids = await store.write(() =>
-          store.endWorker(
-            slot.owner,
-            how,
-            `the pool ${how === "died" ? "lost" : "terminated"} Web Worker ${slot.id}`,
-            Date.now(),
-            this.#graceMs,
-          )
-        );
-        this.#log(
-          "warn",
-          `${why}; ${
-            ids.length === 0 ? "it held no jobs" : `its jobs ${ids.join(", ")} were settled`
-          }`,
-        );
-      } catch (error) {
-        this.#log("error", `${why}; could not settle its jobs yet: ${(error as Error).message}`);
-      }
-    } else {
+    const backend = this.#backend;
+    if (backend === undefined) {
       this.#log("warn", why);
+      return;
     }
-    if (!this.#stopRequested && !wasStarting && this.#loop !== undefined) {
-      await this.#respawn(slot.index);
+    const message = record ??
+      `the pool ${how === "died" ? "lost" : "terminated"} Web Worker ${slot.id}`;
+    try {
+      const now = Date.now();
+      const ids = await backend.endAttempts({
+        owner: slot.owner,
+        how,
+        message,
+        now,
+        graceMs: this.#graceMs,
+      });
+      // How each attempt ended: failed or timed out counts, released does not.
+      const ended = await Promise.all(ids.map(async (id) => ({
+        id,
+        status: (await backend.getJob({ id, now }))?.executions.findLast((e) =>
+          e.workerId === slot.id
+        )?.status,
+      })));
+      for (const { status } of ended) {
+        if (status !== "failed" && status !== "timeout") continue;
+        this.#retired.processed++;
+        if (status === "failed") this.#retired.failed++;
+        else this.#retired.timedOut++;
+      }
+      if (ended.length > 0) slot.processed = true;
+      this.#log(
+        "warn",
+        `${why}; ${
+          ended.length === 0
+            ? "it held no jobs"
+            : `its jobs ${ended.map((e) => e.id).join(", ")} were settled`
+        }`,
+      );
+    } catch (error) {
+      this.#log("error", `${why}; could not settle its jobs yet: ${(error as Error).message}`);
     }
   }
 
@@ -531,8 +781,8 @@ export class WorkerPool implements AsyncDisposable {
    * counted, so a poison job cannot loop forever); one that cannot start
    * (say, a task module that no longer imports) is retried with backoff.
    */
-  async #respawn(index: number): Promise<void> {
-    for (let failures = 0; !this.#stopRequested && this.#loop !== undefined; failures++) {
+  async #respawn(index: number, failures = 0): Promise<void> {
+    for (; !this.#stopRequested && this.#loop !== undefined; failures++) {
       if (failures > 0) {
         const delay = Math.min(30_000, 250 * 2 ** (failures - 1));
         this.#log("warn", `slot ${index}: retrying in ${delay} ms`);
@@ -555,29 +805,28 @@ export class WorkerPool implements AsyncDisposable {
 
   /** Every lease/3 (at most every second): renew leases, end handlers that will not stop. */
   async #tick(): Promise<void> {
-    const store = this.#store;
-    if (this.#ticking || store === undefined) return;
+    const backend = this.#backend;
+    if (this.#ticking || backend === undefined) return;
     this.#ticking = true;
     try {
       const live = this.#slots.filter((s) => s.state === "running" || s.state === "stopping");
       for (const slot of live) slot.web.postMessage({ type: "ping" });
       const now = Date.now();
-      const overdue = await store.write(() => {
-        const stuck: Slot[] = [];
-        for (const slot of live) {
-          store.heartbeat({
-            owner: slot.owner,
-            workerId: slot.id,
-            now,
-            leaseMs: this.#leaseMs,
-            graceMs: this.#graceMs + LEASE_MARGIN_MS,
-          });
-          if (store.workerOverdue(slot.owner, now, this.#graceMs)) stuck.push(slot);
+      const overdue: Slot[] = [];
+      for (const slot of live) {
+        await backend.renewLeases({
+          owner: slot.owner,
+          workerId: slot.id,
+          now,
+          leaseMs: this.#leaseMs,
+          graceMs: this.#graceMs + LEASE_MARGIN_MS,
+        });
+        if (await backend.overdue({ owner: slot.owner, now, graceMs: this.#graceMs })) {
+          overdue.push(slot);
         }
-        return stuck;
-      });
+      }
       for (const slot of overdue) {
-        await this.#retire(
+        this.#retireLater(
           slot,
           "terminated",
           `${slot.id} runs a job more than ${this.#graceMs / 1000} s past its timeout and ` +
@@ -619,6 +868,7 @@ export class WorkerPool implements AsyncDisposable {
         for (const slot of this.#slots) {
           if (slot.state !== "gone") slot.web.postMessage({ type: "stop", grace });
         }
+        this.#armDeadline(grace);
       }
       return this.#stopping;
     }
@@ -628,31 +878,50 @@ export class WorkerPool implements AsyncDisposable {
     return this.#stopping;
   }
 
+  /**
+   * While stopping with a grace period: a Web Worker that cannot even release
+   * its jobs in time (a handler holds its thread) is terminated `grace` + 5 s
+   * from now, and its jobs settled from here. A shorter grace moves it sooner.
+   */
+  #armDeadline(grace: number): void {
+    const at = Date.now() + grace * 1000 + 5_000;
+    if (this.#deadline !== undefined && this.#deadlineAt <= at) return;
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadlineAt = at;
+    this.#deadline = setTimeout(() => {
+      this.#deadline = undefined;
+      for (const slot of this.#slots) {
+        if (slot.state === "gone") continue;
+        this.#retireLater(
+          slot,
+          "terminated",
+          `${slot.id} did not stop within the ${grace} s grace period`,
+        );
+      }
+    }, at - Date.now());
+  }
+
   async #shutdown(grace: number | undefined): Promise<void> {
     this.#stopRequested = true;
     await this.#ready.promise.catch(() => {});
-    const live = this.#slots.filter((s) => s.state !== "gone");
-    for (const slot of live) {
-      slot.state = slot.state === "starting" ? "starting" : "stopping";
-      slot.web.postMessage(grace === undefined ? { type: "stop" } : { type: "stop", grace });
+    const told = new Set<Slot>();
+    if (grace !== undefined) this.#armDeadline(grace);
+    // Until none is left: a replacement started just before the stop is told too.
+    for (;;) {
+      const live = this.#slots.filter((s) => s.state !== "gone");
+      if (live.length === 0) break;
+      for (const slot of live) {
+        if (told.has(slot)) continue;
+        told.add(slot);
+        if (slot.state === "running") slot.state = "stopping";
+        slot.web.postMessage(grace === undefined ? { type: "stop" } : { type: "stop", grace });
+      }
+      await Promise.all(live.map((s) => s.gone.promise));
     }
-    let deadline: ReturnType<typeof setTimeout> | undefined;
-    if (grace !== undefined) {
-      // A Web Worker that cannot even release its jobs in time (its event
-      // loop is blocked) is terminated and its jobs settled from here.
-      deadline = setTimeout(() => {
-        for (const slot of live) {
-          void this.#retire(
-            slot,
-            "terminated",
-            `${slot.id} did not stop within the ${grace} s grace period`,
-          );
-        }
-      }, grace * 1000 + 5_000);
-    }
-    await Promise.all(live.map((s) => s.gone.promise));
-    if (deadline !== undefined) clearTimeout(deadline);
-    this.#log("info", `pool stopped (${this.counts.processed} attempts processed)`);
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+    await this.#settled();
+    this.#log(this.#lifecycle, `pool stopped (${this.counts.processed} attempts processed)`);
     this.#onStopped();
   }
 

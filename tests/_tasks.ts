@@ -44,9 +44,15 @@ export const stall = task(
     nap(ctx.attempt === 1 ? p.first : p.then, p.n ?? null, ctx.signal),
 );
 
-/** Never yields: only terminating its Web Worker ends it. */
+/**
+ * Holds its thread for 5 s without yielding, far past its 0.2 s timeout: only
+ * the pool's termination of its Web Worker ends its attempt. Not an endless
+ * loop: Deno 2.9 does not stop a Web Worker's running loop on terminate(), so
+ * `while (true) {}` would hold a core for the rest of the test run.
+ */
 export const spin = task("spin", () => {
-  while (true) { /* ignore the signal, hold the thread */ }
+  const end = Date.now() + 5000;
+  while (Date.now() < end) { /* ignore the signal, hold the thread */ }
 }, { timeout: 0.2, maxAttempts: 1 });
 
 /** Kills its isolate with an uncaught error thrown outside the handler. */
@@ -56,3 +62,22 @@ export const die = task("die", () => {
   }, 0);
   return new Promise(() => {});
 }, { maxAttempts: 1 });
+
+/**
+ * Ends its Web Worker's thread on its first attempt, the way a handler that
+ * calls `Deno.exit(code)` (`how: "exit"`) or `self.close()` (`how: "close"`)
+ * does; later attempts return `"survived"`.
+ */
+export const vanish = task("vanish", (p: { how: "exit" | "close"; code?: number }, ctx) => {
+  if (ctx.attempt > 1) return "survived";
+  if (p.how === "exit") Deno.exit(p.code ?? 3);
+  (globalThis as unknown as { close(): void }).close();
+  return new Promise(() => {}); // close() takes effect once this task returns
+}, { maxAttempts: 2 });
+
+/** Holds its thread for `p.ms` milliseconds without yielding (a CPU-bound handler). */
+export const hog = task("hog", (p: { ms: number }) => {
+  const end = Date.now() + p.ms;
+  while (Date.now() < end) { /* busy */ }
+  return p.ms;
+});

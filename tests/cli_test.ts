@@ -153,6 +153,9 @@ Deno.test("every command has --help (and -h) that documents each of its options"
       "--polling-interval",
       "--worker-id",
       "--workers",
+      "--lease",
+      "--in-process",
+      "--grace",
     ],
     why: [],
   };
@@ -1050,6 +1053,146 @@ dbTest("worker on a terminal shows one updating progress line", async ({ path })
   assert.doesNotMatch(shown, /in flight\n/);
 });
 
+dbTest(
+  "worker: handlers run in a supervised Web Worker by default, in this thread with --in-process",
+  async ({ path }) => {
+    const ids = [await submit(path, `${TASKS}#where`), await submit(path, `${TASKS}#where`)];
+    await ok(["--db", path, "worker", "--tasks", TASKS, "--once"]);
+    await ok(["--db", path, "worker", "--tasks", TASKS, "--once", "--in-process"]);
+    const jobs = await Promise.all(ids.map((id) => statusOf(path, id)));
+    assert.deepEqual(jobs.map((j) => j.result), ["web worker", "main thread"]);
+    const help = await ok(["worker", "--help"]);
+    assert.match(help, /--in-process +run the handlers in this thread/);
+    assert.match(help, /CPU-bound[\s\S]*may run twice/);
+  },
+);
+
+dbTest(
+  "worker: --worker-id names the supervised worker and a pool's Web Workers; --lease is its lease",
+  async ({ path }) => {
+    const queue = new JobQueue(path);
+    for (const [args, ids] of [[[], ["sup"]], [["--workers", "2"], ["sup-0", "sup-1"]]] as const) {
+      const signals = new FakeSignals();
+      const run = cli([
+        "--db",
+        path,
+        "worker",
+        "--tasks",
+        TASKS,
+        "--worker-id",
+        "sup",
+        "--lease",
+        "7",
+        "--polling-interval",
+        "0.05",
+        ...args,
+      ], { signals });
+      const id = await submit(path, `${TASKS}#slow`, "-p", "ms=300");
+      await waitFor(async () => (await queue.getStatus(id))?.status === "running");
+      const job = await queue.getStatus(id);
+      assert.ok(ids.includes(job!.workerId! as never), `${job?.workerId} is one of ${ids}`);
+      // The lease runs about 7 s from the claim (the pool renews it from its own thread).
+      const left = Date.parse(job!.leaseUntil!) - Date.now();
+      assert.ok(left > 4000 && left <= 7000, `lease ends in ${left} ms`);
+      await waitFor(async () => (await queue.getStatus(id))?.status === "completed");
+      signals.send("SIGTERM");
+      const r = await run;
+      assert.equal(r.code, 0, r.stderr);
+      for (const w of ids) assert.match(r.stderr, new RegExp(`info worker ${w} started`));
+      if (ids.length === 1) {
+        assert.equal(
+          r.stdout,
+          "Worker sup stopped: 1 processed (1 completed, 0 failed, 0 timed out).\n",
+        );
+      } else {
+        assert.match(r.stdout, /^Pool of 2 stopped: 1 processed \(1 completed/);
+      }
+      closeConnections();
+    }
+    queue.close();
+  },
+);
+
+dbTest(
+  "worker: a CPU-bound job longer than --lease runs exactly once with two gigq worker processes on the file",
+  async ({ path, dir }) => {
+    const log = `${dir}/starts.log`;
+    const id = await submit(path, `${TASKS}#burn`, "-p", `log=${log}`, "-p", "ms=6000");
+    closeConnections();
+    const spawn = (name: string) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          `${REPO}/src/cli/main.ts`,
+          "--db",
+          path,
+          "worker",
+          "--tasks",
+          TASKS,
+          "--lease",
+          "2",
+          "--polling-interval",
+          "0.1",
+          "--worker-id",
+          name,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    const workers = [spawn("first"), spawn("second")];
+    const queue = new JobQueue(path);
+    let outputs: Deno.CommandOutput[] = [];
+    try {
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        const job = await queue.getStatus(id);
+        if (job?.status !== "pending" && job?.status !== "running") break;
+        assert.ok(Date.now() < deadline, `the job never ended: ${JSON.stringify(job)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      for (const w of workers) w.kill("SIGTERM");
+      outputs = await Promise.all(workers.map((w) => w.output()));
+    }
+    const stderr = outputs.map((o) => new TextDecoder().decode(o.stderr)).join("\n");
+    const starts = (await Deno.readTextFile(log)).trimEnd().split("\n");
+    assert.equal(starts.length, 1, `the handler started ${starts.length} times:\n${stderr}`);
+    const job = await queue.getStatus(id);
+    assert.deepEqual(job?.executions.map((e) => e.status), ["completed"], stderr);
+    assert.equal(job?.attempts, 1);
+    assert.deepEqual(outputs.map((o) => o.code), [0, 0], stderr);
+    queue.close();
+  },
+);
+
+dbTest(
+  "worker --once: a second signal releases the job at once and exits 130/143, no hard exit",
+  async ({ path }) => {
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      const id = await submit(path, `${TASKS}#slow`, "-p", "ms=60000");
+      const signals = new FakeSignals();
+      const exits: number[] = [];
+      const run = cli(["--db", path, "worker", "--tasks", TASKS, "--once"], { signals, exits });
+      const queue = new JobQueue(path);
+      await waitFor(async () => (await queue.getStatus(id))?.status === "running");
+      signals.send(signal);
+      await new Promise((resolve) => setTimeout(resolve, REPEAT_MS + 50));
+      signals.send(signal);
+      const r = await run;
+      assert.equal(r.code, code, r.stderr);
+      assert.deepEqual(exits, [], "it stopped by itself, without the hard exit");
+      assert.equal(r.stdout, "");
+      const job = await queue.getStatus(id);
+      assert.equal(job?.status, "pending");
+      assert.equal(job?.attempts, 0);
+      await queue.cancel(id);
+      queue.close();
+      closeConnections();
+    }
+  },
+);
+
 dbTest("worker on a pipe writes plain log lines, no progress line", async ({ path }) => {
   const signals = new FakeSignals();
   const run = cli(["--db", path, "worker", "--tasks", TASKS, "--polling-interval", "0.05"], {
@@ -1168,12 +1311,12 @@ dbTest(
         args: ["submit", `${TASKS}#notATask`],
         code: 2,
         message:
-          /#notATask" is 42, not a task made by task\(\); the module's tasks are: boom, echo, slow, value$/,
+          /#notATask" is 42, not a task made by task\(\); the module's tasks are: boom, burn, echo, slow, value, where$/,
       },
       {
         args: ["submit", `${TASKS}#missing`],
         code: 2,
-        message: /has no export "missing"; its tasks are: boom, echo, slow, value$/,
+        message: /has no export "missing"; its tasks are: boom, burn, echo, slow, value, where$/,
       },
       {
         args: ["submit", "./nope.ts#x"],
@@ -1263,6 +1406,17 @@ dbTest(
         args: ["worker", "--tasks", TASKS, "--workers", "4", "--once"],
         code: 2,
         message: /--once runs one job in this process; it cannot be combined with --workers 4/,
+      },
+      {
+        args: ["worker", "--tasks", TASKS, "--in-process", "--workers", "2"],
+        code: 2,
+        message:
+          /--in-process runs one worker in this thread; it cannot be combined with --workers 2/,
+      },
+      {
+        args: ["worker", "--tasks", TASKS, "--lease", "0"],
+        code: 2,
+        message: /--lease must be a number of seconds greater than 0 and at most 86400, got "0"/,
       },
       {
         args: ["worker", "--tasks", TASKS, "--grace", "-1"],

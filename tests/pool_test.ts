@@ -7,7 +7,7 @@ import {
   type WorkerPoolOptions,
 } from "../mod.ts";
 import { drivers, driverTest, tempDb, until } from "./_helpers.ts";
-import { noop, sleep, spin, stall } from "./_tasks.ts";
+import { hog, noop, sleep, spin, stall, vanish } from "./_tasks.ts";
 
 const tasks = [new URL("./_tasks.ts", import.meta.url)];
 const quiet = () => {};
@@ -133,7 +133,7 @@ driverTest(
       const killedAt = Date.now();
       await reach(
         "taken by the other pool",
-        (job) => job?.status !== "pending" && job?.workerId !== "doomed-0",
+        (job) => job?.status !== "pending" && job?.workerId !== "doomed",
       );
       const recoveredIn = Date.now() - killedAt;
       await reach("completed", (job) => job?.status === "completed");
@@ -148,11 +148,11 @@ driverTest(
       const job = await queue.getStatus(id);
       assert.equal(job?.result, 7);
       assert.deepEqual(job?.executions.map((e) => [e.workerId, e.status]), [
-        ["doomed-0", "timeout"],
+        ["doomed", "timeout"],
         [job!.executions[1].workerId, "completed"],
       ]);
-      assert.match(job!.executions[0].error!, /doomed-0 stopped renewing its lease/);
-      assert.notEqual(job!.executions[1].workerId, "doomed-0");
+      assert.match(job!.executions[0].error!, /doomed stopped renewing its lease/);
+      assert.notEqual(job!.executions[1].workerId, "doomed");
     } finally {
       try {
         doomed.kill("SIGKILL");
@@ -221,7 +221,10 @@ driverTest(
     const done = pool.start();
     try {
       await until(async () => (await queue.getStatus(id))?.status === "failed", 10_000_000);
-      assert.match((await queue.getStatus(id))!.error!, /the pool lost Web Worker pool-.*-0/);
+      assert.match(
+        (await queue.getStatus(id))!.error!,
+        /the pool lost Web Worker pool-[0-9a-f]{8}\b/,
+      );
       const after = await noop.submit(queue, { n: 1 });
       await until(async () => (await queue.getStatus(after))?.status === "completed", 10_000_000);
     } finally {
@@ -229,6 +232,224 @@ driverTest(
       await done;
       queue.close();
     }
+  },
+);
+
+/** Resolves with `p`, or rejects once `ms` pass: a hang becomes a failure. */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+for (
+  const [how, reason] of [["exit", /a handler called Deno\.exit\(3\)/], [
+    "close",
+    /a handler called self\.close\(\)/,
+  ]] as const
+) {
+  driverTest(
+    `a handler that calls ${
+      how === "exit" ? "Deno.exit(3)" : "self.close()"
+    }: its attempt fails at once with the reason, the job completes on a replacement, the counts include it`,
+    async ({ path, driver }) => {
+      const queue = new JobQueue(path, { driver });
+      const id = await vanish.submit(queue, { how, code: 3 });
+      const lines: string[] = [];
+      const pool = new WorkerPool(path, {
+        tasks,
+        workers: 1,
+        driver,
+        workerId: "gone",
+        logger: (level, message) => lines.push(`${level}: ${message}`),
+      });
+      const done = pool.start();
+      try {
+        await pool.ready;
+        const started = Date.now();
+        // Recorded well before the lease (30 s) or timeout + grace (305 s) would.
+        await within(
+          3000,
+          "recording the attempt",
+          until(async () => {
+            const job = await queue.getStatus(id);
+            return job !== undefined && job.executions.length > 0;
+          }, 10_000_000),
+        );
+        const recordedIn = Date.now() - started;
+        await within(
+          20_000,
+          "the retry",
+          until(async () => (await queue.getStatus(id))?.status === "completed", 10_000_000),
+        );
+        const job = await queue.getStatus(id);
+        assert.equal(job?.result, "survived");
+        assert.deepEqual(job?.executions.map((e) => [e.workerId, e.status]), [
+          ["gone", "failed"],
+          ["gone.1", "completed"],
+        ]);
+        assert.match(job!.executions[0].error!, /^Web Worker gone exited \(.*\) while running it$/);
+        assert.match(job!.executions[0].error!, reason);
+        assert.doesNotMatch(job!.executions[0].error!, /abort signal/);
+        assert.ok(recordedIn < 3000, `recorded in ${recordedIn} ms`);
+        assert.ok(lines.some((l) => /^warn: Web Worker gone exited/.test(l)), lines.join("\n"));
+      } finally {
+        await within(10_000, "pool.stop()", pool.stop());
+        await done;
+        queue.close();
+      }
+      assert.deepEqual(pool.counts, {
+        processed: 2,
+        completed: 1,
+        failed: 1,
+        timedOut: 0,
+        inFlight: 0,
+        abandoned: 0,
+      });
+    },
+  );
+}
+
+driverTest(
+  "stop() while a handler's Deno.exit() ends its Web Worker finishes promptly, counting the attempt",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const id = await vanish.submit(queue, { how: "exit" }, { maxAttempts: 1 });
+    const pool = new WorkerPool(path, { tasks, workers: 2, driver, logger: quiet });
+    const done = pool.start();
+    await pool.ready;
+    await until(async () => (await queue.getStatus(id))?.status !== "pending", 10_000_000);
+    await within(5000, "pool.stop()", pool.stop());
+    await within(5000, "start()'s promise", done);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "failed");
+    assert.match(
+      job!.error!,
+      /^Web Worker pool-[0-9a-f]{8}-[01] exited \(a handler called Deno\.exit\(3\) at \S+\) while running it$/,
+    );
+    assert.deepEqual(pool.counts, {
+      processed: 1,
+      completed: 0,
+      failed: 1,
+      timedOut: 0,
+      inFlight: 0,
+      abandoned: 0,
+    });
+    assert.equal(pool.workerIds.length, 0);
+    queue.close();
+  },
+);
+
+driverTest(
+  "a task module that calls Deno.exit() while loading makes start() reject, naming it",
+  async ({ path, driver, dir }) => {
+    const mod = `${dir}/exits.ts`;
+    await Deno.writeTextFile(mod, "Deno.exit(5);\n");
+    const pool = new WorkerPool(path, { tasks: [mod], workers: 1, driver, logger: quiet });
+    await within(
+      5000,
+      "start()",
+      assert.rejects(
+        () => pool.start(),
+        /Web Worker pool-[0-9a-f]{8} exited \(a task module called Deno\.exit\(5\) at \S+\/exits\.ts:1:6\) while loading its task modules$/,
+      ),
+    );
+    assert.equal(pool.running, false);
+  },
+);
+
+driverTest(
+  "processOne runs at most one job on one supervised Web Worker, then closes it",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const pool = new WorkerPool(path, {
+      tasks,
+      workers: 4,
+      driver,
+      workerId: "one",
+      logger: quiet,
+    });
+    assert.equal(await pool.processOne(), false);
+    const [a, b] = await queue.submitMany([noop.toJob({ n: 1 }), noop.toJob({ n: 2 })]);
+    assert.equal(await pool.processOne(), true);
+    const first = await queue.getStatus(a);
+    assert.deepEqual([first?.status, first?.result, first?.workerId], ["completed", 1, null]);
+    assert.equal(first?.executions[0].workerId, "one");
+    assert.equal((await queue.getStatus(b))?.status, "pending");
+    assert.deepEqual(pool.counts, {
+      processed: 1,
+      completed: 1,
+      failed: 0,
+      timedOut: 0,
+      inFlight: 0,
+      abandoned: 0,
+    });
+    assert.equal(pool.running, false);
+    assert.equal(pool.workerIds.length, 0);
+    await queue.cancel(b);
+    // A handler that ends its Web Worker: the attempt is counted and recorded, once.
+    const gone = await vanish.submit(queue, { how: "exit" });
+    assert.equal(await within(10_000, "processOne", pool.processOne()), true);
+    const job = await queue.getStatus(gone);
+    assert.equal(job?.status, "pending", "retried: it has an attempt left");
+    assert.match(
+      job!.executions[0].error!,
+      /^Web Worker one exited \(a handler called Deno\.exit\(3\) at /,
+    );
+    assert.deepEqual(pool.counts, {
+      processed: 2,
+      completed: 1,
+      failed: 1,
+      timedOut: 0,
+      inFlight: 0,
+      abandoned: 0,
+    });
+    assert.equal(await pool.processOne(), true);
+    assert.equal((await queue.getStatus(gone))?.result, "survived");
+    const running = pool.start();
+    await pool.ready;
+    await assert.rejects(
+      () => pool.processOne(),
+      /Cannot call processOne on a worker pool while it runs/,
+    );
+    await pool.stop();
+    await running;
+    queue.close();
+  },
+);
+
+driverTest(
+  "a second stop({ grace: 0 }) ends a Web Worker whose CPU-bound handler holds its thread, releasing the job",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    // Deno lets a terminated Web Worker's loop run on to its end: keep it short.
+    const id = await hog.submit(queue, { ms: 10_000 });
+    const pool = new WorkerPool(path, { tasks, workers: 1, driver, logger: quiet });
+    const done = pool.start();
+    await until(async () => (await queue.getStatus(id))?.status === "running", 10_000_000);
+    const first = pool.stop(); // lets the handler finish: it would take 10 s
+    await new Promise((r) => setTimeout(r, 200));
+    const hurried = Date.now();
+    void pool.stop({ grace: 0 });
+    await within(8000, "the hurried stop", first);
+    await done;
+    const took = Date.now() - hurried;
+    assert.ok(took >= 4500, `terminated after ${took} ms, before its 5 s`);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "pending");
+    assert.equal(job?.attempts, 0, "released, not counted");
+    assert.deepEqual(pool.counts, {
+      processed: 0,
+      completed: 0,
+      failed: 0,
+      timedOut: 0,
+      inFlight: 0,
+      abandoned: 0,
+    });
+    await queue.cancel(id);
+    queue.close();
   },
 );
 

@@ -1,5 +1,10 @@
-/** The `worker` command: runs a Worker with a progress line and signal handling. */
+/**
+ * The `worker` command: runs a supervised Worker (a pool of one Web Worker),
+ * a pool of N, or with `--in-process` a Worker in this thread, with a
+ * progress line and signal handling.
+ */
 import { WorkerPool } from "../pool.ts";
+import { JobQueue } from "../queue.ts";
 import type { DriverName } from "../sqlite/connection.ts";
 import type { Task } from "../task.ts";
 import { type LogLevel, type StopOptions, Worker, type WorkerCounts } from "../worker.ts";
@@ -18,8 +23,16 @@ export interface WorkerPlan {
   driver: DriverName;
   /** The `--tasks` modules, as typed. */
   modules: string[];
-  /** `--workers`: 1 runs a worker in this thread; more run a pool of Web Workers. */
+  /** `--workers`: how many Web Workers run the handlers (1 unless `--in-process`). */
   workers: number;
+  /**
+   * `--in-process`: run the handlers in this thread, unsupervised. Lighter,
+   * but a CPU-bound handler that holds the thread longer than the lease stops
+   * its lease renewal, so another worker may take its job while it runs.
+   */
+  inProcess: boolean;
+  /** `--lease`: seconds a claim lasts without renewal. */
+  lease?: number;
   /** `--concurrency`. */
   concurrency?: number;
   /** `--polling-interval` (or GIGQ_POLLING_INTERVAL), in seconds. */
@@ -35,16 +48,29 @@ export interface WorkerPlan {
 }
 
 /**
- * Runs the workers the plan asks for; resolves to the exit code. One worker
- * runs in this thread; `--workers N` (N > 1) runs a pool of N Web Workers,
- * each importing the task modules and opening its own connection.
+ * Runs the workers the plan asks for; resolves to the exit code. By default
+ * the handlers run in one Web Worker supervised from this thread (a pool of
+ * one): this thread renews its leases, so a CPU-bound handler cannot lose its
+ * job to another worker, and ends a handler that ignores its timeout.
+ * `--workers N` runs a pool of N Web Workers, each importing the task modules
+ * and opening its own connection; `--in-process` runs a Worker in this thread.
  */
 export async function runWorkers(plan: WorkerPlan, io: Io): Promise<number> {
   // Import the modules here too, so a bad module is one line and exit 1 or 2
   // before any Web Worker starts.
   const tasks = await importTasks(plan.modules, io.cwd());
-  if (plan.workers > 1) return await runPool(plan, io);
-  return await runOneWorker(plan, tasks, io);
+  const byName = new Map<string, Task>();
+  for (const t of tasks) {
+    if (byName.has(t.name)) {
+      throw new RangeError(
+        `Cannot create worker: two different tasks are named ${JSON.stringify(t.name)}; task ` +
+          `names must be unique`,
+      );
+    }
+    byName.set(t.name, t);
+  }
+  if (plan.inProcess) return await runOneWorker(plan, tasks, io);
+  return await runPool(plan, io);
 }
 
 /** Jobs per second over the last few seconds, from samples of `processed`. */
@@ -130,6 +156,15 @@ class Progress {
   }
 }
 
+const ZERO: WorkerCounts = {
+  processed: 0,
+  completed: 0,
+  failed: 0,
+  timedOut: 0,
+  inFlight: 0,
+  abandoned: 0,
+};
+
 function outcomeOf(before: WorkerCounts, after: WorkerCounts): string | null {
   if (after.completed > before.completed) return "completed";
   if (after.timedOut > before.timedOut) return "timeout";
@@ -144,6 +179,7 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
     driver: plan.driver,
     concurrency: plan.concurrency,
     pollInterval: plan.pollInterval,
+    lease: plan.lease,
     workerId: plan.workerId,
     logger: (level, message) => {
       if (level !== "debug") progress.log(level, message);
@@ -206,7 +242,7 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
 function stopOnSignals(
   io: Io,
   progress: Progress,
-  inFlight: () => number,
+  inFlight: () => number | Promise<number>,
   stop: (options: StopOptions) => void,
   plan: WorkerPlan,
 ) {
@@ -219,20 +255,28 @@ function stopOnSignals(
     const now = Date.now();
     if (first === undefined) {
       first = now;
+      const begin = (n: number) => {
+        const after = n === 0 ? "" : ` after ${n} job${n === 1 ? "" : "s"} in flight`;
+        const limit = plan.grace === undefined ? "" : ` (at most ${plan.grace} s)`;
+        const again = n === 0 ? "exit at once" : "release them and exit";
+        progress.log(
+          "note",
+          `${signal}: stopping${after}${limit}; send ${signal} again to ${again}`,
+        );
+        stop(plan.grace === undefined ? {} : { grace: plan.grace });
+      };
       const n = inFlight();
-      const after = n === 0 ? "" : ` after ${n} job${n === 1 ? "" : "s"} in flight`;
-      const limit = plan.grace === undefined ? "" : ` (at most ${plan.grace} s)`;
-      const again = n === 0 ? "exit at once" : "release them and exit";
-      progress.log("note", `${signal}: stopping${after}${limit}; send ${signal} again to ${again}`);
-      stop(plan.grace === undefined ? {} : { grace: plan.grace });
+      if (typeof n === "number") begin(n);
+      else void n.then(begin, () => begin(0));
       return;
     }
     if (now - first < REPEAT_MS || forcedCode !== undefined) return;
     forcedCode = signal === "SIGINT" ? 130 : 143;
     progress.log("note", `${signal} again: releasing the jobs in flight and exiting`);
     resolveForced(forcedCode);
-    if (plan.once) {
-      // processOne cannot be interrupted: its job comes back when its lease ends.
+    if (plan.once && plan.inProcess) {
+      // processOne in this thread cannot be interrupted: its job comes back
+      // when its lease ends.
       progress.stop();
       io.exit(forcedCode);
       return;
@@ -259,24 +303,66 @@ function stopOnSignals(
   };
 }
 
+/**
+ * The pool's jobs in flight, as the database has them: a job claimed a
+ * moment ago may not be in the pool's counts yet (its Web Worker reports
+ * them by message).
+ */
+async function inFlightOf(pool: WorkerPool, plan: WorkerPlan): Promise<number> {
+  const ids = new Set(pool.workerIds);
+  const queue = new JobQueue(plan.path, { driver: plan.driver });
+  try {
+    const running = await queue.listJobs({ status: "running", limit: 1_000_000 });
+    return Math.max(
+      pool.counts.inFlight,
+      running.filter((j) => j.workerId !== null && ids.has(j.workerId)).length,
+    );
+  } catch {
+    return pool.counts.inFlight;
+  } finally {
+    queue.close();
+  }
+}
+
+/** The supervised worker (`--workers 1`, the default) or a pool of N Web Workers. */
 async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
   const progress = new Progress(io);
+  const single = plan.workers === 1;
+  // A pool of one uses its id as is: the default is a worker's usual id.
+  const id = plan.workerId ?? (single ? `worker-${crypto.randomUUID()}` : undefined);
   const pool = new WorkerPool(plan.path, {
     tasks: plan.modules.map((m) => moduleUrl(m, io.cwd())),
     workers: plan.workers,
     driver: plan.driver,
     concurrency: plan.concurrency,
     pollInterval: plan.pollInterval,
-    workerId: plan.workerId,
+    lease: plan.lease,
+    workerId: id,
     logger: (level, message) => {
       if (level !== "debug") progress.log(level, message);
     },
   });
-  progress.attach(`pool of ${plan.workers}`, () => pool.counts);
-  const signals = stopOnSignals(io, progress, () => pool.counts.inFlight, (options) => {
+  progress.attach(single ? `worker ${id}` : `pool of ${plan.workers}`, () => pool.counts);
+  const signals = stopOnSignals(io, progress, () => inFlightOf(pool, plan), (options) => {
     void pool.stop(options);
   }, plan);
   try {
+    if (plan.once) {
+      const processed = await pool.processOne();
+      const forced = signals.code();
+      if (forced !== 0) return forced;
+      const outcome = outcomeOf(ZERO, pool.counts);
+      if (plan.json) {
+        io.stdout(toJsonText({ workerId: id, processed, outcome }));
+      } else {
+        io.stdout(
+          processed
+            ? `Processed one job (${outcome === "timeout" ? "timed out" : outcome}).\n`
+            : "No jobs available to process.\n",
+        );
+      }
+      return 0;
+    }
     progress.start();
     await pool.start();
     const code = signals.code();
@@ -284,12 +370,16 @@ async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
     const { processed, completed, failed, timedOut } = pool.counts;
     if (plan.json) {
       io.stdout(
-        toJsonText({ workers: plan.workers, processed, completed, failed, timedOut }),
+        toJsonText(
+          single
+            ? { workerId: id, processed, completed, failed, timedOut }
+            : { workers: plan.workers, processed, completed, failed, timedOut },
+        ),
       );
     } else {
       io.stdout(
-        `Pool of ${plan.workers} stopped: ${processed} processed (${completed} completed, ` +
-          `${failed} failed, ${timedOut} timed out).\n`,
+        `${single ? `Worker ${id}` : `Pool of ${plan.workers}`} stopped: ${processed} processed ` +
+          `(${completed} completed, ${failed} failed, ${timedOut} timed out).\n`,
       );
     }
     return code;

@@ -403,6 +403,13 @@ async function worker(ctx: Context): Promise<number> {
     : pollEnv !== undefined
     ? parseNumber("GIGQ_POLLING_INTERVAL", pollEnv, pollRange)
     : undefined;
+  const leaseText = str(p, "lease");
+  const lease = leaseText === undefined ? undefined : parseNumber("--lease", leaseText, {
+    min: 0,
+    max: 86_400,
+    minExclusive: true,
+    unit: "seconds",
+  });
   const graceText = str(p, "grace");
   const grace = graceText === undefined
     ? undefined
@@ -417,6 +424,12 @@ async function worker(ctx: Context): Promise<number> {
         "--tasks ./tasks.ts",
     );
   }
+  const inProcess = flag(p, "in-process");
+  if (workers > 1 && inProcess) {
+    throw new UsageError(
+      `--in-process runs one worker in this thread; it cannot be combined with --workers ${workers}`,
+    );
+  }
   if (workers > 1 && flag(p, "once")) {
     throw new UsageError(
       `--once runs one job in this process; it cannot be combined with --workers ${workers}`,
@@ -428,6 +441,8 @@ async function worker(ctx: Context): Promise<number> {
     driver: ctx.driver,
     modules,
     workers,
+    inProcess,
+    lease,
     concurrency,
     pollInterval,
     workerId,
@@ -559,16 +574,24 @@ A finished job that a remaining job still depends on is kept.`,
 signal stops claiming and lets the jobs in flight finish (for at most --grace seconds,
 then they are released back to pending), closes every connection and exits 0; a second
 signal releases the jobs still running at once and exits 130 (SIGINT) or 143 (SIGTERM).
-With --workers N > 1 it runs a pool of N Web Workers (threads), each with its own
-connection, supervised from this process.
+The handlers run in a Web Worker (a thread) supervised from this one, which renews the
+jobs' leases, so a CPU-bound handler keeps its job; a handler that ignores its timeout
+(by more than 5 s) or ends its thread is ended, and its attempt recorded. With
+--workers N it runs a pool of N such Web Workers, each with its own connection.
 On a terminal it shows one progress line; otherwise it writes log lines to stderr.
 
   --tasks MODULE            a module whose exported tasks this worker runs (repeatable)
   --once                    process at most one job, then exit
   --concurrency N           jobs run at once (default 1)
   --polling-interval SECS   idle wait between polls (default: $GIGQ_POLLING_INTERVAL, else 5)
-  --worker-id ID            this worker's id (default: $GIGQ_WORKER_ID, else a random id)
-  --workers N               Web Workers in a pool (default 1: one worker in this thread)
+  --worker-id ID            this worker's id (default: $GIGQ_WORKER_ID, else a random id);
+                            with --workers N, the Web Workers are ID-0, ID-1, …
+  --workers N               Web Workers running the handlers (default 1)
+  --lease SECS              how long a claim lasts without renewal (default 30): a job whose
+                            worker dies comes back after this long
+  --in-process              run the handlers in this thread instead, unsupervised: lighter,
+                            but a CPU-bound handler that holds the thread longer than the
+                            lease stops its renewal, and its job may run twice
   --grace SECS              after a stop signal, how long jobs in flight may take
                             (default: until they finish or time out)
 
@@ -580,6 +603,8 @@ Example: gigq worker --tasks ./tasks.ts --concurrency 4`,
       "polling-interval": { type: "string" },
       "worker-id": { type: "string" },
       workers: { type: "string" },
+      lease: { type: "string" },
+      "in-process": { type: "boolean" },
       grace: { type: "string" },
     },
     positionals: [],

@@ -27,3 +27,21 @@ export const slow = task(
 
 /** Not a task: the CLI refuses to submit it. */
 export const notATask = 42;
+
+/** Says where its handler runs: `"web worker"` or `"main thread"`. */
+export const where = task(
+  "where",
+  () => "WorkerGlobalScope" in globalThis ? "web worker" : "main thread",
+);
+
+/**
+ * Appends a line to `p.log`, then holds the thread for `p.ms` milliseconds
+ * without yielding (a CPU-bound handler): a Worker in the same thread cannot
+ * renew its lease meanwhile.
+ */
+export const burn = task("burn", (p: { log: string; ms: number }) => {
+  Deno.writeTextFileSync(p.log, `start ${Date.now()}\n`, { append: true });
+  const end = Date.now() + p.ms;
+  while (Date.now() < end) { /* busy */ }
+  return p.ms;
+}, { maxAttempts: 3 });

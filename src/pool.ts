@@ -134,6 +134,8 @@ interface Slot {
   ended: PromiseWithResolvers<void>;
   /** The parent waits for that lock. */
   watched: boolean;
+  /** An uncaught error ended it (its error event is handled on its own). */
+  crashed: boolean;
   /** What it said, if it said, when code it does not control ended its thread. */
   exitHow: string | undefined;
   /** It has begun closing itself: its "stopped" is on its way. */
@@ -571,6 +573,7 @@ export class WorkerPool implements AsyncDisposable {
       watch: new AbortController(),
       ended: Promise.withResolvers<void>(),
       watched: false,
+      crashed: false,
       exitHow: undefined,
       closing: false,
       processed: false,
@@ -582,9 +585,15 @@ export class WorkerPool implements AsyncDisposable {
     web.onmessage = (e: MessageEvent<FromWorker>) => this.#onMessage(slot, e.data);
     web.onerror = (e: ErrorEvent) => {
       e.preventDefault();
+      slot.crashed = true;
       const why = `Web Worker ${id} died: ${e.message || "an uncaught error"}`;
-      if (slot.state === "starting") slot.ready.reject(new Error(why));
-      this.#retireLater(slot, "died", why);
+      // Errors and messages come on different channels: let what it posted
+      // before ("ready", with its FFI handle) arrive first.
+      setTimeout(() => {
+        if (slot.state === "gone") return;
+        if (slot.state === "starting") slot.ready.reject(new Error(why));
+        this.#retireLater(slot, "died", why);
+      }, 50);
     };
     web.postMessage(
       {
@@ -603,6 +612,11 @@ export class WorkerPool implements AsyncDisposable {
         this.#watchLife(slot);
         break;
       case "ready":
+        if (slot.state === "gone") {
+          // Ended before this arrived: its handle is still to be closed.
+          if (msg.handle !== null) this.#closeHandleLater(slot, msg.handle);
+          break;
+        }
         slot.handle = msg.handle ?? undefined;
         if (slot.state === "starting") slot.state = "running";
         slot.ready.resolve();
@@ -686,7 +700,7 @@ export class WorkerPool implements AsyncDisposable {
       await new Promise((r) => setTimeout(r, 10));
       waited += 10;
     }
-    if (slot.state === "gone") return;
+    if (slot.state === "gone" || slot.crashed) return;
     const loading = slot.state === "starting";
     const what = slot.exitHow ??
       `Deno.exit() or self.close() in a ${loading ? "task module" : "handler"}?`;
@@ -705,6 +719,32 @@ export class WorkerPool implements AsyncDisposable {
     this.#retired.failed += slot.counts.failed;
     this.#retired.timedOut += slot.counts.timedOut;
     slot.gone.resolve();
+  }
+
+  /**
+   * Closes the FFI handle of a Web Worker that is gone. Deno 2.9's
+   * terminate() does not stop a thread busy in a loop: it runs on to the
+   * loop's end and then uses its handle. So the handle is closed only once
+   * the thread has really ended (its life lock), never under it.
+   */
+  async #closeHandleLater(slot: Slot, handle: string): Promise<void> {
+    const close = () => {
+      try {
+        closeHandle(BigInt(handle));
+      } catch (error) {
+        this.#log(
+          "error",
+          `could not close ${slot.id}'s SQLite handle: ${(error as Error).message}`,
+        );
+      }
+    };
+    if (slot.watched) {
+      void slot.ended.promise.then(close);
+    } else {
+      // Without Web Locks: give an FFI call in progress time to return.
+      await new Promise((r) => setTimeout(r, 100));
+      close();
+    }
   }
 
   /** Starts {@linkcode WorkerPool.#retire}; stopping waits for it. */
@@ -737,28 +777,7 @@ export class WorkerPool implements AsyncDisposable {
     const handle = slot.handle;
     slot.handle = undefined;
     this.#gone(slot);
-    if (handle !== undefined) {
-      const close = () => {
-        try {
-          closeHandle(BigInt(handle));
-        } catch (error) {
-          this.#log(
-            "error",
-            `could not close ${slot.id}'s SQLite handle: ${(error as Error).message}`,
-          );
-        }
-      };
-      if (slot.watched) {
-        // Deno 2.9's terminate() does not stop a thread busy in a loop: it
-        // runs on to the loop's end and then uses its handle. Closed only
-        // once the thread has really ended, so never under it.
-        void slot.ended.promise.then(close);
-      } else {
-        // Without Web Locks: give an FFI call in progress time to return.
-        await new Promise((r) => setTimeout(r, 100));
-        close();
-      }
-    }
+    if (handle !== undefined) await this.#closeHandleLater(slot, handle);
     const store = this.#store;
     if (store === undefined) {
       this.#log("warn", why);

@@ -132,8 +132,14 @@ interface Slot {
   gone: PromiseWithResolvers<void>;
   /** The Web Lock its thread holds while it lives (null without `navigator.locks`). */
   lifeLock: string | null;
-  /** Ends the parent's wait for that lock. */
+  /** Ends the parent's wait for that lock (once the pool has stopped). */
   watch: AbortController;
+  /** Resolves once the parent holds that lock: the thread has really ended. */
+  ended: PromiseWithResolvers<void>;
+  /** The parent waits for that lock. */
+  watched: boolean;
+  /** An uncaught error ended it (its error event is handled on its own). */
+  crashed: boolean;
   /** What it said, if it said, when code it does not control ended its thread. */
   exitHow: string | undefined;
   /** It has begun closing itself: its "stopped" is on its way. */
@@ -282,6 +288,8 @@ export class WorkerPool implements AsyncDisposable {
   #supervisor: ReturnType<typeof setInterval> | undefined;
   #ticking = false;
   #closed = false;
+  /** Web Workers whose thread the parent waits to see end (their life lock). */
+  #watching = new Set<Slot>();
   /** Settling Web Workers ended from outside; the store stays open until they are done. */
   #retiring = new Set<Promise<void>>();
   /** Running {@linkcode WorkerPool.processOne}: one Web Worker, one job, no replacement. */
@@ -511,6 +519,7 @@ export class WorkerPool implements AsyncDisposable {
       await (this.#once ? slots[0].gone.promise : stopped);
       await this.#settled();
     } finally {
+      await this.#unwatch();
       if (this.#supervisor !== undefined) clearInterval(this.#supervisor);
       this.#supervisor = undefined;
       this.#backend?.close();
@@ -519,6 +528,33 @@ export class WorkerPool implements AsyncDisposable {
   }
 
   #onStopped: () => void = () => {};
+
+  /**
+   * The pool has stopped: waits (a second at most) for its Web Workers'
+   * threads to end, then stops waiting. A Web Worker that closed itself ends
+   * within moments; one terminated while a handler held its thread may run
+   * on (Deno 2.9 does not stop a loop), and its SQLite handle is left open
+   * rather than closed under it.
+   */
+  async #unwatch(): Promise<void> {
+    const waiting = [...this.#watching];
+    if (waiting.length === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(waiting.map((s) => s.ended.promise)),
+      new Promise((r) => timer = setTimeout(r, 1000)),
+    ]);
+    clearTimeout(timer);
+    for (const slot of waiting) {
+      if (!this.#watching.delete(slot)) continue;
+      slot.watch.abort();
+      this.#log(
+        "warn",
+        `the thread of Web Worker ${slot.id} still runs after it was terminated ` +
+          `(a handler that does not yield); it ends with the process`,
+      );
+    }
+  }
 
   /** A pool of one is a supervised Worker: its own lines say when it starts and stops. */
   get #lifecycle(): "debug" | "info" {
@@ -554,6 +590,9 @@ export class WorkerPool implements AsyncDisposable {
       gone: Promise.withResolvers<void>(),
       lifeLock: lockManager() === undefined ? null : `gigq-pool:${id}:${crypto.randomUUID()}`,
       watch: new AbortController(),
+      ended: Promise.withResolvers<void>(),
+      watched: false,
+      crashed: false,
       exitHow: undefined,
       closing: false,
       processed: false,
@@ -565,9 +604,15 @@ export class WorkerPool implements AsyncDisposable {
     web.onmessage = (e: MessageEvent<FromWorker>) => this.#onMessage(slot, e.data);
     web.onerror = (e: ErrorEvent) => {
       e.preventDefault();
+      slot.crashed = true;
       const why = `Web Worker ${id} died: ${e.message || "an uncaught error"}`;
-      if (slot.state === "starting") slot.ready.reject(new Error(why));
-      this.#retireLater(slot, "died", why);
+      // Errors and messages come on different channels: let what it posted
+      // before ("ready", with its FFI handle) arrive first.
+      setTimeout(() => {
+        if (slot.state === "gone") return;
+        if (slot.state === "starting") slot.ready.reject(new Error(why));
+        this.#retireLater(slot, "died", why);
+      }, 50);
     };
     web.postMessage(
       {
@@ -587,6 +632,11 @@ export class WorkerPool implements AsyncDisposable {
         this.#watchLife(slot);
         break;
       case "ready":
+        if (slot.state === "gone") {
+          // Ended before this arrived: its handle is still to be closed.
+          if (msg.handle !== null) this.#closeHandleLater(slot, msg.handle);
+          break;
+        }
         slot.handle = msg.handle ?? undefined;
         if (slot.state === "starting") slot.state = "running";
         slot.ready.resolve();
@@ -650,10 +700,14 @@ export class WorkerPool implements AsyncDisposable {
   #watchLife(slot: Slot): void {
     const locks = lockManager();
     if (locks === undefined || slot.lifeLock === null || slot.state === "gone") return;
+    slot.watched = true;
+    this.#watching.add(slot);
     locks.request(slot.lifeLock, { signal: slot.watch.signal }, () => {
-      void this.#vanished(slot);
+      this.#watching.delete(slot);
+      slot.ended.resolve();
+      if (slot.state !== "gone") void this.#vanished(slot);
     }).catch(() => {
-      // Aborted: the slot ended the ordinary way.
+      // Aborted once the pool stopped: see #unwatch.
     });
   }
 
@@ -666,7 +720,7 @@ export class WorkerPool implements AsyncDisposable {
       await new Promise((r) => setTimeout(r, 10));
       waited += 10;
     }
-    if (slot.state === "gone") return;
+    if (slot.state === "gone" || slot.crashed) return;
     const loading = slot.state === "starting";
     const what = slot.exitHow ??
       `Deno.exit() or self.close() in a ${loading ? "task module" : "handler"}?`;
@@ -680,13 +734,38 @@ export class WorkerPool implements AsyncDisposable {
   #gone(slot: Slot): void {
     if (slot.state === "gone") return;
     slot.state = "gone";
-    slot.watch.abort();
     this.#retired.processed += slot.counts.processed;
     this.#retired.completed += slot.counts.completed;
     this.#retired.failed += slot.counts.failed;
     this.#retired.timedOut += slot.counts.timedOut;
     this.#retired.abandoned += slot.counts.abandoned;
     slot.gone.resolve();
+  }
+
+  /**
+   * Closes the FFI handle of a Web Worker that is gone. Deno 2.9's
+   * terminate() does not stop a thread busy in a loop: it runs on to the
+   * loop's end and then uses its handle. So the handle is closed only once
+   * the thread has really ended (its life lock), never under it.
+   */
+  async #closeHandleLater(slot: Slot, handle: string): Promise<void> {
+    const close = () => {
+      try {
+        releaseBackendToken(this.#spec, handle);
+      } catch (error) {
+        this.#log(
+          "error",
+          `could not close ${slot.id}'s SQLite handle: ${(error as Error).message}`,
+        );
+      }
+    };
+    if (slot.watched) {
+      void slot.ended.promise.then(close);
+    } else {
+      // Without Web Locks: give an FFI call in progress time to return.
+      await new Promise((r) => setTimeout(r, 100));
+      close();
+    }
   }
 
   /** Starts {@linkcode WorkerPool.#retire}; stopping waits for it. */
@@ -719,19 +798,7 @@ export class WorkerPool implements AsyncDisposable {
     const handle = slot.handle;
     slot.handle = undefined;
     this.#gone(slot);
-    if (handle !== undefined) {
-      // terminate() stops the thread at its next JavaScript instruction; give
-      // an FFI call in progress time to return before its handle goes away.
-      await new Promise((r) => setTimeout(r, 100));
-      try {
-        releaseBackendToken(this.#spec, handle);
-      } catch (error) {
-        this.#log(
-          "error",
-          `could not close ${slot.id}'s SQLite handle: ${(error as Error).message}`,
-        );
-      }
-    }
+    if (handle !== undefined) await this.#closeHandleLater(slot, handle);
     const backend = this.#backend;
     if (backend === undefined) {
       this.#log("warn", why);

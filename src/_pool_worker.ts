@@ -47,6 +47,8 @@ export interface InitMessage {
   busyTimeout: number | undefined;
   /** The Web Lock this thread holds until it ends (none without `navigator.locks`). */
   lifeLock: string | null;
+  /** An Int32Array's memory where this Web Worker counts its handlers in flight. */
+  busy: SharedArrayBuffer;
   /** Process at most one job, then stop (`WorkerPool.processOne`). */
   once: boolean;
 }
@@ -135,29 +137,29 @@ function holdLifeLock(name: string | null): Promise<void> {
   return held.promise;
 }
 
-/** Sends the counts soon: at most once a turn, the first at once. */
-let countsQueued = false;
-function sendCounts(): void {
-  if (worker === undefined || countsQueued) return;
-  countsQueued = true;
-  scope.postMessage({ type: "pong", counts: worker.counts });
-  setTimeout(() => {
-    countsQueued = false;
-    if (worker !== undefined) scope.postMessage({ type: "pong", counts: worker.counts });
-  }, 0);
-}
+/** Handlers running now, in memory the pool shares (set by init). */
+let busy: Int32Array<ArrayBufferLike> = new Int32Array(1);
+const done = () => void Atomics.sub(busy, 0, 1);
 
 /**
- * The task as the worker runs it here: the same, except that a handler's
- * start sends the counts (the parent learns of a job in flight even when the
- * handler then holds this thread), and its end sends them again.
+ * The task as the worker runs it here: the same, except that it counts its
+ * handlers in flight where the parent reads them, even while a handler
+ * holds this thread (which then answers no message).
  */
 function announced(t: Task): Task {
   const handler: Task["handler"] = (params, ctx) => {
-    sendCounts();
-    const value = t.handler(params, ctx);
+    Atomics.add(busy, 0, 1);
+    let value: unknown;
+    try {
+      value = t.handler(params, ctx);
+    } catch (error) {
+      done();
+      throw error;
+    }
     if (value !== null && typeof (value as Promise<unknown>)?.then === "function") {
-      (value as Promise<unknown>).then(sendCounts, sendCounts);
+      (value as Promise<unknown>).then(done, done);
+    } else {
+      done();
     }
     return value;
   };
@@ -194,6 +196,7 @@ async function loadTasks(modules: string[]): Promise<Task[]> {
 }
 
 async function init(msg: InitMessage): Promise<void> {
+  busy = new Int32Array(msg.busy);
   await holdLifeLock(msg.lifeLock);
   scope.postMessage({ type: "alive" });
   const tasks = await loadTasks(msg.tasks);

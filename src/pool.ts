@@ -128,6 +128,11 @@ interface Slot {
   /** The lease owner token its Worker claims under: the parent renews those leases. */
   owner: string;
   counts: WorkerCounts;
+  /**
+   * Handlers running in it now, counted by the Web Worker in shared memory:
+   * right even while a handler holds its thread, and no message per job.
+   */
+  busy: Int32Array<SharedArrayBuffer>;
   ready: PromiseWithResolvers<void>;
   gone: PromiseWithResolvers<void>;
   /** The Web Lock its thread holds while it lives (null without `navigator.locks`). */
@@ -269,7 +274,7 @@ export class WorkerPool implements AsyncDisposable {
   readonly concurrency: number;
   /** The task modules, as URLs. */
   readonly taskModules: readonly string[];
-  #init: Omit<InitMessage, "workerId" | "owner" | "lifeLock" | "once">;
+  #init: Omit<InitMessage, "workerId" | "owner" | "lifeLock" | "once" | "busy">;
   #prefix: string;
   #leaseMs: number;
   #graceMs: number;
@@ -417,7 +422,7 @@ export class WorkerPool implements AsyncDisposable {
       sum.completed += slot.counts.completed;
       sum.failed += slot.counts.failed;
       sum.timedOut += slot.counts.timedOut;
-      sum.inFlight += slot.counts.inFlight;
+      sum.inFlight += Atomics.load(slot.busy, 0);
       sum.abandoned += slot.counts.abandoned;
     }
     return sum;
@@ -586,6 +591,7 @@ export class WorkerPool implements AsyncDisposable {
       handle: undefined,
       owner: crypto.randomUUID(),
       counts: { ...ZERO },
+      busy: new Int32Array(new SharedArrayBuffer(4)),
       ready: Promise.withResolvers<void>(),
       gone: Promise.withResolvers<void>(),
       lifeLock: lockManager() === undefined ? null : `gigq-pool:${id}:${crypto.randomUUID()}`,
@@ -620,6 +626,7 @@ export class WorkerPool implements AsyncDisposable {
         workerId: id,
         owner: slot.owner,
         lifeLock: slot.lifeLock,
+        busy: slot.busy.buffer,
         once: this.#once,
       } satisfies InitMessage,
     );

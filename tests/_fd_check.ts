@@ -8,7 +8,7 @@
 import { openFdCount } from "./_helpers.ts";
 
 const [driver, n, dir] = Deno.args;
-const url = new URL("./_registry_worker.ts", import.meta.url);
+const url = new URL("./sqlite/_registry_worker.ts", import.meta.url);
 
 async function cycle(i: number): Promise<void> {
   const w = new Worker(url, { type: "module" });

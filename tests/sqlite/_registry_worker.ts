@@ -7,9 +7,9 @@
  * - { op: "query", path }: replies { count } of rows;
  * - { op: "close" }: calls self.close(), which must close the connection first.
  */
-import { getConnection } from "../mod.ts";
-import { openConnectionCount } from "../src/sqlite/registry.ts";
-import { migrate } from "../src/sqlite/schema.ts";
+import { getConnection } from "../../mod.ts";
+import { openConnectionCount } from "../../src/sqlite/registry.ts";
+import { migrate } from "../../src/sqlite/schema.ts";
 
 let driver: "node" | "ffi" = "node";
 

@@ -7,10 +7,10 @@ import {
   SqliteError,
   task,
   Worker,
-} from "../mod.ts";
-import { claimSql, claimTaskParams, SQL } from "../src/sqlite/_sql.ts";
-import { APPLICATION_ID, migrate, MIGRATIONS, SCHEMA_VERSION } from "../src/sqlite/schema.ts";
-import { dbHash, drivers, driverTest, tempDb } from "./_helpers.ts";
+} from "../../mod.ts";
+import { claimSql, claimTaskParams, SQL } from "../../src/sqlite/_sql.ts";
+import { APPLICATION_ID, migrate, MIGRATIONS, SCHEMA_VERSION } from "../../src/sqlite/schema.ts";
+import { dbHash, drivers, driverTest, tempDb } from "../_helpers.ts";
 
 function plan(path: string, driver: "node" | "ffi", sql: string, ...params: (string | number)[]) {
   return getConnection(path, { driver }).prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params)

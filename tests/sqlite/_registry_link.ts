@@ -12,7 +12,7 @@
  * Prints one JSON line per event: {"refused": path} when an open is refused,
  * {"ack": id} for every submit that resolved.
  */
-import { DriverConflictError, Job, JobQueue } from "../mod.ts";
+import { DriverConflictError, Job, JobQueue } from "../../mod.ts";
 
 const [first, real, link, end] = Deno.args;
 const driver = first as "node" | "ffi";

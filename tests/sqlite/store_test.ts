@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { closeConnections, getConnection, JobQueue, SqliteError, task } from "../mod.ts";
-import { dbHash, driverTest, tempDb } from "./_helpers.ts";
-import { drivers } from "./_helpers.ts";
-import { makeDirReadOnly } from "./_read_only.ts";
+import { closeConnections, getConnection, JobQueue, SqliteError, task } from "../../mod.ts";
+import { dbHash, driverTest, tempDb } from "../_helpers.ts";
+import { drivers } from "../_helpers.ts";
+import { makeDirReadOnly } from "../_read_only.ts";
 
 const echo = task("echo", (p: unknown) => p);
 

@@ -7,11 +7,11 @@ import {
   JobQueue,
   task,
   Worker,
-} from "../mod.ts";
-import { openConnectionCount } from "../src/sqlite/registry.ts";
-import { closeHandle } from "../src/sqlite/ffi_driver.ts";
-import type { DriverName } from "../src/sqlite/connection.ts";
-import { drivers, FakeClock, settle, tempDb, until } from "./_helpers.ts";
+} from "../../mod.ts";
+import { openConnectionCount } from "../../src/sqlite/registry.ts";
+import { closeHandle } from "../../src/sqlite/ffi_driver.ts";
+import type { DriverName } from "../../src/sqlite/connection.ts";
+import { drivers, FakeClock, settle, tempDb, until } from "../_helpers.ts";
 
 const workerUrl = new URL("./_registry_worker.ts", import.meta.url);
 
@@ -123,7 +123,7 @@ for (const driver of drivers) {
         args: [
           "run",
           "-A",
-          new URL("./_fd_check.ts", import.meta.url).pathname,
+          new URL("../_fd_check.ts", import.meta.url).pathname,
           driver,
           "200",
           db.dir,

@@ -10,7 +10,7 @@
  *   dependency; a dependency cycle.
  * - tests/worker_test.ts: a BigInt result; bad Worker options (concurrency,
  *   pollInterval, lease, workerId, tasks, unknown option names).
- * - tests/schema_test.ts: a newer schema, a file that is not SQLite, a
+ * - tests/sqlite/schema_test.ts: a newer schema, a file that is not SQLite, a
  *   directory and a missing directory, and a path with spaces and non-ASCII
  *   characters, all through `JobQueue`.
  * - tests/json_test.ts: params and results nested past MAX_JSON_DEPTH, and

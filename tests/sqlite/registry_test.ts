@@ -476,3 +476,39 @@ async function runLinkChild(
   assert.equal(killed, end === "kill");
   return { acks, refused };
 }
+
+for (const driver of drivers) {
+  Deno.test(`[${driver}] getConnection in a Web Worker on an application's database works, whichever isolate opens it first`, async () => {
+    const { DatabaseSync } = await import("node:sqlite");
+    for (const workerFirst of [true, false]) {
+      const db = await tempDb();
+      const { w, ask } = spawn();
+      try {
+        // The application's own table is there before GigQ is.
+        const raw = new DatabaseSync(db.path);
+        raw.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)");
+        raw.exec("INSERT INTO customers (name) VALUES ('Ada')");
+        raw.close();
+        const inMain = async () => {
+          const queue = new JobQueue(db.path, { driver });
+          assert.equal((await queue.stats()).total, 0);
+          queue.close();
+          const conn = getConnection(db.path, { driver });
+          assert.deepEqual(conn.prepare("SELECT name FROM customers").values(), [["Ada"]]);
+        };
+        if (!workerFirst) await inMain();
+        const opened = await ask({ op: "open", path: db.path, driver });
+        assert.equal(opened.error, undefined, `Web Worker: ${opened.error}`);
+        assert.equal(opened.same, true);
+        if (workerFirst) await inMain();
+        assert.equal((await ask({ op: "query", path: db.path })).count, 1);
+      } finally {
+        // self.close() closes its connections first (a terminated one would leave an ffi handle).
+        w.postMessage({ op: "close" });
+        await new Promise((r) => setTimeout(r, 50));
+        closeConnections();
+        await db.cleanup();
+      }
+    }
+  });
+}

@@ -7,15 +7,15 @@
 import { setImmediate } from "node:timers";
 import { errorText } from "./_error_text.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
-import { type JsonValue, toJson } from "./_json.ts";
-import type { Backend, Claimed, Claimer, Outcome } from "./_backend.ts";
+import type { Backend, Claimed, Claimer } from "./_backend.ts";
 import { backendSpec, openBackend } from "./_open_backend.ts";
+import { Attempts, type Running } from "./_attempts.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
-import { JobTimeoutError, QueueClosedError } from "./errors.ts";
+import { QueueClosedError } from "./errors.ts";
 import { describe } from "./job_status.ts";
 import type { ConnectionOptions } from "./_open_backend.ts";
-import { isTask, type JobContext, type Task } from "./task.ts";
+import { isTask, type Task } from "./task.ts";
 
 /** How loud a log line is. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -174,51 +174,6 @@ export interface StopOptions {
 /** Most jobs claimed in one transaction. */
 const MAX_BATCH = 256;
 
-interface Running {
-  job: Claimed;
-  controller: AbortController | undefined;
-  /** Clock time at which the attempt times out. */
-  deadline: number;
-  /** Its outcome has been decided (completed, failed, timed out or released). */
-  decided: boolean;
-  /** How it was decided before its handler settled, if it was. */
-  cut?: "timed out" | "released";
-  /** The handler had asked for ctx.signal before it was cut. */
-  watched?: boolean;
-  /** Called once decided (processOne waits for its job this way). */
-  onDecided?: () => void;
-}
-
-/** A job without dependencies sees this (handlers get it read-only). */
-const NO_PARENTS: Readonly<Record<string, JsonValue>> = Object.freeze({});
-
-/**
- * What a handler gets besides its params. A class, so that the lazy signal is
- * one getter on the prototype rather than a closure per job.
- */
-class Context implements JobContext {
-  readonly jobId: string;
-  readonly name: string;
-  readonly attempt: number;
-  readonly maxAttempts: number;
-  readonly parentResults: Readonly<Record<string, JsonValue>>;
-  #running: Running;
-
-  constructor(running: Running) {
-    const job = running.job;
-    this.jobId = job.id;
-    this.name = job.name;
-    this.attempt = job.attempt;
-    this.maxAttempts = job.maxAttempts;
-    this.parentResults = job.parentResults ?? NO_PARENTS;
-    this.#running = running;
-  }
-
-  get signal(): AbortSignal {
-    return (this.#running.controller ??= new AbortController()).signal;
-  }
-}
-
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -275,19 +230,8 @@ export class Worker implements AsyncDisposable {
   /** This instance has registered once (a reconnection registers again, without checks). */
   #started = false;
 
-  /** Attempts whose handlers have not settled (by attempt, not job: a retry may overlap). */
-  #active = new Set<Running>();
-  /** Entries of #active whose outcome is not decided yet. */
-  #undecided = 0;
-  /**
-   * One timer for the earliest deadline of the running attempts, rather than
-   * one per job (a set and clear cost ~4 µs a job): when it fires, every
-   * attempt past its deadline times out and it is set again for the next.
-   */
-  #deadlineTimer: TimerId | undefined;
-  /** When #deadlineTimer fires (Infinity: not set). */
-  #deadlineAt = Infinity;
-  #outcomes: Outcome[] = [];
+  /** The running attempts and their outcomes not yet written. */
+  #attempts: Attempts;
   #loop: Promise<void> | undefined;
   #stopRequested = false;
   #wake: (() => void) | undefined;
@@ -301,14 +245,6 @@ export class Worker implements AsyncDisposable {
   /** The loop is waiting for work with a free slot: a commit elsewhere should wake it. */
   #idle = false;
   #graceTimer: TimerId | undefined;
-  #counts: WorkerCounts = {
-    processed: 0,
-    completed: 0,
-    failed: 0,
-    timedOut: 0,
-    inFlight: 0,
-    abandoned: 0,
-  };
 
   /**
    * Prepares a worker for the queue in `path`. Nothing runs until
@@ -387,6 +323,16 @@ export class Worker implements AsyncDisposable {
     if (typeof this.#log !== "function") {
       throw new TypeError(`${context}: logger must be a function, got ${describe(this.#log)}`);
     }
+    this.#attempts = new Attempts({
+      tasks: this.#tasks,
+      clock: this.#clock,
+      leaseMs: this.#leaseMs,
+      graceMs: this.#graceMs,
+      maxPayload: this.#maxPayload,
+      log: this.#log,
+      changed: () => this.#signal(),
+      onStall: (ms, entry) => this.#stalled(ms, entry),
+    });
     const owner = (options as { [LEASE_OWNER]?: string })[LEASE_OWNER];
     this.#claimer = {
       workerId: this.id,
@@ -400,7 +346,7 @@ export class Worker implements AsyncDisposable {
 
   /** Counters since this worker was created. */
   get counts(): WorkerCounts {
-    return { ...this.#counts, inFlight: this.#undecided };
+    return this.#attempts.counts;
   }
 
   /** True while {@linkcode Worker.start}'s loop runs. */
@@ -479,7 +425,7 @@ export class Worker implements AsyncDisposable {
     this.#heartbeat = this.#clock.setTimeout(async () => {
       this.#heartbeat = undefined;
       if (this.#opened === undefined || this.#closed) return;
-      if (this.#loop === undefined && this.#active.size === 0) return;
+      if (this.#loop === undefined && this.#attempts.size === 0) return;
       const now = this.#clock.now();
       // Renewed last at #heartbeatDue - every: past that plus the lease, the
       // claims lapsed while this isolate could not run its timers.
@@ -501,14 +447,14 @@ export class Worker implements AsyncDisposable {
           `worker ${this.id}: could not renew leases: ${errorText(error).message}`,
         );
       }
-      if (this.#loop !== undefined || this.#active.size > 0) this.#armHeartbeat();
+      if (this.#loop !== undefined || this.#attempts.size > 0) this.#armHeartbeat();
     }, this.#leaseMs / 3);
   }
 
   /** Logs a blocked event loop that let this worker's leases lapse (`culprit`'s handler, if known). */
   #stalled(ms: number, culprit?: Running): void {
     this.#stallLogged = true;
-    const jobs = (culprit === undefined ? [...this.#active].filter((e) => !e.decided) : [culprit])
+    const jobs = (culprit === undefined ? this.#attempts.undecidedAttempts() : [culprit])
       .map((e) => `${e.job.id} (${e.job.name})`);
     this.#log(
       "error",
@@ -555,208 +501,9 @@ export class Worker implements AsyncDisposable {
     this.#heartbeat = undefined;
   }
 
-  /** Starts a handler for `job`; its outcome lands in `#outcomes`. */
-  #run(job: Claimed): Running {
-    const entry: Running = {
-      job,
-      controller: undefined,
-      deadline: job.startedAt + job.timeout * 1000,
-      decided: false,
-    };
-    this.#active.add(entry);
-    this.#undecided++;
-    const task = this.#tasks.get(job.task);
-    if (task === undefined) {
-      const known = this.taskNames.map((n) => JSON.stringify(n)).join(", ") || "none";
-      const message = `unknown task ${JSON.stringify(job.task)} (this worker runs: ${known})`;
-      this.#fail(entry, "failed", message, message, false);
-      this.#active.delete(entry);
-      return entry;
-    }
-    let params: unknown;
-    try {
-      params = JSON.parse(job.params);
-    } catch (error) {
-      const message = `stored params are not valid JSON: ${errorText(error).message}`;
-      this.#fail(entry, "failed", message, message, true);
-      this.#active.delete(entry);
-      return entry;
-    }
-    if (entry.deadline < this.#deadlineAt) this.#armDeadline(entry.deadline);
-    let value: unknown;
-    try {
-      value = task.handler(params, new Context(entry));
-    } catch (error) {
-      this.#settled(entry, false, error);
-      return entry;
-    } finally {
-      // A synchronous stretch longer than the lease kept the heartbeat from
-      // renewing any claim of this isolate.
-      const blocked = this.#clock.now() - job.startedAt;
-      if (blocked > this.#leaseMs) this.#stalled(blocked, entry);
-    }
-    if (value !== null && typeof (value as Promise<unknown>)?.then === "function") {
-      (value as Promise<unknown>).then(
-        (v) => this.#settled(entry, true, v),
-        (e) => this.#settled(entry, false, e),
-      );
-    } else {
-      this.#settled(entry, true, value);
-    }
-    return entry;
-  }
-
-  /** Sets the deadline timer to fire at clock time `at` (earlier than it is set for). */
-  #armDeadline(at: number): void {
-    if (this.#deadlineTimer !== undefined) this.#clock.clearTimeout(this.#deadlineTimer);
-    this.#deadlineAt = at;
-    this.#deadlineTimer = this.#clock.setTimeout(
-      () => this.#onDeadline(),
-      Math.max(0, at - this.#clock.now()),
-    );
-  }
-
-  #clearDeadline(): void {
-    if (this.#deadlineTimer !== undefined) this.#clock.clearTimeout(this.#deadlineTimer);
-    this.#deadlineTimer = undefined;
-    this.#deadlineAt = Infinity;
-  }
-
-  /**
-   * Times out every attempt past its deadline, abandons every timed-out
-   * handler still unsettled `timeoutGrace` after it, and waits for the next.
-   */
-  #onDeadline(): void {
-    this.#deadlineTimer = undefined;
-    this.#deadlineAt = Infinity;
-    const now = this.#clock.now();
-    let next = Infinity;
-    for (const entry of this.#active) {
-      if (!entry.decided) {
-        if (entry.deadline <= now) this.#timedOut(entry);
-        else if (entry.deadline < next) next = entry.deadline;
-      }
-      if (entry.cut !== "timed out") continue;
-      const giveUp = entry.deadline + this.#graceMs;
-      if (giveUp <= now) this.#abandon(entry);
-      else if (giveUp < next) next = giveUp;
-    }
-    if (next !== Infinity) this.#armDeadline(next);
-  }
-
-  /** Frees the slot of a timed-out handler that will not settle. */
-  #abandon(entry: Running): void {
-    this.#active.delete(entry);
-    this.#counts.abandoned++;
-    this.#log(
-      "error",
-      `job ${entry.job.id} (${entry.job.name}): its handler had not settled ${
-        this.#graceMs / 1000
-      } s after its ${entry.job.timeout} s timeout, though its signal was aborted; its slot is ` +
-        `freed for other jobs and its promise abandoned (${this.#counts.abandoned} so far). ` +
-        `Make the handler stop when ctx.signal aborts`,
-    );
-    this.#signal();
-  }
-
-  /** Records `outcome` for `entry` and wakes the loop. */
-  #decide(entry: Running, outcome: Outcome): void {
-    entry.decided = true;
-    this.#undecided--;
-    this.#outcomes.push(outcome);
-    entry.onDecided?.();
-    this.#signal();
-    switch (outcome.kind) {
-      case "released":
-        return;
-      case "completed":
-        this.#counts.completed++;
-        break;
-      case "timeout":
-        this.#counts.timedOut++;
-        break;
-      default:
-        this.#counts.failed++;
-    }
-    this.#counts.processed++;
-  }
-
-  #fail(
-    entry: Running,
-    kind: "failed" | "timeout",
-    error: string,
-    detail: string,
-    permanent: boolean,
-  ): void {
-    const job = entry.job;
-    this.#decide(entry, { kind, job, error, detail, permanent, at: this.#clock.now() });
-  }
-
-  #settled(entry: Running, ok: boolean, value: unknown): void {
-    if (!this.#active.delete(entry)) return; // Abandoned: already logged.
-    if (entry.decided) {
-      // It already timed out or was released: a late finish changes nothing.
-      // Rejecting once its signal aborted is what a handler should do; only
-      // a handler that finished regardless ignored the abort.
-      if (ok || !entry.watched) {
-        this.#log(
-          "warn",
-          `job ${entry.job.id} (${entry.job.name}) ${ok ? "returned" : "threw"} after it ` +
-            `${entry.cut ?? "ended"}; ${ok ? "its result" : "the error"} is ignored ` +
-            `(the handler did not stop when ctx.signal aborted)`,
-        );
-      }
-      this.#signal();
-      return;
-    }
-    const job = entry.job;
-    const now = this.#clock.now();
-    if (now > entry.deadline) {
-      // It ran past its deadline without letting the timer fire (a blocked
-      // event loop): late is timed out, whatever it returned.
-      this.#timedOut(entry);
-      this.#signal();
-      return;
-    }
-    if (ok) {
-      let result: string;
-      try {
-        result = value === undefined || value === null ? "null" : toJson(
-          value,
-          "result",
-          `Task ${JSON.stringify(job.task)} returned a bad result`,
-          this.#maxPayload,
-        );
-      } catch (error) {
-        const message = errorText(error).message;
-        this.#fail(entry, "failed", message, message, true);
-        return;
-      }
-      this.#decide(entry, { kind: "completed", job, result, at: now });
-    } else {
-      const { message, detail } = errorText(value);
-      this.#fail(entry, "failed", message, detail, false);
-    }
-  }
-
-  #timedOut(entry: Running): void {
-    if (entry.decided) return;
-    const reason = new JobTimeoutError(entry.job.id, entry.job.timeout);
-    entry.cut = "timed out";
-    entry.watched = entry.controller !== undefined;
-    this.#fail(entry, "timeout", reason.message, reason.message, false);
-    // The handler keeps its slot until it returns; abort asks it to.
-    entry.controller?.abort(reason);
-    if (entry.controller === undefined) {
-      entry.controller = new AbortController();
-      entry.controller.abort(reason);
-    }
-  }
-
   /** Writes decided outcomes and claims up to `limit` jobs, in one transaction. */
   async #cycle(backend: Backend, limit: number): Promise<Claimed[]> {
-    const outcomes = this.#outcomes;
-    this.#outcomes = [];
+    const outcomes = this.#attempts.take();
     try {
       return await backend.step({
         claimer: this.#claimer,
@@ -765,7 +512,7 @@ export class Worker implements AsyncDisposable {
         now: this.#clock.now(),
       });
     } catch (error) {
-      this.#outcomes = outcomes.concat(this.#outcomes);
+      this.#attempts.giveBack(outcomes);
       throw error;
     }
   }
@@ -787,14 +534,14 @@ export class Worker implements AsyncDisposable {
     const backend = await this.#ready();
     const [job] = await this.#cycle(backend, 1);
     if (job === undefined) return false;
-    const entry = this.#run(job);
+    const entry = this.#attempts.run(job);
     if (!entry.decided) {
       this.#armHeartbeat();
       await new Promise<void>((resolve) => entry.onDecided = resolve);
     }
     await this.#cycle(backend, 0);
-    if (this.#undecided === 0) this.#clearDeadline();
-    if (this.#active.size === 0) this.#clearHeartbeat();
+    if (this.#attempts.undecided === 0) this.#attempts.clearDeadline();
+    if (this.#attempts.size === 0) this.#clearHeartbeat();
     return true;
   }
 
@@ -820,7 +567,7 @@ export class Worker implements AsyncDisposable {
     this.#loop = this.#runLoop().finally(() => {
       this.#loop = undefined;
       this.#idle = false;
-      this.#clearDeadline();
+      this.#attempts.clearDeadline();
       this.#clearHeartbeat();
       this.#stopWatcher();
       if (this.#graceTimer !== undefined) this.#clock.clearTimeout(this.#graceTimer);
@@ -851,10 +598,10 @@ export class Worker implements AsyncDisposable {
       let free = 0;
       let claimed: Claimed[];
       try {
-        if (this.#reopen && this.#undecided === 0 && this.#outcomes.length === 0) {
+        if (this.#reopen && this.#attempts.undecided === 0 && !this.#attempts.hasOutcomes) {
           this.#reopenFile();
         }
-        free = this.#reopen ? 0 : this.concurrency - this.#active.size;
+        free = this.#reopen ? 0 : this.concurrency - this.#attempts.size;
         if (this.#registeredIn !== backend.generation || this.#opened === undefined) {
           backend = await this.#ready();
         }
@@ -866,11 +613,11 @@ export class Worker implements AsyncDisposable {
         await this.#wait(Math.min(this.#pollMs, 100 * 2 ** Math.min(failures, 10)));
         continue;
       }
-      for (const job of claimed) this.#run(job);
+      for (const job of claimed) this.#attempts.run(job);
       if (this.#stopRequested) break;
-      if (this.#outcomes.length === 0) {
+      if (!this.#attempts.hasOutcomes) {
         if (this.#reopen) {
-          if (this.#undecided > 0) await this.#wait(undefined);
+          if (this.#attempts.undecided > 0) await this.#wait(undefined);
         } else if (claimed.length < free) {
           // Nothing more is ready: sleep until a handler ends, another
           // process commits, the next delayed job or lease expiry is due, or
@@ -934,11 +681,11 @@ export class Worker implements AsyncDisposable {
 
   async #drain(backend: Backend): Promise<void> {
     for (;;) {
-      if (this.#undecided > 0) {
+      if (this.#attempts.undecided > 0) {
         await this.#wait(undefined);
         continue;
       }
-      if (this.#outcomes.length === 0) break;
+      if (!this.#attempts.hasOutcomes) break;
       try {
         await this.#cycle(backend, 0);
       } catch (error) {
@@ -992,16 +739,9 @@ export class Worker implements AsyncDisposable {
   /** Interrupts every running handler and releases its job. */
   #releaseAll(): void {
     this.#graceTimer = undefined;
-    const reason = `Released: worker ${this.id} stopped before the attempt finished`;
-    for (const entry of this.#active) {
-      if (entry.decided) continue;
-      entry.cut = "released";
-      entry.watched = entry.controller !== undefined;
-      this.#decide(entry, { kind: "released", job: entry.job, reason, at: this.#clock.now() });
-      const abort = new DOMException(reason, "AbortError");
-      entry.controller ??= new AbortController();
-      entry.controller.abort(abort);
-    }
+    this.#attempts.releaseAll(
+      `Released: worker ${this.id} stopped before the attempt finished`,
+    );
   }
 
   /**
@@ -1032,7 +772,7 @@ export class Worker implements AsyncDisposable {
   #release(): void {
     this.#clearHeartbeat();
     this.#stopWatcher();
-    this.#clearDeadline();
+    this.#attempts.clearDeadline();
     this.#backend.close();
   }
 

@@ -1,0 +1,368 @@
+/**
+ * The running attempts of one {@linkcode Worker}: their handlers, deadlines
+ * (one timer for the earliest), timeouts that abort `ctx.signal`, handlers
+ * abandoned past their grace, and the buffer of decided outcomes the worker
+ * loop writes in its next step. Not part of the public API.
+ *
+ * @module
+ */
+import type { Claimed, Outcome } from "./_backend.ts";
+import { errorText } from "./_error_text.ts";
+import { type JsonValue, toJson } from "./_json.ts";
+import type { Clock, TimerId } from "./clock.ts";
+import { JobTimeoutError } from "./errors.ts";
+import type { JobContext, Task } from "./task.ts";
+import type { Logger, WorkerCounts } from "./worker.ts";
+
+/** One attempt, from its claim until its handler settles (or is abandoned). */
+export interface Running {
+  job: Claimed;
+  controller: AbortController | undefined;
+  /** Clock time at which the attempt times out. */
+  deadline: number;
+  /** Its outcome has been decided (completed, failed, timed out or released). */
+  decided: boolean;
+  /** How it was decided before its handler settled, if it was. */
+  cut?: "timed out" | "released";
+  /** The handler had asked for ctx.signal before it was cut. */
+  watched?: boolean;
+  /** Called once decided (processOne waits for its job this way). */
+  onDecided?: () => void;
+}
+
+/** A job without dependencies sees this (handlers get it read-only). */
+const NO_PARENTS: Readonly<Record<string, JsonValue>> = Object.freeze({});
+
+/**
+ * What a handler gets besides its params. A class, so that the lazy signal is
+ * one getter on the prototype rather than a closure per job.
+ */
+class Context implements JobContext {
+  readonly jobId: string;
+  readonly name: string;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly parentResults: Readonly<Record<string, JsonValue>>;
+  #running: Running;
+
+  constructor(running: Running) {
+    const job = running.job;
+    this.jobId = job.id;
+    this.name = job.name;
+    this.attempt = job.attempt;
+    this.maxAttempts = job.maxAttempts;
+    this.parentResults = job.parentResults ?? NO_PARENTS;
+    this.#running = running;
+  }
+
+  get signal(): AbortSignal {
+    return (this.#running.controller ??= new AbortController()).signal;
+  }
+}
+
+/** What {@linkcode Attempts} needs from its worker. */
+export interface AttemptsOptions {
+  tasks: ReadonlyMap<string, Task>;
+  clock: Clock;
+  leaseMs: number;
+  graceMs: number;
+  maxPayload: number;
+  log: Logger;
+  /** Something changed the loop may act on: an outcome, a freed slot. */
+  changed: () => void;
+  /** A handler's synchronous stretch of `ms` outlasted the lease. */
+  onStall: (ms: number, entry: Running) => void;
+}
+
+/** The attempts a worker is running, and their decided outcomes not yet written. */
+export class Attempts {
+  /** Attempts whose handlers have not settled (by attempt, not job: a retry may overlap). */
+  #active = new Set<Running>();
+  /** Entries of #active whose outcome is not decided yet. */
+  #undecided = 0;
+  /**
+   * One timer for the earliest deadline of the running attempts, rather than
+   * one per job (a set and clear cost ~4 µs a job): when it fires, every
+   * attempt past its deadline times out and it is set again for the next.
+   */
+  #deadlineTimer: TimerId | undefined;
+  /** When #deadlineTimer fires (Infinity: not set). */
+  #deadlineAt = Infinity;
+  #outcomes: Outcome[] = [];
+  #counts: WorkerCounts = {
+    processed: 0,
+    completed: 0,
+    failed: 0,
+    timedOut: 0,
+    inFlight: 0,
+    abandoned: 0,
+  };
+  #tasks: ReadonlyMap<string, Task>;
+  #clock: Clock;
+  #leaseMs: number;
+  #graceMs: number;
+  #maxPayload: number;
+  #log: Logger;
+  #changed: () => void;
+  #onStall: (ms: number, entry: Running) => void;
+
+  constructor(o: AttemptsOptions) {
+    this.#tasks = o.tasks;
+    this.#clock = o.clock;
+    this.#leaseMs = o.leaseMs;
+    this.#graceMs = o.graceMs;
+    this.#maxPayload = o.maxPayload;
+    this.#log = o.log;
+    this.#changed = o.changed;
+    this.#onStall = o.onStall;
+  }
+
+  /** Counters so far. */
+  get counts(): WorkerCounts {
+    return { ...this.#counts, inFlight: this.#undecided };
+  }
+
+  /** Handlers holding a slot (decided or not, until they settle or are abandoned). */
+  get size(): number {
+    return this.#active.size;
+  }
+
+  /** Attempts whose outcome is not decided yet. */
+  get undecided(): number {
+    return this.#undecided;
+  }
+
+  /** Whether decided outcomes wait to be written. */
+  get hasOutcomes(): boolean {
+    return this.#outcomes.length > 0;
+  }
+
+  /** The attempts still undecided (for messages). */
+  undecidedAttempts(): Running[] {
+    return [...this.#active].filter((e) => !e.decided);
+  }
+
+  /** Takes the decided outcomes to write. */
+  take(): Outcome[] {
+    const outcomes = this.#outcomes;
+    this.#outcomes = [];
+    return outcomes;
+  }
+
+  /** Puts back outcomes a failed write did not record, before any decided since. */
+  giveBack(outcomes: Outcome[]): void {
+    this.#outcomes = outcomes.concat(this.#outcomes);
+  }
+
+  /** Starts a handler for `job`; its outcome lands in the outcome buffer. */
+  run(job: Claimed): Running {
+    const entry: Running = {
+      job,
+      controller: undefined,
+      deadline: job.startedAt + job.timeout * 1000,
+      decided: false,
+    };
+    this.#active.add(entry);
+    this.#undecided++;
+    const task = this.#tasks.get(job.task);
+    if (task === undefined) {
+      const known = [...this.#tasks.keys()].map((n) => JSON.stringify(n)).join(", ") || "none";
+      const message = `unknown task ${JSON.stringify(job.task)} (this worker runs: ${known})`;
+      this.#fail(entry, "failed", message, message, false);
+      this.#active.delete(entry);
+      return entry;
+    }
+    let params: unknown;
+    try {
+      params = JSON.parse(job.params);
+    } catch (error) {
+      const message = `stored params are not valid JSON: ${errorText(error).message}`;
+      this.#fail(entry, "failed", message, message, true);
+      this.#active.delete(entry);
+      return entry;
+    }
+    if (entry.deadline < this.#deadlineAt) this.#armDeadline(entry.deadline);
+    let value: unknown;
+    try {
+      value = task.handler(params, new Context(entry));
+    } catch (error) {
+      this.#settled(entry, false, error);
+      return entry;
+    } finally {
+      // A synchronous stretch longer than the lease kept the heartbeat from
+      // renewing any claim of this isolate.
+      const blocked = this.#clock.now() - job.startedAt;
+      if (blocked > this.#leaseMs) this.#onStall(blocked, entry);
+    }
+    if (value !== null && typeof (value as Promise<unknown>)?.then === "function") {
+      (value as Promise<unknown>).then(
+        (v) => this.#settled(entry, true, v),
+        (e) => this.#settled(entry, false, e),
+      );
+    } else {
+      this.#settled(entry, true, value);
+    }
+    return entry;
+  }
+
+  /** Sets the deadline timer to fire at clock time `at` (earlier than it is set for). */
+  #armDeadline(at: number): void {
+    if (this.#deadlineTimer !== undefined) this.#clock.clearTimeout(this.#deadlineTimer);
+    this.#deadlineAt = at;
+    this.#deadlineTimer = this.#clock.setTimeout(
+      () => this.#onDeadline(),
+      Math.max(0, at - this.#clock.now()),
+    );
+  }
+
+  /** Cancels the deadline timer (the worker stops or has nothing running). */
+  clearDeadline(): void {
+    if (this.#deadlineTimer !== undefined) this.#clock.clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+  }
+
+  /**
+   * Times out every attempt past its deadline, abandons every timed-out
+   * handler still unsettled `timeoutGrace` after it, and waits for the next.
+   */
+  #onDeadline(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = Infinity;
+    const now = this.#clock.now();
+    let next = Infinity;
+    for (const entry of this.#active) {
+      if (!entry.decided) {
+        if (entry.deadline <= now) this.#timedOut(entry);
+        else if (entry.deadline < next) next = entry.deadline;
+      }
+      if (entry.cut !== "timed out") continue;
+      const giveUp = entry.deadline + this.#graceMs;
+      if (giveUp <= now) this.#abandon(entry);
+      else if (giveUp < next) next = giveUp;
+    }
+    if (next !== Infinity) this.#armDeadline(next);
+  }
+
+  /** Frees the slot of a timed-out handler that will not settle. */
+  #abandon(entry: Running): void {
+    this.#active.delete(entry);
+    this.#counts.abandoned++;
+    this.#log(
+      "error",
+      `job ${entry.job.id} (${entry.job.name}): its handler had not settled ${
+        this.#graceMs / 1000
+      } s after its ${entry.job.timeout} s timeout, though its signal was aborted; its slot is ` +
+        `freed for other jobs and its promise abandoned (${this.#counts.abandoned} so far). ` +
+        `Make the handler stop when ctx.signal aborts`,
+    );
+    this.#changed();
+  }
+
+  /** Records `outcome` for `entry` and wakes the loop. */
+  #decide(entry: Running, outcome: Outcome): void {
+    entry.decided = true;
+    this.#undecided--;
+    this.#outcomes.push(outcome);
+    entry.onDecided?.();
+    this.#changed();
+    switch (outcome.kind) {
+      case "released":
+        return;
+      case "completed":
+        this.#counts.completed++;
+        break;
+      case "timeout":
+        this.#counts.timedOut++;
+        break;
+      default:
+        this.#counts.failed++;
+    }
+    this.#counts.processed++;
+  }
+
+  #fail(
+    entry: Running,
+    kind: "failed" | "timeout",
+    error: string,
+    detail: string,
+    permanent: boolean,
+  ): void {
+    const job = entry.job;
+    this.#decide(entry, { kind, job, error, detail, permanent, at: this.#clock.now() });
+  }
+
+  #settled(entry: Running, ok: boolean, value: unknown): void {
+    if (!this.#active.delete(entry)) return; // Abandoned: already logged.
+    if (entry.decided) {
+      // It already timed out or was released: a late finish changes nothing.
+      // Rejecting once its signal aborted is what a handler should do; only
+      // a handler that finished regardless ignored the abort.
+      if (ok || !entry.watched) {
+        this.#log(
+          "warn",
+          `job ${entry.job.id} (${entry.job.name}) ${ok ? "returned" : "threw"} after it ` +
+            `${entry.cut ?? "ended"}; ${ok ? "its result" : "the error"} is ignored ` +
+            `(the handler did not stop when ctx.signal aborted)`,
+        );
+      }
+      this.#changed();
+      return;
+    }
+    const job = entry.job;
+    const now = this.#clock.now();
+    if (now > entry.deadline) {
+      // It ran past its deadline without letting the timer fire (a blocked
+      // event loop): late is timed out, whatever it returned.
+      this.#timedOut(entry);
+      this.#changed();
+      return;
+    }
+    if (ok) {
+      let result: string;
+      try {
+        result = value === undefined || value === null ? "null" : toJson(
+          value,
+          "result",
+          `Task ${JSON.stringify(job.task)} returned a bad result`,
+          this.#maxPayload,
+        );
+      } catch (error) {
+        const message = errorText(error).message;
+        this.#fail(entry, "failed", message, message, true);
+        return;
+      }
+      this.#decide(entry, { kind: "completed", job, result, at: now });
+    } else {
+      const { message, detail } = errorText(value);
+      this.#fail(entry, "failed", message, detail, false);
+    }
+  }
+
+  #timedOut(entry: Running): void {
+    if (entry.decided) return;
+    const reason = new JobTimeoutError(entry.job.id, entry.job.timeout);
+    entry.cut = "timed out";
+    entry.watched = entry.controller !== undefined;
+    this.#fail(entry, "timeout", reason.message, reason.message, false);
+    // The handler keeps its slot until it returns; abort asks it to.
+    entry.controller?.abort(reason);
+    if (entry.controller === undefined) {
+      entry.controller = new AbortController();
+      entry.controller.abort(reason);
+    }
+  }
+
+  /** Interrupts every running handler and releases its job with `reason`. */
+  releaseAll(reason: string): void {
+    for (const entry of this.#active) {
+      if (entry.decided) continue;
+      entry.cut = "released";
+      entry.watched = entry.controller !== undefined;
+      this.#decide(entry, { kind: "released", job: entry.job, reason, at: this.#clock.now() });
+      const abort = new DOMException(reason, "AbortError");
+      entry.controller ??= new AbortController();
+      entry.controller.abort(abort);
+    }
+  }
+}

@@ -17,7 +17,7 @@ import {
 } from "./_open_backend.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { describe } from "./job_status.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
+import { checkWorkerOptions } from "./_worker_options.ts";
 import {
   defaultLogger,
   LEASE_MARGIN_MS,
@@ -340,34 +340,17 @@ export class WorkerPool implements AsyncDisposable {
       1,
       256,
     );
-    this.concurrency = integer(context, "concurrency", options.concurrency ?? 1, 1, 10_000);
-    const pollInterval = seconds(context, "pollInterval", options.pollInterval ?? 5, {
-      min: 0,
-      max: 86_400,
-      minExclusive: true,
-    });
-    const lease = seconds(context, "lease", options.lease ?? 30, {
-      min: 0,
-      max: 86_400,
-      minExclusive: true,
-    });
-    this.#leaseMs = lease * 1000;
-    this.#graceMs = 1000 * seconds(context, "timeoutGrace", options.timeoutGrace ?? 5, {
-      min: 0,
-      max: MAX_TIMEOUT_SECONDS,
-      minExclusive: false,
-    });
-    const watch = options.watch ?? true;
-    if (typeof watch !== "boolean") {
-      throw new TypeError(`${context}: watch must be true or false, got ${describe(watch)}`);
-    }
+    const checked = checkWorkerOptions(context, options);
+    this.concurrency = checked.concurrency;
+    const pollInterval = checked.pollMs / 1000;
+    const lease = checked.leaseMs / 1000;
+    this.#leaseMs = checked.leaseMs;
+    this.#graceMs = checked.graceMs;
+    const watch = checked.watch;
     this.#prefix = options.workerId === undefined
       ? `pool-${crypto.randomUUID().slice(0, 8)}`
       : text(context, "workerId", options.workerId, { max: 180, allowEmpty: false });
-    this.#log = options.logger ?? defaultLogger;
-    if (typeof this.#log !== "function") {
-      throw new TypeError(`${context}: logger must be a function, got ${describe(this.#log)}`);
-    }
+    this.#log = checked.logger ?? defaultLogger;
     const driver = options.driver ?? "node";
     if (driver !== "node" && driver !== "ffi") {
       throw new RangeError(
@@ -384,13 +367,7 @@ export class WorkerPool implements AsyncDisposable {
       lease,
       timeoutGrace: this.#graceMs / 1000,
       watch,
-      maxPayloadBytes: integer(
-        context,
-        "maxPayloadBytes",
-        options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
-        2,
-        1_073_741_824,
-      ),
+      maxPayloadBytes: checked.maxPayload,
       synchronous: options.synchronous,
       busyTimeout: options.busyTimeout,
     };

@@ -6,11 +6,11 @@
  */
 import { setImmediate } from "node:timers";
 import { errorText } from "./_error_text.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
 import type { Backend, Claimed, Claimer } from "./_backend.ts";
 import { backendSpec, openBackend } from "./_open_backend.ts";
 import { Attempts, type Running } from "./_attempts.ts";
-import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
+import { checkWorkerOptions } from "./_worker_options.ts";
+import { knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { QueueClosedError } from "./errors.ts";
 import { describe } from "./job_status.ts";
@@ -281,48 +281,23 @@ export class Worker implements AsyncDisposable {
       }
       this.#tasks.set(t.name, t);
     }
-    this.concurrency = integer(context, "concurrency", options.concurrency ?? 1, 1, 10_000);
-    this.#pollMs = 1000 * seconds(context, "pollInterval", options.pollInterval ?? 5, {
-      min: 0,
-      max: 86_400,
-      minExclusive: true,
-    });
-    this.#leaseMs = 1000 * seconds(context, "lease", options.lease ?? 30, {
-      min: 0,
-      max: 86_400,
-      minExclusive: true,
-    });
-    this.#graceMs = 1000 * seconds(context, "timeoutGrace", options.timeoutGrace ?? 5, {
-      min: 0,
-      max: MAX_TIMEOUT_SECONDS,
-      minExclusive: false,
-    });
+    const checked = checkWorkerOptions(context, options);
+    this.concurrency = checked.concurrency;
+    this.#pollMs = checked.pollMs;
+    this.#leaseMs = checked.leaseMs;
+    this.#graceMs = checked.graceMs;
+    this.#maxPayload = checked.maxPayload;
+    this.#watchEnabled = checked.watch;
+    this.#log = checked.logger ?? defaultLogger;
     this.id = options.workerId === undefined
       ? `worker-${crypto.randomUUID()}`
       : text(context, "workerId", options.workerId, { max: 200, allowEmpty: false });
     this.#clock = options.clock ?? systemClock;
-    this.#maxPayload = integer(
-      context,
-      "maxPayloadBytes",
-      options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
-      2,
-      1_073_741_824,
-    );
     this.#watchMs = 1000 * seconds(context, "watchInterval", options.watchInterval ?? 0.05, {
       min: 0,
       max: 3600,
       minExclusive: true,
     });
-    this.#watchEnabled = options.watch ?? true;
-    if (typeof this.#watchEnabled !== "boolean") {
-      throw new TypeError(
-        `${context}: watch must be true or false, got ${describe(this.#watchEnabled)}`,
-      );
-    }
-    this.#log = options.logger ?? defaultLogger;
-    if (typeof this.#log !== "function") {
-      throw new TypeError(`${context}: logger must be a function, got ${describe(this.#log)}`);
-    }
     this.#attempts = new Attempts({
       tasks: this.#tasks,
       clock: this.#clock,

@@ -1,0 +1,75 @@
+/**
+ * The options {@linkcode Worker} and {@linkcode WorkerPool} share, checked in
+ * one place so that both refuse the same bad values with the same words.
+ *
+ * @module
+ */
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
+import { integer, MAX_TIMEOUT_SECONDS, seconds } from "./_validate.ts";
+import { describe } from "./job_status.ts";
+import type { Logger } from "./worker.ts";
+
+/** The shared options as given. */
+export interface SharedWorkerOptions {
+  concurrency?: number;
+  pollInterval?: number;
+  lease?: number;
+  timeoutGrace?: number;
+  watch?: boolean;
+  maxPayloadBytes?: number;
+  logger?: Logger;
+}
+
+/** The shared options, checked, with their defaults, in milliseconds where timed. */
+export interface CheckedWorkerOptions {
+  concurrency: number;
+  pollMs: number;
+  leaseMs: number;
+  graceMs: number;
+  watch: boolean;
+  maxPayload: number;
+  /** `undefined`: the caller's default logger. */
+  logger: Logger | undefined;
+}
+
+/** Checks the shared options; throws a RangeError or TypeError naming the bad value. */
+export function checkWorkerOptions(
+  context: string,
+  options: SharedWorkerOptions,
+): CheckedWorkerOptions {
+  const watch = options.watch ?? true;
+  if (typeof watch !== "boolean") {
+    throw new TypeError(`${context}: watch must be true or false, got ${describe(watch)}`);
+  }
+  const logger = options.logger;
+  if (logger !== undefined && typeof logger !== "function") {
+    throw new TypeError(`${context}: logger must be a function, got ${describe(logger)}`);
+  }
+  return {
+    concurrency: integer(context, "concurrency", options.concurrency ?? 1, 1, 10_000),
+    pollMs: 1000 * seconds(context, "pollInterval", options.pollInterval ?? 5, {
+      min: 0,
+      max: 86_400,
+      minExclusive: true,
+    }),
+    leaseMs: 1000 * seconds(context, "lease", options.lease ?? 30, {
+      min: 0,
+      max: 86_400,
+      minExclusive: true,
+    }),
+    graceMs: 1000 * seconds(context, "timeoutGrace", options.timeoutGrace ?? 5, {
+      min: 0,
+      max: MAX_TIMEOUT_SECONDS,
+      minExclusive: false,
+    }),
+    watch,
+    maxPayload: integer(
+      context,
+      "maxPayloadBytes",
+      options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      2,
+      1_073_741_824,
+    ),
+    logger,
+  };
+}

@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Backend, BackendSpec } from "./_backend.ts";
 import {
+  backendLabel,
   backendSpec,
   type ConnectionOptions,
   openBackend,
@@ -313,8 +314,8 @@ export class WorkerPool implements AsyncDisposable {
       synchronous: options?.synchronous,
       busyTimeout: options?.busyTimeout,
     });
-    this.path = this.#spec.path;
-    if (this.path === ":memory:") {
+    this.path = backendLabel(this.#spec);
+    if (this.#spec.kind === "sqlite" && this.path === ":memory:") {
       throw new RangeError(
         `${context}: ":memory:" is private to one isolate; Web Workers need a database file`,
       );
@@ -371,8 +372,7 @@ export class WorkerPool implements AsyncDisposable {
     }
     this.#init = {
       type: "init",
-      path: this.path,
-      driver,
+      spec: this.#spec,
       tasks: [...this.taskModules],
       concurrency: this.concurrency,
       pollInterval,
@@ -386,8 +386,6 @@ export class WorkerPool implements AsyncDisposable {
         2,
         1_073_741_824,
       ),
-      synchronous: options.synchronous,
-      busyTimeout: options.busyTimeout,
     };
     // Observed but not awaited by default: start() reports the same failure.
     this.#ready.promise.catch(() => {});

@@ -9,7 +9,7 @@ import { errorText } from "./_error_text.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
 import { type JsonValue, toJson } from "./_json.ts";
 import type { Backend, Claimed, Claimer, Outcome } from "./_backend.ts";
-import { backendSpec, openBackend } from "./_open_backend.ts";
+import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { JobTimeoutError, QueueClosedError } from "./errors.ts";
@@ -325,7 +325,7 @@ export class Worker implements AsyncDisposable {
       synchronous: options?.synchronous,
       busyTimeout: options?.busyTimeout,
     });
-    this.path = spec.path;
+    this.path = backendLabel(spec);
     const tasks = options?.tasks ?? [];
     if (!Array.isArray(tasks)) {
       throw new TypeError(`${context}: tasks must be an array of tasks, got ${describe(tasks)}`);

@@ -4,6 +4,7 @@
  * the boundary a second backend would implement.
  */
 import { fromJson, type JsonValue } from "../_json.ts";
+import { cascadeMessage } from "../_backend.ts";
 import { claimSql, claimTaskParams, SQL } from "./_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
@@ -95,15 +96,8 @@ function toJobInfo(r: SqlRow): JobInfo {
   };
 }
 
-/** The error a job cancelled because of `rootId` carries. */
-export function cascadeMessage(rootId: string, rootStatus: string): string {
-  const what = rootStatus === "failed"
-    ? "failed"
-    : rootStatus === "timeout"
-    ? "timed out"
-    : "was cancelled";
-  return `Cancelled: dependency ${rootId} ${what}`;
-}
+/** The error a job cancelled because of another job's end carries (shared by the backends). */
+export { cascadeMessage };
 
 /** Who claims: one Worker object, and what it can run. */
 export interface Claimer {

@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
 import { getConnection, Job, JobQueue, task, Worker, Workflow } from "../mod.ts";
 import { driverTest, until } from "./_helpers.ts";
+import { backendTest } from "./_backends.ts";
 import { increment, noop, sum } from "./_tasks.ts";
 
-async function runAll(path: string, driver: "node" | "ffi", total: number, concurrency = 8) {
+async function runAll(
+  path: string,
+  driver: "node" | "ffi" | undefined,
+  total: number,
+  concurrency = 8,
+) {
   const queue = new JobQueue(path, { driver });
   const worker = new Worker(path, {
     tasks: [noop, increment, sum],
@@ -44,7 +50,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a fan-out of 1 → 1,000 → 1 runs the fan-in last with all 1,000 results in order",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -158,7 +164,7 @@ Deno.test("Workflow.addJob adds dependencies to the job's own and refuses a job 
   assert.equal(wf.jobs.length, 2);
 });
 
-driverTest("Workflow.submitAll() is all or nothing", async ({ path, driver }) => {
+backendTest("Workflow.submitAll() is all or nothing", async ({ path, driver }) => {
   const queue = new JobQueue(path, { driver });
   const wf = new Workflow("w");
   wf.addTask(noop);

@@ -790,7 +790,9 @@ backendTest(
     const loop = w.start();
     await until(async () => (await queue.getStatus(id))?.attempts === 1);
     await clock.tick(1000);
-    await until(async () => (await queue.getStatus(id))?.attempts === 2);
+    // Claimed, and its handler started (its deadline timer set): on a server the
+    // claim's commit can be seen before the worker has handled its answer.
+    await until(async () => (await queue.getStatus(id))?.attempts === 2 && w.counts.inFlight === 1);
     finishFirst!(); // A late finish of attempt 1 must not forget attempt 2.
     await settle();
     await clock.tick(1000);

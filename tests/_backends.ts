@@ -2,8 +2,9 @@
  * Tests that run on every backend: SQLite with each driver, and PostgreSQL
  * when a server answers (`GIGQ_TEST_POSTGRES_URL`, or one on
  * 127.0.0.1:5432 with database `test` and user `postgres`). Each PostgreSQL
- * test gets a fresh schema, dropped afterwards. Without a server the
- * PostgreSQL cases are ignored, and one line says how to enable them.
+ * test gets a fresh schema, dropped afterwards. Without a server (or with
+ * `GIGQ_TEST_POSTGRES_URL=none`) the PostgreSQL cases are ignored, and one
+ * line says how to enable them.
  */
 import postgres from "npm:postgres@3";
 import { closeConnections } from "../mod.ts";
@@ -55,9 +56,13 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** The server the PostgreSQL tests use, if any. A URL given but not answering fails them. */
+/**
+ * The server the PostgreSQL tests use, if any. A URL given but not answering
+ * fails them; `none` turns them off.
+ */
 async function findServer(): Promise<string | undefined> {
   const given = Deno.env.get("GIGQ_TEST_POSTGRES_URL");
+  if (given === "none") return undefined;
   if (given !== undefined && given !== "") return baseUrl(given);
   try {
     (await Deno.connect({ hostname: "127.0.0.1", port: 5432 })).close();
@@ -74,7 +79,9 @@ if (POSTGRES_URL === undefined && Deno.env.get("GIGQ_TEST_POSTGRES_NOTED") === u
   // Said once per run: every test file of the run shares the process environment.
   Deno.env.set("GIGQ_TEST_POSTGRES_NOTED", "1");
   console.log(
-    "PostgreSQL tests ignored: no server at 127.0.0.1:5432 (user postgres, database test); " +
+    (Deno.env.get("GIGQ_TEST_POSTGRES_URL") === "none"
+      ? "PostgreSQL tests ignored (GIGQ_TEST_POSTGRES_URL=none); "
+      : "PostgreSQL tests ignored: no server at 127.0.0.1:5432 (user postgres, database test); ") +
       "set GIGQ_TEST_POSTGRES_URL=postgres://user@host:port/db to run them",
   );
 }
@@ -134,6 +141,14 @@ export function backendTest(
       }
     });
   }
+  postgresTest(name, fn);
+}
+
+/** Defines a `[postgres]` test only: a fresh schema, ignored without a server. */
+export function postgresTest(
+  name: string,
+  fn: (ctx: BackendContext) => Promise<void> | void,
+): void {
   const url = POSTGRES_URL;
   Deno.test({
     name: `[postgres] ${name}`,

@@ -180,10 +180,14 @@ backendTest(
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
     const gates: (() => void)[] = [];
-    const slow = task("slow", (p: { fail: boolean }) =>
-      new Promise((resolve, reject) =>
-        gates.push(() => p.fail ? reject(new Error("no")) : resolve("parent"))
-      ), { maxAttempts: 1 });
+    const slow = task(
+      "slow",
+      (p: { fail: boolean }) =>
+        new Promise((resolve, reject) =>
+          gates.push(() => p.fail ? reject(new Error("no")) : resolve("parent"))
+        ),
+      { maxAttempts: 1 },
+    );
     const child = task("child", (_p: unknown, ctx) => ctx.parentResults);
     const worker = new Worker(path, { tasks: [slow, child], driver, logger: () => {} });
     for (const fail of [false, true]) {

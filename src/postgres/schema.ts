@@ -155,9 +155,15 @@ export async function readVersion(
   label: string,
 ): Promise<number> {
   const table = `${quoteIdent(schema)}.gigq_schema`;
-  const [found] = await sql.unsafe(`SELECT to_regclass($1::text) IS NOT NULL AS found`, [table], {
-    prepare: true,
-  });
+  // The catalog read as a query (this statement's snapshot), not by name
+  // lookup (to_regclass), whose cache may not yet know of a schema another
+  // process made while this one waited for the migration lock.
+  const [found] = await sql.unsafe(
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables
+      WHERE schemaname = $1::text AND tablename = 'gigq_schema') AS found`,
+    [schema],
+    { prepare: true },
+  );
   let version = 0;
   if (found?.found === true) {
     const [row] = await sql.unsafe(`SELECT version FROM ${table}`);

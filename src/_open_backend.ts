@@ -148,13 +148,20 @@ export function specTarget(spec: BackendSpec): { target: string; options: Storag
   return { target: `${spec.url}${spec.url.includes("?") ? "&" : "?"}${params}`, options: {} };
 }
 
+/**
+ * The PostgreSQL backend's module, imported by a name Deno cannot follow
+ * before it runs: a literal `import("…")` is resolved with the program, and
+ * would download the npm client for every SQLite user.
+ */
+const POSTGRES_BACKEND = new URL("./postgres/backend.ts", import.meta.url).href;
+
 /** Opens the backend a spec describes (in this isolate). */
 export function openBackend(spec: BackendSpec): Backend {
   if (spec.kind === "sqlite") return new SqliteBackend(spec);
   return new LoadedOnOpen(spec, async () => {
     let mod: typeof import("./postgres/backend.ts");
     try {
-      mod = await import("./postgres/backend.ts");
+      mod = await import(POSTGRES_BACKEND);
     } catch (error) {
       throw new Error(
         `Cannot open ${backendLabel(spec)}: the PostgreSQL backend did not load (it needs the ` +

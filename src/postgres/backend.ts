@@ -348,10 +348,12 @@ export class PostgresBackend implements Backend {
         now,
       ]);
       const ended: Promise<{ cascade?: [number, string, string]; ready: boolean }>[] = [];
+      // Awaited below unless an earlier statement fails: then theirs is not the error.
+      const pending = <T>(p: Promise<T>): Promise<T> => (p.catch(() => {}), p);
       for (const o of p.outcomes) {
         if (o.kind === "released") {
           const j = o.job;
-          ended.push(
+          ended.push(pending(
             run(q.release, [
               o.reason,
               now,
@@ -363,10 +365,10 @@ export class PostgresBackend implements Backend {
               o.reason,
             ])
               .then((r) => ({ ready: r.count > 0 })),
-          );
+          ));
         } else if (o.kind !== "completed") {
           const j = o.job;
-          ended.push(this.#end(run, {
+          ended.push(pending(this.#end(run, {
             seq: j.seq,
             id: j.id,
             run: j.run,
@@ -380,7 +382,7 @@ export class PostgresBackend implements Backend {
             detail: o.detail,
             workerId: j.workerId,
             startedAt: j.startedAt,
-          }, now));
+          }, now)));
         }
       }
       const expired = run(q.expiredLeases, [now]);

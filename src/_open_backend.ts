@@ -21,6 +21,7 @@ import type {
 import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
 import type { JobStatus } from "./job_status.ts";
 import { closing } from "./_closers.ts";
+import { inFlight } from "./_in_flight.ts";
 import { releaseSqliteToken, SqliteBackend } from "./sqlite/backend.ts";
 import { closeConnections, resolveDbPath } from "./sqlite/registry.ts";
 
@@ -217,24 +218,29 @@ class LoadedOnOpen implements Backend {
     });
   }
 
+  /** Runs `op` on the backend once loaded, counted as in flight until it settles. */
+  #run<T>(op: (backend: Backend) => Promise<T>): Promise<T> {
+    return inFlight(this.#get().then(op));
+  }
+
   get generation(): number {
     return this.#inner?.generation ?? 0;
   }
 
   async open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void> {
-    await (await this.#get()).open(p);
+    await this.#run((b) => b.open(p));
   }
 
   async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {
-    return await (await this.#get()).insertJobs(p);
+    return await this.#run((b) => b.insertJobs(p));
   }
 
   async step(p: StepParams): Promise<Claimed[]> {
-    return await (await this.#get()).step(p);
+    return await this.#run((b) => b.step(p));
   }
 
   async renewLeases(p: RenewParams): Promise<void> {
-    await (await this.#get()).renewLeases(p);
+    await this.#run((b) => b.renewLeases(p));
   }
 
   async registerWorker(p: {
@@ -244,15 +250,15 @@ class LoadedOnOpen implements Backend {
     now: number;
     previous: boolean;
   }): Promise<WorkerRecord | undefined> {
-    return await (await this.#get()).registerWorker(p);
+    return await this.#run((b) => b.registerWorker(p));
   }
 
   async workerStopped(p: { workerId: string; now: number }): Promise<void> {
-    await (await this.#get()).workerStopped(p);
+    await this.#run((b) => b.workerStopped(p));
   }
 
   async overdue(p: { owner: string; now: number; graceMs: number }): Promise<boolean> {
-    return await (await this.#get()).overdue(p);
+    return await this.#run((b) => b.overdue(p));
   }
 
   async endAttempts(p: {
@@ -262,44 +268,44 @@ class LoadedOnOpen implements Backend {
     now: number;
     graceMs: number;
   }): Promise<string[]> {
-    return await (await this.#get()).endAttempts(p);
+    return await this.#run((b) => b.endAttempts(p));
   }
 
   async transaction<T>(p: {
     now: number;
     fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
   }): Promise<T> {
-    return await (await this.#get()).transaction(p);
+    return await this.#run((b) => b.transaction(p));
   }
 
   async cancel(p: { id: string; now: number }): Promise<boolean> {
-    return await (await this.#get()).cancel(p);
+    return await this.#run((b) => b.cancel(p));
   }
 
   async requeue(p: { id: string; now: number }): Promise<boolean> {
-    return await (await this.#get()).requeue(p);
+    return await this.#run((b) => b.requeue(p));
   }
 
   async clear(p: { before: number; now: number }): Promise<number> {
-    return await (await this.#get()).clear(p);
+    return await this.#run((b) => b.clear(p));
   }
 
   async getJob(p: { id: string; now: number }): Promise<JobDetails | undefined> {
-    return await (await this.#get()).getJob(p);
+    return await this.#run((b) => b.getJob(p));
   }
 
   async listJobs(
     p: { status: JobStatus | undefined; limit: number; now: number },
   ): Promise<JobInfo[]> {
-    return await (await this.#get()).listJobs(p);
+    return await this.#run((b) => b.listJobs(p));
   }
 
   async stats(p: { now: number }): Promise<QueueStats> {
-    return await (await this.#get()).stats(p);
+    return await this.#run((b) => b.stats(p));
   }
 
   async nextWake(p: { now: number }): Promise<number | undefined> {
-    return await (await this.#get()).nextWake(p);
+    return await this.#run((b) => b.nextWake(p));
   }
 
   watch(p: Parameters<Backend["watch"]>[0]): () => void {

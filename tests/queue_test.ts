@@ -713,3 +713,23 @@ driverTest(
     queue.close();
   },
 );
+
+backendTest(
+  "a clock that gives fractions of a millisecond works: times are kept to the millisecond",
+  async ({ path, driver }) => {
+    // A worker's timers fire at such times (a third of a lease), and a clock may be fractional.
+    const clock = new FakeClock(Date.UTC(2026, 0, 1, 12) + 0.75);
+    const queue = new JobQueue(path, { driver, clock });
+    const id = await echo.submit(queue, "x", { runAt: clock.now() + 1000.5 });
+    const worker = new Worker(path, { tasks: [echo], driver, clock, lease: 10, logger: () => {} });
+    assert.equal(await worker.processOne(), false);
+    await clock.tick(3333.3333);
+    assert.equal(await worker.processOne(), true);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "completed");
+    assert.equal(job?.createdAt, "2026-01-01T12:00:00.000Z");
+    assert.equal(job?.completedAt, "2026-01-01T12:00:03.334Z");
+    worker.close();
+    queue.close();
+  },
+);

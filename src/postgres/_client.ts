@@ -41,11 +41,15 @@ export interface Client {
 
 const clients = new Map<string, Client>();
 
-/** Epoch milliseconds and counts are bigint columns: numbers here (safe below 2^53). */
+/**
+ * Epoch milliseconds and counts are bigint columns: numbers here (safe below
+ * 2^53). A clock may give fractions of a millisecond (a timer set for a
+ * third of a lease): they are dropped, as whole milliseconds are stored.
+ */
 const BIGINT = {
   to: 20,
   from: [20],
-  serialize: (x: unknown) => String(x),
+  serialize: (x: unknown) => String(typeof x === "number" ? Math.floor(x) : x),
   parse: (x: string) => Number(x),
 };
 

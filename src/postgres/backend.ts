@@ -23,6 +23,7 @@ import {
   type WorkerRecord,
 } from "../_backend.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
+import { inFlight } from "../_in_flight.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, retryDelaySeconds } from "../job.ts";
 import type { ExecutionInfo, JobDetails, JobInfo, QueueStats } from "../job_info.ts";
@@ -840,7 +841,7 @@ export class PostgresBackend implements Backend {
     };
     const look = () => {
       if (!active) return;
-      client.sql.unsafe(this.#q.workReady, [p.now(), tasks], PREPARED).then(
+      inFlight(client.sql.unsafe(this.#q.workReady, [p.now(), tasks], PREPARED)).then(
         ([row]) => {
           if (row?.ready === true) wake();
         },

@@ -197,6 +197,7 @@ backendTest(
     for (let attempt = 1; attempt <= 2; attempt++) {
       const done = w.processOne();
       await until(() => started === attempt);
+      await settle(); // and the worker has handled what it claimed (its timers set)
       await clock.tick(9_999);
       assert.equal((await queue.getStatus(id))?.status, "running");
       await clock.tick(1);
@@ -225,6 +226,7 @@ backendTest("a late finish after a timeout changes nothing", async ({ path, driv
   const w = worker({ tasks: [stubborn] });
   const done = w.processOne();
   await until(() => release !== undefined);
+  await settle(); // and the worker has handled what it claimed (its timers set)
   await clock.tick(1000);
   await done;
   const before = await queue.getStatus(id);
@@ -789,6 +791,7 @@ backendTest(
     const w = worker({ tasks: [slow], concurrency: 2, timeoutGrace: 60 });
     const loop = w.start();
     await until(async () => (await queue.getStatus(id))?.attempts === 1);
+    await settle(); // and the worker has handled what it claimed (its timers set)
     await clock.tick(1000);
     // Claimed, and its handler started (its deadline timer set): on a server the
     // claim's commit can be seen before the worker has handled its answer.
@@ -820,6 +823,7 @@ backendTest(
     });
     const loop = w.start();
     await until(async () => (await queue.getStatus(stuck))?.status === "running");
+    await settle(); // and the worker has handled what it claimed (its timers set)
     await clock.tick(1000);
     await until(async () => (await queue.getStatus(stuck))?.status === "timeout");
     assert.equal((await queue.getStatus(next))?.status, "pending", "the slot is still taken");
@@ -1004,6 +1008,7 @@ backendTest(
     });
     const loop = w.start();
     await until(async () => (await queue.stats()).running === 2);
+    await settle(); // and the worker has handled what it claimed (its timers set)
     await clock.tick(1000);
     finish!();
     await until(async () => (await queue.stats()).timeout === 2);

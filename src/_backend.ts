@@ -16,7 +16,10 @@ import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
 import type { JobStatus } from "./job_status.ts";
 
 /** How to open a backend again, in another isolate (structured-cloneable). */
-export interface BackendSpec {
+export type BackendSpec = SqliteSpec | PostgresSpec;
+
+/** A queue in a SQLite file. */
+export interface SqliteSpec {
   /** Which backend. */
   kind: "sqlite";
   /** The database file (absolute), `:memory:` or a `file:` URI. */
@@ -27,6 +30,18 @@ export interface BackendSpec {
   synchronous?: "NORMAL" | "FULL";
   /** `PRAGMA busy_timeout`, in milliseconds. */
   busyTimeout?: number;
+}
+
+/** A queue in one schema of a PostgreSQL database. */
+export interface PostgresSpec {
+  /** Which backend. */
+  kind: "postgres";
+  /** The connection URL, without GigQ's own parameters (`schema`, `max`). */
+  url: string;
+  /** The schema that holds the queue's tables. */
+  schema: string;
+  /** Most connections the client opens (its default when undefined). */
+  max?: number;
 }
 
 /** A job a worker has claimed. */
@@ -205,4 +220,14 @@ export interface Backend {
   releaseToken(): string | undefined;
   /** Lets go of the storage for good. Safe to call twice. */
   close(): void;
+}
+
+/** The error a job cancelled because of `rootId` carries. */
+export function cascadeMessage(rootId: string, rootStatus: string): string {
+  const what = rootStatus === "failed"
+    ? "failed"
+    : rootStatus === "timeout"
+    ? "timed out"
+    : "was cancelled";
+  return `Cancelled: dependency ${rootId} ${what}`;
 }

@@ -1,16 +1,33 @@
 /**
  * Where a queue lives, from what the user gave: the one core file that knows
- * which backends exist (and so imports their folders).
+ * which backends exist (and so imports their folders). A path is a SQLite
+ * file; a `postgres://` or `postgresql://` URL is a schema in a PostgreSQL
+ * database, whose backend (and its npm client) is imported only when such a
+ * queue first opens, so a SQLite user downloads nothing for it.
  *
  * @module
  */
-import type { Backend, BackendSpec } from "./_backend.ts";
+import type {
+  Backend,
+  BackendSpec,
+  Claimed,
+  PostgresSpec,
+  PreparedJob,
+  RenewParams,
+  StepParams,
+  StorageState,
+  WorkerRecord,
+} from "./_backend.ts";
+import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
+import type { JobStatus } from "./job_status.ts";
+import { closing } from "./_closers.ts";
+import { inFlight } from "./_in_flight.ts";
 import { releaseSqliteToken, SqliteBackend } from "./sqlite/backend.ts";
 import { closeConnections, resolveDbPath } from "./sqlite/registry.ts";
 
 /** The SQLite error classes the core passes on (a Web Worker's errors, rebuilt in its parent). */
 export { SqliteError } from "./sqlite/connection.ts";
-export { SchemaError } from "./sqlite/schema.ts";
+export { SchemaError } from "./errors.ts";
 
 /** The SQLite types the core's public options and transactions name. */
 export type { Connection, DriverName } from "./sqlite/connection.ts";
@@ -23,20 +40,138 @@ export interface StorageOptions {
   busyTimeout?: number;
 }
 
-/** The spec of the queue at `path` (a database file, `:memory:` or a `file:` URI). */
-export function backendSpec(path: string, options: StorageOptions = {}): BackendSpec {
+/** The schema a PostgreSQL URL without `?schema=` names. */
+export const DEFAULT_POSTGRES_SCHEMA = "gigq";
+/** What a schema name may be: one lower-case PostgreSQL identifier, never needing quotes. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** The most connections a `?max=` may ask for. */
+const MAX_CONNECTIONS = 1000;
+
+/** Whether `target` names a PostgreSQL database (rather than a SQLite file). */
+export function isPostgresUrl(target: unknown): target is string {
+  return typeof target === "string" && /^postgres(?:ql)?:\/\//i.test(target);
+}
+
+/** `url` with any password replaced by nothing: fit for messages and `.path`. */
+function withoutPassword(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:@/?#]*):[^@/?#]*@/i, "$1@");
+}
+
+/**
+ * The spec of the queue a PostgreSQL URL names: `?schema=` (default `gigq`)
+ * and `?max=` (connections) are GigQ's and taken out; every other parameter
+ * is the client's.
+ */
+function postgresSpec(target: string, options: StorageOptions): PostgresSpec {
+  const shown = withoutPassword(target);
+  for (const key of ["driver", "synchronous", "busyTimeout"] as const) {
+    if (options[key] !== undefined) {
+      throw new RangeError(
+        `Cannot open ${shown}: the ${key} option applies to SQLite files only, got ${
+          JSON.stringify(options[key])
+        } (a PostgreSQL queue takes ?schema= and ?max= in its URL)`,
+      );
+    }
+  }
+  const q = target.indexOf("?");
+  const base = q < 0 ? target : target.slice(0, q);
+  const params = new URLSearchParams(q < 0 ? "" : target.slice(q + 1));
+  try {
+    // Several hosts (h1,h2) are the client's extension of the URL form: check the first.
+    new URL(base.replace(/^([a-z]+:\/\/[^/?#]*?)(,[^/?#]*)/i, "$1"));
+  } catch {
+    throw new TypeError(
+      `Cannot open queue: ${JSON.stringify(shown)} is not a valid PostgreSQL URL`,
+    );
+  }
+  const schema = params.get("schema") ?? DEFAULT_POSTGRES_SCHEMA;
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new RangeError(
+      `Cannot open ${withoutPassword(base)}: schema must be a lower-case name of letters, ` +
+        `digits and _ (not starting with a digit, at most 63), got ${JSON.stringify(schema)}`,
+    );
+  }
+  let max: number | undefined;
+  const maxText = params.get("max");
+  if (maxText !== null) {
+    max = Number(maxText);
+    if (!/^\d+$/.test(maxText) || max < 1 || max > MAX_CONNECTIONS) {
+      throw new RangeError(
+        `Cannot open ${withoutPassword(base)}: max must be a whole number of connections from ` +
+          `1 to ${MAX_CONNECTIONS}, got ${JSON.stringify(maxText)}`,
+      );
+    }
+  }
+  params.delete("schema");
+  params.delete("max");
+  const rest = params.toString();
+  return { kind: "postgres", url: rest === "" ? base : `${base}?${rest}`, schema, max };
+}
+
+/**
+ * The spec of the queue at `target`: a database file, `:memory:` or a
+ * `file:` URI, or a `postgres://` / `postgresql://` URL.
+ */
+export function backendSpec(target: string, options: StorageOptions = {}): BackendSpec {
+  if (isPostgresUrl(target)) return postgresSpec(target, options);
   return {
     kind: "sqlite",
-    path: resolveDbPath(path),
+    path: resolveDbPath(target),
     driver: options.driver ?? "node",
     synchronous: options.synchronous,
     busyTimeout: options.busyTimeout,
   };
 }
 
+/**
+ * What a queue, worker or pool reports as its `.path`: the file's absolute
+ * path, or the URL without its password, with its schema.
+ */
+export function backendLabel(spec: BackendSpec): string {
+  if (spec.kind === "sqlite") return spec.path;
+  const url = withoutPassword(spec.url);
+  return `${url}${url.includes("?") ? "&" : "?"}schema=${spec.schema}`;
+}
+
+/** The target and options that give `spec` back through {@linkcode backendSpec} (a Web Worker's). */
+export function specTarget(spec: BackendSpec): { target: string; options: StorageOptions } {
+  if (spec.kind === "sqlite") {
+    return {
+      target: spec.path,
+      options: {
+        driver: spec.driver,
+        synchronous: spec.synchronous,
+        busyTimeout: spec.busyTimeout,
+      },
+    };
+  }
+  const params = `schema=${spec.schema}${spec.max === undefined ? "" : `&max=${spec.max}`}`;
+  return { target: `${spec.url}${spec.url.includes("?") ? "&" : "?"}${params}`, options: {} };
+}
+
+/**
+ * The PostgreSQL backend's module, imported by a name Deno cannot follow
+ * before it runs: a literal `import("…")` is resolved with the program, and
+ * would download the npm client for every SQLite user.
+ */
+const POSTGRES_BACKEND = new URL("./postgres/backend.ts", import.meta.url).href;
+
 /** Opens the backend a spec describes (in this isolate). */
 export function openBackend(spec: BackendSpec): Backend {
-  return new SqliteBackend(spec);
+  if (spec.kind === "sqlite") return new SqliteBackend(spec);
+  return new LoadedOnOpen(spec, async () => {
+    let mod: typeof import("./postgres/backend.ts");
+    try {
+      mod = await import(POSTGRES_BACKEND);
+    } catch (error) {
+      throw new Error(
+        `Cannot open ${backendLabel(spec)}: the PostgreSQL backend did not load (it needs the ` +
+          `npm package postgres@3): ${(error as Error)?.message ?? error}`,
+        { cause: error },
+      );
+    }
+    return new mod.PostgresBackend(spec, backendLabel(spec));
+  });
 }
 
 /** Frees, from a Web Worker's parent, what a terminated Web Worker's backend left open. */
@@ -44,7 +179,162 @@ export function releaseBackendToken(spec: BackendSpec, token: string): void {
   if (spec.kind === "sqlite") releaseSqliteToken(token);
 }
 
-/** Closes every backend connection this isolate holds (a Web Worker, before it ends). */
-export function closeAllBackends(): void {
+/**
+ * Closes every backend connection this isolate holds (a Web Worker, before
+ * it ends); resolves once the network clients among them have closed too.
+ */
+export function closeAllBackends(): Promise<void> {
   closeConnections();
+  return closing();
+}
+
+/**
+ * A backend whose code is imported by its first `open()` (the constructors
+ * of JobQueue, Worker and WorkerPool are synchronous; opening is not). Until
+ * then it has nothing open: no watch, no token, no local-commit listener
+ * (a worker subscribes once open), the storage "same".
+ */
+class LoadedOnOpen implements Backend {
+  readonly spec: BackendSpec;
+  #load: () => Promise<Backend>;
+  #inner: Backend | undefined;
+  #loading: Promise<Backend> | undefined;
+  #closed = false;
+
+  constructor(spec: BackendSpec, load: () => Promise<Backend>) {
+    this.spec = spec;
+    this.#load = load;
+  }
+
+  #get(): Promise<Backend> {
+    if (this.#inner !== undefined) return Promise.resolve(this.#inner);
+    return this.#loading ??= this.#load().then((backend) => {
+      if (this.#closed) backend.close();
+      this.#inner = backend;
+      return backend;
+    }, (error) => {
+      this.#loading = undefined;
+      throw error;
+    });
+  }
+
+  /** Runs `op` on the backend once loaded, counted as in flight until it settles. */
+  #run<T>(op: (backend: Backend) => Promise<T>): Promise<T> {
+    return inFlight(this.#get().then(op));
+  }
+
+  get generation(): number {
+    return this.#inner?.generation ?? 0;
+  }
+
+  async open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void> {
+    await this.#run((b) => b.open(p));
+  }
+
+  async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {
+    return await this.#run((b) => b.insertJobs(p));
+  }
+
+  async step(p: StepParams): Promise<Claimed[]> {
+    return await this.#run((b) => b.step(p));
+  }
+
+  async renewLeases(p: RenewParams): Promise<void> {
+    await this.#run((b) => b.renewLeases(p));
+  }
+
+  async registerWorker(p: {
+    workerId: string;
+    tasks: readonly string[];
+    concurrency: number;
+    now: number;
+    previous: boolean;
+  }): Promise<WorkerRecord | undefined> {
+    return await this.#run((b) => b.registerWorker(p));
+  }
+
+  async workerStopped(p: { workerId: string; now: number }): Promise<void> {
+    await this.#run((b) => b.workerStopped(p));
+  }
+
+  async overdue(p: { owner: string; now: number; graceMs: number }): Promise<boolean> {
+    return await this.#run((b) => b.overdue(p));
+  }
+
+  async endAttempts(p: {
+    owner: string;
+    how: "died" | "terminated";
+    message: string;
+    now: number;
+    graceMs: number;
+  }): Promise<string[]> {
+    return await this.#run((b) => b.endAttempts(p));
+  }
+
+  async transaction<T>(p: {
+    now: number;
+    fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
+  }): Promise<T> {
+    return await this.#run((b) => b.transaction(p));
+  }
+
+  async cancel(p: { id: string; now: number }): Promise<boolean> {
+    return await this.#run((b) => b.cancel(p));
+  }
+
+  async requeue(p: { id: string; now: number }): Promise<boolean> {
+    return await this.#run((b) => b.requeue(p));
+  }
+
+  async clear(p: { before: number; now: number }): Promise<number> {
+    return await this.#run((b) => b.clear(p));
+  }
+
+  async getJob(p: { id: string; now: number }): Promise<JobDetails | undefined> {
+    return await this.#run((b) => b.getJob(p));
+  }
+
+  async listJobs(
+    p: { status: JobStatus | undefined; limit: number; now: number },
+  ): Promise<JobInfo[]> {
+    return await this.#run((b) => b.listJobs(p));
+  }
+
+  async stats(p: { now: number }): Promise<QueueStats> {
+    return await this.#run((b) => b.stats(p));
+  }
+
+  async nextWake(p: { now: number }): Promise<number | undefined> {
+    return await this.#run((b) => b.nextWake(p));
+  }
+
+  watch(p: Parameters<Backend["watch"]>[0]): () => void {
+    return this.#inner?.watch(p) ?? (() => {});
+  }
+
+  onLocalCommit(listener: () => void): () => void {
+    return this.#inner?.onLocalCommit(listener) ?? (() => {});
+  }
+
+  notifyLocalCommit(): void {
+    this.#inner?.notifyLocalCommit();
+  }
+
+  storageState(): StorageState {
+    return this.#inner?.storageState() ?? "same";
+  }
+
+  reopen(): void {
+    this.#inner?.reopen();
+  }
+
+  releaseToken(): string | undefined {
+    return this.#inner?.releaseToken();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#inner?.close();
+  }
 }

@@ -18,7 +18,8 @@
  * `close` are also wrapped, before any task module loads, to say who ended it.
  */
 import { lockManager, type SentError, sentError } from "./pool.ts";
-import { backendSpec, closeAllBackends, type DriverName, openBackend } from "./_open_backend.ts";
+import type { BackendSpec } from "./_backend.ts";
+import { closeAllBackends, openBackend, specTarget } from "./_open_backend.ts";
 import { isTask, type Task } from "./task.ts";
 import {
   LEASE_OWNER,
@@ -31,8 +32,8 @@ import {
 /** What the pool sends to start a Web Worker. */
 export interface InitMessage {
   type: "init";
-  path: string;
-  driver: DriverName;
+  /** Where the queue lives: the Web Worker opens its own backend from it. */
+  spec: BackendSpec;
   tasks: string[];
   concurrency: number;
   pollInterval: number;
@@ -43,8 +44,6 @@ export interface InitMessage {
   /** The lease owner token the Web Worker's Worker claims under (the parent renews by it). */
   owner: string;
   maxPayloadBytes: number;
-  synchronous: "NORMAL" | "FULL" | undefined;
-  busyTimeout: number | undefined;
   /** The Web Lock this thread holds until it ends (none without `navigator.locks`). */
   lifeLock: string | null;
   /** An Int32Array's memory where this Web Worker counts its handlers in flight. */
@@ -206,9 +205,10 @@ async function init(msg: InitMessage): Promise<void> {
   // (a read-only file, say) fails the start instead of dying after "ready".
   const started = Promise.withResolvers<void>();
   let begun = false;
-  worker = new Worker(msg.path, {
+  const { target, options } = specTarget(msg.spec);
+  worker = new Worker(target, {
+    ...options,
     tasks: tasks.map(announced),
-    driver: msg.driver,
     concurrency: msg.concurrency,
     pollInterval: msg.pollInterval,
     lease: msg.lease,
@@ -216,8 +216,6 @@ async function init(msg: InitMessage): Promise<void> {
     watch: msg.watch,
     workerId: msg.workerId,
     maxPayloadBytes: msg.maxPayloadBytes,
-    synchronous: msg.synchronous,
-    busyTimeout: msg.busyTimeout,
     logger: (level, message) => {
       begun = true;
       started.resolve();
@@ -226,13 +224,7 @@ async function init(msg: InitMessage): Promise<void> {
     [LEASE_OWNER]: msg.owner,
   } as WorkerOptions);
   // What the parent needs to free this isolate's storage should it be terminated.
-  const probe = openBackend(
-    backendSpec(msg.path, {
-      driver: msg.driver,
-      synchronous: msg.synchronous,
-      busyTimeout: msg.busyTimeout,
-    }),
-  );
+  const probe = openBackend(msg.spec);
   const handle = probe.releaseToken() ?? null;
   probe.close();
   const ready = () => scope.postMessage({ type: "ready", handle, tasks: tasks.map((t) => t.name) });
@@ -279,21 +271,27 @@ async function stop(grace: number | undefined): Promise<void> {
   finish(false, undefined);
 }
 
-/** Closes the worker and the registry, tells the pool, and ends this thread. */
+/**
+ * Closes the worker and the registry, tells the pool, and ends this thread
+ * (once a network client's connections have closed: ended with the thread,
+ * the server would see them drop).
+ */
 function finish(processed: boolean, error: SentError | undefined): void {
   if (finishing) return;
   finishing = true;
   const counts = worker?.counts ?? ZERO;
   worker?.close();
   scope.postMessage({ type: "closing" });
-  closeAllBackends();
-  scope.postMessage({
-    type: "stopped",
-    counts,
-    processed,
-    ...(error === undefined ? {} : { error }),
-  });
-  realClose();
+  const stopped = () => {
+    scope.postMessage({
+      type: "stopped",
+      counts,
+      processed,
+      ...(error === undefined ? {} : { error }),
+    });
+    realClose();
+  };
+  closeAllBackends().then(stopped, stopped);
 }
 
 scope.onmessage = (e: MessageEvent<ToWorker>) => {
@@ -301,7 +299,7 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
   if (msg.type === "init") {
     init(msg).catch((error) => {
       if (finishing) return;
-      closeAllBackends();
+      void closeAllBackends();
       scope.postMessage({
         type: "error",
         message: sentError(error).message,

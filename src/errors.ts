@@ -130,3 +130,31 @@ export class JobTimeoutError extends Error {
     this.timeout = timeout;
   }
 }
+
+/**
+ * The database is not one GigQ can use: written by a newer GigQ, or its
+ * upgrade would break it.
+ *
+ * @example Tell an old GigQ from a broken file
+ * ```ts ignore
+ * try { await queue.stats(); } catch (e) {
+ *   if (e instanceof SchemaError) console.log(`cannot use ${e.path}: ${e.message}`);
+ * }
+ * ```
+ */
+export class SchemaError extends Error {
+  /** The database: a file's path, or a PostgreSQL URL (without its password). */
+  readonly path: string;
+
+  /**
+   * Creates the error for `path`.
+   *
+   * @param path the database path or URL
+   * @param message what is wrong
+   */
+  constructor(path: string, message: string) {
+    super(message);
+    this.name = "SchemaError";
+    this.path = path;
+  }
+}

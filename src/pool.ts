@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Backend, BackendSpec } from "./_backend.ts";
 import {
+  backendLabel,
   backendSpec,
   type ConnectionOptions,
   openBackend,
@@ -318,8 +319,8 @@ export class WorkerPool implements AsyncDisposable {
       synchronous: options?.synchronous,
       busyTimeout: options?.busyTimeout,
     });
-    this.path = this.#spec.path;
-    if (this.path === ":memory:") {
+    this.path = backendLabel(this.#spec);
+    if (this.#spec.kind === "sqlite" && this.path === ":memory:") {
       throw new RangeError(
         `${context}: ":memory:" is private to one isolate; Web Workers need a database file`,
       );
@@ -359,8 +360,7 @@ export class WorkerPool implements AsyncDisposable {
     }
     this.#init = {
       type: "init",
-      path: this.path,
-      driver,
+      spec: this.#spec,
       tasks: [...this.taskModules],
       concurrency: this.concurrency,
       pollInterval,
@@ -368,8 +368,6 @@ export class WorkerPool implements AsyncDisposable {
       timeoutGrace: this.#graceMs / 1000,
       watch,
       maxPayloadBytes: checked.maxPayload,
-      synchronous: options.synchronous,
-      busyTimeout: options.busyTimeout,
     };
     // Observed but not awaited by default: start() reports the same failure.
     this.#ready.promise.catch(() => {});

@@ -7,7 +7,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, toJson } from "./_json.ts";
 import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
 import type { JsonValue } from "./_json.ts";
 import type { Backend, PreparedJob } from "./_backend.ts";
-import { backendSpec, openBackend } from "./_open_backend.ts";
+import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
 import { instant, integer, knownKeys } from "./_validate.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { JobNotFoundError, QueueClosedError } from "./errors.ts";
@@ -160,12 +160,13 @@ export class JobQueue implements Disposable {
    */
   constructor(path: string, options: JobQueueOptions = {}) {
     knownKeys("Cannot open queue", options, QUEUE_OPTION_KEYS);
-    this.path = backendSpec(path).path;
     this.#options = {
       driver: options.driver,
       synchronous: options.synchronous,
       busyTimeout: options.busyTimeout,
     };
+    const spec = backendSpec(path, this.#options);
+    this.path = backendLabel(spec);
     this.#clock = options.clock ?? systemClock;
     this.#maxPayload = integer(
       "Cannot open queue",
@@ -174,7 +175,7 @@ export class JobQueue implements Disposable {
       2,
       1_073_741_824,
     );
-    this.#backend = openBackend(backendSpec(path, this.#options));
+    this.#backend = openBackend(spec);
   }
 
   /** The driver this queue's connection uses. */

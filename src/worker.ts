@@ -7,7 +7,7 @@
 import { setImmediate } from "node:timers";
 import { errorText } from "./_error_text.ts";
 import type { Backend, Claimed, Claimer } from "./_backend.ts";
-import { backendSpec, openBackend } from "./_open_backend.ts";
+import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
 import { Attempts, type Running } from "./_attempts.ts";
 import { checkWorkerOptions } from "./_worker_options.ts";
 import { knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
@@ -261,7 +261,7 @@ export class Worker implements AsyncDisposable {
       synchronous: options?.synchronous,
       busyTimeout: options?.busyTimeout,
     });
-    this.path = spec.path;
+    this.path = backendLabel(spec);
     const tasks = options?.tasks ?? [];
     if (!Array.isArray(tasks)) {
       throw new TypeError(`${context}: tasks must be an array of tasks, got ${describe(tasks)}`);

@@ -24,14 +24,26 @@ export function openFdCount(): number {
 }
 
 import { setImmediate } from "node:timers";
+import { operationsInFlight } from "../src/_in_flight.ts";
 import type { Clock } from "../src/clock.ts";
 
-/** Lets pending promise callbacks and immediate callbacks run, without sleeping. */
+/**
+ * Lets pending promise callbacks and immediate callbacks run, without
+ * sleeping, and waits for backend operations that wait on a server
+ * (PostgreSQL) to finish (up to 10 s), and for what follows them.
+ */
 export async function settle(rounds = 20): Promise<void> {
-  // One timer round too: a worker yields to it once after opening (so that a
-  // stop signal that came during a long open is seen before any claim).
-  await new Promise((r) => setTimeout(r, 0));
-  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+  const until = Date.now() + 10_000;
+  for (;;) {
+    // One timer round too: a worker yields to it once after opening (so that a
+    // stop signal that came during a long open is seen before any claim).
+    await new Promise((r) => setTimeout(r, 0));
+    for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+    if (operationsInFlight() === 0 || Date.now() > until) return;
+    while (operationsInFlight() > 0 && Date.now() <= until) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
 }
 
 /** Yields to the event loop until `cond()` holds; fails after `limit` rounds. */

@@ -1,11 +1,12 @@
 /**
  * A worker whose stop signal arrives while it opens the database (as during
  * a long migration, which blocks the thread): prints its counts once
- * stopped. Args: path, driver.
+ * stopped. Args: path (or URL), driver (empty for PostgreSQL).
  */
 import { task, Worker } from "../mod.ts";
 
-const [path, driver] = Deno.args as [string, "node" | "ffi"];
+const [path, given] = Deno.args as [string, "node" | "ffi" | ""];
+const driver = given === "" ? undefined : given; // none: PostgreSQL
 const echo = task("echo", (p: unknown) => p);
 const worker = new Worker(path, { tasks: [echo], driver, logger: () => {} });
 Deno.addSignalListener("SIGTERM", () => worker.stop());

@@ -122,3 +122,49 @@ Deno.test("layering: the circle finder and the graph reader see what they should
   );
   assert.equal(code("x(); // PRAGMA a\n/* Deno.dlopen */").includes("PRAGMA"), false);
 });
+
+Deno.test("layering: the PostgreSQL wing loads only on demand, and only it imports the client", async () => {
+  // A SQLite user must download nothing for PostgreSQL. Deno resolves (and
+  // downloads) whatever code a program may import, literal dynamic imports
+  // too, so no code path from the package may reach src/postgres/ or
+  // npm:postgres: the core imports the backend by a computed name, and
+  // names it only in a type (which type checking follows, running does not).
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "mod.ts"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  type Dep = { code?: { specifier?: string }; type?: { specifier?: string } };
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string; dependencies?: Dep[] }[];
+  };
+  const name = (s: string) => s.startsWith("file:") ? relative(ROOT, fromFileUrl(s)) : s;
+  const code = new Map<string, string[]>();
+  const types = new Map<string, string[]>();
+  for (const m of info.modules) {
+    const deps = m.dependencies ?? [];
+    code.set(
+      name(m.specifier),
+      deps.flatMap((d) => d.code?.specifier ? [name(d.code.specifier)] : []),
+    );
+    types.set(
+      name(m.specifier),
+      deps.flatMap((d) => d.type?.specifier ? [name(d.type.specifier)] : []),
+    );
+  }
+  const reached = new Set<string>(["mod.ts"]);
+  for (const m of reached) for (const d of code.get(m) ?? []) reached.add(d);
+  const offenders = [...reached].filter((m) =>
+    m.startsWith("src/postgres/") || m.startsWith("npm:postgres") || m.startsWith("npm:/postgres")
+  );
+  assert.deepEqual(offenders, []);
+  assert.ok(reached.has("src/sqlite/backend.ts"), "the walk follows code imports");
+  assert.ok(
+    types.get("src/_open_backend.ts")?.includes("src/postgres/backend.ts"),
+    "the core names the backend's type (so deno check reaches it)",
+  );
+  const text = await Deno.readTextFile(`${ROOT}/src/_open_backend.ts`);
+  assert.match(text, /await import\(POSTGRES_BACKEND\)/);
+});

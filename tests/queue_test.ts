@@ -10,13 +10,14 @@ import {
   Worker,
 } from "../mod.ts";
 import { dbHash, driverTest, FakeClock, until } from "./_helpers.ts";
+import { backendTest } from "./_backends.ts";
 
 const echo = task("echo", (p: unknown) => p);
 const boom = task("boom", () => {
   throw new Error("kaboom");
 }, { maxAttempts: 1 });
 
-driverTest(
+backendTest(
   "JobQueue.submit() stores a pending job that getStatus() reports in full",
   async ({ path, driver }) => {
     const clock = new FakeClock();
@@ -68,7 +69,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "task defaults apply to jobs; per-job options override them",
   async ({ path, driver }) => {
     const t = task("t", () => 1, { priority: 3, maxAttempts: 9, timeout: 5, description: "d" });
@@ -87,7 +88,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "getStatus() is undefined and getResult() throws JobNotFoundError for an unknown id",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -101,7 +102,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "getResult() is undefined until completed, then the value (including null and 0)",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -117,7 +118,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "listJobs() lists newest first, filters by status, honours limit",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -138,7 +139,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "listJobs() refuses an unknown status and a bad limit with the value named",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -160,7 +161,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "stats() counts every status in a fixed order, with the total",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -262,26 +263,29 @@ driverTest(
   },
 );
 
-driverTest("cancel() only cancels pending jobs, and sets completedAt", async ({ path, driver }) => {
-  const clock = new FakeClock();
-  const queue = new JobQueue(path, { driver, clock });
-  const id = await echo.submit(queue, 1);
-  assert.equal(await queue.cancel("unknown"), false);
-  assert.equal(await queue.cancel(id), true);
-  assert.equal(await queue.cancel(id), false);
-  const job = await queue.getStatus(id);
-  assert.equal(job?.status, "cancelled");
-  assert.equal(job?.completedAt, new Date(clock.now()).toISOString());
-  const done = await echo.submit(queue, 2);
-  const worker = new Worker(path, { tasks: [echo], driver, clock });
-  await worker.processOne();
-  assert.equal(await queue.cancel(done), false);
-  assert.equal((await queue.getStatus(done))?.status, "completed");
-  worker.close();
-  queue.close();
-});
+backendTest(
+  "cancel() only cancels pending jobs, and sets completedAt",
+  async ({ path, driver }) => {
+    const clock = new FakeClock();
+    const queue = new JobQueue(path, { driver, clock });
+    const id = await echo.submit(queue, 1);
+    assert.equal(await queue.cancel("unknown"), false);
+    assert.equal(await queue.cancel(id), true);
+    assert.equal(await queue.cancel(id), false);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "cancelled");
+    assert.equal(job?.completedAt, new Date(clock.now()).toISOString());
+    const done = await echo.submit(queue, 2);
+    const worker = new Worker(path, { tasks: [echo], driver, clock });
+    await worker.processOne();
+    assert.equal(await queue.cancel(done), false);
+    assert.equal((await queue.getStatus(done))?.status, "completed");
+    worker.close();
+    queue.close();
+  },
+);
 
-driverTest(
+backendTest(
   "requeue() resets a failed job's attempts, error and stale fields",
   async ({ path, driver }) => {
     const clock = new FakeClock();
@@ -346,7 +350,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "clearCompleted() keeps a completed job whose dependent has not run yet",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -366,7 +370,7 @@ driverTest(
   },
 );
 
-driverTest("clearCompleted() refuses a bad cutoff", async ({ path, driver }) => {
+backendTest("clearCompleted() refuses a bad cutoff", async ({ path, driver }) => {
   const queue = new JobQueue(path, { driver });
   await assert.rejects(() => queue.clearCompleted({ before: new Date("nope") }), RangeError);
   await assert.rejects(() => queue.clearCompleted({ before: "yesterday" }), /"yesterday"/);
@@ -393,7 +397,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "submitMany() returns ids in the given order and accepts later jobs as dependencies",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -408,7 +412,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "submitMany() refuses a dependency cycle and a job given twice",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -433,7 +437,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a dependency on a job id that does not exist is refused at submit",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -446,7 +450,7 @@ driverTest(
   },
 );
 
-driverTest("submitting the same Job twice is refused", async ({ path, driver }) => {
+backendTest("submitting the same Job twice is refused", async ({ path, driver }) => {
   const queue = new JobQueue(path, { driver });
   const job = echo.toJob(1);
   await queue.submit(job);
@@ -493,7 +497,7 @@ driverTest(
   },
 );
 
-driverTest("an oversized payload is refused with the limit named", async ({ path, driver }) => {
+backendTest("an oversized payload is refused with the limit named", async ({ path, driver }) => {
   const queue = new JobQueue(path, { driver, maxPayloadBytes: 100 });
   await assert.rejects(
     () => echo.submit(queue, { s: "x".repeat(200) }),
@@ -504,7 +508,7 @@ driverTest("an oversized payload is refused with the limit named", async ({ path
   queue.close();
 });
 
-driverTest("runAt delays a job until its time", async ({ path, driver }) => {
+backendTest("runAt delays a job until its time", async ({ path, driver }) => {
   const clock = new FakeClock();
   const queue = new JobQueue(path, { driver, clock });
   const later = await echo.submit(queue, "later", {
@@ -521,7 +525,7 @@ driverTest("runAt delays a job until its time", async ({ path, driver }) => {
   queue.close();
 });
 
-driverTest(
+backendTest(
   "a closed queue refuses use with QueueClosedError; close is idempotent",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -544,7 +548,7 @@ Deno.test("JobQueue refuses unknown options and a bad driver", () => {
   );
 });
 
-driverTest(
+backendTest(
   "requeue() of a cancelled job whose runAt is still ahead keeps it waiting for that time",
   async ({ path, driver }) => {
     const clock = new FakeClock();
@@ -567,7 +571,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "runAt refuses a day or time that does not exist, and takes back the runAt a job reports",
   async ({ path, driver }) => {
     const clock = new FakeClock();
@@ -705,6 +709,26 @@ driverTest(
     let saved: { submit(job: ReturnType<typeof receipt.toJob>): string } | undefined;
     await queue.transaction((tx) => void (saved = tx));
     assert.throws(() => saved!.submit(receipt.toJob({ order: 6 })), /has ended/);
+    worker.close();
+    queue.close();
+  },
+);
+
+backendTest(
+  "a clock that gives fractions of a millisecond works: times are kept to the millisecond",
+  async ({ path, driver }) => {
+    // A worker's timers fire at such times (a third of a lease), and a clock may be fractional.
+    const clock = new FakeClock(Date.UTC(2026, 0, 1, 12) + 0.75);
+    const queue = new JobQueue(path, { driver, clock });
+    const id = await echo.submit(queue, "x", { runAt: clock.now() + 1000.5 });
+    const worker = new Worker(path, { tasks: [echo], driver, clock, lease: 10, logger: () => {} });
+    assert.equal(await worker.processOne(), false);
+    await clock.tick(3333.3333);
+    assert.equal(await worker.processOne(), true);
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "completed");
+    assert.equal(job?.createdAt, "2026-01-01T12:00:00.000Z");
+    assert.equal(job?.completedAt, "2026-01-01T12:00:03.334Z");
     worker.close();
     queue.close();
   },

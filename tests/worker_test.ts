@@ -9,18 +9,19 @@ import {
   type WorkerOptions,
 } from "../mod.ts";
 import { driverTest, FakeClock, settle, until } from "./_helpers.ts";
+import { backendTest } from "./_backends.ts";
 
 const echo = task("echo", (p: unknown) => p);
 const quiet = () => {};
 
-function setup(path: string, driver: "node" | "ffi", clock = new FakeClock()) {
+function setup(path: string, driver: "node" | "ffi" | undefined, clock = new FakeClock()) {
   const queue = new JobQueue(path, { driver, clock });
   const worker = (options: Partial<WorkerOptions>) =>
     new Worker(path, { tasks: [], driver, clock, logger: quiet, ...options });
   return { queue, clock, worker };
 }
 
-driverTest(
+backendTest(
   "processOne() returns false on an empty queue and true after running a job",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -42,7 +43,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "the handler gets its params and a context with id, name, attempt and signal",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -76,7 +77,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a failing attempt is retried and the error is cleared on success",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -111,7 +112,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a job that fails its last attempt ends failed with completedAt set",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -133,7 +134,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "retryDelay holds a retry back; exponential backoff doubles it",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -161,7 +162,7 @@ driverTest(
   },
 );
 
-driverTest("a fixed retryDelay waits the same each time", async ({ path, driver }) => {
+backendTest("a fixed retryDelay waits the same each time", async ({ path, driver }) => {
   const { queue, worker, clock } = setup(path, driver);
   const fails = task("fails", () => {
     throw new Error("no");
@@ -177,7 +178,7 @@ driverTest("a fixed retryDelay waits the same each time", async ({ path, driver 
   queue.close();
 });
 
-driverTest(
+backendTest(
   "a timeout aborts ctx.signal and retries the job, then ends it timeout",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -196,6 +197,7 @@ driverTest(
     for (let attempt = 1; attempt <= 2; attempt++) {
       const done = w.processOne();
       await until(() => started === attempt);
+      await settle(); // and the worker has handled what it claimed (its timers set)
       await clock.tick(9_999);
       assert.equal((await queue.getStatus(id))?.status, "running");
       await clock.tick(1);
@@ -213,7 +215,7 @@ driverTest(
   },
 );
 
-driverTest("a late finish after a timeout changes nothing", async ({ path, driver }) => {
+backendTest("a late finish after a timeout changes nothing", async ({ path, driver }) => {
   const { queue, worker, clock } = setup(path, driver);
   let release!: (v: string) => void;
   const stubborn = task("stubborn", () => new Promise<string>((r) => release = r), {
@@ -224,6 +226,7 @@ driverTest("a late finish after a timeout changes nothing", async ({ path, drive
   const w = worker({ tasks: [stubborn] });
   const done = w.processOne();
   await until(() => release !== undefined);
+  await settle(); // and the worker has handled what it claimed (its timers set)
   await clock.tick(1000);
   await done;
   const before = await queue.getStatus(id);
@@ -236,7 +239,7 @@ driverTest("a late finish after a timeout changes nothing", async ({ path, drive
   queue.close();
 });
 
-driverTest(
+backendTest(
   "a worker claims only jobs whose task it knows; they wait for a worker that does",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -284,7 +287,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a result that is not JSON fails the job once, and the worker carries on",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -308,7 +311,7 @@ driverTest(
   },
 );
 
-driverTest("priority then age orders claims, for dependent jobs too", async ({ path, driver }) => {
+backendTest("priority then age orders claims, for dependent jobs too", async ({ path, driver }) => {
   const { queue, worker, clock } = setup(path, driver);
   const order: string[] = [];
   const rec = task("rec", (p: { n: string }) => void order.push(p.n));
@@ -329,7 +332,7 @@ driverTest("priority then age orders claims, for dependent jobs too", async ({ p
   queue.close();
 });
 
-driverTest(
+backendTest(
   "parentResults holds each dependency's result, in dependency order",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -354,7 +357,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a failed parent cancels its descendants, naming it; requeue brings them back",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -389,7 +392,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "cancelling a pending parent cancels its children; a child submitted later is cancelled at once",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -410,7 +413,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a child of two failed parents stays cancelled until both are requeued",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -439,7 +442,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a job whose worker stopped renewing its lease is retried by another worker",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -481,7 +484,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a lease that expires on the last attempt ends the job timeout",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -503,7 +506,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a live worker renews its lease, so a long job is never taken from it",
   async ({ path, driver }) => {
     const clock = new FakeClock();
@@ -531,7 +534,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "start() runs jobs concurrently until stop(); stop lets in-flight jobs finish",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -581,7 +584,7 @@ driverTest(
   },
 );
 
-driverTest("start() wakes for a delayed job when it comes due", async ({ path, driver }) => {
+backendTest("start() wakes for a delayed job when it comes due", async ({ path, driver }) => {
   const { queue, worker, clock } = setup(path, driver);
   const id = await echo.submit(queue, "later", { runAt: clock.now() + 30_000 });
   const w = worker({ tasks: [echo], pollInterval: 3600 });
@@ -636,7 +639,7 @@ Deno.test("Worker refuses bad options, naming the value", () => {
   }
 });
 
-driverTest(
+backendTest(
   "stop({ grace }) aborts handlers still running after it and releases their jobs",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -670,7 +673,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "an idle worker wakes at once for a job submitted in its own isolate",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -687,7 +690,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "an idle looping worker recovers a dead worker's job when its lease expires",
   async ({ path, driver }) => {
     const clock = new FakeClock();
@@ -703,8 +706,10 @@ driverTest(
     await settle();
     // Only the lease expiry can wake the live loop: its poll interval is an hour.
     await clock.tick(10_001);
-    await until(async () => (await queue.getStatus(id))!.executions[0]?.workerId === "dead");
+    // Until the dead worker's attempt has ended (a running one is listed too).
+    await until(async () => (await queue.getStatus(id))!.executions[0]?.status === "timeout");
     const job = await queue.getStatus(id);
+    assert.equal(job!.executions[0].workerId, "dead");
     assert.match(job!.executions[0].error!, /dead stopped renewing its lease/);
     live.stop();
     await loop;
@@ -714,19 +719,18 @@ driverTest(
   },
 );
 
-for (const driver of ["node", "ffi"] as const) {
-  Deno.test(`[${driver}] an idle worker wakes within milliseconds for a job another process submits`, async () => {
-    const { tempDb } = await import("./_helpers.ts");
-    const db = await tempDb();
-    const queue = new JobQueue(db.path, { driver });
+backendTest(
+  "an idle worker wakes within milliseconds for a job another process submits",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
     await queue.stats();
-    const w = new Worker(db.path, { tasks: [echo], driver, pollInterval: 3600, logger: quiet });
+    const w = new Worker(path, { tasks: [echo], driver, pollInterval: 3600, logger: quiet });
     const done = w.start();
     try {
       await settle();
       const mod = new URL("../mod.ts", import.meta.url).href;
       const script = `import { JobQueue, Job } from ${JSON.stringify(mod)};
-        const q = new JobQueue(${JSON.stringify(db.path)}, { driver: ${JSON.stringify(driver)} });
+        const q = new JobQueue(${JSON.stringify(path)}, { driver: ${JSON.stringify(driver)} });
         console.log(await q.submit(new Job({ task: "echo", params: "from afar" })));
         q.close();`;
       const out = await new Deno.Command(Deno.execPath(), {
@@ -735,7 +739,7 @@ for (const driver of ["node", "ffi"] as const) {
       }).output();
       const id = new TextDecoder().decode(out.stdout).trim();
       const submitted = Date.now();
-      // pollInterval is an hour: only the file watch can wake the worker.
+      // pollInterval is an hour: only the file watch (SQLite) or LISTEN (PostgreSQL) can wake it.
       await until(async () => (await queue.getStatus(id))?.status === "completed", 1_000_000);
       assert.ok(Date.now() - submitted < 2000, "woken well before any poll");
       assert.equal(await queue.getResult(id), "from afar");
@@ -744,14 +748,11 @@ for (const driver of ["node", "ffi"] as const) {
       await done;
       w.close();
       queue.close();
-      const { closeConnections } = await import("../mod.ts");
-      closeConnections();
-      await db.cleanup();
     }
-  });
-}
+  },
+);
 
-driverTest(
+backendTest(
   "close() during start() releases the running job and ends the loop",
   async ({ path, driver }) => {
     const { queue, worker } = setup(path, driver);
@@ -774,7 +775,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "the retry of a timed-out attempt times out too, though the first attempt ends late",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -790,8 +791,11 @@ driverTest(
     const w = worker({ tasks: [slow], concurrency: 2, timeoutGrace: 60 });
     const loop = w.start();
     await until(async () => (await queue.getStatus(id))?.attempts === 1);
+    await settle(); // and the worker has handled what it claimed (its timers set)
     await clock.tick(1000);
-    await until(async () => (await queue.getStatus(id))?.attempts === 2);
+    // Claimed, and its handler started (its deadline timer set): on a server the
+    // claim's commit can be seen before the worker has handled its answer.
+    await until(async () => (await queue.getStatus(id))?.attempts === 2 && w.counts.inFlight === 1);
     finishFirst!(); // A late finish of attempt 1 must not forget attempt 2.
     await settle();
     await clock.tick(1000);
@@ -803,7 +807,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a handler that never settles is abandoned timeoutGrace after its timeout, freeing its slot",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -819,6 +823,7 @@ driverTest(
     });
     const loop = w.start();
     await until(async () => (await queue.getStatus(stuck))?.status === "running");
+    await settle(); // and the worker has handled what it claimed (its timers set)
     await clock.tick(1000);
     await until(async () => (await queue.getStatus(stuck))?.status === "timeout");
     assert.equal((await queue.getStatus(next))?.status, "pending", "the slot is still taken");
@@ -833,7 +838,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a live worker with a dead one's id does not keep the dead one's job running",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -865,7 +870,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a dead worker's short job comes back at its timeout plus grace, not after the whole lease",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -889,7 +894,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a handler that returns after its deadline, having blocked the event loop, timed out",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -950,7 +955,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a stop signal that arrives while the worker opens the file (a long migration) claims nothing",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -964,7 +969,7 @@ driverTest(
         "-A",
         new URL("./_stop_while_opening.ts", import.meta.url).pathname,
         path,
-        driver,
+        driver ?? "",
       ],
       stdout: "piped",
       stderr: "piped",
@@ -980,7 +985,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a late finish is warned about only when the handler ignored its abort signal",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
@@ -1003,6 +1008,7 @@ driverTest(
     });
     const loop = w.start();
     await until(async () => (await queue.stats()).running === 2);
+    await settle(); // and the worker has handled what it claimed (its timers set)
     await clock.tick(1000);
     finish!();
     await until(async () => (await queue.stats()).timeout === 2);

@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
 import { getConnection, Job, JobQueue, task, Worker, Workflow } from "../mod.ts";
 import { driverTest, until } from "./_helpers.ts";
+import { backendTest } from "./_backends.ts";
 import { increment, noop, sum } from "./_tasks.ts";
 
-async function runAll(path: string, driver: "node" | "ffi", total: number, concurrency = 8) {
+async function runAll(
+  path: string,
+  driver: "node" | "ffi" | undefined,
+  total: number,
+  concurrency = 8,
+) {
   const queue = new JobQueue(path, { driver });
   const worker = new Worker(path, {
     tasks: [noop, increment, sum],
@@ -44,7 +50,7 @@ driverTest(
   },
 );
 
-driverTest(
+backendTest(
   "a fan-out of 1 → 1,000 → 1 runs the fan-in last with all 1,000 results in order",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
@@ -158,7 +164,7 @@ Deno.test("Workflow.addJob adds dependencies to the job's own and refuses a job 
   assert.equal(wf.jobs.length, 2);
 });
 
-driverTest("Workflow.submitAll() is all or nothing", async ({ path, driver }) => {
+backendTest("Workflow.submitAll() is all or nothing", async ({ path, driver }) => {
   const queue = new JobQueue(path, { driver });
   const wf = new Workflow("w");
   wf.addTask(noop);
@@ -168,3 +174,41 @@ driverTest("Workflow.submitAll() is all or nothing", async ({ path, driver }) =>
   assert.deepEqual(await new Workflow("empty").submitAll(queue), []);
   queue.close();
 });
+
+backendTest(
+  "a job submitted while its dependency runs runs once that completes (or is cancelled when it fails)",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const gates: (() => void)[] = [];
+    const slow = task(
+      "slow",
+      (p: { fail: boolean }) =>
+        new Promise((resolve, reject) =>
+          gates.push(() => p.fail ? reject(new Error("no")) : resolve("parent"))
+        ),
+      { maxAttempts: 1 },
+    );
+    const child = task("child", (_p: unknown, ctx) => ctx.parentResults);
+    const worker = new Worker(path, { tasks: [slow, child], driver, logger: () => {} });
+    for (const fail of [false, true]) {
+      const parent = await slow.submit(queue, { fail });
+      const running = worker.processOne();
+      await until(() => gates.length > 0);
+      // The parent is running now: its child is submitted meanwhile.
+      const kid = await queue.submit(new Job({ task: child, dependencies: [parent] }));
+      gates.shift()!();
+      assert.equal(await running, true);
+      if (fail) {
+        assert.equal(await worker.processOne(), false);
+        const job = await queue.getStatus(kid);
+        assert.equal(job?.status, "cancelled");
+        assert.equal(job?.cancelledBy, parent);
+      } else {
+        assert.equal(await worker.processOne(), true, "the child runs once its parent completed");
+        assert.deepEqual(await queue.getResult(kid), { [parent]: "parent" });
+      }
+    }
+    worker.close();
+    queue.close();
+  },
+);

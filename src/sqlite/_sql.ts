@@ -164,18 +164,19 @@ export const SQL = {
    * Fenced completion: only the attempt (run ?4) that claimed the job may
    * finish it. The row is the record of its completed attempt (no attempts
    * row; see migration 3), so worker_id stays: the worker that completed it.
+   * Returns its children as they are now (some may have been submitted while it ran).
    */
   complete: `UPDATE gigq_jobs SET status = 'completed', result = ?1, error = NULL,
       lease_until = NULL, completed_at = ?2, updated_at = ?2
-    WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
+    WHERE seq = ?3 AND status = 'running' AND runs = ?4 RETURNING children`,
   /** Fenced retry: back to pending, not before ?3 (scheduled ?4). */
   retry: `UPDATE gigq_jobs SET status = 'pending', error = ?1, worker_id = NULL, lease_until = NULL,
       updated_at = ?2, run_at = ?3, scheduled = ?4
     WHERE seq = ?5 AND status = 'running' AND runs = ?6`,
-  /** Fenced final failure: status ?1 is 'failed' or 'timeout'. */
+  /** Fenced final failure: status ?1 is 'failed' or 'timeout'. Returns its children now. */
   fail: `UPDATE gigq_jobs SET status = ?1, error = ?2, result = NULL, worker_id = NULL,
       lease_until = NULL, completed_at = ?3, updated_at = ?3
-    WHERE seq = ?4 AND status = 'running' AND runs = ?5`,
+    WHERE seq = ?4 AND status = 'running' AND runs = ?5 RETURNING children`,
   /** An attempt that ended other than completed (failed, timeout, released). */
   insertExecution: `INSERT INTO gigq_attempts (job, run, attempt, worker_id, status, started_at,
       completed_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -4,6 +4,7 @@
  * the boundary a second backend would implement.
  */
 import { fromJson, type JsonValue } from "../_json.ts";
+import { cascadeMessage } from "../_backend.ts";
 import { claimSql, claimTaskParams, SQL } from "./_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
@@ -95,15 +96,8 @@ function toJobInfo(r: SqlRow): JobInfo {
   };
 }
 
-/** The error a job cancelled because of `rootId` carries. */
-export function cascadeMessage(rootId: string, rootStatus: string): string {
-  const what = rootStatus === "failed"
-    ? "failed"
-    : rootStatus === "timeout"
-    ? "timed out"
-    : "was cancelled";
-  return `Cancelled: dependency ${rootId} ${what}`;
-}
+/** The error a job cancelled because of another job's end carries (shared by the backends). */
+export { cascadeMessage };
 
 /** Who claims: one Worker object, and what it can run. */
 export interface Claimer {
@@ -414,10 +408,10 @@ export class Store {
     const job = o.job;
     if (o.kind === "completed") {
       // The job's row is the record of its completed attempt: no attempts row.
-      if (this.#stmt(SQL.complete).run(o.result, now, job.seq, job.run).changes === 0) {
-        return false;
-      }
-      if (job.children > 0) this.#stmt(SQL.releaseChildren).run(job.seq);
+      // Its children as they are now: one may have been submitted while it ran.
+      const row = this.#stmt(SQL.complete).values(o.result, now, job.seq, job.run)[0];
+      if (row === undefined) return false;
+      if ((row[0] as number) > 0) this.#stmt(SQL.releaseChildren).run(job.seq);
       return true;
     }
     if (o.kind === "released") {
@@ -465,7 +459,7 @@ export class Store {
     maxAttempts: number,
     retryDelay: number,
     backoff: Backoff,
-    children: number,
+    _children: number, // as claimed; the row says what it is now
     permanent: boolean,
     kind: "failed" | "timeout",
     error: string,
@@ -480,8 +474,10 @@ export class Store {
       changed = this.#stmt(SQL.retry).run(error, now, runAt, runAt > now ? 1 : 0, seq, run)
         .changes;
     } else {
-      changed = this.#stmt(SQL.fail).run(kind, error, now, seq, run).changes;
-      if (changed > 0 && children > 0) this.cascade(seq, id, kind, now);
+      // Its children as they are now (not as claimed): one may have come since.
+      const row = this.#stmt(SQL.fail).values(kind, error, now, seq, run)[0];
+      changed = row === undefined ? 0 : 1;
+      if (row !== undefined && (row[0] as number) > 0) this.cascade(seq, id, kind, now);
     }
     if (changed === 0) return false;
     this.#stmt(SQL.insertExecution).run(seq, run, attempt, workerId, kind, startedAt, now, detail);

@@ -7,10 +7,10 @@
  */
 import type {
   Backend,
-  BackendSpec,
   Claimed,
   PreparedJob,
   RenewParams,
+  SqliteSpec,
   StepParams,
   StorageState,
   WorkerRecord,
@@ -44,7 +44,7 @@ function fileId(path: string): string | undefined {
 
 /** A queue in one SQLite file. */
 export class SqliteBackend implements Backend {
-  readonly spec: BackendSpec;
+  readonly spec: SqliteSpec;
   #conn: Connection | undefined;
   #store: Store | undefined;
   #generation = 0;
@@ -56,7 +56,7 @@ export class SqliteBackend implements Backend {
    * Opens the connection now (so bad paths and driver conflicts fail at
    * once); the schema is made by {@linkcode SqliteBackend.open}.
    */
-  constructor(spec: BackendSpec) {
+  constructor(spec: SqliteSpec) {
     this.spec = spec;
     this.#conn = acquireConnection(spec.path, this.#options());
     this.#fileId = fileId(spec.path);

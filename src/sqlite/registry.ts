@@ -19,6 +19,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { DriverConflictError } from "../errors.ts";
+import { runClosers } from "../_closers.ts";
 import { checkDatabase } from "./schema.ts";
 import type { Connection, DriverName } from "./connection.ts";
 import { openConnection } from "./open.ts";
@@ -390,7 +391,8 @@ export function closeConnection(path: string): boolean {
 }
 
 /**
- * Closes every connection this isolate's registry holds. Call it before a Web
+ * Closes every connection this isolate's registry holds (and every
+ * PostgreSQL client, whose sockets close soon after). Call it before a Web
  * Worker ends (GigQ also does this itself when the worker calls
  * `self.close()`), or at the end of a script.
  *
@@ -407,7 +409,8 @@ export function closeConnections(): number {
     if (entry.conn.isOpen) closed++;
     entry.conn.close();
   }
-  return closed;
+  // And the PostgreSQL clients, when that backend was loaded.
+  return closed + runClosers();
 }
 
 /** The number of open connections in this isolate's registry. */

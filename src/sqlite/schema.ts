@@ -14,6 +14,7 @@
  */
 import type { Connection, DriverName } from "./connection.ts";
 import { openConnection } from "./open.ts";
+import { SchemaError } from "../errors.ts";
 
 /** `PRAGMA application_id` of a file written before schema 5: "GigQ" in ASCII. */
 export const APPLICATION_ID = 0x47696751;
@@ -370,23 +371,8 @@ const LONG_MIGRATION_JOBS = 50_000;
 /** The schema version this GigQ writes. */
 export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1].version;
 
-/** The database is not one GigQ can use. */
-export class SchemaError extends Error {
-  /** The database path. */
-  readonly path: string;
-
-  /**
-   * Creates the error for `path`.
-   *
-   * @param path the database path
-   * @param message what is wrong
-   */
-  constructor(path: string, message: string) {
-    super(message);
-    this.name = "SchemaError";
-    this.path = path;
-  }
-}
+/** The database is not one GigQ can use (defined with the other errors: PostgreSQL throws it too). */
+export { SchemaError };
 
 function pragmaNumber(conn: Connection, name: string): number {
   return Number(conn.prepare(`PRAGMA ${name}`).values()[0]?.[0] ?? 0);

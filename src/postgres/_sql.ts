@@ -1,0 +1,296 @@
+/**
+ * Every SQL statement the PostgreSQL backend runs, for one schema. Times are
+ * epoch milliseconds (bigint) from the caller's clock, never the server's;
+ * every parameter is cast, so each statement prepares once with fixed types.
+ *
+ * @module
+ */
+
+/** The statements of the queue in `schema` (a name {@linkcode quoteIdent} accepts). */
+export type Statements = ReturnType<typeof build>;
+
+const cache = new Map<string, Statements>();
+
+/** `name` as a quoted identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The statements for `schema`, built once per schema. */
+export function statements(schema: string): Statements {
+  let s = cache.get(schema);
+  if (s === undefined) cache.set(schema, s = build(schema));
+  return s;
+}
+
+/** The NOTIFY channel of the queue in `schema`. */
+export function channel(schema: string): string {
+  return `gigq.${schema}`;
+}
+
+/** A pending job a claim may take now (the predicate of gigq_jobs_ready). */
+const READY = "status = 'pending' AND parents_left = 0 AND NOT scheduled";
+
+function build(schema: string) {
+  const s = quoteIdent(schema);
+  const jobs = `${s}.gigq_jobs`;
+  const deps = `${s}.gigq_job_deps`;
+  const attempts = `${s}.gigq_attempts`;
+  const workers = `${s}.gigq_workers`;
+  const JOB_COLUMNS = `j.seq, j.id, j.name, j.task, j.module, j.params, j.priority,
+    j.max_attempts, j.timeout, j.retry_delay, j.backoff, j.description, j.dependencies, j.status,
+    j.attempts, j.runs, j.run_at, j.scheduled, j.parents_left, j.children, j.result, j.error,
+    j.worker_id, j.lease_until, j.cancelled_by, j.created_at, j.updated_at, j.started_at,
+    j.completed_at, (SELECT c.id FROM ${jobs} c WHERE c.seq = j.cancelled_by) AS cancelled_by_id`;
+  /**
+   * The claim's update of the rows in `ready`: for worker $1 (lease owner $6) at $2 until
+   * lease $3, or the attempt's deadline plus $5 ms when sooner.
+   */
+  const claimUpdate = (ready: string) =>
+    `WITH ready AS (${ready})
+    UPDATE ${jobs} j SET status = 'running', attempts = j.attempts + 1, runs = j.runs + 1,
+      worker_id = $1::text, lease_owner = $6::text, started_at = $2::bigint,
+      updated_at = $2::bigint,
+      lease_until = least($3::bigint, $2::bigint + trunc(j.timeout * 1000)::bigint + $5::bigint)
+    FROM ready WHERE j.seq = ready.seq
+    RETURNING j.seq, j.id, j.name, j.task, j.params, j.attempts, j.max_attempts, j.timeout,
+      j.retry_delay, j.backoff, j.runs, j.children, j.dependencies <> '[]' AS has_parents,
+      j.priority, j.run_at`;
+  /** An attempt that ended other than completed, written if the fenced update `r` changed a row. */
+  const recordAttempt = (status: string) =>
+    `INSERT INTO ${attempts} (job, run, attempt, worker_id, status, started_at, completed_at,
+      error) SELECT r.seq, $4::int, $5::int, $6::text, ${status}, $7::bigint, $2::bigint, $8::text
+      FROM r`;
+  return {
+    /**
+     * One job without dependencies, and the wake-up of idle workers, as one
+     * statement (its own transaction). Values: id, name, task, module,
+     * params, priority, max_attempts, timeout, retry_delay, backoff,
+     * description, run_at, now, channel, payload.
+     */
+    insertReadyJob: `WITH j AS (
+        INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts, timeout,
+          retry_delay, backoff, description, dependencies, status, run_at, scheduled, created_at,
+          updated_at)
+        VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::int, $7::int,
+          $8::float8, $9::float8, $10::text, $11::text, '[]', 'pending', $12::bigint,
+          $12::bigint > $13::bigint, $13::bigint, $13::bigint)
+        RETURNING seq)
+      SELECT pg_notify($14::text, $15::text) FROM j`,
+    /**
+     * Jobs in the order given (a JSON array of objects, $1), at $2. Every
+     * column a submit sets; the ones without dependencies leave the rest at
+     * their defaults.
+     */
+    insertJobs: `INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts,
+        timeout, retry_delay, backoff, description, dependencies, status, run_at, scheduled,
+        parents_left, error, cancelled_by, completed_at, created_at, updated_at)
+      SELECT r.id, r.name, r.task, r.module, r.params, r.priority, r.max_attempts, r.timeout,
+        r.retry_delay, r.backoff, r.description, r.dependencies, r.status, r.run_at,
+        r.status = 'pending' AND r.run_at > $2::bigint, r.parents_left, r.error, r.cancelled_by,
+        r.completed_at, $2::bigint, $2::bigint
+      FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id text, name text, task text,
+          module text, params text, priority int, max_attempts int, timeout float8,
+          retry_delay float8, backoff text, description text, dependencies text, status text,
+          run_at bigint, parents_left int, error text, cancelled_by bigint, completed_at bigint))
+        WITH ORDINALITY AS r
+      ORDER BY r.ordinality`,
+    /** The dependency edges of a batch ($1: JSON array of {parent, child, position} ids). */
+    insertEdges: `INSERT INTO ${deps} (parent, child, position)
+      SELECT p.seq, c.seq, e.position
+      FROM jsonb_to_recordset($1::jsonb) AS e(parent text, child text, position int)
+      JOIN ${jobs} p ON p.id = e.parent JOIN ${jobs} c ON c.id = e.child`,
+    /** Counts a batch's new edges on their parents ($1 as for insertEdges). */
+    addChildren: `UPDATE ${jobs} j SET children = j.children + e.n
+      FROM (SELECT parent, count(*)::int AS n FROM jsonb_to_recordset($1::jsonb) AS x(parent text)
+        GROUP BY parent) e
+      WHERE j.id = e.parent`,
+    /**
+     * Would-be parents outside the batch, by id, locked until the submit
+     * commits: a parent completing meanwhile waits, then sees the new edge.
+     */
+    lockParents: `SELECT seq, id, status, cancelled_by FROM ${jobs}
+      WHERE id = ANY($1::text[]) ORDER BY seq FOR NO KEY UPDATE`,
+    /** Jobs by seq: id and status (for the message of a cascaded cancel). */
+    jobsBySeq: `SELECT seq, id, status FROM ${jobs} WHERE seq = ANY($1::bigint[])`,
+    /** Wakes idle workers once this transaction commits. */
+    notify: `SELECT pg_notify($1::text, $2::text)`,
+
+    /** Fenced completions ($1: JSON array of {seq, run, result}) at $2; returns those with children. */
+    complete: `UPDATE ${jobs} j SET status = 'completed', result = u.result, error = NULL,
+        lease_until = NULL, completed_at = $2::bigint, updated_at = $2::bigint
+      FROM jsonb_to_recordset($1::jsonb) AS u(seq bigint, run int, result text)
+      WHERE j.seq = u.seq AND j.status = 'running' AND j.runs = u.run
+      RETURNING j.seq, j.children`,
+    /**
+     * Completed parents ($1) release their children, one count per edge
+     * (two parents completing in one step release a child twice). Its own
+     * statement, so it sees edges committed while the completion waited.
+     */
+    releaseChildren: `UPDATE ${jobs} j SET parents_left = j.parents_left - d.n
+      FROM (SELECT child, count(*)::int AS n FROM ${deps} WHERE parent = ANY($1::bigint[])
+        GROUP BY child) d
+      WHERE j.seq = d.child`,
+    /**
+     * Fenced release (back to pending, the attempt not counted), with its
+     * attempt. Values: reason, now, seq, run, attempt, worker_id, started_at, reason.
+     */
+    release: `WITH r AS (UPDATE ${jobs} SET status = 'pending',
+        attempts = greatest(attempts - 1, 0), error = $1::text, worker_id = NULL,
+        lease_until = NULL, updated_at = $2::bigint
+      WHERE seq = $3::bigint AND status = 'running' AND runs = $4::int RETURNING seq)
+      ${recordAttempt("'cancelled'")}`,
+    /**
+     * Fenced retry: back to pending not before $10 ($11: scheduled), with its
+     * attempt. Values: error, now, seq, run, attempt, worker_id, started_at,
+     * detail, status ('failed' or 'timeout'), run_at, scheduled.
+     */
+    retry: `WITH r AS (UPDATE ${jobs} SET status = 'pending', error = $1::text, worker_id = NULL,
+        lease_until = NULL, updated_at = $2::bigint, run_at = $10::bigint,
+        scheduled = $11::boolean
+      WHERE seq = $3::bigint AND status = 'running' AND runs = $4::int RETURNING seq)
+      ${recordAttempt("$9::text")}`,
+    /**
+     * Fenced final failure (status $9), with its attempt; returns the job's
+     * children count as it is now. Values as for retry, without the last two.
+     */
+    fail: `WITH r AS (UPDATE ${jobs} SET status = $9::text, error = $1::text, result = NULL,
+        worker_id = NULL, lease_until = NULL, completed_at = $2::bigint, updated_at = $2::bigint
+      WHERE seq = $3::bigint AND status = 'running' AND runs = $4::int RETURNING seq, children),
+      a AS (${recordAttempt("$9::text")})
+      SELECT seq, children FROM r`,
+    /** Cancels every pending descendant of $1, naming the job ($3) that caused it, at $4. */
+    cascadeCancel: `WITH RECURSIVE d(seq) AS (
+        SELECT child FROM ${deps} WHERE parent = $1::bigint
+        UNION
+        SELECT e.child FROM ${deps} e JOIN d ON e.parent = d.seq)
+      UPDATE ${jobs} SET status = 'cancelled', error = $2::text, cancelled_by = $3::bigint,
+        completed_at = $4::bigint, updated_at = $4::bigint, scheduled = false
+      WHERE seq IN (SELECT seq FROM d) AND status = 'pending'`,
+
+    /** Running jobs whose lease ended before $1, locked (another worker's reap skips them). */
+    expiredLeases: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff,
+        worker_id, started_at, lease_until, children, timeout
+      FROM ${jobs} WHERE status = 'running' AND lease_until < $1::bigint
+      ORDER BY lease_until LIMIT 100 FOR UPDATE SKIP LOCKED`,
+    /** Moves delayed jobs whose time ($1) has come into the ready index. */
+    promote: `UPDATE ${jobs} SET scheduled = false WHERE seq IN (
+        SELECT seq FROM ${jobs} WHERE status = 'pending' AND scheduled AND run_at <= $1::bigint
+        FOR UPDATE SKIP LOCKED)`,
+    /** The claim of up to $4 ready jobs of one task ($7), in claim order. */
+    claimOne: claimUpdate(`SELECT seq FROM ${jobs} WHERE task = $7::text AND ${READY}
+      ORDER BY priority DESC, run_at, seq LIMIT $4::int FOR UPDATE SKIP LOCKED`),
+    /**
+     * The claim of up to $4 ready jobs among tasks $7: one ordered range of
+     * gigq_jobs_ready per task (other tasks' backlogs are never read), then
+     * the best $4 of them. Each range locks up to $4 rows until the step
+     * commits; other workers skip those meanwhile.
+     */
+    claimMany: claimUpdate(`SELECT r.seq FROM unnest($7::text[]) AS t(task)
+      CROSS JOIN LATERAL (SELECT seq, priority, run_at FROM ${jobs}
+        WHERE task = t.task AND ${READY}
+        ORDER BY priority DESC, run_at, seq LIMIT $4::int FOR UPDATE SKIP LOCKED) r
+      ORDER BY r.priority DESC, r.run_at, r.seq LIMIT $4::int`),
+    /** The claim order of one task's ready jobs, for EXPLAIN in tests. */
+    claimOrder: `SELECT seq FROM ${jobs} WHERE task = $1::text AND ${READY}
+      ORDER BY priority DESC, run_at, seq LIMIT $2::int`,
+    /** Each dependency's id and result, per child ($1), in dependency order. */
+    parentResults: `SELECT d.child, p.id, p.result FROM ${deps} d
+      JOIN ${jobs} p ON p.seq = d.parent
+      WHERE d.child = ANY($1::bigint[]) ORDER BY d.child, d.position`,
+    /**
+     * The next moment something may become claimable: a delayed job comes
+     * due, or a lease has expired (the reap takes lease_until < now: + 1).
+     */
+    nextWake: `SELECT least(
+        (SELECT min(run_at) FROM ${jobs} WHERE status = 'pending' AND scheduled),
+        (SELECT min(lease_until) + 1 FROM ${jobs} WHERE status = 'running')) AS t`,
+    /** Whether a claim at $1 by a worker of tasks $2 could find work (read only). */
+    workReady: `SELECT EXISTS (SELECT 1 FROM ${jobs} WHERE task = ANY($2::text[]) AND ${READY})
+        OR EXISTS (SELECT 1 FROM ${jobs}
+          WHERE status = 'pending' AND scheduled AND run_at <= $1::bigint)
+        OR EXISTS (SELECT 1 FROM ${jobs}
+          WHERE status = 'running' AND lease_until < $1::bigint) AS ready`,
+
+    /**
+     * Renews the leases lease owner $2 holds to $1, or each attempt's
+     * deadline plus $3 ms when sooner, and records that worker $5 was seen at $4.
+     */
+    heartbeat: `WITH r AS (UPDATE ${jobs} SET lease_until = least($1::bigint,
+        started_at + trunc(timeout * 1000)::bigint + $3::bigint)
+      WHERE status = 'running' AND lease_owner = $2::text)
+      UPDATE ${workers} SET seen_at = $4::bigint WHERE id = $5::text`,
+    /**
+     * Records worker $1 starting at $6; returns what was recorded of it
+     * before (the statement's snapshot precedes its own upsert).
+     */
+    registerWorker: `WITH prev AS (SELECT host, pid, seen_at, stopped_at FROM ${workers}
+        WHERE id = $1::text),
+      up AS (INSERT INTO ${workers} (id, host, pid, tasks, concurrency, started_at, seen_at)
+        VALUES ($1::text, $2::text, $3::int, $4::text, $5::int, $6::bigint, $6::bigint)
+        ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+          tasks = excluded.tasks, concurrency = excluded.concurrency,
+          started_at = excluded.started_at, seen_at = excluded.seen_at, stopped_at = NULL)
+      SELECT host, pid, seen_at, stopped_at FROM prev`,
+    workerStopped: `UPDATE ${workers} SET seen_at = $2::bigint, stopped_at = $2::bigint
+      WHERE id = $1::text`,
+    /** Whether lease owner $1 runs a job past its timeout by more than the grace ($2 = now - grace). */
+    workerOverdue: `SELECT EXISTS (SELECT 1 FROM ${jobs} WHERE status = 'running'
+      AND lease_owner = $1::text AND started_at + timeout * 1000 < $2::bigint) AS overdue`,
+    /** Running jobs of lease owner $1, locked, for a pool that lost its Web Worker. */
+    workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,
+        timeout, children, worker_id
+      FROM ${jobs} WHERE status = 'running' AND lease_owner = $1::text ORDER BY seq FOR UPDATE`,
+
+    /** Cancels pending job $1 at $2; returns its seq and children. */
+    cancel: `UPDATE ${jobs} SET status = 'cancelled', completed_at = $2::bigint,
+        updated_at = $2::bigint, scheduled = false
+      WHERE id = $1::text AND status = 'pending' RETURNING seq, children`,
+    findJob: `SELECT seq FROM ${jobs} WHERE id = $1::text`,
+    /** Keeps a run_at still ahead (a cancelled delayed job): the job waits for it again. */
+    requeue: `UPDATE ${jobs} SET status = 'pending', attempts = 0, error = NULL, result = NULL,
+        worker_id = NULL, lease_owner = NULL, lease_until = NULL, started_at = NULL,
+        completed_at = NULL, cancelled_by = NULL, run_at = greatest(run_at, $1::bigint),
+        scheduled = run_at > $1::bigint, updated_at = $1::bigint
+      WHERE seq = $2::bigint AND status IN ('failed', 'timeout', 'cancelled')
+      RETURNING task`,
+    /** The first dependency of $1 that ended badly, if any. */
+    badParent: `SELECT p.seq, p.id, p.status, p.cancelled_by FROM ${deps} d
+        JOIN ${jobs} p ON p.seq = d.parent
+      WHERE d.child = $1::bigint AND p.status IN ('failed', 'timeout', 'cancelled')
+      ORDER BY d.position LIMIT 1`,
+    /** Jobs cancelled because job $1 ended badly, parents before children. */
+    cancelledBy: `SELECT seq FROM ${jobs} WHERE cancelled_by = $1::bigint
+      AND status = 'cancelled' ORDER BY seq`,
+    restore: `UPDATE ${jobs} SET status = 'pending', error = NULL, cancelled_by = NULL,
+        completed_at = NULL, updated_at = $2::bigint, scheduled = run_at > $2::bigint
+      WHERE seq = $1::bigint`,
+    recancel: `UPDATE ${jobs} SET error = $2::text, cancelled_by = $3::bigint,
+      updated_at = $4::bigint WHERE seq = $1::bigint`,
+
+    /**
+     * Deletes completed and cancelled jobs that finished before $1, except
+     * those a job that stays still depends on (directly or through other
+     * deleted jobs).
+     */
+    clear: `WITH RECURSIVE keep(seq) AS (
+        SELECT d.parent FROM ${deps} d JOIN ${jobs} c ON c.seq = d.child
+        WHERE NOT (c.status IN ('completed', 'cancelled') AND c.completed_at < $1::bigint)
+        UNION
+        SELECT d.parent FROM ${deps} d JOIN keep k ON d.child = k.seq)
+      DELETE FROM ${jobs} j
+      WHERE j.status IN ('completed', 'cancelled') AND j.completed_at < $1::bigint
+        AND NOT EXISTS (SELECT 1 FROM keep WHERE keep.seq = j.seq)`,
+
+    /** The job and its recorded attempts (a JSON array), in one snapshot. */
+    jobById: `SELECT ${JOB_COLUMNS}, (SELECT coalesce(json_agg(json_build_object(
+          'run', a.run, 'attempt', a.attempt, 'worker_id', a.worker_id, 'status', a.status,
+          'started_at', a.started_at, 'completed_at', a.completed_at, 'error', a.error)
+          ORDER BY a.run), '[]') FROM ${attempts} a WHERE a.job = j.seq) AS executions
+      FROM ${jobs} j WHERE j.id = $1::text`,
+    listAll: `SELECT ${JOB_COLUMNS} FROM ${jobs} j ORDER BY j.seq DESC LIMIT $1::bigint`,
+    listByStatus: `SELECT ${JOB_COLUMNS} FROM ${jobs} j WHERE j.status = $1::text
+      ORDER BY j.seq DESC LIMIT $2::bigint`,
+    stats: `SELECT status, count(*) AS n FROM ${jobs} GROUP BY status`,
+  };
+}

@@ -1,0 +1,890 @@
+/**
+ * The PostgreSQL backend: the queue's tables in one schema, reached through
+ * this isolate's registry client. Every operation is one transaction (often
+ * one statement); a claim takes ready rows with `FOR UPDATE SKIP LOCKED`, so
+ * workers on many hosts never wait for each other's claims, and every
+ * completion is fenced by the claim it belongs to. Commits that make work
+ * ready send a NOTIFY inside their transaction; idle workers LISTEN, and
+ * treat it as a hint over their poll.
+ *
+ * Loaded only on demand, by `src/_open_backend.ts`.
+ *
+ * @module
+ */
+import {
+  type Backend,
+  cascadeMessage,
+  type Claimed,
+  type PostgresSpec,
+  type PreparedJob,
+  type RenewParams,
+  type StepParams,
+  type StorageState,
+  type WorkerRecord,
+} from "../_backend.ts";
+import { fromJson, type JsonValue } from "../_json.ts";
+import { inFlight } from "../_in_flight.ts";
+import { JobNotFoundError } from "../errors.ts";
+import { type Backoff, retryDelaySeconds } from "../job.ts";
+import type { ExecutionInfo, JobDetails, JobInfo, QueueStats } from "../job_info.ts";
+import { JOB_STATUSES, type JobStatus } from "../job_status.ts";
+import {
+  acquireClient,
+  type Client,
+  notifyLocalCommit,
+  onLocalCommit,
+  type Param,
+  PREPARED,
+  releaseClient,
+  type Sql,
+  subscribe,
+  type TransactionSql,
+} from "./_client.ts";
+import { channel, type Statements, statements } from "./_sql.ts";
+import { migrate } from "./schema.ts";
+
+type Row = Record<string, unknown>;
+
+const iso = (ms: unknown): string => new Date(Number(ms)).toISOString();
+const isoOrNull = (ms: unknown): string | null => ms === null ? null : iso(ms);
+
+function toJobInfo(r: Row): JobInfo {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    task: r.task as string,
+    module: r.module as string | null,
+    status: r.status as JobStatus,
+    params: fromJson(r.params),
+    dependencies: JSON.parse(r.dependencies as string),
+    priority: Number(r.priority),
+    attempts: Number(r.attempts),
+    maxAttempts: Number(r.max_attempts),
+    timeout: Number(r.timeout),
+    retryDelay: Number(r.retry_delay),
+    backoff: r.backoff as Backoff,
+    description: r.description as string,
+    result: r.status === "completed" ? fromJson(r.result) : null,
+    error: r.error as string | null,
+    // A completed job keeps the worker that completed it (its attempt's record).
+    workerId: r.status === "running" ? r.worker_id as string : null,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    startedAt: isoOrNull(r.started_at),
+    completedAt: isoOrNull(r.completed_at),
+    runAt: iso(r.run_at),
+    leaseUntil: isoOrNull(r.lease_until),
+    cancelledBy: r.cancelled_by_id as string | null,
+  };
+}
+
+/** Serialization failures and deadlocks: the transaction is rolled back whole, so run it again. */
+const RETRIED = new Set(["40001", "40P01"]);
+/** Most runs of one transaction that keeps meeting those. */
+const MAX_RUNS = 8;
+/** The longest NOTIFY payload that names tasks (the server's limit is 8000 bytes). */
+const MAX_PAYLOAD = 4000;
+
+/** The payload telling idle workers which tasks got work ("": any). */
+function taskPayload(tasks: Iterable<string>): string {
+  const text = JSON.stringify([...new Set(tasks)]);
+  return new TextEncoder().encode(text).length <= MAX_PAYLOAD ? text : "";
+}
+
+/** Whether a notification's payload may concern a worker of `tasks`. */
+function concerns(payload: string, tasks: readonly string[]): boolean {
+  if (payload === "") return true;
+  try {
+    const named = JSON.parse(payload);
+    return !Array.isArray(named) || named.some((t) => tasks.includes(t));
+  } catch {
+    return true;
+  }
+}
+
+/** Runs a statement in a transaction, returning its rows (and `count`, the rows changed). */
+type Run = (text: string, params: unknown[]) => Promise<Row[] & { count: number }>;
+
+/**
+ * A statement runner for `tx` that sends each statement at once, in the
+ * order called (the client pipelines them on the transaction's connection),
+ * and marks it handled: after a failure the ones behind it fail too, and only
+ * the first failure, the one awaited, is the transaction's.
+ */
+function runner(tx: TransactionSql): Run {
+  return (text, params) => {
+    const query = tx.unsafe(text, params as Param[], PREPARED);
+    query.catch(() => {});
+    return query as unknown as Promise<Row[] & { count: number }>;
+  };
+}
+
+/** An attempt to end (a failure, a timeout, an expired lease, a lost Web Worker). */
+interface Ending {
+  seq: number;
+  id: string;
+  run: number;
+  attempt: number;
+  maxAttempts: number;
+  retryDelay: number;
+  backoff: Backoff;
+  permanent: boolean;
+  kind: "failed" | "timeout";
+  error: string;
+  detail: string;
+  workerId: string;
+  startedAt: number;
+}
+
+/** A queue in one schema of a PostgreSQL database. */
+export class PostgresBackend implements Backend {
+  readonly spec: PostgresSpec;
+  readonly #label: string;
+  readonly #q: Statements;
+  readonly #channel: string;
+  #client: Client | undefined;
+  #generation = 0;
+  #closed = false;
+  #log: ((level: "info" | "warn", message: string) => void) | undefined;
+
+  /**
+   * Takes this isolate's client for the spec's database and schema (no
+   * connection opens until the first operation).
+   *
+   * @param spec the database and schema
+   * @param label how messages name it (the URL without its password)
+   */
+  constructor(spec: PostgresSpec, label: string) {
+    this.spec = spec;
+    this.#label = label;
+    this.#q = statements(spec.schema);
+    this.#channel = channel(spec.schema);
+    this.#client = acquireClient(spec);
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The client, its schema made, reconnecting if the registry closed ours. */
+  async #ready(): Promise<Sql> {
+    if (this.#closed) throw new Error(`Cannot use ${this.#label}: the backend is closed`);
+    let client = this.#client;
+    if (client === undefined || !client.open) {
+      const had = client !== undefined;
+      client = this.#client = acquireClient(this.spec);
+      if (had) this.#generation++;
+    }
+    if (client.migrated === undefined) {
+      const c = client;
+      c.migrated = migrate(c.sql, this.spec.schema, this.#label, this.#log).then(
+        () => {},
+        (error) => {
+          c.migrated = undefined;
+          throw error;
+        },
+      );
+    }
+    await client.migrated;
+    return client.sql;
+  }
+
+  /** Runs `fn` in one transaction, again (whole) after a deadlock or serialization failure. */
+  async #tx<T>(fn: (tx: TransactionSql) => Promise<T>): Promise<T> {
+    const sql = await this.#ready();
+    for (let run = 1;; run++) {
+      try {
+        return await sql.begin(fn) as T;
+      } catch (error) {
+        const code = (error as { code?: string })?.code;
+        if (run >= MAX_RUNS || code === undefined || !RETRIED.has(code)) throw error;
+        await new Promise((r) => setTimeout(r, Math.random() * 2 ** run));
+      }
+    }
+  }
+
+  async open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void> {
+    this.#log = p.log;
+    await this.#ready();
+  }
+
+  async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {
+    const ids = p.jobs.map((j) => j.job.id);
+    if (ids.length === 0) return ids;
+    const q = this.#q;
+    try {
+      if (p.jobs.length === 1 && p.jobs[0].job.dependencies.length === 0) {
+        // The usual submit: one statement, its own transaction, NOTIFY included.
+        const { job, params } = p.jobs[0];
+        const sql = await this.#ready();
+        await sql.unsafe(q.insertReadyJob, [
+          job.id,
+          job.name,
+          job.task,
+          job.module ?? null,
+          params,
+          job.priority,
+          job.maxAttempts,
+          job.timeout,
+          job.retryDelay,
+          job.backoff,
+          job.description,
+          job.runAt ?? p.now,
+          p.now,
+          this.#channel,
+          taskPayload([job.task]),
+        ] as Param[], PREPARED);
+        return ids;
+      }
+      await this.#tx((tx) => this.#insertBatch(tx, p.jobs, p.now));
+    } catch (error) {
+      const code = (error as { code?: string })?.code;
+      if (code !== "23505") throw error;
+      // Key (id)=(…) already exists.
+      const dup = /\(id\)=\((.*)\)/.exec(String((error as { detail?: string }).detail))?.[1];
+      const job = p.jobs.find((j) => j.job.id === dup)?.job ?? p.jobs[0].job;
+      throw new RangeError(
+        `Cannot submit job ${JSON.stringify(job.name)}: a job with id ${job.id} was already ` +
+          `submitted (create a new Job to run the task again)`,
+      );
+    }
+    return ids;
+  }
+
+  /** Inserts jobs already ordered parents-first, with their edges, in `tx`. */
+  async #insertBatch(tx: TransactionSql, jobs: readonly PreparedJob[], now: number) {
+    const q = this.#q;
+    const inBatch = new Set(jobs.map((j) => j.job.id));
+    const outside = [
+      ...new Set(jobs.flatMap((j) => j.job.dependencies.filter((d) => !inBatch.has(d)))),
+    ];
+    /** Parents by id: seq (outside the batch), status, and the root of a cancellation. */
+    const parents = new Map<string, { seq?: number; status: string; root: number | null }>();
+    if (outside.length > 0) {
+      for (const r of await tx.unsafe(q.lockParents, [outside], PREPARED)) {
+        parents.set(r.id, { seq: r.seq, status: r.status, root: r.cancelled_by });
+      }
+    }
+    const rows: Row[] = [];
+    const edges: { parent: string; child: string; position: number }[] = [];
+    const roots = new Set<number>();
+    for (const { job, params } of jobs) {
+      let parentsLeft = 0;
+      let status = "pending";
+      let root: number | null = null;
+      for (const [position, depId] of job.dependencies.entries()) {
+        const parent = parents.get(depId);
+        if (parent === undefined) {
+          throw new JobNotFoundError(
+            depId,
+            `Cannot submit job ${JSON.stringify(job.name)}: its dependency ${
+              JSON.stringify(depId)
+            } does not exist (submit it first, or in the same submitMany call)`,
+          );
+        }
+        edges.push({ parent: depId, child: job.id, position });
+        if (parent.status !== "completed") parentsLeft++;
+        if (
+          status === "pending" &&
+          (parent.status === "failed" || parent.status === "timeout" ||
+            parent.status === "cancelled")
+        ) {
+          status = "cancelled";
+          // A parent in the batch is never the root: it can only be cancelled by one outside.
+          root = parent.root ?? parent.seq!;
+          roots.add(root);
+        }
+      }
+      parents.set(job.id, { status, root });
+      rows.push({
+        id: job.id,
+        name: job.name,
+        task: job.task,
+        module: job.module ?? null,
+        params,
+        priority: job.priority,
+        max_attempts: job.maxAttempts,
+        timeout: job.timeout,
+        retry_delay: job.retryDelay,
+        backoff: job.backoff,
+        description: job.description,
+        dependencies: JSON.stringify(job.dependencies),
+        status,
+        run_at: job.runAt ?? now,
+        parents_left: parentsLeft,
+        error: null,
+        cancelled_by: root,
+        completed_at: status === "cancelled" ? now : null,
+      });
+    }
+    if (roots.size > 0) {
+      const messages = new Map<number, string>();
+      for (const r of await tx.unsafe(q.jobsBySeq, [[...roots]], PREPARED)) {
+        messages.set(Number(r.seq), cascadeMessage(String(r.id), String(r.status)));
+      }
+      for (const row of rows) {
+        if (row.cancelled_by !== null) row.error = messages.get(row.cancelled_by as number) ?? null;
+      }
+    }
+    const run = runner(tx);
+    // JSON parameters go as values: the client serializes them for jsonb.
+    const sent = [run(q.insertJobs, [rows, now])];
+    if (edges.length > 0) {
+      sent.push(run(q.insertEdges, [edges]), run(q.addChildren, [edges]));
+    }
+    sent.push(run(q.notify, [this.#channel, taskPayload(jobs.map((j) => j.job.task))]));
+    await Promise.all(sent);
+  }
+
+  async step(p: StepParams): Promise<Claimed[]> {
+    const q = this.#q;
+    const { claimer, now } = p;
+    return await this.#tx(async (tx) => {
+      const run = runner(tx);
+      // Outcomes and the look for expired leases go out together.
+      const completions = p.outcomes.filter((o) => o.kind === "completed");
+      const written: Promise<unknown>[] = [];
+      const completed = completions.length === 0 ? undefined : run(q.complete, [
+        completions.map((o) => ({ seq: o.job.seq, run: o.job.run, result: o.result })),
+        now,
+      ]);
+      const ended: Promise<{ cascade?: [number, string, string]; ready: boolean }>[] = [];
+      // Awaited below unless an earlier statement fails: then theirs is not the error.
+      const pending = <T>(p: Promise<T>): Promise<T> => (p.catch(() => {}), p);
+      for (const o of p.outcomes) {
+        if (o.kind === "released") {
+          const j = o.job;
+          ended.push(pending(
+            run(q.release, [
+              o.reason,
+              now,
+              j.seq,
+              j.run,
+              j.attempt,
+              j.workerId,
+              j.startedAt,
+              o.reason,
+            ])
+              .then((r) => ({ ready: r.count > 0 })),
+          ));
+        } else if (o.kind !== "completed") {
+          const j = o.job;
+          ended.push(pending(this.#end(run, {
+            seq: j.seq,
+            id: j.id,
+            run: j.run,
+            attempt: j.attempt,
+            maxAttempts: j.maxAttempts,
+            retryDelay: j.retryDelay,
+            backoff: j.backoff,
+            permanent: o.permanent,
+            kind: o.kind,
+            error: o.error,
+            detail: o.detail,
+            workerId: j.workerId,
+            startedAt: j.startedAt,
+          }, now)));
+        }
+      }
+      const expired = run(q.expiredLeases, [now]);
+      let wake = false;
+      const parentsDone = completed === undefined
+        ? []
+        : (await completed).filter((r) => Number(r.children) > 0).map((r) => Number(r.seq));
+      if (parentsDone.length > 0) {
+        written.push(run(q.releaseChildren, [parentsDone]));
+        wake = true;
+      }
+      for (const e of await Promise.all(ended)) {
+        if (e.ready) wake = true;
+        if (e.cascade !== undefined) written.push(this.#cascade(run, ...e.cascade, now));
+      }
+      const reaped = await expired;
+      await Promise.all(written);
+      if (reaped.length > 0) {
+        wake = true;
+        await this.#reap(run, reaped, now);
+      }
+      if (wake) await run(q.notify, [this.#channel, ""]);
+      if (p.limit <= 0 || claimer.tasks.length === 0) return [];
+      const one = claimer.tasks.length === 1;
+      const [, rows] = await Promise.all([
+        run(q.promote, [now]),
+        run(one ? q.claimOne : q.claimMany, [
+          claimer.workerId,
+          now,
+          now + claimer.leaseMs,
+          p.limit,
+          claimer.graceMs,
+          claimer.owner,
+          one ? claimer.tasks[0] : [...claimer.tasks],
+        ]),
+      ]);
+      const claimed: Claimed[] = rows.map((r) => ({
+        seq: Number(r.seq),
+        id: r.id as string,
+        name: r.name as string,
+        task: r.task as string,
+        params: r.params as string,
+        attempt: Number(r.attempts),
+        maxAttempts: Number(r.max_attempts),
+        timeout: Number(r.timeout),
+        retryDelay: Number(r.retry_delay),
+        backoff: r.backoff as Backoff,
+        run: Number(r.runs),
+        children: Number(r.children),
+        hasParents: r.has_parents === true,
+        priority: Number(r.priority),
+        runAt: Number(r.run_at),
+        workerId: claimer.workerId,
+        startedAt: now,
+        parentResults: undefined,
+      }));
+      const withParents = claimed.filter((c) => c.hasParents);
+      if (withParents.length > 0) {
+        const bySeq = new Map(withParents.map((c) => [c.seq, c]));
+        for (const c of withParents) c.parentResults = {};
+        for (const r of await run(q.parentResults, [[...bySeq.keys()]])) {
+          const c = bySeq.get(Number(r.child))!;
+          (c.parentResults as Record<string, JsonValue>)[r.id as string] = fromJson(r.result);
+        }
+      }
+      if (claimed.length > 1) {
+        claimed.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.seq - b.seq);
+      }
+      return claimed;
+    });
+  }
+
+  /**
+   * Ends one attempt: a retry while attempts are left (and it is not
+   * permanent), else its final status. Resolves to whether a job became
+   * ready at once and, for a final end of a job with children, the cascade
+   * to run (in a later statement, which sees edges committed meanwhile).
+   */
+  async #end(
+    run: Run,
+    e: Ending,
+    now: number,
+  ): Promise<{ cascade?: [number, string, string]; ready: boolean }> {
+    const q = this.#q;
+    if (!e.permanent && e.attempt < e.maxAttempts) {
+      const runAt = now + Math.round(retryDelaySeconds(e.retryDelay, e.backoff, e.attempt) * 1000);
+      const r = await run(q.retry, [
+        e.error,
+        now,
+        e.seq,
+        e.run,
+        e.attempt,
+        e.workerId,
+        e.startedAt,
+        e.detail,
+        e.kind,
+        runAt,
+        runAt > now,
+      ]);
+      return { ready: r.count > 0 && runAt <= now };
+    }
+    const [row] = await run(q.fail, [
+      e.error,
+      now,
+      e.seq,
+      e.run,
+      e.attempt,
+      e.workerId,
+      e.startedAt,
+      e.detail,
+      e.kind,
+    ]);
+    return {
+      ready: false,
+      cascade: row !== undefined && Number(row.children) > 0 ? [e.seq, e.id, e.kind] : undefined,
+    };
+  }
+
+  #cascade(
+    run: Run,
+    seq: number,
+    id: string,
+    status: string,
+    now: number,
+  ): Promise<unknown> {
+    return run(this.#q.cascadeCancel, [seq, cascadeMessage(id, status), seq, now]);
+  }
+
+  /** Ends attempts whose worker stopped renewing the lease (rows locked by expiredLeases). */
+  async #reap(
+    run: Run,
+    rows: readonly Row[],
+    now: number,
+  ): Promise<void> {
+    const ended = rows.map((r) => {
+      const timeout = Number(r.timeout);
+      // A lease is capped at the attempt's deadline (plus a grace): reaching
+      // the cap means the attempt timed out with no live worker to record it.
+      const message = Number(r.lease_until) >= Number(r.started_at) + timeout * 1000
+        ? `Job timed out after ${timeout} seconds and worker ${r.worker_id} did not record it ` +
+          `(the worker died or its event loop was blocked); the attempt was abandoned`
+        : `Worker ${r.worker_id} stopped renewing its lease (expired ${iso(r.lease_until)}); ` +
+          `the attempt was abandoned`;
+      return this.#end(run, {
+        seq: Number(r.seq),
+        id: r.id as string,
+        run: Number(r.runs),
+        attempt: Number(r.attempts),
+        maxAttempts: Number(r.max_attempts),
+        retryDelay: Number(r.retry_delay),
+        backoff: r.backoff as Backoff,
+        permanent: false,
+        kind: "timeout",
+        error: message,
+        detail: message,
+        workerId: r.worker_id as string,
+        startedAt: Number(r.started_at),
+      }, now);
+    });
+    const cascades: Promise<unknown>[] = [];
+    for (const e of await Promise.all(ended)) {
+      if (e.cascade !== undefined) cascades.push(this.#cascade(run, ...e.cascade, now));
+    }
+    await Promise.all(cascades);
+  }
+
+  async renewLeases(p: RenewParams): Promise<void> {
+    const sql = await this.#ready();
+    await sql.unsafe(this.#q.heartbeat, [
+      p.now + p.leaseMs,
+      p.owner,
+      p.graceMs,
+      p.now,
+      p.workerId,
+    ], PREPARED);
+  }
+
+  async registerWorker(p: {
+    workerId: string;
+    tasks: readonly string[];
+    concurrency: number;
+    now: number;
+    previous: boolean;
+  }): Promise<WorkerRecord | undefined> {
+    let host = "unknown";
+    try {
+      // Ask first: without the permission, Deno would prompt on a terminal.
+      if (Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state === "granted") {
+        host = Deno.hostname();
+      }
+    } catch {
+      // The host name is informational only.
+    }
+    const sql = await this.#ready();
+    const [row] = await sql.unsafe(this.#q.registerWorker, [
+      p.workerId,
+      host,
+      Deno.pid,
+      JSON.stringify([...p.tasks]),
+      p.concurrency,
+      p.now,
+    ], PREPARED);
+    if (!p.previous || row === undefined) return undefined;
+    return {
+      host: String(row.host),
+      pid: Number(row.pid),
+      seenAt: Number(row.seen_at),
+      stoppedAt: row.stopped_at === null ? null : Number(row.stopped_at),
+    };
+  }
+
+  async workerStopped(p: { workerId: string; now: number }): Promise<void> {
+    const sql = await this.#ready();
+    await sql.unsafe(this.#q.workerStopped, [p.workerId, p.now], PREPARED);
+  }
+
+  async overdue(p: { owner: string; now: number; graceMs: number }): Promise<boolean> {
+    const sql = await this.#ready();
+    const [row] = await sql.unsafe(this.#q.workerOverdue, [p.owner, p.now - p.graceMs], PREPARED);
+    return row?.overdue === true;
+  }
+
+  /**
+   * Ends the running attempts of lease owner `owner`, which is gone.
+   * `"died"`: each counts as failed (retried while attempts are left).
+   * `"terminated"`: those more than `graceMs` past their timeout count as
+   * timed out; the others go back to pending uncounted. Returns their ids.
+   */
+  async endAttempts(p: {
+    owner: string;
+    how: "died" | "terminated";
+    message: string;
+    now: number;
+    graceMs: number;
+  }): Promise<string[]> {
+    const q = this.#q;
+    const { now } = p;
+    return await this.#tx(async (tx) => {
+      const run = runner(tx);
+      const ids: string[] = [];
+      let wake = false;
+      for (const r of await run(q.workerJobs, [p.owner])) {
+        const seq = Number(r.seq);
+        const startedAt = Number(r.started_at);
+        const timeout = Number(r.timeout);
+        ids.push(r.id as string);
+        if (p.how === "terminated" && startedAt + timeout * 1000 + p.graceMs > now) {
+          const reason = `Released: ${p.message}`;
+          const done = await run(q.release, [
+            reason,
+            now,
+            seq,
+            r.runs,
+            r.attempts,
+            r.worker_id,
+            startedAt,
+            reason,
+          ]);
+          if (done.count > 0) wake = true;
+          continue;
+        }
+        const kind = p.how === "died" ? "failed" : "timeout";
+        const error = p.how === "died"
+          ? p.message
+          : `Job timed out after ${timeout} seconds; its handler ignored the abort signal, so ${p.message}`;
+        const e = await this.#end(run, {
+          seq,
+          id: r.id as string,
+          run: Number(r.runs),
+          attempt: Number(r.attempts),
+          maxAttempts: Number(r.max_attempts),
+          retryDelay: Number(r.retry_delay),
+          backoff: r.backoff as Backoff,
+          permanent: false,
+          kind,
+          error,
+          detail: error,
+          workerId: r.worker_id as string,
+          startedAt,
+        }, now);
+        if (e.ready) wake = true;
+        if (e.cascade !== undefined) await this.#cascade(run, ...e.cascade, now);
+      }
+      if (wake) await run(q.notify, [this.#channel, ""]);
+      return ids;
+    });
+  }
+
+  /**
+   * Not on PostgreSQL yet: `JobQueue.transaction()` hands its function a
+   * synchronous SQLite connection, which a network database cannot give.
+   */
+  transaction<T>(_p: {
+    now: number;
+    fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
+  }): Promise<T> {
+    return Promise.reject(
+      new Error(
+        `Cannot run queue.transaction() on ${this.#label}: transactions are supported on ` +
+          `SQLite only, not on PostgreSQL yet; nothing was written (submit the jobs with ` +
+          `submit() or submitMany(), which are each one transaction)`,
+      ),
+    );
+  }
+
+  async cancel(p: { id: string; now: number }): Promise<boolean> {
+    const q = this.#q;
+    return await this.#tx(async (tx) => {
+      const [row] = await tx.unsafe(q.cancel, [p.id, p.now], PREPARED);
+      if (row === undefined) return false;
+      if (row.children > 0) {
+        await tx.unsafe(
+          q.cascadeCancel,
+          [row.seq, cascadeMessage(p.id, "cancelled"), row.seq, p.now],
+          PREPARED,
+        );
+      }
+      return true;
+    });
+  }
+
+  /**
+   * Puts a failed, timed-out or cancelled job back to pending with its
+   * attempts reset, and brings back the descendants its end had cancelled.
+   * Refuses (false) while one of its own dependencies ended badly.
+   */
+  async requeue(p: { id: string; now: number }): Promise<boolean> {
+    const q = this.#q;
+    const { now } = p;
+    return await this.#tx(async (tx) => {
+      const run = runner(tx);
+      const [job] = await run(q.findJob, [p.id]);
+      if (job === undefined) return false;
+      const seq = Number(job.seq);
+      if ((await run(q.badParent, [seq])).length > 0) return false;
+      if ((await run(q.requeue, [now, seq])).count === 0) return false;
+      for (const { seq: d } of await run(q.cancelledBy, [seq])) {
+        const [bad] = await run(q.badParent, [d]);
+        if (bad === undefined) {
+          await run(q.restore, [d, now]);
+        } else {
+          const rootSeq = Number(bad.cancelled_by ?? bad.seq);
+          const [root] = await run(q.jobsBySeq, [[rootSeq]]);
+          await run(q.recancel, [
+            d,
+            cascadeMessage(String(root?.id), String(root?.status)),
+            rootSeq,
+            now,
+          ]);
+        }
+      }
+      await run(q.notify, [this.#channel, ""]);
+      return true;
+    });
+  }
+
+  async clear(p: { before: number; now: number }): Promise<number> {
+    const sql = await this.#ready();
+    return (await sql.unsafe(this.#q.clear, [p.before], PREPARED)).count;
+  }
+
+  async getJob(p: { id: string; now: number }): Promise<JobDetails | undefined> {
+    const sql = await this.#ready();
+    const [row] = await sql.unsafe(this.#q.jobById, [p.id], PREPARED);
+    if (row === undefined) return undefined;
+    const executions: ExecutionInfo[] = (row.executions as Row[]).map((e) => ({
+      attempt: Number(e.attempt),
+      run: Number(e.run),
+      status: e.status as JobStatus,
+      workerId: e.worker_id as string,
+      startedAt: iso(e.started_at),
+      completedAt: isoOrNull(e.completed_at),
+      error: e.error as string | null,
+    }));
+    // The attempt running now, and a completed one, live on the job's row.
+    if (
+      (row.status === "running" || row.status === "completed") &&
+      executions.at(-1)?.run !== Number(row.runs)
+    ) {
+      executions.push({
+        attempt: Number(row.attempts),
+        run: Number(row.runs),
+        status: row.status,
+        workerId: row.worker_id as string,
+        startedAt: iso(row.started_at),
+        completedAt: isoOrNull(row.completed_at),
+        error: null,
+      });
+    }
+    return { ...toJobInfo(row), executions };
+  }
+
+  async listJobs(
+    p: { status: JobStatus | undefined; limit: number; now: number },
+  ): Promise<JobInfo[]> {
+    const sql = await this.#ready();
+    const rows = p.status === undefined
+      ? await sql.unsafe(this.#q.listAll, [p.limit], PREPARED)
+      : await sql.unsafe(this.#q.listByStatus, [p.status, p.limit], PREPARED);
+    return rows.map(toJobInfo);
+  }
+
+  async stats(_p: { now: number }): Promise<QueueStats> {
+    const sql = await this.#ready();
+    const counts = new Map<string, number>();
+    for (const r of await sql.unsafe(this.#q.stats, [], PREPARED)) {
+      counts.set(r.status, Number(r.n));
+    }
+    const stats = {} as QueueStats;
+    let total = 0;
+    for (const status of JOB_STATUSES) {
+      stats[status] = counts.get(status) ?? 0;
+      total += stats[status];
+    }
+    stats.total = total;
+    return stats;
+  }
+
+  async nextWake(_p: { now: number }): Promise<number | undefined> {
+    const sql = await this.#ready();
+    const [row] = await sql.unsafe(this.#q.nextWake, [], PREPARED);
+    return row?.t === null || row?.t === undefined ? undefined : Number(row.t);
+  }
+
+  /**
+   * While a worker is idle: LISTENs on the queue's channel (one LISTEN per
+   * client, kept while it is open) and wakes the worker for a notification
+   * naming one of its tasks, or for any other one once a look finds work.
+   * It looks at once (for work committed since its last claim), and again
+   * after each (re)LISTEN. A hint only: the worker also polls, so a lost
+   * notification or a pooler that drops LISTEN costs latency, never a job.
+   */
+  watch(p: {
+    tasks: readonly string[];
+    now: () => number;
+    wake: () => void;
+    debug: (message: string) => void;
+    intervalMs?: number;
+    enabled?: boolean;
+  }): () => void {
+    const client = this.#client;
+    if (p.enabled === false || this.#closed || client === undefined || !client.open) {
+      return () => {};
+    }
+    const tasks = [...p.tasks];
+    let active = true;
+    const stop = () => {
+      active = false;
+      unsubscribe();
+    };
+    const wake = () => {
+      if (!active) return;
+      stop();
+      p.wake();
+    };
+    const look = () => {
+      if (!active) return;
+      inFlight(client.sql.unsafe(this.#q.workReady, [p.now(), tasks], PREPARED)).then(
+        ([row]) => {
+          if (row?.ready === true) wake();
+        },
+        () => wake(), // Let the loop find out what is wrong.
+      );
+    };
+    const unsubscribe = subscribe(client, (payload) => {
+      if (payload !== null && payload !== "") {
+        if (concerns(payload, tasks)) wake();
+      } else {
+        look();
+      }
+    }, p.debug);
+    look();
+    return stop;
+  }
+
+  onLocalCommit(listener: () => void): () => void {
+    return onLocalCommit(this.spec, listener);
+  }
+
+  notifyLocalCommit(): void {
+    notifyLocalCommit(this.spec);
+  }
+
+  storageState(): StorageState {
+    return "same";
+  }
+
+  reopen(): void {
+    if (this.#client !== undefined) releaseClient(this.#client);
+    this.#client = acquireClient(this.spec);
+    this.#generation++;
+  }
+
+  releaseToken(): string | undefined {
+    return undefined;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#client !== undefined) releaseClient(this.#client);
+    this.#client = undefined;
+  }
+}

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Backend, BackendSpec } from "./_backend.ts";
+import type { Backend, BackendSpec, OpenMode } from "./_backend.ts";
 import { releaseSqliteToken, SqliteBackend } from "./sqlite/backend.ts";
 import { closeConnections, resolveDbPath } from "./sqlite/registry.ts";
 
@@ -34,9 +34,9 @@ export function backendSpec(path: string, options: StorageOptions = {}): Backend
   };
 }
 
-/** Opens the backend a spec describes (in this isolate). */
-export function openBackend(spec: BackendSpec): Backend {
-  return new SqliteBackend(spec);
+/** Opens the backend a spec describes (in this isolate), creating what is missing unless `mode` says not to. */
+export function openBackend(spec: BackendSpec, mode?: OpenMode): Backend {
+  return new SqliteBackend(spec, mode);
 }
 
 /** Frees, from a Web Worker's parent, what a terminated Web Worker's backend left open. */

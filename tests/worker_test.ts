@@ -1069,8 +1069,10 @@ driverTest(
     assert.equal(attempts().length, 1, logs.join("\n"));
     assert.match(
       attempts()[0],
-      new RegExp(`^info job ${c} \\(bad\\): attempt 1/3 failed, not retried \\(it would fail ` +
-        `the same way\\): TypeError: Task "bad" returned a bad result: result is 10n`),
+      new RegExp(
+        `^info job ${c} \\(bad\\): attempt 1/3 failed, not retried \\(it would fail ` +
+          `the same way\\): TypeError: Task "bad" returned a bad result: result is 10n`,
+      ),
     );
 
     logs.length = 0;

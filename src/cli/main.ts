@@ -47,11 +47,11 @@ import { firstLine, formatTable, formatTime, formatValue, toJsonText } from "./_
 import { type CliIo, type Io, resolveIo } from "./_io.ts";
 import { importTask } from "./_modules.ts";
 import { runWorkers } from "./_worker.ts";
-import { why } from "./why.ts";
+import { why } from "../why.ts";
 
 export type { CliIo, StopSignal } from "./_io.ts";
-export { why } from "./why.ts";
-export type { WhyAnswer, WhyOptions, WhyParent, WhyReason } from "./why.ts";
+export { why } from "../why.ts";
+export type { WhyAnswer, WhyOptions, WhyParent, WhyReason } from "../why.ts";
 
 /** Options every command accepts. */
 const GLOBAL: OptionSpecs = {

@@ -1,16 +1,38 @@
 /**
  * {@linkcode why}: one line that says why a job is not running (or how it
- * ended), for `gigq why <id>`.
+ * ended), the reasoning behind `gigq why <id>`.
  *
  * @module
  */
-import { SQL } from "../sqlite/_sql.ts";
-import { JobNotFoundError } from "../errors.ts";
-import type { JobStatus } from "../job_status.ts";
-import type { JobDetails } from "../job_info.ts";
-import type { JobQueue } from "../queue.ts";
-import { getConnection } from "../sqlite/registry.ts";
-import { firstLine, formatSeconds, formatTime } from "./_format.ts";
+import type { Backend } from "./_backend.ts";
+import { queueInternals } from "./_queue_backend.ts";
+import { JobNotFoundError } from "./errors.ts";
+import type { JobDetails } from "./job_info.ts";
+import type { JobStatus } from "./job_status.ts";
+import type { JobQueue } from "./queue.ts";
+
+const two = (n: number) => String(n).padStart(2, "0");
+
+/** A time as `YYYY-MM-DD HH:MM:SS` in the local time zone; `-` for none. */
+function formatTime(value: string | number | null): string {
+  if (value === null || value === "") return "-";
+  const d = new Date(value);
+  if (isNaN(d.getTime())) return String(value);
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
+/** A whole number of seconds, or one decimal below ten: `3.5 s`, `42 s`. */
+function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  return `${s < 10 ? Math.round(s * 10) / 10 : Math.round(s)} s`;
+}
+
+/** The first line of a text, shortened to `max` characters. */
+function firstLine(text: string, max: number): string {
+  const line = text.split("\n", 1)[0];
+  return line.length > max ? line.slice(0, max - 1) + "…" : line;
+}
 
 /**
  * The kinds of answer {@linkcode why} gives:
@@ -75,7 +97,7 @@ export interface WhyOptions {
   /**
    * The time to reason at (tests pin it).
    *
-   * @default {the current time}
+   * @default {the queue's clock}
    */
   now?: Date | number;
   /**
@@ -94,11 +116,6 @@ export interface WhyOptions {
    */
   lease?: number;
 }
-
-/**
- * When worker ?1 last showed a sign of life. Kept here rather than in
- * src/_sql.ts only while another change to that file is under way.
- */
 
 const ENDED: Record<string, string> = {
   failed: "failed",
@@ -121,22 +138,12 @@ function describeParent(p: WhyParent): string {
   return p.name === null ? `${p.id} (no longer exists)` : `${p.id} (${JSON.stringify(p.name)})`;
 }
 
-function toMs(value: unknown): number | null {
-  return typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : null;
-}
-
-function lastWorkerSeen(queue: JobQueue): number | null {
-  const conn = getConnection(queue.path, { driver: queue.driver });
-  return toMs(conn.prepare(SQL.lastWorkerSeen).values()[0]?.[0]);
-}
-
-/** When worker `id` last showed a sign of life: its last record, or claiming `job`. */
-function workerSeen(queue: JobQueue, id: string, job: JobDetails): number | null {
-  const conn = getConnection(queue.path, { driver: queue.driver });
-  const seen = toMs(conn.prepare(SQL.workerSeenAt).values(id)[0]?.[0]);
+/** When the job's worker last showed a sign of life: its last record, or claiming the job. */
+async function workerSeen(backend: Backend, job: JobDetails, now: number): Promise<number | null> {
+  const facts = await backend.workerFacts({ workerId: job.workerId!, liveSince: now, now });
   const claimed = job.startedAt === null ? null : Date.parse(job.startedAt);
-  if (seen === null) return claimed;
-  return claimed === null ? seen : Math.max(seen, claimed);
+  if (facts.seenAt === undefined) return claimed;
+  return claimed === null ? facts.seenAt : Math.max(facts.seenAt, claimed);
 }
 
 /** A duration for people: seconds up to two minutes, then minutes, then hours. */
@@ -150,15 +157,16 @@ function ago(ms: number): string {
  * Explains, in one line, why the job `id` is not running: blocked by a
  * parent, waiting for its start time (a delay or a retry's backoff), ready
  * but without a live worker, or ready and waiting for one; or where it runs,
- * or how it ended. Uses {@linkcode JobQueue.getStatus} on the job and its
- * parents, and reads when a worker was last seen from the `workers` table
- * (through the registry's connection to the file). Throws
- * {@linkcode JobNotFoundError} for an unknown id.
+ * or how it ended. Reads the job and its parents as
+ * {@linkcode JobQueue.getStatus} does, and when the workers last showed a
+ * sign of life (every running worker records one at least every third of
+ * its lease) from the queue's storage; writes nothing. Throws
+ * {@linkcode JobNotFoundError} for an unknown id, a `RangeError` for a bad
+ * option.
  *
  * @example Ask why a job has not run yet
  * ```ts ignore
- * import { JobQueue } from "@gigq/gigq";
- * import { why } from "@gigq/gigq/cli";
+ * import { JobQueue, why } from "@gigq/gigq";
  *
  * const queue = new JobQueue("jobs.db");
  * const answer = await why(queue, id);
@@ -175,7 +183,8 @@ export async function why(
   id: string,
   options: WhyOptions = {},
 ): Promise<WhyAnswer> {
-  const now = options.now === undefined ? Date.now() : Number(options.now);
+  const lent = queueInternals("Cannot explain job", queue);
+  const now = options.now === undefined ? lent.now() : Number(options.now);
   if (!Number.isFinite(now)) {
     throw new RangeError(`Cannot explain job: now must be a valid time, got ${options.now}`);
   }
@@ -191,6 +200,7 @@ export async function why(
   }
   const job = await queue.getStatus(id);
   if (job === undefined) throw new JobNotFoundError(id);
+  const backend = await lent.backend();
   const answer = (reason: WhyReason, message: string, extra: Partial<WhyAnswer> = {}) => ({
     id: job.id,
     name: job.name,
@@ -226,23 +236,23 @@ export async function why(
       );
     }
     case "running":
-      return running(job, now, lease * 1000, queue, answer);
+      return await running(backend, job, now, lease * 1000, answer);
     case "pending":
-      return await pending(queue, job, now, staleAfter, answer);
+      return await pending(queue, backend, job, now, staleAfter, answer);
   }
 }
 
 type Answer = (reason: WhyReason, message: string, extra?: Partial<WhyAnswer>) => WhyAnswer;
 
-function running(
+async function running(
+  backend: Backend,
   job: JobDetails,
   now: number,
   leaseMs: number,
-  queue: JobQueue,
   answer: Answer,
-): WhyAnswer {
+): Promise<WhyAnswer> {
   const worker = job.workerId ?? "an unknown worker";
-  const seen = job.workerId === null ? null : workerSeen(queue, job.workerId, job);
+  const seen = job.workerId === null ? null : await workerSeen(backend, job, now);
   const extra = {
     workerId: job.workerId,
     until: job.leaseUntil,
@@ -275,6 +285,7 @@ function running(
 
 async function pending(
   queue: JobQueue,
+  backend: Backend,
   job: JobDetails,
   now: number,
   staleAfter: number,
@@ -310,7 +321,8 @@ async function pending(
       { until: job.runAt },
     );
   }
-  const seen = lastWorkerSeen(queue);
+  const facts = await backend.workerFacts({ liveSince: now - staleAfter * 1000, now });
+  const seen = facts.lastSeen ?? null;
   const lastWorkerSeenIso = seen === null ? null : new Date(seen).toISOString();
   if (seen === null) {
     return answer("no-worker", "pending: ready, but no worker has ever run on this database", {
@@ -328,15 +340,7 @@ async function pending(
     );
   }
   // A worker claims only the tasks it knows: is one of the live ones able to run this?
-  const conn = getConnection(queue.path, { driver: queue.driver });
-  const live = conn.prepare(SQL.liveWorkerTasks).values(now - staleAfter * 1000).map((r) => {
-    try {
-      const tasks = JSON.parse(String(r[0]));
-      return Array.isArray(tasks) ? tasks.map(String) : [];
-    } catch {
-      return [];
-    }
-  });
+  const live = facts.liveTasks;
   if (live.length > 0 && !live.some((tasks) => tasks.includes(job.task))) {
     const known = [...new Set(live.flat())].sort().map((t) => JSON.stringify(t)).join(", ");
     return answer(

@@ -26,11 +26,11 @@
  * @module
  */
 
-export { task } from "./src/task.ts";
+export { isTask, task } from "./src/task.ts";
 export type { JobContext, SubmitOptions, Task, TaskHandler } from "./src/task.ts";
 export { Job } from "./src/job.ts";
 export type { Backoff, JobInit, JobOptions, TaskRef } from "./src/job.ts";
-export { JobStatus } from "./src/job_status.ts";
+export { JobStatus, parseJobStatus } from "./src/job_status.ts";
 export { JobQueue } from "./src/queue.ts";
 export type { ClearOptions, JobQueueOptions, ListOptions, QueueTransaction } from "./src/queue.ts";
 export type { ExecutionInfo, JobDetails, JobInfo, QueueStats } from "./src/job_info.ts";
@@ -38,6 +38,8 @@ export { defaultLogger, Worker } from "./src/worker.ts";
 export type { Logger, LogLevel, StopOptions, WorkerCounts, WorkerOptions } from "./src/worker.ts";
 export { WorkerPool } from "./src/pool.ts";
 export type { WorkerPoolOptions } from "./src/pool.ts";
+export { why } from "./src/why.ts";
+export type { WhyAnswer, WhyOptions, WhyParent, WhyReason } from "./src/why.ts";
 export { Workflow } from "./src/workflow.ts";
 export type { AddTaskOptions } from "./src/workflow.ts";
 export { closeConnection, closeConnections, getConnection } from "./src/sqlite/registry.ts";
@@ -46,8 +48,11 @@ export {
   DriverConflictError,
   JobNotFoundError,
   JobTimeoutError,
+  NoQueueError,
   QueueClosedError,
+  ReadOnlyQueueError,
 } from "./src/errors.ts";
+export type { NoQueueReason, ReadOnlyQueueReason } from "./src/errors.ts";
 export { SchemaError } from "./src/sqlite/schema.ts";
 export { SqliteError } from "./src/sqlite/connection.ts";
 export type {

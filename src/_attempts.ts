@@ -11,6 +11,7 @@ import { errorText } from "./_error_text.ts";
 import { type JsonValue, toJson } from "./_json.ts";
 import type { Clock, TimerId } from "./clock.ts";
 import { JobTimeoutError } from "./errors.ts";
+import { retryDelaySeconds } from "./job.ts";
 import type { JobContext, Task } from "./task.ts";
 import type { Logger, WorkerCounts } from "./worker.ts";
 
@@ -58,6 +59,21 @@ class Context implements JobContext {
   get signal(): AbortSignal {
     return (this.#running.controller ??= new AbortController()).signal;
   }
+}
+
+/**
+ * What becomes of a failed or timed-out attempt, and the first line of its
+ * error (at most 200 characters), for its log line. The store decides the
+ * same way: a retry unless the failure is permanent or no attempt is left.
+ */
+function retryText(outcome: Extract<Outcome, { kind: "failed" | "timeout" }>): string {
+  const { job } = outcome;
+  const line = outcome.error.split("\n", 1)[0];
+  const error = line.length > 200 ? `${line.slice(0, 199)}…` : line;
+  if (outcome.permanent) return `not retried (it would fail the same way): ${error}`;
+  if (job.attempt >= job.maxAttempts) return `no attempts left: ${error}`;
+  const delay = retryDelaySeconds(job.retryDelay, job.backoff, job.attempt);
+  return `${delay > 0 ? `retrying in ${Math.round(delay * 10) / 10} s` : "retrying"}: ${error}`;
 }
 
 /** What {@linkcode Attempts} needs from its worker. */
@@ -259,24 +275,30 @@ export class Attempts {
     this.#changed();
   }
 
-  /** Records `outcome` for `entry` and wakes the loop. */
+  /** Records `outcome` for `entry`, wakes the loop and logs the attempt's line. */
   #decide(entry: Running, outcome: Outcome): void {
     entry.decided = true;
     this.#undecided--;
     this.#outcomes.push(outcome);
     entry.onDecided?.();
     this.#changed();
+    const job = outcome.job;
+    const attempt = `job ${job.id} (${job.name}): attempt ${job.attempt}/${job.maxAttempts}`;
     switch (outcome.kind) {
       case "released":
+        this.#log("debug", `${attempt} released (not counted): ${outcome.reason}`);
         return;
       case "completed":
         this.#counts.completed++;
+        this.#log("debug", `${attempt} completed in ${outcome.at - job.startedAt} ms`);
         break;
       case "timeout":
         this.#counts.timedOut++;
+        this.#log("info", `${attempt} timed out, ${retryText(outcome)}`);
         break;
       default:
         this.#counts.failed++;
+        this.#log("info", `${attempt} failed, ${retryText(outcome)}`);
     }
     this.#counts.processed++;
   }

@@ -137,6 +137,31 @@ export interface WorkerRecord {
   stoppedAt: number | null;
 }
 
+/**
+ * How a queue opens its storage (JobQueue's `create` and `readOnlyFallback`
+ * options). The default creates what is missing.
+ */
+export interface OpenMode {
+  /** False: refuse (a `NoQueueError`) where there is no queue yet, creating nothing. */
+  create: boolean;
+  /**
+   * With `create` false: where the storage cannot be opened for writing
+   * because its directory is read-only, read it as it is when that is safe
+   * (a `ReadOnlyQueueError` where it is not).
+   */
+  readOnlyFallback: boolean;
+}
+
+/** What the workers table says of the workers, for `why()`. */
+export interface WorkerFacts {
+  /** When any worker that has not stopped last showed a sign of life (epoch ms), if one has. */
+  lastSeen: number | undefined;
+  /** The task names of each worker seen since `liveSince` that has not stopped. */
+  liveTasks: string[][];
+  /** When worker `workerId` last showed a sign of life, if it was asked about and has. */
+  seenAt: number | undefined;
+}
+
 /** What the storage under a backend is now, compared with what it opened. */
 export type StorageState = "same" | "deleted" | "replaced";
 
@@ -149,6 +174,11 @@ export interface Backend {
    * closed under it): a worker registers again then.
    */
   readonly generation: number;
+  /**
+   * True when the storage is read as it is, read-only (the `readOnlyFallback`
+   * of {@linkcode OpenMode} was taken): writes fail.
+   */
+  readonly readOnly: boolean;
   /** Connects and creates or upgrades the schema; announces a long upgrade through `log`. */
   open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void>;
 
@@ -191,6 +221,14 @@ export interface Backend {
   getJob(p: { id: string; now: number }): Promise<JobDetails | undefined>;
   listJobs(p: { status: JobStatus | undefined; limit: number; now: number }): Promise<JobInfo[]>;
   stats(p: { now: number }): Promise<QueueStats>;
+  /** The workers' last signs of life and live task lists, in one read. */
+  workerFacts(p: { workerId?: string; liveSince: number; now: number }): Promise<WorkerFacts>;
+  /**
+   * Writes a consistent copy of the storage to the new file `dest` (an
+   * absolute path that must not exist; its directory must): all of it or,
+   * on failure, nothing.
+   */
+  backup(p: { dest: string; now: number }): Promise<void>;
 
   /** The next moment something may become claimable (a delayed job, a lease), if known. */
   nextWake(p: { now: number }): Promise<number | undefined>;

@@ -11,11 +11,13 @@ import type {
   Backend,
   BackendSpec,
   Claimed,
+  OpenMode,
   PostgresSpec,
   PreparedJob,
   RenewParams,
   StepParams,
   StorageState,
+  WorkerFacts,
   WorkerRecord,
 } from "./_backend.ts";
 import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
@@ -156,9 +158,18 @@ export function specTarget(spec: BackendSpec): { target: string; options: Storag
  */
 const POSTGRES_BACKEND = new URL("./postgres/backend.ts", import.meta.url).href;
 
-/** Opens the backend a spec describes (in this isolate). */
-export function openBackend(spec: BackendSpec): Backend {
-  if (spec.kind === "sqlite") return new SqliteBackend(spec);
+/**
+ * Opens the backend a spec describes (in this isolate), creating what is
+ * missing unless `mode` says not to (SQLite files only).
+ */
+export function openBackend(spec: BackendSpec, mode?: OpenMode): Backend {
+  if (spec.kind === "sqlite") return new SqliteBackend(spec, mode);
+  if (mode !== undefined && (mode.create === false || mode.readOnlyFallback)) {
+    throw new RangeError(
+      `Cannot open ${backendLabel(spec)}: create: false and readOnlyFallback apply to SQLite ` +
+        `files only`,
+    );
+  }
   return new LoadedOnOpen(spec, async () => {
     let mod: typeof import("./postgres/backend.ts");
     try {
@@ -225,6 +236,10 @@ class LoadedOnOpen implements Backend {
 
   get generation(): number {
     return this.#inner?.generation ?? 0;
+  }
+
+  get readOnly(): boolean {
+    return this.#inner?.readOnly ?? false;
   }
 
   async open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void> {
@@ -302,6 +317,16 @@ class LoadedOnOpen implements Backend {
 
   async stats(p: { now: number }): Promise<QueueStats> {
     return await this.#run((b) => b.stats(p));
+  }
+
+  async workerFacts(
+    p: { workerId?: string; liveSince: number; now: number },
+  ): Promise<WorkerFacts> {
+    return await this.#run((b) => b.workerFacts(p));
+  }
+
+  async backup(p: { dest: string; now: number }): Promise<void> {
+    await this.#run((b) => b.backup(p));
   }
 
   async nextWake(p: { now: number }): Promise<number | undefined> {

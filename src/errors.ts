@@ -62,6 +62,98 @@ export class QueueClosedError extends Error {
 }
 
 /**
+ * Why {@linkcode NoQueueError} found no queue: `"missing"`, nothing is at the
+ * path; `"empty"`, a database without any table (an empty file, say);
+ * `"foreign"`, a database with tables of its own but none of GigQ's.
+ */
+export type NoQueueReason = "missing" | "empty" | "foreign";
+
+/**
+ * There is no queue where a {@linkcode JobQueue} opened with
+ * `create: false` looked, and nothing was created or changed there.
+ *
+ * @example Look at a queue only if there is one
+ * ```ts ignore
+ * try {
+ *   using queue = new JobQueue("jobs.db", { create: false });
+ *   console.log(await queue.stats());
+ * } catch (e) {
+ *   if (!(e instanceof NoQueueError)) throw e;
+ *   console.log(`no queue yet (${e.reason})`);
+ * }
+ * ```
+ */
+export class NoQueueError extends Error {
+  /** Where the queue was looked for. */
+  readonly path: string;
+  /** What is there instead. */
+  readonly reason: NoQueueReason;
+
+  /**
+   * Creates the error.
+   *
+   * @param path where the queue was looked for
+   * @param reason what is there instead
+   */
+  constructor(path: string, reason: NoQueueReason) {
+    const what = reason === "missing"
+      ? "the file does not exist"
+      : reason === "empty"
+      ? "the database holds no tables"
+      : "the database holds other tables, not GigQ's";
+    super(`Cannot open the queue in ${JSON.stringify(path)}: ${what} (and create is false)`);
+    this.name = "NoQueueError";
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Why {@linkcode ReadOnlyQueueError} could not read a queue: `"wal"`, its
+ * write-ahead log holds commits that can be read only by creating a file
+ * beside it; `"permissions"`, the driver can read the file as it is only with
+ * more permissions (Deno's `node:sqlite` needs `--allow-all`).
+ */
+export type ReadOnlyQueueReason = "wal" | "permissions";
+
+/**
+ * A queue opened with `create: false` sits in a read-only directory (or file
+ * system) and cannot be read there: see
+ * {@linkcode JobQueueOptions.readOnlyFallback}. Nothing was created.
+ *
+ * @example Say what to do about it
+ * ```ts ignore
+ * try {
+ *   new JobQueue("/mnt/ro/jobs.db", { create: false, readOnlyFallback: true });
+ * } catch (e) {
+ *   if (e instanceof ReadOnlyQueueError && e.reason === "permissions") {
+ *     console.log('use driver: "ffi", or grant every permission');
+ *   }
+ * }
+ * ```
+ */
+export class ReadOnlyQueueError extends Error {
+  /** The queue's path. */
+  readonly path: string;
+  /** Why it cannot be read. */
+  readonly reason: ReadOnlyQueueReason;
+
+  /**
+   * Creates the error.
+   *
+   * @param path the queue's path
+   * @param reason why it cannot be read
+   * @param message what happened and what to do, naming the path
+   */
+  constructor(path: string, reason: ReadOnlyQueueReason, message: string) {
+    super(message);
+    this.name = "ReadOnlyQueueError";
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/**
  * A database file was opened with one SQLite driver while the same process
  * already had it open with the other, under this name or another (a symlink,
  * a hard link, a symlinked directory). Two SQLite copies in one process on

@@ -57,10 +57,13 @@ export const JOB_STATUSES: readonly JobStatus[] = Object.values(JobStatus);
  * naming the value and the allowed ones otherwise.
  *
  * @example Validate a status from user input
- * ```ts
- * import { parseJobStatus } from "./job_status.ts";
+ * ```ts ignore
+ * import { parseJobStatus } from "@gigq/gigq";
  * parseJobStatus("failed"); // "failed"
+ * parseJobStatus("done"); // RangeError: Invalid status "done": allowed are pending, running, …
  * ```
+ *
+ * @param value the status to check, for example text from a command line
  */
 export function parseJobStatus(value: unknown): JobStatus {
   if (typeof value === "string" && (JOB_STATUSES as readonly string[]).includes(value)) {

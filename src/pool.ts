@@ -628,7 +628,7 @@ export class WorkerPool implements AsyncDisposable {
         slot.counts = msg.counts;
         break;
       case "log":
-        this.#log(msg.level, msg.message);
+        for (const [level, message] of msg.lines) this.#log(level, message);
         break;
       case "exiting":
         slot.exitHow = msg.how;

@@ -3,11 +3,13 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import { DEFAULT_MAX_PAYLOAD_BYTES, toJson } from "./_json.ts";
 import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
 import type { JsonValue } from "./_json.ts";
 import type { Backend, PreparedJob } from "./_backend.ts";
 import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
+import { registerQueue } from "./_queue_backend.ts";
 import { instant, integer, knownKeys } from "./_validate.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { JobNotFoundError, QueueClosedError } from "./errors.ts";
@@ -31,6 +33,32 @@ export interface JobQueueOptions extends ConnectionOptions {
    * @default {1048576}
    */
   maxPayloadBytes?: number;
+  /**
+   * Whether to create the queue where there is none: the database file, or
+   * GigQ's tables in it. `false` is for tools that only look at a queue or
+   * change its jobs: where there is no queue (no file, an empty one, or a
+   * database without GigQ's tables) the constructor throws a
+   * {@linkcode NoQueueError} and nothing is created or changed — an empty or
+   * foreign file is not even switched to WAL mode. (A `file:` URI should
+   * carry `mode=rw` for SQLite itself to refuse a missing file.)
+   *
+   * @default {true}
+   */
+  create?: boolean;
+  /**
+   * With `create: false`: where the queue's directory (or file system) is
+   * read-only, so that SQLite cannot create the `-wal` and `-shm` files WAL
+   * mode needs, read the file as it is on disk instead of failing, when that
+   * is safe: its WAL is missing or empty, so every commit is in the file and
+   * no process can be writing to it. {@linkcode JobQueue.readOnly} then says
+   * so, and writes fail. A WAL that holds commits is a
+   * {@linkcode ReadOnlyQueueError}, and so is the `node` driver without
+   * every permission (`--allow-all`), which Deno's `node:sqlite` needs for
+   * such a read.
+   *
+   * @default {false}
+   */
+  readOnlyFallback?: boolean;
 }
 
 /**
@@ -78,6 +106,8 @@ const QUEUE_OPTION_KEYS = [
   "busyTimeout",
   "clock",
   "maxPayloadBytes",
+  "create",
+  "readOnlyFallback",
 ] as const;
 
 /** Orders jobs parents-first; refuses duplicates and cycles within the batch. */
@@ -153,13 +183,31 @@ export class JobQueue implements Disposable {
   #closed = false;
 
   /**
-   * Opens (and on first use creates) the queue in `path`.
+   * Opens (and on first use creates, unless `create` is false) the queue in `path`.
+   *
+   * @example Open only a queue that exists
+   * ```ts ignore
+   * const queue = new JobQueue("jobs.db", { create: false }); // NoQueueError if there is none
+   * ```
    *
    * @param path the database file, or `":memory:"` (private to this isolate)
-   * @param options driver, pragmas, clock and payload limit
+   * @param options driver, pragmas, clock, payload limit, and whether to create the queue
    */
   constructor(path: string, options: JobQueueOptions = {}) {
     knownKeys("Cannot open queue", options, QUEUE_OPTION_KEYS);
+    const create = options.create ?? true;
+    const readOnlyFallback = options.readOnlyFallback ?? false;
+    for (const [name, value] of [["create", create], ["readOnlyFallback", readOnlyFallback]]) {
+      if (typeof value !== "boolean") {
+        throw new TypeError(`Cannot open queue: ${name} must be a boolean, got ${describe(value)}`);
+      }
+    }
+    if (readOnlyFallback && create) {
+      throw new RangeError(
+        "Cannot open queue: readOnlyFallback needs create: false (a queue read as it is on " +
+          "disk cannot be created), got create: true",
+      );
+    }
     this.#options = {
       driver: options.driver,
       synchronous: options.synchronous,
@@ -175,12 +223,31 @@ export class JobQueue implements Disposable {
       2,
       1_073_741_824,
     );
-    this.#backend = openBackend(spec);
+    this.#backend = openBackend(spec, {
+      create: create as boolean,
+      readOnlyFallback: readOnlyFallback as boolean,
+    });
+    registerQueue(this, { backend: () => this.#ready(), now: () => this.#clock.now() });
   }
 
   /** The driver this queue's connection uses. */
   get driver(): "node" | "ffi" {
     return this.#options.driver ?? "node";
+  }
+
+  /**
+   * True when the queue reads its file as it is on disk, read-only, because
+   * its directory is read-only (see {@linkcode JobQueueOptions.readOnlyFallback}):
+   * reads work, writes fail.
+   *
+   * @example
+   * ```ts ignore
+   * const queue = new JobQueue(path, { create: false, readOnlyFallback: true });
+   * if (queue.readOnly) console.error(`note: reading ${path} as it is on disk`);
+   * ```
+   */
+  get readOnly(): boolean {
+    return this.#backend.readOnly;
   }
 
   /** The backend, open (its schema made) before first use. */
@@ -377,6 +444,34 @@ export class JobQueue implements Disposable {
       ? Number.MAX_SAFE_INTEGER
       : instant("Cannot clear jobs", "before", options.before);
     return await (await this.#ready()).clear({ before, now: this.#clock.now() });
+  }
+
+  /**
+   * Writes a consistent copy of the queue to `dest`, a new file, while
+   * workers keep working: the copy holds every job committed before it
+   * began. (Copying a live queue file is not a backup: without its `-wal`
+   * file the copy loses commits, and a copy taken during a write can be
+   * torn.) `dest` must not exist and its directory must (a `RangeError`
+   * otherwise); the copy is written beside it under a temporary name, synced,
+   * then put in place, so on any failure nothing is left at `dest`. A copy
+   * that cannot be written (a full disk, a read-only directory) is a
+   * `SqliteError` that names `dest` and says why.
+   *
+   * @example Back up the queue before an upgrade
+   * ```ts ignore
+   * await queue.backup("/backups/jobs-2026-01-31.db");
+   * ```
+   *
+   * @param dest where the copy goes (a relative path is resolved against the current directory)
+   */
+  async backup(dest: string): Promise<void> {
+    if (typeof dest !== "string" || dest === "") {
+      throw new TypeError(
+        `Cannot back up the queue: dest must be a non-empty string, got ${describe(dest)}`,
+      );
+    }
+    const backend = await this.#ready();
+    await backend.backup({ dest: resolve(dest), now: this.#clock.now() });
   }
 
   /**

@@ -146,7 +146,21 @@ export function task<P = any, R = unknown>(
   return Object.freeze(def);
 }
 
-/** True when `value` looks like a task made by {@linkcode task}. */
+/**
+ * True when `value` is a task made by {@linkcode task}: how a tool that
+ * imports a module finds the tasks among its exports (as `gigq worker
+ * --tasks` does).
+ *
+ * @example Find the tasks a module exports
+ * ```ts ignore
+ * import { isTask } from "@gigq/gigq";
+ *
+ * const mod = await import("./tasks.ts");
+ * const tasks = Object.values(mod).filter(isTask);
+ * ```
+ *
+ * @param value anything
+ */
 export function isTask(value: unknown): value is Task {
   return typeof value === "object" && value !== null &&
     typeof (value as Task).name === "string" && typeof (value as Task).handler === "function" &&

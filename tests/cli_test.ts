@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { closeConnections, Job, JobQueue } from "../mod.ts";
 import { main } from "../src/cli/main.ts";
-import { REPEAT_MS } from "../src/cli/_worker.ts";
+import { REPEAT_MS } from "../src/cli/worker.ts";
 import { formatTable, formatTime } from "../src/cli/_format.ts";
 import { dbHash, driverTest, tempDb } from "./_helpers.ts";
 

@@ -1,16 +1,21 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import {
+  closeConnections,
   getConnection,
   Job,
   JobNotFoundError,
   JobQueue,
   JobStatus,
+  NoQueueError,
   QueueClosedError,
+  ReadOnlyQueueError,
   task,
   Worker,
 } from "../mod.ts";
-import { dbHash, driverTest, FakeClock, until } from "./_helpers.ts";
+import { dbHash, driverTest, FakeClock, fileHash, until } from "./_helpers.ts";
 import { backendTest } from "./_backends.ts";
+import { makeDirReadOnly } from "./_read_only.ts";
 
 const echo = task("echo", (p: unknown) => p);
 const boom = task("boom", () => {
@@ -730,6 +735,182 @@ backendTest(
     assert.equal(job?.createdAt, "2026-01-01T12:00:00.000Z");
     assert.equal(job?.completedAt, "2026-01-01T12:00:03.334Z");
     worker.close();
+    queue.close();
+  },
+);
+
+const names = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+
+driverTest(
+  "new JobQueue(path, { create: false }) refuses a missing, empty, tableless or foreign file with NoQueueError, changing nothing",
+  async ({ path, dir, driver }) => {
+    const empty = `${dir}/empty.db`;
+    await Deno.writeFile(empty, new Uint8Array());
+    const tableless = `${dir}/tableless.db`;
+    const raw = new DatabaseSync(tableless);
+    raw.exec("CREATE TABLE t (a); DROP TABLE t;");
+    raw.close();
+    const app = `${dir}/app.db`;
+    const appDb = new DatabaseSync(app);
+    appDb.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)");
+    appDb.close();
+    const cases = [
+      [
+        `${dir}/missing.db`,
+        "missing",
+        /^Cannot open the queue in ".*missing\.db": the file does not exist \(and create is false\)$/,
+      ],
+      [
+        empty,
+        "empty",
+        /^Cannot open the queue in ".*empty\.db": the database holds no tables \(and create is false\)$/,
+      ],
+      [tableless, "empty", /holds no tables/],
+      [
+        app,
+        "foreign",
+        /^Cannot open the queue in ".*app\.db": the database holds other tables, not GigQ's \(and create is false\)$/,
+      ],
+    ] as const;
+    const before = await Promise.all(cases.map(([p]) => dbHash(p)));
+    for (const [p, reason, message] of cases) {
+      assert.throws(
+        () => new JobQueue(p, { driver, create: false }),
+        (e: Error) =>
+          e instanceof NoQueueError && e.path === p && e.reason === reason &&
+          message.test(e.message),
+        p,
+      );
+    }
+    assert.deepEqual(await Promise.all(cases.map(([p]) => dbHash(p))), before);
+    assert.deepEqual(names(dir), ["app.db", "empty.db", "tableless.db"]);
+    // Through a connection this isolate already has open (which made the file WAL), too.
+    getConnection(empty, { driver });
+    assert.throws(() => new JobQueue(empty, { driver, create: false }), NoQueueError);
+    closeConnections();
+    // An existing queue opens, and works.
+    const id = await new JobQueue(path, { driver }).submit(new Job({ task: echo }));
+    const queue = new JobQueue(path, { driver, create: false });
+    assert.equal(queue.readOnly, false);
+    assert.equal((await queue.getStatus(id))?.status, "pending");
+    assert.equal(await queue.cancel(id), true);
+    queue.close();
+  },
+);
+
+Deno.test("JobQueue's create and readOnlyFallback options are checked", () => {
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => new JobQueue(":memory:", { create: "no" as any }),
+    (e: Error) => e instanceof TypeError && /create must be a boolean, got "no"/.test(e.message),
+  );
+  assert.throws(
+    () => new JobQueue(":memory:", { readOnlyFallback: true }),
+    (e: Error) => e instanceof RangeError && /readOnlyFallback needs create: false/.test(e.message),
+  );
+  // A private in-memory database never holds a queue yet.
+  assert.throws(() => new JobQueue(":memory:", { create: false }), NoQueueError);
+});
+
+driverTest(
+  "create: false with readOnlyFallback reads a queue in a read-only directory as it is, and says so",
+  async ({ path, dir, driver }) => {
+    const seed = new JobQueue(path, { driver });
+    const id = await seed.submit(new Job({ task: echo }));
+    seed.close();
+    closeConnections();
+    assert.deepEqual(names(dir), ["jobs.db"], "the last connection removed the WAL");
+    const before = await fileHash(path);
+    const readOnly = await makeDirReadOnly(dir);
+    if (typeof readOnly === "string") {
+      console.log(`skipped: ${readOnly}`);
+      return;
+    }
+    try {
+      // Without the fallback: SQLite's WAL needs the directory.
+      assert.throws(
+        () => new JobQueue(path, { driver, create: false }),
+        /its directory is read-only/,
+      );
+      const queue = new JobQueue(path, { driver, create: false, readOnlyFallback: true });
+      assert.equal(queue.readOnly, true);
+      assert.equal(queue.path, path);
+      assert.equal((await queue.getStatus(id))?.status, "pending");
+      assert.equal((await queue.stats()).total, 1);
+      queue.close();
+    } finally {
+      closeConnections();
+      await readOnly.undo();
+    }
+    assert.deepEqual(names(dir), ["jobs.db"], "nothing was created");
+    assert.equal(await fileHash(path), before, "the file is unchanged");
+  },
+);
+
+driverTest(
+  "create: false refuses a queue in a read-only directory whose WAL holds commits, with ReadOnlyQueueError",
+  async ({ path, dir, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    await queue.submit(new Job({ task: echo }));
+    const copy = `${dir}/copy`;
+    await Deno.mkdir(copy);
+    await Deno.copyFile(path, `${copy}/jobs.db`);
+    await Deno.copyFile(`${path}-wal`, `${copy}/jobs.db-wal`);
+    queue.close();
+    closeConnections();
+    const readOnly = await makeDirReadOnly(copy);
+    if (typeof readOnly === "string") {
+      console.log(`skipped: ${readOnly}`);
+      return;
+    }
+    try {
+      assert.throws(
+        () => new JobQueue(`${copy}/jobs.db`, { driver, create: false, readOnlyFallback: true }),
+        (e: Error) =>
+          e instanceof ReadOnlyQueueError && e.reason === "wal" && e.path === `${copy}/jobs.db` &&
+          /^Cannot read ".*jobs\.db": its directory is read-only, and ".*jobs\.db-wal" holds commits/
+            .test(e.message),
+      );
+    } finally {
+      closeConnections();
+      await readOnly.undo();
+    }
+    assert.deepEqual(names(copy), ["jobs.db", "jobs.db-wal"], "nothing was created");
+  },
+);
+
+driverTest(
+  "JobQueue.backup(dest) writes a copy that holds every job; a dest that exists or a missing directory is refused, writing nothing",
+  async ({ path, dir, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const ids = await queue.submitMany([1, 2, 3].map((n) => echo.toJob({ n })));
+    const dest = `${dir}/copy.db`;
+    await queue.backup(dest);
+    assert.deepEqual(names(dir).filter((n) => !n.startsWith("jobs.db")), ["copy.db"]);
+    const copy = new JobQueue(dest, { driver, create: false });
+    assert.deepEqual((await copy.listJobs()).map((j) => j.id).sort(), [...ids].sort());
+    copy.close();
+    const before = await fileHash(dest);
+    await assert.rejects(
+      queue.backup(dest),
+      (e: Error) =>
+        e instanceof RangeError &&
+        e.message === `Cannot back up ${JSON.stringify(path)} to ${JSON.stringify(dest)}: ` +
+            `it already exists (a backup never overwrites a file)`,
+    );
+    assert.equal(await fileHash(dest), before);
+    await assert.rejects(
+      queue.backup(`${dir}/no/such/copy.db`),
+      (e: Error) =>
+        e instanceof RangeError && /the directory ".*no\/such" does not exist/.test(e.message),
+    );
+    await assert.rejects(
+      // deno-lint-ignore no-explicit-any
+      queue.backup(42 as any),
+      (e: Error) =>
+        e instanceof TypeError && /dest must be a non-empty string, got 42/.test(e.message),
+    );
+    assert.deepEqual(names(dir).filter((n) => !n.startsWith("jobs.db")), ["copy.db"]);
     queue.close();
   },
 );

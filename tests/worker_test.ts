@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  defaultLogger,
   getConnection,
   Job,
   JobQueue,
@@ -1025,3 +1026,90 @@ backendTest(
     queue.close();
   },
 );
+
+driverTest(
+  "a Worker logs one info line per failed or timed-out attempt and one debug line per other outcome",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const logs: string[] = [];
+    const flaky = task("flaky", () => {
+      throw new Error("first line\nsecond line");
+    }, { maxAttempts: 2, retryDelay: 5 });
+    const timed = task("timed", (_p: unknown, ctx) =>
+      new Promise((_resolve, reject) => {
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason));
+      }), { timeout: 1, maxAttempts: 1 });
+    const bad = task("bad", () => 10n as unknown as number);
+    const quick = task("quick", () => {
+      clock.jump(1500); // the attempt takes 1.5 s of the worker's clock
+      return 1;
+    });
+    const w = worker({
+      tasks: [flaky, timed, bad, quick],
+      logger: (level, m) => logs.push(`${level} ${m}`),
+    });
+    const attempts = () => logs.filter((l) => / attempt /.test(l));
+
+    const a = await flaky.submit(queue, {});
+    assert.equal(await w.processOne(), true);
+    await clock.tick(5000);
+    assert.equal(await w.processOne(), true);
+    assert.deepEqual(attempts(), [
+      `info job ${a} (flaky): attempt 1/2 failed, retrying in 5 s: first line`,
+      `info job ${a} (flaky): attempt 2/2 failed, no attempts left: first line`,
+    ]);
+
+    logs.length = 0;
+    const b = await timed.submit(queue, {});
+    const running = w.processOne();
+    await until(async () => (await queue.stats()).running === 1);
+    await clock.tick(1000);
+    assert.equal(await running, true);
+    assert.deepEqual(attempts(), [
+      `info job ${b} (timed): attempt 1/1 timed out, no attempts left: Job timed out after 1 seconds`,
+    ]);
+
+    logs.length = 0;
+    const c = await bad.submit(queue, {});
+    assert.equal(await w.processOne(), true);
+    assert.equal(attempts().length, 1, logs.join("\n"));
+    assert.match(
+      attempts()[0],
+      new RegExp(
+        `^info job ${c} \\(bad\\): attempt 1/3 failed, not retried \\(it would fail ` +
+          `the same way\\): TypeError: Task "bad" returned a bad result: result is 10n`,
+      ),
+    );
+
+    logs.length = 0;
+    const d = await quick.submit(queue, {});
+    assert.equal(await w.processOne(), true);
+    assert.deepEqual(attempts(), [`debug job ${d} (quick): attempt 1/3 completed in 1500 ms`]);
+
+    logs.length = 0;
+    const e = await timed.submit(queue, {});
+    const loop = w.start();
+    await until(async () => (await queue.stats()).running === 1);
+    w.stop({ grace: 0 });
+    await loop;
+    assert.deepEqual(attempts(), [
+      `debug job ${e} (timed): attempt 1/1 released (not counted): Released: worker ${w.id} ` +
+      `stopped before the attempt finished`,
+    ]);
+    w.close();
+    queue.close();
+  },
+);
+
+Deno.test("the default logger drops the per-attempt lines (info and debug)", () => {
+  const calls: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => calls.push(args);
+  try {
+    defaultLogger("info", "job x (y): attempt 1/1 failed, no attempts left: boom");
+    defaultLogger("debug", "job x (y): attempt 1/1 completed in 1 ms");
+  } finally {
+    console.error = original;
+  }
+  assert.deepEqual(calls, []);
+});

@@ -1,8 +1,7 @@
 /** Loading task modules named on the command line. */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { describe } from "../job_status.ts";
-import { isTask, type Task } from "../task.ts";
+import { isTask, type Task } from "../../mod.ts";
 import { OperationError, UsageError } from "./_args.ts";
 
 /**
@@ -25,6 +24,21 @@ export async function importModule(spec: string, cwd: string): Promise<Record<st
     const line = text.split("\n").map((l) => l.trim()).filter((l) => l !== "")[0] ?? "";
     throw new OperationError(`cannot import ${JSON.stringify(spec)}: ${line}`);
   }
+}
+
+/** A module's export in a message: `42`, `"text"`, `function greet`, `an object`. */
+function describe(value: unknown): string {
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  }
+  if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
+  if (typeof value === "bigint") return `${value}n`;
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value !== null && typeof value === "object") {
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    return name && name !== "Object" ? `a ${name}` : "an object";
+  }
+  return String(value);
 }
 
 /** The exports of `mod` that are tasks made by `task()`, by export name. */

@@ -292,5 +292,15 @@ function build(schema: string) {
     listByStatus: `SELECT ${JOB_COLUMNS} FROM ${jobs} j WHERE j.status = $1::text
       ORDER BY j.seq DESC LIMIT $2::bigint`,
     stats: `SELECT status, count(*) AS n FROM ${jobs} GROUP BY status`,
+    /**
+     * What why() asks of the workers: the last sign of life of any that has
+     * not stopped, the task lists of those seen since $1, and when worker $2
+     * (if any) was last seen.
+     */
+    workerFacts: `SELECT
+        (SELECT max(seen_at) FROM ${workers} WHERE stopped_at IS NULL) AS last_seen,
+        (SELECT coalesce(json_agg(tasks), '[]') FROM ${workers}
+          WHERE stopped_at IS NULL AND seen_at >= $1::bigint) AS live_tasks,
+        (SELECT seen_at FROM ${workers} WHERE id = $2::text) AS seen_at`,
   };
 }

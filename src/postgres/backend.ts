@@ -20,6 +20,7 @@ import {
   type RenewParams,
   type StepParams,
   type StorageState,
+  type WorkerFacts,
   type WorkerRecord,
 } from "../_backend.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
@@ -164,6 +165,11 @@ export class PostgresBackend implements Backend {
 
   get generation(): number {
     return this.#generation;
+  }
+
+  /** A server's queue is never read as a file on disk. */
+  get readOnly(): boolean {
+    return false;
   }
 
   /** The client, its schema made, reconnecting if the registry closed ours. */
@@ -800,6 +806,40 @@ export class PostgresBackend implements Backend {
     }
     stats.total = total;
     return stats;
+  }
+
+  async workerFacts(
+    p: { workerId?: string; liveSince: number; now: number },
+  ): Promise<WorkerFacts> {
+    const sql = await this.#ready();
+    const [row] = await sql.unsafe(
+      this.#q.workerFacts,
+      [Math.floor(p.liveSince), p.workerId ?? null],
+      PREPARED,
+    );
+    const lists =
+      (typeof row?.live_tasks === "string"
+        ? JSON.parse(row.live_tasks)
+        : row?.live_tasks ?? []) as unknown[];
+    const liveTasks = lists.map((t) => {
+      try {
+        const names = typeof t === "string" ? JSON.parse(t) : t;
+        return Array.isArray(names) ? names.map(String) : [];
+      } catch {
+        return [];
+      }
+    });
+    const num = (v: unknown) => v === null || v === undefined ? undefined : Number(v);
+    return { lastSeen: num(row?.last_seen), liveTasks, seenAt: num(row?.seen_at) };
+  }
+
+  backup(_p: { dest: string; now: number }): Promise<void> {
+    return Promise.reject(
+      new Error(
+        `Cannot back up ${this.#label} to a file: a PostgreSQL queue is backed up with the ` +
+          `server's own tools (pg_dump --schema=${this.spec.schema})`,
+      ),
+    );
   }
 
   async nextWake(_p: { now: number }): Promise<number | undefined> {

@@ -287,4 +287,6 @@ export const SQL = {
   workerSeenAt: `SELECT seen_at FROM gigq_workers WHERE id = ?1`,
   /** The task lists (JSON arrays) of the workers seen since ?1 that have not stopped. */
   liveWorkerTasks: `SELECT tasks FROM gigq_workers WHERE stopped_at IS NULL AND seen_at >= ?1`,
+  /** How many tables the database holds (any application's), to tell an empty file from one in use. */
+  tableCount: `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`,
 } as const;

@@ -8,17 +8,22 @@
 import type {
   Backend,
   Claimed,
+  OpenMode,
   PreparedJob,
   RenewParams,
   SqliteSpec,
   StepParams,
   StorageState,
+  WorkerFacts,
   WorkerRecord,
 } from "../_backend.ts";
 import type { JobDetails, JobInfo, QueueStats } from "../job_info.ts";
 import { JOB_STATUSES, type JobStatus } from "../job_status.ts";
-import type { Connection } from "./connection.ts";
+import { type Connection, SqliteError } from "./connection.ts";
 import { closeHandle } from "./ffi_driver.ts";
+import { writeBackup } from "./_backup.ts";
+import { diskFullMessage, readOnlyMessage } from "./_file_errors.ts";
+import { acquireExisting } from "./_open_existing.ts";
 import {
   acquireConnection,
   notifyLocalCommit,
@@ -27,6 +32,52 @@ import {
 } from "./registry.ts";
 import { SQL } from "./_sql.ts";
 import { Store } from "./_store.ts";
+
+/** SQLite's primary result code for a file that is not a database (SQLITE_NOTADB). */
+const SQLITE_NOTADB = 26;
+
+/** The default {@linkcode OpenMode}: create what is missing. */
+const CREATE: OpenMode = { create: true, readOnlyFallback: false };
+
+/**
+ * The error to throw for `error`, thrown while connecting to `path`: the
+ * drivers' text for a file that is not a database names a statement, and for
+ * a read-only or full file neither the file nor what to do; say both.
+ */
+function explainConnectError(path: string, error: unknown): unknown {
+  if (!(error instanceof SqliteError)) return error;
+  if ((error.code & 0xff) === SQLITE_NOTADB) {
+    return new SqliteError(
+      `${JSON.stringify(path)} is not an SQLite database, so not a GigQ database (SQLite: file ` +
+        `is not a database)`,
+      error.code,
+      { cause: error },
+    );
+  }
+  if (error.readOnly || error.diskFull) {
+    return new SqliteError(
+      error.readOnly ? readOnlyMessage(path) : diskFullMessage(path),
+      error.code,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
+/** The task names a workers row holds (a JSON array), or none if it is unreadable. */
+function taskList(value: unknown): string[] {
+  try {
+    const tasks = JSON.parse(String(value));
+    return Array.isArray(tasks) ? tasks.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** An epoch-ms column, or undefined for NULL. */
+function ms(value: unknown): number | undefined {
+  return typeof value === "number" ? value : typeof value === "bigint" ? Number(value) : undefined;
+}
 
 /**
  * The identity of the file at `path` (device and inode), or undefined when
@@ -51,15 +102,39 @@ export class SqliteBackend implements Backend {
   #closed = false;
   #fileId: string | undefined;
   #log: ((level: "info" | "warn", message: string) => void) | undefined;
+  #mode: OpenMode;
+  #readOnly = false;
 
   /**
-   * Opens the connection now (so bad paths and driver conflicts fail at
-   * once); the schema is made by {@linkcode SqliteBackend.open}.
+   * Opens the connection now (so bad paths, driver conflicts and, with
+   * `create: false`, a missing queue fail at once); the schema is made by
+   * {@linkcode SqliteBackend.open}.
    */
-  constructor(spec: SqliteSpec) {
+  constructor(spec: SqliteSpec, mode: OpenMode = CREATE) {
     this.spec = spec;
-    this.#conn = acquireConnection(spec.path, this.#options());
+    this.#mode = mode;
+    this.#conn = this.#connect();
     this.#fileId = fileId(spec.path);
+  }
+
+  /** Takes the registry's connection to the file, as the open mode says. */
+  #connect(): Connection {
+    try {
+      if (this.#mode.create) return acquireConnection(this.spec.path, this.#options());
+      const existing = acquireExisting(
+        this.spec.path,
+        this.#options(),
+        this.#mode.readOnlyFallback,
+      );
+      this.#readOnly = existing.readOnly;
+      return existing.conn;
+    } catch (error) {
+      throw explainConnectError(this.spec.path, error);
+    }
+  }
+
+  get readOnly(): boolean {
+    return this.#readOnly;
   }
 
   #options() {
@@ -79,7 +154,7 @@ export class SqliteBackend implements Backend {
     if (this.#closed) throw new Error(`Cannot use ${this.spec.path}: the backend is closed`);
     if (this.#conn === undefined || !this.#conn.isOpen) {
       const had = this.#conn !== undefined;
-      this.#conn = acquireConnection(this.spec.path, this.#options());
+      this.#conn = this.#connect();
       this.#store = undefined;
       if (had) this.#generation++;
     }
@@ -198,6 +273,24 @@ export class SqliteBackend implements Backend {
     }
     stats.total = total;
     return stats;
+  }
+
+  async workerFacts(
+    p: { workerId?: string; liveSince: number; now: number },
+  ): Promise<WorkerFacts> {
+    const s = await this.#ready();
+    return await s.read(() => ({
+      lastSeen: ms(s.conn.prepare(SQL.lastWorkerSeen).values()[0]?.[0]),
+      liveTasks: s.conn.prepare(SQL.liveWorkerTasks).values(p.liveSince).map((r) => taskList(r[0])),
+      seenAt: p.workerId === undefined
+        ? undefined
+        : ms(s.conn.prepare(SQL.workerSeenAt).values(p.workerId)[0]?.[0]),
+    }));
+  }
+
+  async backup(p: { dest: string; now: number }): Promise<void> {
+    const s = await this.#ready();
+    await writeBackup(s.conn, this.spec.path, p.dest);
   }
 
   async nextWake(_p: { now: number }): Promise<number | undefined> {
@@ -365,7 +458,7 @@ export class SqliteBackend implements Backend {
     if (this.#conn !== undefined) releaseConnection(this.#conn);
     this.#conn = undefined;
     this.#store = undefined;
-    this.#conn = acquireConnection(this.spec.path, this.#options());
+    this.#conn = this.#connect();
     this.#fileId = fileId(this.spec.path);
     this.#generation++;
   }

@@ -281,7 +281,11 @@ function forget(entry: Entry): void {
   entry.marker = undefined;
 }
 
-function open(path: string, options: ConnectionOptions): Entry {
+function open(
+  path: string,
+  options: ConnectionOptions,
+  inspect: (conn: Connection) => void = checkDatabase,
+): Entry {
   const abs = resolveDbPath(path);
   const driver = options.driver ?? "node";
   if (driver !== "node" && driver !== "ffi") {
@@ -311,7 +315,7 @@ function open(path: string, options: ConnectionOptions): Entry {
     conn = openConnection(abs, driver, {
       synchronous: options.synchronous,
       busyTimeout: options.busyTimeout,
-      inspect: checkDatabase,
+      inspect,
     });
   } catch (error) {
     unmark(marker);
@@ -420,9 +424,17 @@ export function openConnectionCount(): number {
   return n;
 }
 
-/** Takes a counted reference to the connection for `path` (JobQueue, Worker). */
-export function acquireConnection(path: string, options: ConnectionOptions = {}): Connection {
-  const entry = open(path, options);
+/**
+ * Takes a counted reference to the connection for `path` (JobQueue, Worker).
+ * `inspect` looks at a file this call opens before anything can change it
+ * (see `OpenOptions.inspect`); a connection already open is not inspected.
+ */
+export function acquireConnection(
+  path: string,
+  options: ConnectionOptions = {},
+  inspect: (conn: Connection) => void = checkDatabase,
+): Connection {
+  const entry = open(path, options, inspect);
   entry.users++;
   return entry.conn;
 }

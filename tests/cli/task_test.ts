@@ -1,7 +1,7 @@
 /** The CLI as users run it: `deno task gigq …` and `deno task worker …` in a subprocess. */
 import assert from "node:assert/strict";
 import { closeConnections, JobQueue } from "../../mod.ts";
-import { REPEAT_MS } from "../../src/cli/_worker.ts";
+import { REPEAT_MS } from "../../src/cli/worker.ts";
 import { tempDb } from "../_helpers.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname;

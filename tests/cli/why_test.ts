@@ -6,9 +6,9 @@ import {
   JobQueue,
   type Task,
   task,
+  why,
   Worker,
 } from "../../mod.ts";
-import { why } from "../../src/cli/why.ts";
 import { formatTime } from "../../src/cli/_format.ts";
 import { driverTest, FakeClock, until } from "../_helpers.ts";
 
@@ -348,6 +348,23 @@ driverTest(
         "start a worker with that task",
     );
     w.close();
+    queue.close();
+  },
+);
+
+driverTest(
+  "why: without a `now` option it reasons at the queue's clock",
+  async ({ path, driver }) => {
+    const { clock, queue } = setup(path, driver);
+    clock.jump(-10 * 365 * 86_400_000); // years before the real time
+    const runAt = clock.now() + 90_000;
+    const id = await queue.submit(new Job({ task: echo, runAt }));
+    assert.equal((await why(queue, id)).reason, "waiting");
+    await assert.rejects(
+      // deno-lint-ignore no-explicit-any
+      why({ path } as any, id),
+      (e: Error) => e instanceof TypeError && /expected a JobQueue, got an object/.test(e.message),
+    );
     queue.close();
   },
 );

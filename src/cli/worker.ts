@@ -1,13 +1,21 @@
 /**
  * The `worker` command: runs a supervised Worker (a pool of one Web Worker),
  * a pool of N, or with `--in-process` a Worker in this thread, with a
- * progress line and signal handling.
+ * progress line (on a terminal) or log lines, and signal handling.
  */
-import { WorkerPool } from "../pool.ts";
-import { JobQueue } from "../queue.ts";
-import type { DriverName } from "../sqlite/connection.ts";
-import type { Task } from "../task.ts";
-import { type LogLevel, type StopOptions, Worker, type WorkerCounts } from "../worker.ts";
+import {
+  type DriverName,
+  JobQueue,
+  type LogLevel,
+  type StopOptions,
+  type Task,
+  Worker,
+  type WorkerCounts,
+  WorkerPool,
+} from "../../mod.ts";
+import { parseNumber, UsageError } from "./_args.ts";
+import { type Command, type Context, flag, list, str } from "./_command.ts";
+import { refuseDirectory } from "./_database.ts";
 import { formatTime, toJsonText } from "./_format.ts";
 import type { Io, StopSignal } from "./_io.ts";
 import { importTasks, moduleUrl } from "./_modules.ts";
@@ -45,6 +53,18 @@ export interface WorkerPlan {
   once: boolean;
   /** `--json`: a JSON summary on stdout at the end. */
   json: boolean;
+  /** `--verbose`: debug lines too (one per completed attempt, among others). */
+  verbose: boolean;
+}
+
+/**
+ * The workers' log lines the command prints: info and above (a line per
+ * failed or timed-out attempt among them), debug ones only with `--verbose`.
+ */
+function logTo(progress: Progress, plan: WorkerPlan): (level: LogLevel, message: string) => void {
+  return (level, message) => {
+    if (level !== "debug" || plan.verbose) progress.log(level, message);
+  };
 }
 
 /**
@@ -181,9 +201,7 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
     pollInterval: plan.pollInterval,
     lease: plan.lease,
     workerId: plan.workerId,
-    logger: (level, message) => {
-      if (level !== "debug") progress.log(level, message);
-    },
+    logger: logTo(progress, plan),
   });
   progress.attach(`worker ${worker.id}`, () => worker.counts);
   const signals = stopOnSignals(io, progress, () => worker.counts.inFlight, (options) => {
@@ -338,9 +356,7 @@ async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
     pollInterval: plan.pollInterval,
     lease: plan.lease,
     workerId: id,
-    logger: (level, message) => {
-      if (level !== "debug") progress.log(level, message);
-    },
+    logger: logTo(progress, plan),
   });
   progress.attach(single ? `worker ${id}` : `pool of ${plan.workers}`, () => pool.counts);
   const signals = stopOnSignals(io, progress, () => inFlightOf(pool, plan), (options) => {
@@ -389,3 +405,123 @@ async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
     await pool.close();
   }
 }
+
+async function run(ctx: Context): Promise<number> {
+  const p = ctx.parsed;
+  const env = ctx.io.env;
+  const modules = list(p, "tasks");
+  const workersText = str(p, "workers");
+  const workers = workersText === undefined
+    ? 1
+    : parseNumber("--workers", workersText, { min: 1, max: 1024, integer: true });
+  const concurrencyText = str(p, "concurrency");
+  const concurrency = concurrencyText === undefined
+    ? undefined
+    : parseNumber("--concurrency", concurrencyText);
+  const pollText = str(p, "polling-interval");
+  const pollEnv = env("GIGQ_POLLING_INTERVAL") || undefined;
+  const pollRange = { min: 0, max: 86_400, minExclusive: true, unit: "seconds" };
+  const pollInterval = pollText !== undefined
+    ? parseNumber("--polling-interval", pollText, pollRange)
+    : pollEnv !== undefined
+    ? parseNumber("GIGQ_POLLING_INTERVAL", pollEnv, pollRange)
+    : undefined;
+  const leaseText = str(p, "lease");
+  const lease = leaseText === undefined ? undefined : parseNumber("--lease", leaseText, {
+    min: 0,
+    max: 86_400,
+    minExclusive: true,
+    unit: "seconds",
+  });
+  const graceText = str(p, "grace");
+  const grace = graceText === undefined
+    ? undefined
+    : parseNumber("--grace", graceText, { min: 0, max: 2_147_483, unit: "seconds" });
+  const workerId = str(p, "worker-id") ?? (env("GIGQ_WORKER_ID") || undefined);
+  if (workerId !== undefined && workerId.trim() === "") {
+    throw new UsageError(`--worker-id must not be empty`);
+  }
+  if (modules.length === 0) {
+    throw new UsageError(
+      "worker needs --tasks MODULE (a module whose exported tasks it runs), for example " +
+        "--tasks ./tasks.ts",
+    );
+  }
+  const inProcess = flag(p, "in-process");
+  if (workers > 1 && inProcess) {
+    throw new UsageError(
+      `--in-process runs one worker in this thread; it cannot be combined with --workers ${workers}`,
+    );
+  }
+  if (workers > 1 && flag(p, "once")) {
+    throw new UsageError(
+      `--once runs one job in this process; it cannot be combined with --workers ${workers}`,
+    );
+  }
+  await refuseDirectory(ctx.path);
+  return await runWorkers({
+    path: ctx.path,
+    driver: ctx.driver,
+    modules,
+    workers,
+    inProcess,
+    lease,
+    concurrency,
+    pollInterval,
+    workerId,
+    grace,
+    once: flag(p, "once"),
+    json: ctx.json,
+    verbose: flag(p, "verbose"),
+  }, ctx.io);
+}
+
+/** The `worker` command. */
+export const command: Command = {
+  summary: "run a worker",
+  usage: "gigq worker --tasks MODULE [options]",
+  details: `Runs the tasks exported by the --tasks modules until SIGINT or SIGTERM: the first
+signal stops claiming and lets the jobs in flight finish (for at most --grace seconds,
+then they are released back to pending), closes every connection and exits 0; a second
+signal releases the jobs still running at once and exits 130 (SIGINT) or 143 (SIGTERM).
+The handlers run in a Web Worker (a thread) supervised from this one, which renews the
+jobs' leases, so a CPU-bound handler keeps its job; a handler that ignores its timeout
+(by more than 5 s) or ends its thread is ended, and its attempt recorded. With
+--workers N it runs a pool of N such Web Workers, each with its own connection.
+On a terminal it shows one progress line; otherwise it writes log lines to stderr. Either
+way it logs a line for each failed or timed-out attempt (the job, its attempt n/max,
+whether it is retried, the error's first line); with --verbose, one for every attempt.
+
+  --tasks MODULE            a module whose exported tasks this worker runs (repeatable)
+  --once                    process at most one job, then exit
+  --concurrency N           jobs run at once (default 1)
+  --polling-interval SECS   idle wait between polls (default: $GIGQ_POLLING_INTERVAL, else 5)
+  --worker-id ID            this worker's id (default: $GIGQ_WORKER_ID, else a random id);
+                            with --workers N, the Web Workers are ID-0, ID-1, …
+  --workers N               Web Workers running the handlers (default 1)
+  --lease SECS              how long a claim lasts without renewal (default 30): a job whose
+                            worker dies comes back after this long
+  --in-process              run the handlers in this thread instead, unsupervised: lighter,
+                            but a CPU-bound handler that holds the thread longer than the
+                            lease stops its renewal, and its job may run twice
+  --grace SECS              after a stop signal, how long jobs in flight may take
+                            (default: until they finish or time out)
+  --verbose                 also log each completed (or released) attempt with its
+                            duration, and other debug lines
+
+Example: gigq worker --tasks ./tasks.ts --concurrency 4`,
+  options: {
+    tasks: { type: "string", multiple: true },
+    once: { type: "boolean" },
+    concurrency: { type: "string" },
+    "polling-interval": { type: "string" },
+    "worker-id": { type: "string" },
+    workers: { type: "string" },
+    lease: { type: "string" },
+    "in-process": { type: "boolean" },
+    grace: { type: "string" },
+    verbose: { type: "boolean" },
+  },
+  positionals: [],
+  run,
+};

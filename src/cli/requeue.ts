@@ -1,0 +1,43 @@
+/** The `requeue` command: a failed, timed-out or cancelled job back to pending. */
+import { JobNotFoundError } from "../../mod.ts";
+import { OperationError } from "./_args.ts";
+import { type Command, type Context, out, withQueue } from "./_command.ts";
+
+async function run(ctx: Context): Promise<number> {
+  const [id] = ctx.parsed.positionals;
+  await withQueue(ctx, "write", async (queue) => {
+    if (await queue.requeue(id)) return;
+    const job = await queue.getStatus(id);
+    if (job === undefined) throw new JobNotFoundError(id);
+    if (!["failed", "timeout", "cancelled"].includes(job.status)) {
+      throw new OperationError(
+        `cannot requeue job ${id}: it is ${job.status}, and only failed, timed-out or ` +
+          `cancelled jobs can be requeued`,
+      );
+    }
+    for (const dep of job.dependencies) {
+      const parent = await queue.getStatus(dep);
+      if (parent !== undefined && ["failed", "timeout", "cancelled"].includes(parent.status)) {
+        throw new OperationError(
+          `cannot requeue job ${id}: its dependency ${dep} (${
+            JSON.stringify(parent.name)
+          }) is ${parent.status}; requeue that one first`,
+        );
+      }
+    }
+    throw new OperationError(`cannot requeue job ${id}: it changed meanwhile; try again`);
+  });
+  out(ctx, `Job ${id} requeued.`, { id, requeued: true });
+  return 0;
+}
+
+/** The `requeue` command. */
+export const command: Command = {
+  summary: "put a failed, timed-out or cancelled job back to pending",
+  usage: "gigq requeue <id> [options]",
+  details: `Resets its attempts and brings back the jobs its end had cancelled. Exits 1 if the job
+is unknown, in another state, or depends on a job that itself failed (requeue that one first).`,
+  options: {},
+  positionals: ["<id>"],
+  run,
+};

@@ -1,0 +1,133 @@
+/** The `submit` command: a job for a task a module exports. */
+import { Job, JobNotFoundError, type JobQueue } from "../../mod.ts";
+import { parseNumber, parseParams, UsageError } from "./_args.ts";
+import { type Command, type Context, list, open, out, str } from "./_command.ts";
+import { NoDatabaseError } from "./_database.ts";
+import { importTask } from "./_modules.ts";
+
+async function run(ctx: Context): Promise<number> {
+  const p = ctx.parsed;
+  const [target] = p.positionals;
+  const params = parseParams(list(p, "param"));
+  const number = (name: string) => {
+    const text = str(p, name);
+    return text === undefined ? undefined : parseNumber(`--${name}`, text);
+  };
+  const priority = number("priority");
+  const maxAttempts = number("max-attempts");
+  const timeout = number("timeout");
+  const retryDelay = number("retry-delay");
+  const backoff = str(p, "backoff");
+  if (backoff !== undefined && backoff !== "fixed" && backoff !== "exponential") {
+    throw new UsageError(
+      `--backoff must be "fixed" or "exponential", got ${JSON.stringify(backoff)}`,
+    );
+  }
+  const delayText = str(p, "delay");
+  const runAtText = str(p, "run-at");
+  if (delayText !== undefined && runAtText !== undefined) {
+    throw new UsageError("give --delay or --run-at, not both");
+  }
+  const delay = delayText === undefined ? undefined : parseNumber("--delay", delayText, {
+    min: 0,
+    max: 315_360_000,
+    unit: "seconds",
+  });
+  if (runAtText !== undefined && !/^\d{4}-\d{2}-\d{2}/.test(runAtText)) {
+    throw new UsageError(
+      `--run-at must be an ISO 8601 time like 2026-01-31T09:00:00Z, got ${
+        JSON.stringify(runAtText)
+      }`,
+    );
+  }
+  const dependencies = list(p, "depends-on");
+  for (const id of dependencies) {
+    if (id.trim() === "") throw new UsageError(`--depends-on needs a job id, got ""`);
+  }
+  const name = str(p, "name");
+  if (name !== undefined && name.trim() === "") {
+    throw new UsageError(`--name must not be empty`);
+  }
+  const { task } = await importTask(target, ctx.io.cwd());
+  const job = new Job({
+    task,
+    name,
+    params,
+    priority,
+    maxAttempts,
+    timeout,
+    retryDelay,
+    backoff,
+    description: str(p, "description"),
+    dependencies,
+    runAt: delay !== undefined ? Date.now() + delay * 1000 : runAtText,
+    module: target,
+  });
+  let queue: JobQueue;
+  if (dependencies.length > 0) {
+    // Where there is no queue yet, no dependency can exist: say so rather
+    // than create a database for a submit that is bound to fail.
+    try {
+      queue = await open(ctx, "write");
+    } catch (error) {
+      if (!(error instanceof NoDatabaseError)) throw error;
+      throw new JobNotFoundError(
+        dependencies[0],
+        `Cannot submit job ${JSON.stringify(job.name)}: its dependency ${
+          JSON.stringify(dependencies[0])
+        } does not exist (there is no GigQ database at ${ctx.path} yet)`,
+      );
+    }
+  } else {
+    queue = await open(ctx, "create");
+  }
+  let id: string;
+  try {
+    id = await queue.submit(job);
+  } finally {
+    queue.close();
+  }
+  out(ctx, `Job submitted: ${id}`, { id });
+  return 0;
+}
+
+/** The `submit` command. */
+export const command: Command = {
+  summary: "submit a job for a task exported by a module",
+  usage: "gigq submit <module>#<export> [options]",
+  details: `Imports the module (paths are relative to the current directory), takes the export,
+which must be a task made by task(), and submits a job for it. Prints the job id.
+
+  --name NAME            the job's name (default: the task's name)
+  -p, --param KEY=VALUE  a param; VALUE is JSON if it parses, else a string (a number
+                         only if it prints back the same: 1.10 and 1e5 stay strings;
+                         repeatable; a repeated KEY keeps the last value)
+  --priority N           higher runs first (default: the task's, else 0)
+  --max-attempts N       attempts before it fails (default: the task's, else 3)
+  --timeout SECONDS      per attempt (default: the task's, else 300)
+  --retry-delay SECONDS  before a retry (default: the task's, else 0)
+  --backoff KIND         fixed (every retry waits --retry-delay) or exponential (the
+                         delay doubles each retry, at most one day; default: the
+                         task's, else fixed)
+  --description TEXT     free text (default: the task's, else "")
+  --depends-on ID        a job that must complete first (repeatable)
+  --delay SECONDS        start no sooner than this many seconds from now
+  --run-at TIME          start no sooner than this ISO 8601 time (not with --delay)
+
+Example: gigq submit ./tasks.ts#greet -p name=Ada --priority 5`,
+  options: {
+    name: { type: "string" },
+    param: { type: "string", short: "p", multiple: true },
+    priority: { type: "string" },
+    "max-attempts": { type: "string" },
+    timeout: { type: "string" },
+    "retry-delay": { type: "string" },
+    backoff: { type: "string" },
+    description: { type: "string" },
+    "depends-on": { type: "string", multiple: true },
+    delay: { type: "string" },
+    "run-at": { type: "string" },
+  },
+  positionals: ["<module>#<export>"],
+  run,
+};

@@ -7,7 +7,7 @@
  * @module
  */
 import type { JsonValue } from "./_json.ts";
-import type { JobStatus } from "./job_status.ts";
+import { JOB_STATUSES, type JobStatus } from "./job_status.ts";
 
 /** A job as `JobQueue.listJobs` shows it. Times are ISO 8601 strings (UTC). */
 export interface JobInfo {
@@ -101,4 +101,16 @@ export interface QueueStats {
   timeout: number;
   /** All jobs. */
   total: number;
+}
+
+/** The stats report from a count per status (a status without a count has none). */
+export function queueStats(counts: ReadonlyMap<string, number>): QueueStats {
+  const stats = {} as QueueStats;
+  let total = 0;
+  for (const status of JOB_STATUSES) {
+    stats[status] = counts.get(status) ?? 0;
+    total += stats[status];
+  }
+  stats.total = total;
+  return stats;
 }

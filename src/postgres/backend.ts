@@ -27,8 +27,14 @@ import { fromJson, type JsonValue } from "../_json.ts";
 import { inFlight } from "../_in_flight.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, retryDelaySeconds } from "../job.ts";
-import type { ExecutionInfo, JobDetails, JobInfo, QueueStats } from "../job_info.ts";
-import { JOB_STATUSES, type JobStatus } from "../job_status.ts";
+import {
+  type ExecutionInfo,
+  type JobDetails,
+  type JobInfo,
+  type QueueStats,
+  queueStats,
+} from "../job_info.ts";
+import type { JobStatus } from "../job_status.ts";
 import {
   acquireClient,
   type Client,
@@ -798,14 +804,7 @@ export class PostgresBackend implements Backend {
     for (const r of await sql.unsafe(this.#q.stats, [], PREPARED)) {
       counts.set(r.status, Number(r.n));
     }
-    const stats = {} as QueueStats;
-    let total = 0;
-    for (const status of JOB_STATUSES) {
-      stats[status] = counts.get(status) ?? 0;
-      total += stats[status];
-    }
-    stats.total = total;
-    return stats;
+    return queueStats(counts);
   }
 
   async workerFacts(

@@ -1,10 +1,17 @@
 /**
- * The storage operations behind JobQueue and Worker. Every method here is
- * synchronous and runs inside one transaction opened by the caller; this is
- * the boundary a second backend would implement.
+ * The SQLite backend's statements, grouped by operation. Every method here
+ * is synchronous and runs inside one transaction opened by the caller
+ * (`SqliteBackend`, which implements the async `Backend` seam on top).
  */
 import { fromJson, type JsonValue } from "../_json.ts";
-import { cascadeMessage } from "../_backend.ts";
+import {
+  cascadeMessage,
+  type Claimed,
+  type Claimer,
+  type Outcome,
+  type PreparedJob,
+  type StepParams,
+} from "../_backend.ts";
 import { claimSql, claimTaskParams, SQL } from "./_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
@@ -15,53 +22,6 @@ import { diskFullMessage, readOnlyMessage } from "./_file_errors.ts";
 import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
 import type { ExecutionInfo, JobInfo } from "../job_info.ts";
-
-/** A job a worker has claimed. */
-export interface Claimed {
-  seq: number;
-  id: string;
-  name: string;
-  task: string;
-  params: string;
-  /** Attempt number since submit or requeue (1-based). */
-  attempt: number;
-  maxAttempts: number;
-  timeout: number;
-  retryDelay: number;
-  backoff: Backoff;
-  /** Claims ever made of this job: the fencing token. */
-  run: number;
-  children: number;
-  hasParents: boolean;
-  priority: number;
-  runAt: number;
-  workerId: string;
-  startedAt: number;
-  /** Filled for jobs with dependencies. */
-  parentResults: Record<string, JsonValue> | undefined;
-}
-
-/** How an attempt ended. */
-export type Outcome =
-  | { kind: "completed"; job: Claimed; result: string; at: number }
-  | {
-    /** Interrupted by its worker stopping: back to pending, the attempt not counted. */
-    kind: "released";
-    job: Claimed;
-    reason: string;
-    at: number;
-  }
-  | {
-    kind: "failed" | "timeout";
-    job: Claimed;
-    /** Short message stored on the job. */
-    error: string;
-    /** Longer text (a stack) stored on the execution. */
-    detail: string;
-    /** No retry, whatever attempts are left (the failure would repeat). */
-    permanent: boolean;
-    at: number;
-  };
 
 const iso = (ms: SqlValue): string => new Date(Number(ms)).toISOString();
 const isoOrNull = (ms: SqlValue): string | null => ms === null ? null : iso(ms);
@@ -99,28 +59,6 @@ function toJobInfo(r: SqlRow): JobInfo {
 /** The error a job cancelled because of another job's end carries (shared by the backends). */
 export { cascadeMessage };
 
-/** Who claims: one Worker object, and what it can run. */
-export interface Claimer {
-  /** The worker id recorded on the jobs it runs. */
-  workerId: string;
-  /** This Worker object's own token: only it renews the leases it took. */
-  owner: string;
-  /** The names of the tasks it runs: it claims no other job. */
-  tasks: readonly string[];
-  /** How long a claim lasts without renewal. */
-  leaseMs: number;
-  /** A lease never outlasts its attempt's deadline by more than this. */
-  graceMs: number;
-}
-
-/** One worker step's input (see {@linkcode Store.cycle}). */
-export interface StepParams {
-  claimer: Claimer;
-  outcomes: readonly Outcome[];
-  limit: number;
-  now: number;
-}
-
 interface ClaimPlan {
   one: string;
   many: string;
@@ -141,12 +79,6 @@ function claimPlan(c: Claimer): ClaimPlan {
     plans.set(c.tasks, plan);
   }
   return plan;
-}
-
-/** A job validated and serialized for insertion. */
-export interface PreparedJob {
-  job: Job;
-  params: string;
 }
 
 const stores = new WeakMap<Connection, Store>();

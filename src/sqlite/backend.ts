@@ -17,8 +17,8 @@ import type {
   WorkerFacts,
   WorkerRecord,
 } from "../_backend.ts";
-import type { JobDetails, JobInfo, QueueStats } from "../job_info.ts";
-import { JOB_STATUSES, type JobStatus } from "../job_status.ts";
+import { type JobDetails, type JobInfo, type QueueStats, queueStats } from "../job_info.ts";
+import type { JobStatus } from "../job_status.ts";
 import { type Connection, SqliteError } from "./connection.ts";
 import { closeHandle } from "./ffi_driver.ts";
 import { writeBackup } from "./_backup.ts";
@@ -264,15 +264,7 @@ export class SqliteBackend implements Backend {
 
   async stats(_p: { now: number }): Promise<QueueStats> {
     const s = await this.#ready();
-    const counts = await s.read(() => s.stats());
-    const stats = {} as QueueStats;
-    let total = 0;
-    for (const status of JOB_STATUSES) {
-      stats[status] = counts.get(status) ?? 0;
-      total += stats[status];
-    }
-    stats.total = total;
-    return stats;
+    return queueStats(await s.read(() => s.stats()));
   }
 
   async workerFacts(

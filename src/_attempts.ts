@@ -84,6 +84,8 @@ export interface AttemptsOptions {
   graceMs: number;
   maxPayload: number;
   log: Logger;
+  /** Log one line per attempt (not built at all when false: the default logger drops them). */
+  attemptLines: boolean;
   /** Something changed the loop may act on: an outcome, a freed slot. */
   changed: () => void;
   /** A handler's synchronous stretch of `ms` outlasted the lease. */
@@ -119,6 +121,7 @@ export class Attempts {
   #graceMs: number;
   #maxPayload: number;
   #log: Logger;
+  #attemptLines: boolean;
   #changed: () => void;
   #onStall: (ms: number, entry: Running) => void;
 
@@ -129,6 +132,7 @@ export class Attempts {
     this.#graceMs = o.graceMs;
     this.#maxPayload = o.maxPayload;
     this.#log = o.log;
+    this.#attemptLines = o.attemptLines;
     this.#changed = o.changed;
     this.#onStall = o.onStall;
   }
@@ -282,6 +286,24 @@ export class Attempts {
     this.#outcomes.push(outcome);
     entry.onDecided?.();
     this.#changed();
+    switch (outcome.kind) {
+      case "released":
+        break;
+      case "completed":
+        this.#counts.completed++;
+        break;
+      case "timeout":
+        this.#counts.timedOut++;
+        break;
+      default:
+        this.#counts.failed++;
+    }
+    if (outcome.kind !== "released") this.#counts.processed++;
+    if (this.#attemptLines) this.#logAttempt(outcome);
+  }
+
+  /** The attempt's log line: info for a failed or timed-out one, debug for the others. */
+  #logAttempt(outcome: Outcome): void {
     const job = outcome.job;
     const attempt = `job ${job.id} (${job.name}): attempt ${job.attempt}/${job.maxAttempts}`;
     switch (outcome.kind) {
@@ -289,18 +311,14 @@ export class Attempts {
         this.#log("debug", `${attempt} released (not counted): ${outcome.reason}`);
         return;
       case "completed":
-        this.#counts.completed++;
         this.#log("debug", `${attempt} completed in ${outcome.at - job.startedAt} ms`);
-        break;
+        return;
       case "timeout":
-        this.#counts.timedOut++;
         this.#log("info", `${attempt} timed out, ${retryText(outcome)}`);
-        break;
+        return;
       default:
-        this.#counts.failed++;
         this.#log("info", `${attempt} failed, ${retryText(outcome)}`);
     }
-    this.#counts.processed++;
   }
 
   #fail(

@@ -22,6 +22,7 @@ import type { BackendSpec } from "./_backend.ts";
 import { closeAllBackends, openBackend, specTarget } from "./_open_backend.ts";
 import { isTask, type Task } from "./task.ts";
 import {
+  ATTEMPT_LINES,
   LEASE_OWNER,
   type LogLevel,
   Worker,
@@ -41,6 +42,8 @@ export interface InitMessage {
   timeoutGrace: number;
   watch: boolean;
   workerId: string;
+  /** Whether to log a line per attempt (the pool's logger may want them). */
+  attemptLines: boolean;
   /** The lease owner token the Web Worker's Worker claims under (the parent renews by it). */
   owner: string;
   maxPayloadBytes: number;
@@ -247,6 +250,7 @@ async function init(msg: InitMessage): Promise<void> {
       logTimer ??= setTimeout(flushLogs, 0);
     },
     [LEASE_OWNER]: msg.owner,
+    [ATTEMPT_LINES]: msg.attemptLines,
   } as WorkerOptions);
   // What the parent needs to free this isolate's storage should it be terminated.
   const probe = openBackend(msg.spec);

@@ -361,6 +361,7 @@ export class WorkerPool implements AsyncDisposable {
     this.#init = {
       type: "init",
       spec: this.#spec,
+      attemptLines: this.#log !== defaultLogger,
       tasks: [...this.taskModules],
       concurrency: this.concurrency,
       pollInterval,

@@ -108,7 +108,10 @@ export interface WorkerOptions extends ConnectionOptions {
    */
   maxPayloadBytes?: number;
   /**
-   * Receives log lines.
+   * Receives log lines, among them one per attempt: `info` for a failed or
+   * timed-out one (with its attempt number, whether it is retried and its
+   * error's first line), `debug` for a completed or released one. With the
+   * default logger, which drops `info` and `debug`, those are not even built.
    *
    * @default {defaultLogger}
    */
@@ -139,6 +142,12 @@ export interface WorkerCounts {
  * under, so a pool's parent thread can renew its Web Workers' leases.
  */
 export const LEASE_OWNER: unique symbol = Symbol("gigq.leaseOwner");
+
+/**
+ * The key of an internal Worker option: whether to log a line per attempt
+ * (a pool's Web Worker logs them only when the pool's own logger may want them).
+ */
+export const ATTEMPT_LINES: unique symbol = Symbol("gigq.attemptLines");
 
 /** How far past `timeout + timeoutGrace` a lease may run: time to write the outcome. */
 export const LEASE_MARGIN_MS = 3000;
@@ -305,6 +314,9 @@ export class Worker implements AsyncDisposable {
       graceMs: this.#graceMs,
       maxPayload: this.#maxPayload,
       log: this.#log,
+      // The default logger drops info and debug lines: then they are not even built.
+      attemptLines: (options as { [ATTEMPT_LINES]?: boolean })[ATTEMPT_LINES] ??
+        this.#log !== defaultLogger,
       changed: () => this.#signal(),
       onStall: (ms, entry) => this.#stalled(ms, entry),
     });

@@ -46,9 +46,12 @@ export async function settle(rounds = 20): Promise<void> {
   }
 }
 
-/** Yields to the event loop until `cond()` holds; fails after `limit` rounds. */
+/** Yields to the event loop until `cond()` holds; fails after `limit` rounds and 10 s. */
 export async function until(cond: () => boolean | Promise<boolean>, limit = 20_000): Promise<void> {
-  for (let i = 0; i < limit; i++) {
+  // At least `limit` rounds and at least 10 s of real time: a round is microseconds on SQLite,
+  // but a PostgreSQL round trip on a loaded machine can outlast thousands of them.
+  const deadline = Date.now() + 10_000;
+  for (let i = 0; i < limit || Date.now() < deadline; i++) {
     if (await cond()) return;
     await new Promise((r) => setImmediate(r));
   }

@@ -168,7 +168,7 @@ export const SQL = {
    */
   complete: `UPDATE gigq_jobs SET status = 'completed', result = ?1, error = NULL,
       lease_until = NULL, completed_at = ?2, updated_at = ?2
-    WHERE seq = ?3 AND status = 'running' AND runs = ?4 RETURNING children`,
+    WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
   /** Fenced retry: back to pending, not before ?3 (scheduled ?4). */
   retry: `UPDATE gigq_jobs SET status = 'pending', error = ?1, worker_id = NULL, lease_until = NULL,
       updated_at = ?2, run_at = ?3, scheduled = ?4
@@ -180,9 +180,6 @@ export const SQL = {
   /** An attempt that ended other than completed (failed, timeout, released). */
   insertExecution: `INSERT INTO gigq_attempts (job, run, attempt, worker_id, status, started_at,
       completed_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-  /** A completed parent releases its children. */
-  releaseChildren: `UPDATE gigq_jobs SET parents_left = parents_left - 1
-    WHERE seq IN (SELECT child FROM gigq_job_deps WHERE parent = ?)`,
   /** Cancels every pending descendant of ?1, naming the job (?3) that caused it. */
   cascadeCancel: `WITH RECURSIVE d(seq) AS (
       SELECT child FROM gigq_job_deps WHERE parent = ?1

@@ -340,11 +340,8 @@ export class Store {
     const job = o.job;
     if (o.kind === "completed") {
       // The job's row is the record of its completed attempt: no attempts row.
-      // Its children as they are now: one may have been submitted while it ran.
-      const row = this.#stmt(SQL.complete).values(o.result, now, job.seq, job.run)[0];
-      if (row === undefined) return false;
-      if ((row[0] as number) > 0) this.#stmt(SQL.releaseChildren).run(job.seq);
-      return true;
+      // Its children, as they are now, are released by the schema's trigger.
+      return this.#stmt(SQL.complete).run(o.result, now, job.seq, job.run).changes > 0;
     }
     if (o.kind === "released") {
       if (this.#stmt(SQL.release).run(o.reason, now, job.seq, job.run).changes === 0) return false;

@@ -260,6 +260,22 @@ export interface Backend {
   close(): void;
 }
 
+/**
+ * The error of an attempt whose lease expired (times in epoch ms). A lease is
+ * capped at the attempt's deadline (plus a grace): reaching the cap means the
+ * attempt timed out with no live worker to record it.
+ */
+export function lapseMessage(
+  p: { workerId: unknown; startedAt: number; leaseUntil: number; timeout: number },
+): string {
+  return p.leaseUntil >= p.startedAt + p.timeout * 1000
+    ? `Job timed out after ${p.timeout} seconds and worker ${p.workerId} did not record it ` +
+      `(the worker died or its event loop was blocked); the attempt was abandoned`
+    : `Worker ${p.workerId} stopped renewing its lease (expired ${
+      new Date(p.leaseUntil).toISOString()
+    }); the attempt was abandoned`;
+}
+
 /** The error a job cancelled because of `rootId` carries. */
 export function cascadeMessage(rootId: string, rootStatus: string): string {
   const what = rootStatus === "failed"

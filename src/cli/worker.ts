@@ -185,6 +185,25 @@ const ZERO: WorkerCounts = {
   abandoned: 0,
 };
 
+/** What `--once` prints: its JSON summary, or one line. */
+function reportOnce(
+  plan: WorkerPlan,
+  io: Io,
+  workerId: string | undefined,
+  processed: boolean,
+  outcome: string | null,
+): void {
+  if (plan.json) {
+    io.stdout(toJsonText({ workerId, processed, outcome }));
+  } else {
+    io.stdout(
+      processed
+        ? `Processed one job (${outcome === "timeout" ? "timed out" : outcome}).\n`
+        : "No jobs available to process.\n",
+    );
+  }
+}
+
 function outcomeOf(before: WorkerCounts, after: WorkerCounts): string | null {
   if (after.completed > before.completed) return "completed";
   if (after.timedOut > before.timedOut) return "timeout";
@@ -215,16 +234,7 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
       job.catch(() => {}); // after a forced exit nobody awaits it
       const processed = await Promise.race([job, forcedExit.then(() => null)]);
       if (processed === null) return await forcedExit;
-      const outcome = outcomeOf(before, worker.counts);
-      if (plan.json) {
-        io.stdout(toJsonText({ workerId: worker.id, processed, outcome }));
-      } else {
-        io.stdout(
-          processed
-            ? `Processed one job (${outcome === "timeout" ? "timed out" : outcome}).\n`
-            : "No jobs available to process.\n",
-        );
-      }
+      reportOnce(plan, io, worker.id, processed, outcomeOf(before, worker.counts));
       return 0;
     }
     progress.start();
@@ -367,16 +377,7 @@ async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
       const processed = await pool.processOne();
       const forced = signals.code();
       if (forced !== 0) return forced;
-      const outcome = outcomeOf(ZERO, pool.counts);
-      if (plan.json) {
-        io.stdout(toJsonText({ workerId: id, processed, outcome }));
-      } else {
-        io.stdout(
-          processed
-            ? `Processed one job (${outcome === "timeout" ? "timed out" : outcome}).\n`
-            : "No jobs available to process.\n",
-        );
-      }
+      reportOnce(plan, io, id, processed, outcomeOf(ZERO, pool.counts));
       return 0;
     }
     progress.start();

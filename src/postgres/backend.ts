@@ -11,10 +11,12 @@
  *
  * @module
  */
+import { iso, isoOrNull, toJobInfo } from "../_job_row.ts";
 import {
   type Backend,
   cascadeMessage,
   type Claimed,
+  lapseMessage,
   type PostgresSpec,
   type PreparedJob,
   type RenewParams,
@@ -51,39 +53,6 @@ import { channel, type Statements, statements } from "./_sql.ts";
 import { migrate } from "./schema.ts";
 
 type Row = Record<string, unknown>;
-
-const iso = (ms: unknown): string => new Date(Number(ms)).toISOString();
-const isoOrNull = (ms: unknown): string | null => ms === null ? null : iso(ms);
-
-function toJobInfo(r: Row): JobInfo {
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    task: r.task as string,
-    module: r.module as string | null,
-    status: r.status as JobStatus,
-    params: fromJson(r.params),
-    dependencies: JSON.parse(r.dependencies as string),
-    priority: Number(r.priority),
-    attempts: Number(r.attempts),
-    maxAttempts: Number(r.max_attempts),
-    timeout: Number(r.timeout),
-    retryDelay: Number(r.retry_delay),
-    backoff: r.backoff as Backoff,
-    description: r.description as string,
-    result: r.status === "completed" ? fromJson(r.result) : null,
-    error: r.error as string | null,
-    // A completed job keeps the worker that completed it (its attempt's record).
-    workerId: r.status === "running" ? r.worker_id as string : null,
-    createdAt: iso(r.created_at),
-    updatedAt: iso(r.updated_at),
-    startedAt: isoOrNull(r.started_at),
-    completedAt: isoOrNull(r.completed_at),
-    runAt: iso(r.run_at),
-    leaseUntil: isoOrNull(r.lease_until),
-    cancelledBy: r.cancelled_by_id as string | null,
-  };
-}
 
 /** Serialization failures and deadlocks: the transaction is rolled back whole, so run it again. */
 const RETRIED = new Set(["40001", "40P01"]);
@@ -531,14 +500,12 @@ export class PostgresBackend implements Backend {
     now: number,
   ): Promise<void> {
     const ended = rows.map((r) => {
-      const timeout = Number(r.timeout);
-      // A lease is capped at the attempt's deadline (plus a grace): reaching
-      // the cap means the attempt timed out with no live worker to record it.
-      const message = Number(r.lease_until) >= Number(r.started_at) + timeout * 1000
-        ? `Job timed out after ${timeout} seconds and worker ${r.worker_id} did not record it ` +
-          `(the worker died or its event loop was blocked); the attempt was abandoned`
-        : `Worker ${r.worker_id} stopped renewing its lease (expired ${iso(r.lease_until)}); ` +
-          `the attempt was abandoned`;
+      const message = lapseMessage({
+        workerId: r.worker_id,
+        startedAt: Number(r.started_at),
+        leaseUntil: Number(r.lease_until),
+        timeout: Number(r.timeout),
+      });
       return this.#end(run, {
         seq: Number(r.seq),
         id: r.id as string,

@@ -3,11 +3,13 @@
  * is synchronous and runs inside one transaction opened by the caller
  * (`SqliteBackend`, which implements the async `Backend` seam on top).
  */
+import { iso, isoOrNull, toJobInfo } from "../_job_row.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
 import {
   cascadeMessage,
   type Claimed,
   type Claimer,
+  lapseMessage,
   type Outcome,
   type PreparedJob,
   type StepParams,
@@ -16,45 +18,12 @@ import { claimSql, claimTaskParams, SQL } from "./_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
 import type { JobStatus } from "../job_status.ts";
-import type { Connection, SqlRow, SqlValue } from "./connection.ts";
+import type { Connection, SqlRow } from "./connection.ts";
 import { SqliteError } from "./connection.ts";
 import { diskFullMessage, readOnlyMessage } from "./_file_errors.ts";
 import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
 import type { ExecutionInfo, JobInfo } from "../job_info.ts";
-
-const iso = (ms: SqlValue): string => new Date(Number(ms)).toISOString();
-const isoOrNull = (ms: SqlValue): string | null => ms === null ? null : iso(ms);
-
-function toJobInfo(r: SqlRow): JobInfo {
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    task: r.task as string,
-    module: r.module as string | null,
-    status: r.status as JobStatus,
-    params: fromJson(r.params),
-    dependencies: JSON.parse(r.dependencies as string),
-    priority: Number(r.priority),
-    attempts: Number(r.attempts),
-    maxAttempts: Number(r.max_attempts),
-    timeout: Number(r.timeout),
-    retryDelay: Number(r.retry_delay),
-    backoff: r.backoff as Backoff,
-    description: r.description as string,
-    result: r.status === "completed" ? fromJson(r.result) : null,
-    error: r.error as string | null,
-    // A completed job keeps the worker that completed it (its attempt's record).
-    workerId: r.status === "running" ? r.worker_id as string : null,
-    createdAt: iso(r.created_at),
-    updatedAt: iso(r.updated_at),
-    startedAt: isoOrNull(r.started_at),
-    completedAt: isoOrNull(r.completed_at),
-    runAt: iso(r.run_at),
-    leaseUntil: isoOrNull(r.lease_until),
-    cancelledBy: r.cancelled_by_id as string | null,
-  };
-}
 
 /** The error a job cancelled because of another job's end carries (shared by the backends). */
 export { cascadeMessage };
@@ -417,14 +386,12 @@ export class Store {
   reapExpired(now: number): number {
     const rows = this.#stmt(SQL.expiredLeases).values(now);
     for (const r of rows) {
-      const timeout = Number(r[11]);
-      // A lease is capped at the attempt's deadline (plus a grace): reaching
-      // the cap means the attempt timed out with no live worker to record it.
-      const message = Number(r[9]) >= Number(r[8]) + timeout * 1000
-        ? `Job timed out after ${timeout} seconds and worker ${r[7]} did not record it ` +
-          `(the worker died or its event loop was blocked); the attempt was abandoned`
-        : `Worker ${r[7]} stopped renewing its lease (expired ${iso(r[9])}); ` +
-          `the attempt was abandoned`;
+      const message = lapseMessage({
+        workerId: r[7],
+        startedAt: Number(r[8]),
+        leaseUntil: Number(r[9]),
+        timeout: Number(r[11]),
+      });
       this.#endAttempt(
         r[0] as number,
         r[1] as string,

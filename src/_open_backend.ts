@@ -164,12 +164,7 @@ const POSTGRES_BACKEND = new URL("./postgres/backend.ts", import.meta.url).href;
  */
 export function openBackend(spec: BackendSpec, mode?: OpenMode): Backend {
   if (spec.kind === "sqlite") return new SqliteBackend(spec, mode);
-  if (mode !== undefined && (mode.create === false || mode.readOnlyFallback)) {
-    throw new RangeError(
-      `Cannot open ${backendLabel(spec)}: create: false and readOnlyFallback apply to SQLite ` +
-        `files only`,
-    );
-  }
+  // readOnlyFallback is about a file in a read-only directory: a server has none.
   return new LoadedOnOpen(spec, async () => {
     let mod: typeof import("./postgres/backend.ts");
     try {
@@ -181,7 +176,7 @@ export function openBackend(spec: BackendSpec, mode?: OpenMode): Backend {
         { cause: error },
       );
     }
-    return new mod.PostgresBackend(spec, backendLabel(spec));
+    return new mod.PostgresBackend(spec, backendLabel(spec), mode?.create !== false);
   });
 }
 

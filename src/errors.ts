@@ -63,7 +63,8 @@ export class QueueClosedError extends Error {
 
 /**
  * Why {@linkcode NoQueueError} found no queue: `"missing"`, nothing is at the
- * path; `"empty"`, a database without any table (an empty file, say);
+ * path (on PostgreSQL: no GigQ tables in the schema); `"empty"`, a database
+ * without any table (an empty file, say);
  * `"foreign"`, a database with tables of its own but none of GigQ's.
  */
 export type NoQueueReason = "missing" | "empty" | "foreign";
@@ -97,7 +98,9 @@ export class NoQueueError extends Error {
    */
   constructor(path: string, reason: NoQueueReason) {
     const what = reason === "missing"
-      ? "the file does not exist"
+      ? (/^postgres(?:ql)?:\/\//i.test(path)
+        ? "the schema holds no GigQ queue"
+        : "the file does not exist")
       : reason === "empty"
       ? "the database holds no tables"
       : "the database holds other tables, not GigQ's";

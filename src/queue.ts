@@ -40,7 +40,9 @@ export interface JobQueueOptions extends ConnectionOptions {
    * database without GigQ's tables) the constructor throws a
    * {@linkcode NoQueueError} and nothing is created or changed — an empty or
    * foreign file is not even switched to WAL mode. (A `file:` URI should
-   * carry `mode=rw` for SQLite itself to refuse a missing file.)
+   * carry `mode=rw` for SQLite itself to refuse a missing file.) On
+   * PostgreSQL, where opening waits for the server, the first operation
+   * rejects with it instead, and no schema or table is created.
    *
    * @default {true}
    */

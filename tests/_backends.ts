@@ -82,7 +82,8 @@ if (POSTGRES_URL === undefined && Deno.env.get("GIGQ_TEST_POSTGRES_NOTED") === u
     (Deno.env.get("GIGQ_TEST_POSTGRES_URL") === "none"
       ? "PostgreSQL tests ignored (GIGQ_TEST_POSTGRES_URL=none); "
       : "PostgreSQL tests ignored: no server at 127.0.0.1:5432 (user postgres, database test); ") +
-      "set GIGQ_TEST_POSTGRES_URL=postgres://user@host:port/db to run them",
+      "set GIGQ_TEST_POSTGRES_URL=postgres://user@host:port/db, or install the PostgreSQL " +
+      "server programs (initdb, pg_ctl) for deno task test to start a throwaway one",
   );
 }
 

@@ -16,7 +16,10 @@ export class NoDatabaseError extends OperationError {
    */
   constructor(path: string, other = false) {
     super(
-      other
+      isDatabaseUrl(path)
+        ? `no GigQ queue at ${dbLabel(path)} (submit a job or start a worker to create one, or ` +
+          `run gigq migrate)`
+        : other
         ? `no GigQ queue in ${path} (it is an SQLite database without GigQ's tables; submit a ` +
           `job or start a worker on it to add them beside its own)`
         : `no GigQ database at ${path} (submit a job or start a worker to create one)`,
@@ -33,9 +36,19 @@ export class NoDatabaseError extends OperationError {
  */
 export type QueueUse = "create" | "write" | "read";
 
+/** True for a `postgres://` or `postgresql://` URL: a queue on a server, not a file. */
+export function isDatabaseUrl(db: string): boolean {
+  return /^postgres(?:ql)?:\/\//i.test(db);
+}
+
+/** How messages name a database: a URL without its password. */
+export function dbLabel(db: string): string {
+  return isDatabaseUrl(db) ? db.replace(/^([^:]+:\/\/[^:@/]*):[^@/]*@/, "$1:…@") : db;
+}
+
 /** Refuses a directory given as the database, in the CLI's words. */
 export async function refuseDirectory(path: string): Promise<void> {
-  if (path === ":memory:" || path.startsWith("file:")) return;
+  if (path === ":memory:" || path.startsWith("file:") || isDatabaseUrl(path)) return;
   try {
     if ((await Deno.stat(path)).isDirectory) {
       throw new OperationError(`${JSON.stringify(path)} is a directory, not a GigQ database`);
@@ -48,6 +61,7 @@ export async function refuseDirectory(path: string): Promise<void> {
 /** The library's errors for a missing or unreadable queue, as the CLI says them. */
 function inCliWords(path: string, error: unknown): unknown {
   if (error instanceof NoQueueError) return new NoDatabaseError(path, error.reason === "foreign");
+  if (isDatabaseUrl(path)) return error;
   if (!(error instanceof ReadOnlyQueueError)) return error;
   return new OperationError(
     error.reason === "wal"
@@ -76,6 +90,15 @@ export async function openQueue(
   await refuseDirectory(path);
   let queue: JobQueue;
   try {
+    if (isDatabaseUrl(path)) {
+      queue = new JobQueue(path, { create: use === "create" });
+      // Opening waits for the server: a missing queue is found here, not by the command.
+      await queue.listJobs({ limit: 1 }).catch((error) => {
+        queue.close();
+        throw error;
+      });
+      return queue;
+    }
     queue = new JobQueue(path, {
       driver,
       create: use === "create",

@@ -35,6 +35,7 @@ import {
 } from "../../mod.ts";
 import { OperationError, type OptionSpecs, parseOptions, UsageError } from "./_args.ts";
 import { type Command, flag, str } from "./_command.ts";
+import { isDatabaseUrl } from "./_database.ts";
 import { type CliIo, resolveIo } from "./_io.ts";
 import { command as backup } from "./backup.ts";
 import { command as cancel } from "./cancel.ts";
@@ -58,8 +59,8 @@ const GLOBAL: OptionSpecs = {
 };
 
 const GLOBAL_HELP = `Options every command accepts:
-  --db PATH        the database file (default: $GIGQ_DB, else gigq.db in the current
-                   directory)
+  --db PATH|URL    the database file, or a postgres:// URL (?schema=NAME, default gigq)
+                   (default: $GIGQ_DB, else gigq.db in the current directory)
   --driver NAME    node or ffi (default: $GIGQ_DRIVER, else node); ffi needs --allow-ffi
   --json           print JSON for scripts instead of tables
   -h, --help       show this help`;
@@ -82,9 +83,9 @@ const NAMES = Object.keys(COMMANDS);
 
 function topHelp(): string {
   const width = Math.max(...NAMES.map((n) => n.length)) + 2;
-  return `gigq: a job queue in one SQLite file
+  return `gigq: a job queue in one SQLite file or a PostgreSQL database
 
-Usage: gigq [--db PATH] <command> [options]
+Usage: gigq [--db PATH|URL] <command> [options]
 
 Commands:
 ${NAMES.map((n) => `  ${n.padEnd(width)}${COMMANDS[n].summary}`).join("\n")}
@@ -246,7 +247,7 @@ export async function main(args: string[], io: CliIo = {}): Promise<number> {
     const envDb = resolved.env("GIGQ_DB") || undefined;
     const given = str(parsed, "db") ?? envDb ?? "gigq.db";
     if (given === "") throw new UsageError(`--db must not be empty`);
-    const path = given === ":memory:" || given.startsWith("file:")
+    const path = given === ":memory:" || given.startsWith("file:") || isDatabaseUrl(given)
       ? given
       : resolve(resolved.cwd(), given);
     const driver = str(parsed, "driver") !== undefined

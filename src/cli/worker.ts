@@ -15,7 +15,7 @@ import {
 } from "../../mod.ts";
 import { parseNumber, UsageError } from "./_args.ts";
 import { type Command, type Context, flag, list, str } from "./_command.ts";
-import { refuseDirectory } from "./_database.ts";
+import { isDatabaseUrl, refuseDirectory } from "./_database.ts";
 import { formatTime, toJsonText } from "./_format.ts";
 import type { Io, StopSignal } from "./_io.ts";
 import { importTasks, moduleUrl } from "./_modules.ts";
@@ -27,8 +27,8 @@ export const REPEAT_MS = 500;
 export interface WorkerPlan {
   /** The database file. */
   path: string;
-  /** The SQLite driver. */
-  driver: DriverName;
+  /** The SQLite driver (none for a PostgreSQL URL). */
+  driver: DriverName | undefined;
   /** The `--tasks` modules, as typed. */
   modules: string[];
   /** `--workers`: how many Web Workers run the handlers (1 unless `--in-process`). */
@@ -462,7 +462,7 @@ async function run(ctx: Context): Promise<number> {
   await refuseDirectory(ctx.path);
   return await runWorkers({
     path: ctx.path,
-    driver: ctx.driver,
+    driver: isDatabaseUrl(ctx.path) ? undefined : ctx.driver,
     modules,
     workers,
     inProcess,

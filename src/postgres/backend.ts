@@ -27,7 +27,7 @@ import {
 } from "../_backend.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
 import { inFlight } from "../_in_flight.ts";
-import { JobNotFoundError } from "../errors.ts";
+import { JobNotFoundError, NoQueueError, SchemaError } from "../errors.ts";
 import { type Backoff, retryDelaySeconds } from "../job.ts";
 import {
   type ExecutionInfo,
@@ -50,7 +50,7 @@ import {
   type TransactionSql,
 } from "./_client.ts";
 import { channel, type Statements, statements } from "./_sql.ts";
-import { migrate } from "./schema.ts";
+import { migrate, readVersion } from "./schema.ts";
 
 type Row = Record<string, unknown>;
 
@@ -122,6 +122,7 @@ export class PostgresBackend implements Backend {
   #generation = 0;
   #closed = false;
   #log: ((level: "info" | "warn", message: string) => void) | undefined;
+  readonly #create: boolean;
 
   /**
    * Takes this isolate's client for the spec's database and schema (no
@@ -129,10 +130,12 @@ export class PostgresBackend implements Backend {
    *
    * @param spec the database and schema
    * @param label how messages name it (the URL without its password)
+   * @param create whether a missing queue is made (else a `NoQueueError`, nothing created)
    */
-  constructor(spec: PostgresSpec, label: string) {
+  constructor(spec: PostgresSpec, label: string, create = true) {
     this.spec = spec;
     this.#label = label;
+    this.#create = create;
     this.#q = statements(spec.schema);
     this.#channel = channel(spec.schema);
     this.#client = acquireClient(spec);
@@ -156,18 +159,36 @@ export class PostgresBackend implements Backend {
       client = this.#client = acquireClient(this.spec);
       if (had) this.#generation++;
     }
+    if (!this.#create && client.migrated === undefined) {
+      // Looked at each time until a queue is there: another process may make it.
+      const version = await readVersion(client.sql, this.spec.schema, this.#label).catch(
+        (error) => Promise.reject(this.#openError(error)),
+      );
+      if (version === 0) throw new NoQueueError(this.#label, "missing");
+    }
     if (client.migrated === undefined) {
       const c = client;
       c.migrated = migrate(c.sql, this.spec.schema, this.#label, this.#log).then(
         () => {},
         (error) => {
           c.migrated = undefined;
-          throw error;
+          throw this.#openError(error);
         },
       );
     }
     await client.migrated;
     return client.sql;
+  }
+
+  /** An error met while opening the queue, naming it (a refused connection says only its address). */
+  #openError(error: unknown): unknown {
+    if (error instanceof SchemaError || !(error instanceof Error)) return error;
+    if (error.message.includes(this.#label)) return error;
+    const code = (error as { code?: string }).code;
+    const hint = code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "CONNECT_TIMEOUT"
+      ? " (is the server running, and is the host and port right?)"
+      : "";
+    return new Error(`Cannot open ${this.#label}: ${error.message}${hint}`, { cause: error });
   }
 
   /** Runs `fn` in one transaction, again (whole) after a deadlock or serialization failure. */

@@ -250,6 +250,11 @@ export async function main(args: string[], io: CliIo = {}): Promise<number> {
     const path = given === ":memory:" || given.startsWith("file:") || isDatabaseUrl(given)
       ? given
       : resolve(resolved.cwd(), given);
+    if (isDatabaseUrl(path) && str(parsed, "driver") !== undefined) {
+      throw new UsageError(
+        `--driver applies to SQLite files only, not to the PostgreSQL URL given in --db`,
+      );
+    }
     const driver = str(parsed, "driver") !== undefined
       ? driverFrom(str(parsed, "driver"), "--driver")
       : driverFrom(resolved.env("GIGQ_DRIVER") || undefined, "GIGQ_DRIVER");

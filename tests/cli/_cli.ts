@@ -44,10 +44,19 @@ export function taskFlags(driver: string): string[] {
   ];
 }
 
-/** Runs `gigq <args>` in a new process with the `gigq` task's permissions (not --allow-all). */
+/**
+ * Runs `gigq <args>` in a new process with the `gigq` task's permissions (not
+ * --allow-all); `driver` is `node`, `ffi`, or `postgres` (a URL in `args`).
+ */
 export async function cliProcess(driver: string, args: string[]): Promise<CliResult> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags(driver), `${REPO}/src/cli/main.ts`, "--driver", driver, ...args],
+    args: [
+      "run",
+      ...taskFlags(driver),
+      `${REPO}/src/cli/main.ts`,
+      ...(driver === "postgres" ? [] : ["--driver", driver]),
+      ...args,
+    ],
     env: { NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",

@@ -67,3 +67,5 @@ export { systemClock } from "./src/clock.ts";
 export type { Clock, TimerId } from "./src/clock.ts";
 export { DEFAULT_MAX_PAYLOAD_BYTES } from "./src/_json.ts";
 export type { JsonValue } from "./src/_json.ts";
+export { migrate } from "./src/migrate.ts";
+export type { MigrateOptions, MigrationReport } from "./src/migrate.ts";

@@ -137,6 +137,16 @@ export interface WorkerRecord {
   stoppedAt: number | null;
 }
 
+/** What {@linkcode Backend.migration} found. */
+export interface MigrationPlan {
+  /** The version found (0: no queue yet). */
+  from: number;
+  /** This GigQ's version. */
+  to: number;
+  /** The statements from `from` to `to`; empty when current. */
+  sql: string;
+}
+
 /**
  * How a queue opens its storage (JobQueue's `create` and `readOnlyFallback`
  * options). The default creates what is missing.
@@ -181,6 +191,13 @@ export interface Backend {
   readonly readOnly: boolean;
   /** Connects and creates or upgrades the schema; announces a long upgrade through `log`. */
   open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void>;
+
+  /**
+   * The queue's schema version as found (0: no queue), this GigQ's, and the
+   * statements between them (empty when current); with `apply`, brings the
+   * schema up to date as `open` does. Without it, creates and changes nothing.
+   */
+  migration(p: { apply: boolean }): Promise<MigrationPlan>;
 
   insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]>;
   /** The worker step, one transaction. Returns the claimed jobs by priority. */

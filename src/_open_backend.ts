@@ -11,6 +11,7 @@ import type {
   Backend,
   BackendSpec,
   Claimed,
+  MigrationPlan,
   OpenMode,
   PostgresSpec,
   PreparedJob,
@@ -239,6 +240,10 @@ class LoadedOnOpen implements Backend {
 
   async open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void> {
     await this.#run((b) => b.open(p));
+  }
+
+  async migration(p: { apply: boolean }): Promise<MigrationPlan> {
+    return await this.#run((b) => b.migration(p));
   }
 
   async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {

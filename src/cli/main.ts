@@ -41,6 +41,7 @@ import { command as backup } from "./backup.ts";
 import { command as cancel } from "./cancel.ts";
 import { command as clear } from "./clear.ts";
 import { command as list } from "./list.ts";
+import { command as migrate } from "./migrate.ts";
 import { command as requeue } from "./requeue.ts";
 import { command as stats } from "./stats.ts";
 import { command as status } from "./status.ts";
@@ -77,6 +78,7 @@ const COMMANDS: Record<string, Command> = {
   worker,
   why,
   backup,
+  migrate,
 };
 
 const NAMES = Object.keys(COMMANDS);

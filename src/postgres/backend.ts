@@ -17,6 +17,7 @@ import {
   cascadeMessage,
   type Claimed,
   lapseMessage,
+  type MigrationPlan,
   type PostgresSpec,
   type PreparedJob,
   type RenewParams,
@@ -50,7 +51,7 @@ import {
   type TransactionSql,
 } from "./_client.ts";
 import { channel, type Statements, statements } from "./_sql.ts";
-import { migrate, readVersion } from "./schema.ts";
+import { migrate, migrationSql, readVersion, SCHEMA_VERSION } from "./schema.ts";
 
 type Row = Record<string, unknown>;
 
@@ -208,6 +209,18 @@ export class PostgresBackend implements Backend {
   async open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void> {
     this.#log = p.log;
     await this.#ready();
+  }
+
+  async migration(p: { apply: boolean }): Promise<MigrationPlan> {
+    if (this.#closed) throw new Error(`Cannot use ${this.#label}: the backend is closed`);
+    let client = this.#client;
+    if (client === undefined || !client.open) client = this.#client = acquireClient(this.spec);
+    const from = await readVersion(client.sql, this.spec.schema, this.#label).catch(
+      (error) => Promise.reject(this.#openError(error)),
+    );
+    if (p.apply) await this.#ready();
+    const sql = from === SCHEMA_VERSION ? "" : migrationSql(this.spec.schema, from) + "\n";
+    return { from, to: SCHEMA_VERSION, sql };
   }
 
   async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {

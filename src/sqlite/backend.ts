@@ -8,6 +8,7 @@
 import type {
   Backend,
   Claimed,
+  MigrationPlan,
   OpenMode,
   PreparedJob,
   RenewParams,
@@ -31,6 +32,7 @@ import {
   releaseConnection,
 } from "./registry.ts";
 import { SQL } from "./_sql.ts";
+import { migrationSql, readVersion, SCHEMA_VERSION } from "./schema.ts";
 import { Store } from "./_store.ts";
 
 /** SQLite's primary result code for a file that is not a database (SQLITE_NOTADB). */
@@ -172,6 +174,18 @@ export class SqliteBackend implements Backend {
   async open(p: { log?: (level: "info" | "warn", message: string) => void }): Promise<void> {
     this.#log = p.log;
     await this.#ready();
+  }
+
+  async migration(p: { apply: boolean }): Promise<MigrationPlan> {
+    if (this.#closed) throw new Error(`Cannot use ${this.spec.path}: the backend is closed`);
+    if (this.#conn === undefined || !this.#conn.isOpen) {
+      this.#conn = this.#connect();
+      this.#store = undefined;
+    }
+    // The connection is open but not yet migrated until the store opens on it.
+    const from = readVersion(this.#conn);
+    if (p.apply) await this.#ready();
+    return { from, to: SCHEMA_VERSION, sql: migrationSql(from) };
   }
 
   async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {

@@ -462,6 +462,35 @@ export function migrate(
 }
 
 /**
+ * The statements that bring a queue at schema `from` (0: none) to
+ * {@linkcode SCHEMA_VERSION}, as `migrate` runs them in one transaction
+ * (for `gigq migrate --print`); empty when it is current.
+ */
+export function migrationSql(from: number): string {
+  if (from >= SCHEMA_VERSION) return "";
+  const record = (v: number) =>
+    v < 5
+      ? `PRAGMA user_version = ${v};`
+      : `INSERT OR REPLACE INTO gigq_schema (id, version) VALUES (1, ${v});`;
+  const parts = ["PRAGMA foreign_keys = OFF;", "BEGIN IMMEDIATE;"];
+  if (from === 0) {
+    parts.push(
+      `-- ${SCHEMA_VERSION}: the current schema, at once`,
+      CURRENT.trim(),
+      record(SCHEMA_VERSION),
+    );
+  } else {
+    for (const m of MIGRATIONS) {
+      if (m.version > from) {
+        parts.push(`-- ${m.version}: ${m.description}`, m.sql.trim(), record(m.version));
+      }
+    }
+  }
+  parts.push("COMMIT;", "PRAGMA foreign_keys = ON;");
+  return parts.join("\n") + "\n";
+}
+
+/**
  * Refuses, without writing anything, a database GigQ must not touch: one
  * written by a newer schema. Runs before a connection switches the file to
  * WAL mode. Any other SQLite file may hold a queue beside its own tables.

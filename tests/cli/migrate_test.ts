@@ -1,7 +1,7 @@
 /** `gigq migrate` and the library's `migrate()`, on every backend. */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { Job, JobQueue, migrate, SchemaError } from "../../mod.ts";
+import { Job, JobQueue, migrate, type MigrateOptions, SchemaError } from "../../mod.ts";
 import { backendTest, withPostgres } from "../_backends.ts";
 import { cli, ok } from "./_cli.ts";
 
@@ -110,11 +110,9 @@ backendTest(
 
 Deno.test("migrate() refuses bad arguments, naming them", async () => {
   await assert.rejects(migrate("" as string), /db must be a non-empty string, got ""/);
-  // deno-lint-ignore no-explicit-any
   await assert.rejects(
-    migrate("x.db", { dryRun: "yes" as any }),
+    migrate("x.db", { dryRun: "yes" as unknown as boolean }),
     /dryRun must be a boolean, got "yes"/,
   );
-  // deno-lint-ignore no-explicit-any
-  await assert.rejects(migrate("x.db", { print: true } as any), /print/);
+  await assert.rejects(migrate("x.db", { print: true } as MigrateOptions), /print/);
 });

@@ -27,8 +27,11 @@
  * @module
  */
 import { backendSpec, isPostgresUrl, specTarget } from "./src/_open_backend.ts";
+import { queueInternals } from "./src/_queue_backend.ts";
 import { knownKeys } from "./src/_validate.ts";
+import type { Job } from "./src/job.ts";
 import { describe } from "./src/job_status.ts";
+import type { JobQueue } from "./src/queue.ts";
 
 /** Options for {@linkcode postgres}. */
 export interface PostgresOptions {
@@ -94,4 +97,113 @@ export function postgres(url: string, options: PostgresOptions = {}): string {
   const rest = params.toString();
   const base = q < 0 ? url : url.slice(0, q);
   return specTarget(backendSpec(rest === "" ? base : `${base}?${rest}`)).target;
+}
+
+/**
+ * A transaction of the npm `postgres` client (version 3): the `tx` that
+ * `sql.begin(async (tx) => …)` hands its function. Only its `unsafe` method
+ * is used, so any client of that package will do (its column transforms do
+ * not apply to GigQ's statements).
+ */
+export interface PostgresTransaction {
+  /** Runs one statement with parameters in the transaction. */
+  unsafe(
+    query: string,
+    parameters?: unknown[],
+    options?: { prepare?: boolean },
+  ): PromiseLike<unknown>;
+}
+
+async function submitIn(
+  context: string,
+  tx: PostgresTransaction,
+  queue: JobQueue,
+  jobs: Iterable<Job>,
+): Promise<string[]> {
+  const lent = queueInternals(context, queue);
+  if (typeof (tx as { unsafe?: unknown })?.unsafe !== "function") {
+    throw new TypeError(
+      `${context}: expected a transaction of the npm postgres client (the tx of ` +
+        `sql.begin(async (tx) => …)), got ${describe(tx)}`,
+    );
+  }
+  const backend = await lent.backend();
+  if (backend.spec.kind !== "postgres") {
+    throw new TypeError(
+      `${context}: the queue is the SQLite file ${backend.spec.path}; use queue.transaction() ` +
+        `there (a PostgreSQL transaction cannot hold its jobs)`,
+    );
+  }
+  if (jobs === null || typeof (jobs as Iterable<Job>)?.[Symbol.iterator] !== "function") {
+    throw new TypeError(`${context}: expected an iterable of jobs, got ${describe(jobs)}`);
+  }
+  const list = [...jobs];
+  const prepared = lent.prepare(list);
+  if (prepared.length === 0) return [];
+  await backend.insertJobsIn!({ tx, jobs: prepared, now: lent.now() });
+  return list.map((j) => j.id);
+}
+
+/**
+ * Submits a job inside the application's own PostgreSQL transaction, so
+ * the job and the application's rows commit together, or neither: a
+ * rollback leaves no job behind, and workers wake only once it commits.
+ * The transaction must be on the queue's database (its schema made: the
+ * queue makes it on first use); resolves to the job's id.
+ *
+ * @example Save an order and the job that e-mails its receipt, atomically
+ * ```ts ignore
+ * import postgresClient from "npm:postgres@3";
+ * import { JobQueue } from "@gigq/gigq";
+ * import { submitInTransaction } from "@gigq/gigq/postgres";
+ *
+ * const url = "postgres://app@db.internal/app";
+ * const sql = postgresClient(url);
+ * const queue = new JobQueue(`${url}?schema=gigq`);
+ * const jobId = await sql.begin(async (tx) => {
+ *   await tx`INSERT INTO orders (id, total) VALUES (42, 99.5)`;
+ *   return await submitInTransaction(tx, queue, sendReceipt.toJob({ order: 42 }));
+ * });
+ * ```
+ *
+ * @param tx the open transaction (`sql.begin`'s `tx`)
+ * @param queue a queue on a PostgreSQL URL of the same database
+ * @param job the job to submit
+ */
+export async function submitInTransaction(
+  tx: PostgresTransaction,
+  queue: JobQueue,
+  job: Job,
+): Promise<string> {
+  const context = "Cannot submit in a transaction";
+  if (job === null || typeof job !== "object" || Symbol.iterator in job) {
+    throw new TypeError(`${context}: expected a Job, got ${describe(job)}`);
+  }
+  return (await submitIn(context, tx, queue, [job]))[0];
+}
+
+/**
+ * Submits jobs inside the application's own PostgreSQL transaction (see
+ * {@linkcode submitInTransaction}); they may depend on each other, in any
+ * order, and on jobs already submitted. Resolves to their ids in the order
+ * given.
+ *
+ * @example A workflow that exists only if the signup commits
+ * ```ts ignore
+ * await sql.begin(async (tx) => {
+ *   await tx`INSERT INTO users (email) VALUES (${email})`;
+ *   await submitManyInTransaction(tx, queue, new Workflow("signup").add(welcome).jobs);
+ * });
+ * ```
+ *
+ * @param tx the open transaction (`sql.begin`'s `tx`)
+ * @param queue a queue on a PostgreSQL URL of the same database
+ * @param jobs the jobs to submit
+ */
+export async function submitManyInTransaction(
+  tx: PostgresTransaction,
+  queue: JobQueue,
+  jobs: Iterable<Job>,
+): Promise<string[]> {
+  return await submitIn("Cannot submit in a transaction", tx, queue, jobs);
 }

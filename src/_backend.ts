@@ -200,6 +200,12 @@ export interface Backend {
   migration(p: { apply: boolean }): Promise<MigrationPlan>;
 
   insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]>;
+  /**
+   * Inserts jobs within a transaction the application opened on its own
+   * client (PostgreSQL only; SQLite has `transaction`): they commit or roll
+   * back with it, and workers wake when it commits.
+   */
+  insertJobsIn?(p: { tx: unknown; jobs: readonly PreparedJob[]; now: number }): Promise<string[]>;
   /** The worker step, one transaction. Returns the claimed jobs by priority. */
   step(p: StepParams): Promise<Claimed[]>;
   renewLeases(p: RenewParams): Promise<void>;

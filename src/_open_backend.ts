@@ -250,6 +250,19 @@ class LoadedOnOpen implements Backend {
     return await this.#run((b) => b.insertJobs(p));
   }
 
+  async insertJobsIn(
+    p: { tx: unknown; jobs: readonly PreparedJob[]; now: number },
+  ): Promise<string[]> {
+    return await this.#run((b) => {
+      if (b.insertJobsIn === undefined) {
+        throw new TypeError(
+          `Cannot submit in an outside transaction on ${backendLabel(this.spec)}`,
+        );
+      }
+      return b.insertJobsIn(p);
+    });
+  }
+
   async step(p: StepParams): Promise<Claimed[]> {
     return await this.#run((b) => b.step(p));
   }

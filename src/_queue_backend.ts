@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { Backend } from "./_backend.ts";
+import type { Backend, PreparedJob } from "./_backend.ts";
+import type { Job } from "./job.ts";
 import { describe } from "./job_status.ts";
 
 /** What a queue lends to library code. */
@@ -14,6 +15,8 @@ export interface QueueInternals {
   backend(): Promise<Backend>;
   /** The queue's clock, in epoch ms. */
   now(): number;
+  /** Jobs checked and serialized as the queue's submit does, parents first (throws as it would). */
+  prepare(jobs: Iterable<Job>): PreparedJob[];
 }
 
 const internals = new WeakMap<object, QueueInternals>();

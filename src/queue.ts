@@ -229,7 +229,11 @@ export class JobQueue implements Disposable {
       create: create as boolean,
       readOnlyFallback: readOnlyFallback as boolean,
     });
-    registerQueue(this, { backend: () => this.#ready(), now: () => this.#clock.now() });
+    registerQueue(this, {
+      backend: () => this.#ready(),
+      now: () => this.#clock.now(),
+      prepare: (jobs) => this.#prepare(this.#list(jobs)),
+    });
   }
 
   /** The driver this queue's connection uses. */

@@ -230,7 +230,7 @@ postgresTest(
         ran = true;
         return tx.submit(noop.toJob({}));
       }),
-      (e: Error) => /not on PostgreSQL yet; nothing was written/.test(e.message),
+      (e: Error) => /nothing was written.*submitInTransaction/.test(e.message),
     );
     assert.equal(ran, false);
     assert.equal((await queue.stats()).total, 0);

@@ -109,7 +109,7 @@ function build(schema: string) {
      * Would-be parents outside the batch, by id, locked until the submit
      * commits: a parent completing meanwhile waits, then sees the new edge.
      */
-    lockParents: `SELECT seq, id, status, cancelled_by FROM ${jobs}
+    lockParents: `SELECT seq, id, status, cancelled_by AS root FROM ${jobs}
       WHERE id = ANY($1::text[]) ORDER BY seq FOR NO KEY UPDATE`,
     /** Jobs by seq: id and status (for the message of a cascaded cancel). */
     jobsBySeq: `SELECT seq, id, status FROM ${jobs} WHERE seq = ANY($1::bigint[])`,

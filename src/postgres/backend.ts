@@ -96,6 +96,19 @@ function runner(tx: TransactionSql): Run {
   };
 }
 
+/** A unique violation on the job id, in the words of `submit` (any other error as it is). */
+function duplicateId(error: unknown, jobs: readonly PreparedJob[]): unknown {
+  const code = (error as { code?: string })?.code;
+  if (code !== "23505") return error;
+  // Key (id)=(…) already exists.
+  const dup = /\(id\)=\((.*)\)/.exec(String((error as { detail?: string }).detail))?.[1];
+  const job = jobs.find((j) => j.job.id === dup)?.job ?? jobs[0].job;
+  return new RangeError(
+    `Cannot submit job ${JSON.stringify(job.name)}: a job with id ${job.id} was already ` +
+      `submitted (create a new Job to run the task again)`,
+  );
+}
+
 /** An attempt to end (a failure, a timeout, an expired lease, a lost Web Worker). */
 interface Ending {
   seq: number;
@@ -253,17 +266,22 @@ export class PostgresBackend implements Backend {
       }
       await this.#tx((tx) => this.#insertBatch(tx, p.jobs, p.now));
     } catch (error) {
-      const code = (error as { code?: string })?.code;
-      if (code !== "23505") throw error;
-      // Key (id)=(…) already exists.
-      const dup = /\(id\)=\((.*)\)/.exec(String((error as { detail?: string }).detail))?.[1];
-      const job = p.jobs.find((j) => j.job.id === dup)?.job ?? p.jobs[0].job;
-      throw new RangeError(
-        `Cannot submit job ${JSON.stringify(job.name)}: a job with id ${job.id} was already ` +
-          `submitted (create a new Job to run the task again)`,
-      );
+      throw duplicateId(error, p.jobs);
     }
     return ids;
+  }
+
+  async insertJobsIn(
+    p: { tx: unknown; jobs: readonly PreparedJob[]; now: number },
+  ): Promise<string[]> {
+    // The schema is made (or checked) through this queue's own client first.
+    await this.#ready();
+    try {
+      await this.#insertBatch(p.tx as TransactionSql, p.jobs, Math.floor(p.now));
+    } catch (error) {
+      throw duplicateId(error, p.jobs);
+    }
+    return p.jobs.map((j) => j.job.id);
   }
 
   /** Inserts jobs already ordered parents-first, with their edges, in `tx`. */
@@ -277,7 +295,12 @@ export class PostgresBackend implements Backend {
     const parents = new Map<string, { seq?: number; status: string; root: number | null }>();
     if (outside.length > 0) {
       for (const r of await tx.unsafe(q.lockParents, [outside], PREPARED)) {
-        parents.set(r.id, { seq: r.seq, status: r.status, root: r.cancelled_by });
+        // Numbers whatever the client's bigint parser (an application's returns strings).
+        parents.set(String(r.id), {
+          seq: Number(r.seq),
+          status: String(r.status),
+          root: r.root === null ? null : Number(r.root),
+        });
       }
     }
     const rows: Row[] = [];
@@ -686,8 +709,9 @@ export class PostgresBackend implements Backend {
   }
 
   /**
-   * Not on PostgreSQL yet: `JobQueue.transaction()` hands its function a
-   * synchronous SQLite connection, which a network database cannot give.
+   * `JobQueue.transaction()` hands its function a synchronous SQLite
+   * connection, which a network database cannot give: on PostgreSQL the
+   * application's own transaction takes the jobs (`submitInTransaction`).
    */
   transaction<T>(_p: {
     now: number;
@@ -695,9 +719,10 @@ export class PostgresBackend implements Backend {
   }): Promise<T> {
     return Promise.reject(
       new Error(
-        `Cannot run queue.transaction() on ${this.#label}: transactions are supported on ` +
-          `SQLite only, not on PostgreSQL yet; nothing was written (submit the jobs with ` +
-          `submit() or submitMany(), which are each one transaction)`,
+        `Cannot run queue.transaction() on ${this.#label}: it runs a synchronous SQLite ` +
+          `transaction; nothing was written. On PostgreSQL, submit inside your own transaction: ` +
+          `sql.begin(async (tx) => submitInTransaction(tx, queue, job)), with ` +
+          `submitInTransaction from "@gigq/gigq/postgres"`,
       ),
     );
   }

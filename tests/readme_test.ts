@@ -5,6 +5,7 @@
  * `deno task …` commands of its sh and console blocks run, offline.
  */
 import assert from "node:assert/strict";
+import { POSTGRES_URL, withPostgres } from "./_backends.ts";
 import { tempDb } from "./_helpers.ts";
 
 const REPO = new URL("..", import.meta.url);
@@ -74,12 +75,44 @@ function expectedOutput(code: string): string | undefined {
 
 const squash = (text: string) => text.replace(/\s+/g, "");
 
+/** The server the README's PostgreSQL examples name; the tests swap in theirs. */
+const README_SERVER = "postgres://postgres@127.0.0.1:5432/test";
+
+/**
+ * `code` (a block, or a command line) on the test server, every schema it
+ * names replaced by `schema` — undefined when there is no server (the block
+ * is then not run). Code that names no PostgreSQL URL is returned as it is.
+ */
+function onTestServer(code: string, schema: string): string | undefined {
+  if (!code.includes("postgres://")) return code;
+  if (POSTGRES_URL === undefined) return undefined;
+  return code.replaceAll(README_SERVER, POSTGRES_URL)
+    .replace(/schema=(gigq|demo)\b/g, `schema=${schema}`)
+    .replace(/const schema = "gigq"/g, `const schema = "${schema}"`);
+}
+
+/** A fresh schema for one test's PostgreSQL examples, and its removal. */
+function readmeSchema(): { name: string; drop(): Promise<void> } {
+  const name = `gigq_readme_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  return {
+    name,
+    drop: async () => {
+      if (POSTGRES_URL === undefined) return;
+      await withPostgres(
+        `${POSTGRES_URL}?schema=${name}`,
+        (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${name}" CASCADE`),
+      );
+    },
+  };
+}
+
 /** A directory set up like a user's project: an import map naming this checkout. */
 async function userProject(dir: string): Promise<void> {
   const config = {
     imports: {
       "@gigq/gigq": new URL("mod.ts", REPO).href,
       "@gigq/gigq/cli": new URL("src/cli/main.ts", REPO).href,
+      "@gigq/gigq/postgres": new URL("postgres.ts", REPO).href,
     },
     compilerOptions: CONFIG.compilerOptions,
   };
@@ -118,13 +151,24 @@ Deno.test("README.md: every ts block type-checks and runs, printing what its com
         );
         return;
       }
+      const schema = readmeSchema();
+      const code = onTestServer(block.code, schema.name);
+      if (code === undefined) return; // a PostgreSQL example, and no server
       const db = await tempDb();
       try {
         await userProject(db.dir);
-        await Deno.writeTextFile(`${db.dir}/block.ts`, block.code);
+        await Deno.writeTextFile(`${db.dir}/block.ts`, code);
         const r = await run(
           Deno.execPath(),
-          ["run", "--check", "--allow-read", "--allow-write", "--allow-env", "block.ts"],
+          [
+            "run",
+            "--check",
+            "--allow-read",
+            "--allow-write",
+            "--allow-env",
+            "--allow-net",
+            "block.ts",
+          ],
           db.dir,
         );
         assert.equal(r.code, 0, `line ${block.line}:\n${r.stdout}${r.stderr}`);
@@ -138,6 +182,7 @@ Deno.test("README.md: every ts block type-checks and runs, printing what its com
         }
       } finally {
         await db.cleanup();
+        await schema.drop();
       }
     });
   }
@@ -192,13 +237,14 @@ function commands(block: Block): string[] {
   return found;
 }
 
-/** Splits a command line on spaces (the README's commands quote nothing). */
-const argv = (line: string) => line.split(/\s+/).slice(1);
+/** Splits a command line on spaces (the README quotes only whole words, in double quotes). */
+const argv = (line: string) => line.split(/\s+/).slice(1).map((a) => a.replace(/^"(.*)"$/, "$1"));
 
 Deno.test("README.md: the deno task commands of its sh and console blocks run", async (t) => {
   const shell = ALL.filter((b) => b.lang === "sh" || b.lang === "console");
   const project = await tempDb();
   const checkout = await tempDb();
+  const schema = readmeSchema();
   try {
     // The user's project: the README's deno.json and tasks.ts, with JSR swapped for this checkout.
     const user = userConfig();
@@ -216,14 +262,16 @@ Deno.test("README.md: the deno task commands of its sh and console blocks run", 
     await Deno.writeTextFile(`${project.dir}/tasks.ts`, tasksTs.code);
     // This repository, copied: `deno task` runs where deno.json is, and the
     // commands create files (gigq.db, backups) there.
-    for (const item of ["deno.json", "mod.ts", "src", "examples"]) {
+    for (const item of ["deno.json", "mod.ts", "postgres.ts", "src", "examples"]) {
       await run("cp", ["-R", new URL(item, REPO).pathname, checkout.dir], checkout.dir);
     }
     let ran = 0;
     for (const block of shell) {
       const dir = block.section === USER_SECTION ? project.dir : checkout.dir;
-      for (const line of commands(block)) {
-        await t.step(`line ${block.line}: ${line}`, async () => {
+      for (const shown of commands(block)) {
+        const line = onTestServer(shown, schema.name);
+        if (line === undefined) continue; // a PostgreSQL command, and no server
+        await t.step(`line ${block.line}: ${shown}`, async () => {
           const r = await run(Deno.execPath(), argv(line), dir);
           assert.equal(r.code, 0, `${line}:\n${r.stdout}${r.stderr}`);
           // `deno task` names the task on stderr; nothing else may be there.
@@ -237,5 +285,6 @@ Deno.test("README.md: the deno task commands of its sh and console blocks run", 
   } finally {
     await project.cleanup();
     await checkout.cleanup();
+    await schema.drop();
   }
 });

@@ -150,9 +150,9 @@ export function notEmptyMessage(label: string, count: number): string {
 
 /** The refusal of an import whose job ids the target already has. */
 export function collisionMessage(label: string, ids: readonly string[], total: number): string {
-  return `Cannot copy into ${label}: ${total} of the jobs copied already ${
-    total === 1 ? "is" : "are"
-  } there (id ${ids.slice(0, 3).join(", ")}${
+  return `Cannot copy into ${label}: it already holds ${total} of the jobs to copy (id ${
+    ids.slice(0, 3).join(", ")
+  }${
     total > 3 ? ", …" : ""
   }); nothing was written (force adds jobs beside others, never over a job with the same id)`;
 }

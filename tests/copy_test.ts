@@ -9,9 +9,9 @@ import { cascadeMessage, type Claimed, type Outcome } from "../src/_backend.ts";
 import { closing } from "../src/_closers.ts";
 import { queueInternals } from "../src/_queue_backend.ts";
 import { abandonedMessage } from "../src/copy.ts";
-import { POSTGRES_URL, postgresSchema } from "./_backends.ts";
+import { backendTest, POSTGRES_URL, postgresSchema } from "./_backends.ts";
 import { cli } from "./cli/_cli.ts";
-import { FakeClock, tempDb } from "./_helpers.ts";
+import { dbHash, FakeClock, tempDb } from "./_helpers.ts";
 
 const WORKER = "worker-a";
 
@@ -240,3 +240,304 @@ Deno.test("copyQueue: SQLite to SQLite keeps every job, edge and attempt", async
     await cleanup(a, b);
   }
 });
+
+const pgTest = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name: `[postgres] ${name}`, ignore: POSTGRES_URL === undefined, fn });
+
+/** Fresh PostgreSQL schemas for one test, dropped by `drop`. */
+function schemas(n: number) {
+  const made = Array.from({ length: n }, () => postgresSchema()!);
+  return {
+    targets: made.map((s) => s.target),
+    cleanup: async () => {
+      closeConnections();
+      await closing();
+      for (const s of made) await s.drop();
+    },
+  };
+}
+
+pgTest(
+  "copyQueue: SQLite → PostgreSQL → SQLite, and schema to schema, keeps every job",
+  async () => {
+    const a = await tempDb("a.db");
+    const c = await tempDb("c.db");
+    const pg = schemas(2);
+    try {
+      const clock = new FakeClock();
+      const src = new JobQueue(a.path, { clock });
+      const f = await fill(src, clock);
+      const before = await snapshot(src);
+      const mid = new JobQueue(pg.targets[0], { clock });
+      assert.deepEqual(await copyQueue(src, mid), {
+        jobs: 17,
+        edges: 7,
+        attempts: 7,
+        abandoned: 2,
+      });
+      const onPg = await snapshot(mid);
+      assert.deepEqual(without(onPg, f.changed), without(before, f.changed));
+      await checkAbandoned(mid, f, clock.now());
+      clock.jump(60_000);
+      const back = new JobQueue(c.path, { clock });
+      assert.deepEqual(await copyQueue(mid, back), {
+        jobs: 17,
+        edges: 7,
+        attempts: 7,
+        abandoned: 0,
+      });
+      assert.deepEqual(await snapshot(back), onPg, "back on SQLite, every job as on PostgreSQL");
+      const other = new JobQueue(pg.targets[1], { clock });
+      await copyQueue(mid, other);
+      assert.deepEqual(await snapshot(other), onPg, "another schema holds the same");
+      await checkLive(back, f, clock.now());
+      await checkLive(other, f, clock.now());
+      for (const q of [src, mid, back, other]) q.close();
+    } finally {
+      await pg.cleanup();
+      await cleanup(a, c);
+    }
+  },
+);
+
+pgTest("gigq copy: SQLite → PostgreSQL → SQLite gives the same list --json", async () => {
+  const a = await tempDb("a.db");
+  const pg = schemas(2);
+  try {
+    const clock = new FakeClock();
+    const src = new JobQueue(a.path, { clock });
+    const f = await fill(src, clock);
+    src.close();
+    const json = async (args: string[]) => {
+      const r = await cli(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, "");
+      return r.stdout;
+    };
+    const c = `${a.dir}/c.db`;
+    const d = `${a.dir}/d.db`;
+    const there = JSON.parse(
+      await json(["copy", "--from", a.path, "--to", pg.targets[0], "--json"]),
+    );
+    assert.equal(there.from, a.path);
+    assert.match(there.to, /^postgres:\/\/postgres@[^?]+\?schema=gigq_test_/);
+    assert.deepEqual(
+      {
+        jobs: there.jobs,
+        edges: there.edges,
+        attempts: there.attempts,
+        abandoned: there.abandoned,
+      },
+      { jobs: 17, edges: 7, attempts: 7, abandoned: 2 },
+    );
+    const human = await json(["copy", "--from", pg.targets[0], "--to", c]);
+    assert.equal(
+      human,
+      `Copied 17 jobs, 7 dependency edges and 7 attempts from ${there.to} to ${c}.\n`,
+    );
+    const listA = JSON.parse(await json(["--db", a.path, "list", "--json"])) as { id: string }[];
+    const listC = await json(["--db", c, "list", "--json"]);
+    assert.deepEqual(
+      (JSON.parse(listC) as { id: string }[]).filter((j) => !f.changed.has(j.id)),
+      listA.filter((j) => !f.changed.has(j.id)),
+    );
+    // Nothing running any more: a second round trip is exact, to the byte.
+    await json(["copy", "--from", c, "--to", pg.targets[1]]);
+    await json(["copy", "--from", pg.targets[1], "--to", d]);
+    assert.equal(await json(["--db", d, "list", "--json"]), listC);
+    for (const id of Object.values(f.ids)) {
+      assert.equal(
+        await json(["--db", d, "status", id, "--json"]),
+        await json(["--db", c, "status", id, "--json"]),
+      );
+    }
+  } finally {
+    await pg.cleanup();
+    await cleanup(a);
+  }
+});
+
+/** The kinds of target a refusal is tested on: a SQLite file, and PostgreSQL when there is one. */
+function targets(dir: string) {
+  const list: { kind: string; target: string; drop: () => Promise<void> }[] = [
+    { kind: "sqlite", target: `${dir}/target.db`, drop: () => Promise.resolve() },
+  ];
+  const pg = postgresSchema();
+  if (pg !== undefined) list.push({ kind: "postgres", ...pg });
+  return list;
+}
+
+Deno.test("copy into a queue that holds jobs is refused, writing nothing, unless --force", async (t) => {
+  const a = await tempDb("a.db");
+  try {
+    const clock = new FakeClock();
+    const src = new JobQueue(a.path, { clock });
+    const ids = await src.submitMany([new Job({ task: "x" }), new Job({ task: "y" })]);
+    for (const { kind, target, drop } of targets(a.dir)) {
+      await t.step(kind, async () => {
+        try {
+          const dst = new JobQueue(target, { clock });
+          const own = await dst.submit(new Job({ task: "own" }));
+          const before = await snapshot(dst);
+          const r = await cli(["copy", "--from", a.path, "--to", target]);
+          assert.equal(r.code, 1);
+          assert.equal(r.stdout, "");
+          assert.match(
+            r.stderr,
+            /^gigq copy: Cannot copy into .+: it already holds 1 job; nothing was written \(copy into an empty queue, or use force/,
+          );
+          assert.deepEqual(await snapshot(dst), before);
+          await assert.rejects(copyQueue(src, dst), /it already holds 1 job; nothing was written/);
+          assert.deepEqual(await snapshot(dst), before);
+
+          const forced = await cli(["copy", "--from", a.path, "--to", target, "--force", "--json"]);
+          assert.equal(forced.code, 0, forced.stderr);
+          assert.equal(JSON.parse(forced.stdout).jobs, 2);
+          assert.deepEqual((await dst.listJobs()).map((j) => j.id), [ids[1], ids[0], own]);
+          const appended = await snapshot(dst);
+          // The same jobs again: refused even with force, naming a taken id.
+          const again = await cli(["copy", "--from", a.path, "--to", target, "--force"]);
+          assert.equal(again.code, 1);
+          assert.match(again.stderr, /it already holds 2 of the jobs to copy \(id /);
+          assert.ok(again.stderr.includes(ids[0]), again.stderr);
+          assert.deepEqual(await snapshot(dst), appended);
+          dst.close();
+        } finally {
+          closeConnections();
+          await closing();
+          await drop();
+        }
+      });
+    }
+    src.close();
+  } finally {
+    await cleanup(a);
+  }
+});
+
+Deno.test("gigq copy: bad arguments exit 2 with one clear line and change nothing", async () => {
+  const a = await tempDb("a.db");
+  try {
+    const src = new JobQueue(a.path);
+    await src.submit(new Job({ task: "x" }));
+    const before = await snapshot(src);
+    src.close();
+    closeConnections();
+    const hash = await dbHash(a.path);
+    const dst = `${a.dir}/new.db`;
+    await Deno.symlink(a.path, `${a.dir}/link.db`);
+    const cases: [string[], RegExp][] = [
+      [["--to", dst], /missing --from: give the queue to copy from/],
+      [["--from", a.path], /missing --to: give the queue to copy to/],
+      [["--from", "", "--to", dst], /missing --from/],
+      [["--from", a.path, "--to", a.path], /--from and --to are the same queue \(.*a\.db\)/],
+      [["--from", a.path, "--to", `${a.dir}/link.db`], /--from and --to are the same queue/],
+      [
+        ["--from", a.path, "--to", "mysql://root:secret@db/app"],
+        /--to must be a SQLite file or a postgres:\/\/ \(postgresql:\/\/\) URL, got "mysql:\/\/root:…@db\/app" \(unknown scheme "mysql"\)/,
+      ],
+      [["--from", "redis://cache", "--to", dst], /--from must be .*unknown scheme "redis"/],
+      [["--from", a.path, "--to", ":memory:"], /--to must be .*in-memory/],
+      [["--db", a.path, "--from", a.path, "--to", dst], /takes --from and --to, not --db/],
+      [["--from", a.path, "--to", dst, "extra"], /unexpected argument "extra"/],
+      [["--from", a.path, "--to", dst, "--force=yes"], /option --force takes no value/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(["copy", ...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, /^gigq copy: /);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.ok(!r.stderr.includes("secret"), "the password is not shown");
+    }
+    const missing = await cli(["copy", "--from", `${a.dir}/nope.db`, "--to", dst]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no GigQ database at .*nope\.db/);
+    const names = [...Deno.readDirSync(a.dir)].map((e) => e.name);
+    assert.deepEqual(names.filter((n) => !/-(wal|shm)$/.test(n)).sort(), ["a.db", "link.db"]);
+    assert.ok(!(await exists(dst)), "no target was created");
+    assert.ok(!(await exists(`${a.dir}/nope.db`)), "no source was created");
+    assert.equal(await dbHash(a.path), hash, "the source is unchanged");
+    const again = new JobQueue(a.path);
+    assert.deepEqual(await snapshot(again), before);
+    again.close();
+  } finally {
+    await cleanup(a);
+  }
+});
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("gigq copy --help documents it, and gigq --help lists it", async () => {
+  const top = await cli(["--help"]);
+  assert.match(top.stdout, /^ {2}copy +copy a whole queue/m);
+  const help = await cli(["copy", "--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: gigq copy --from SRC --to DST \[--force\] \[options\]$/m);
+  for (const o of ["--from", "--to", "--force", "postgres://", "abandoned", "--json"]) {
+    assert.ok(help.stdout.includes(o), `gigq copy --help does not mention ${o}`);
+  }
+});
+
+Deno.test("copyQueue refuses what is not a queue, unknown options and the same queue", async () => {
+  const a = await tempDb("a.db");
+  try {
+    const q = new JobQueue(a.path);
+    await assert.rejects(
+      copyQueue({} as JobQueue, q),
+      new TypeError("Cannot copy the queue: from: expected a JobQueue, got an object"),
+    );
+    await assert.rejects(copyQueue(q, "x.db" as unknown as JobQueue), /to: expected a JobQueue/);
+    await assert.rejects(
+      copyQueue(q, q, { overwrite: true } as never),
+      /unknown option "overwrite"; allowed: force/,
+    );
+    await assert.rejects(
+      copyQueue(q, q, { force: "yes" as never }),
+      /force must be true or false, got "yes"/,
+    );
+    const same = new JobQueue(a.path);
+    await assert.rejects(copyQueue(q, same), RangeError);
+    await assert.rejects(copyQueue(q, same), /from and to are the same queue/);
+    q.close();
+    same.close();
+  } finally {
+    await cleanup(a);
+  }
+});
+
+backendTest(
+  "importQueue writes all of a copy or, on an error, nothing",
+  async ({ target, options }) => {
+    const a = await tempDb("a.db");
+    try {
+      const src = new JobQueue(a.path);
+      const parent = new Job({ task: "p" });
+      await src.submitMany([parent, new Job({ task: "c", dependencies: [parent] })]);
+      const dump = await (await backendOf(src)).exportQueue({ now: Date.now() });
+      src.close();
+      const dst = new JobQueue(target, options);
+      const backend = await backendOf(dst);
+      // An edge to a job the copy does not have: the last write fails.
+      const broken = {
+        ...dump,
+        edges: [...dump.edges, { parent: 999_999, child: 1, position: 1 }],
+      };
+      await assert.rejects(backend.importQueue({ dump: broken, force: false, now: Date.now() }));
+      assert.deepEqual(await dst.listJobs(), [], "the jobs written before the error are gone");
+      await backend.importQueue({ dump, force: false, now: Date.now() });
+      assert.deepEqual((await dst.listJobs()).map((j) => j.task), ["c", "p"]);
+      dst.close();
+    } finally {
+      await a.cleanup();
+    }
+  },
+);

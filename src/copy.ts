@@ -132,7 +132,8 @@ export function abandonRunning(dump: QueueDump, now: number): number {
  * retry delay, or timed out for good when that was its last attempt. The
  * target must hold no jobs unless `force` (then the copies come after its
  * jobs); a copy with a job id the target holds is always refused. The
- * workers table is not copied. Throws a `RangeError` when both are the same
+ * workers table is not copied. The whole queue is held in memory while
+ * it is written. Throws a `RangeError` when both are the same
  * queue, and an `Error` (nothing written) for a refused target.
  *
  * @example Move a queue from a SQLite file to PostgreSQL

@@ -82,6 +82,14 @@ async function run(ctx: Context): Promise<number> {
     const report = await copyQueue(source, target, { force: flag(ctx.parsed, "force") });
     const result = { from: source.path, to: target.path, ...report };
     const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+    if (report.abandoned > 0) {
+      note(
+        `${plural(report.abandoned, "job was", "jobs were")} running in ${result.from}: stop ` +
+          `the workers there if they still run, or ${
+            report.abandoned === 1 ? "it" : "they"
+          } may run twice (there, and again from ${result.to})`,
+      );
+    }
     out(
       ctx,
       `Copied ${plural(report.jobs, "job", "jobs")}, ${

@@ -40,6 +40,8 @@ export { WorkerPool } from "./src/pool.ts";
 export type { WorkerPoolOptions } from "./src/pool.ts";
 export { why } from "./src/why.ts";
 export type { WhyAnswer, WhyOptions, WhyParent, WhyReason } from "./src/why.ts";
+export { copyQueue } from "./src/copy.ts";
+export type { CopyOptions, CopyReport } from "./src/copy.ts";
 export { Workflow } from "./src/workflow.ts";
 export type { AddTaskOptions } from "./src/workflow.ts";
 export { closeConnection, closeConnections, getConnection } from "./src/sqlite/registry.ts";

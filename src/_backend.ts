@@ -172,6 +172,69 @@ export interface WorkerFacts {
   seenAt: number | undefined;
 }
 
+/**
+ * One job's row as both backends store it, column by column (times in epoch
+ * ms; `scheduled` 0 or 1; `seq` and `cancelled_by` are the source's seqs).
+ */
+export interface JobRecord {
+  seq: number;
+  id: string;
+  name: string;
+  task: string;
+  module: string | null;
+  params: string;
+  priority: number;
+  max_attempts: number;
+  timeout: number;
+  retry_delay: number;
+  backoff: string;
+  description: string;
+  dependencies: string;
+  status: JobStatus;
+  attempts: number;
+  runs: number;
+  run_at: number;
+  scheduled: number;
+  parents_left: number;
+  children: number;
+  result: string | null;
+  error: string | null;
+  worker_id: string | null;
+  lease_until: number | null;
+  cancelled_by: number | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+  lease_owner: string | null;
+}
+
+/** One dependency edge (parent and child by seq; `position` in the child's list). */
+export interface EdgeRecord {
+  parent: number;
+  child: number;
+  position: number;
+}
+
+/** One recorded attempt (a completed one lives on its job's row). */
+export interface AttemptRecord {
+  job: number;
+  run: number;
+  attempt: number;
+  worker_id: string;
+  status: string;
+  started_at: number;
+  completed_at: number;
+  error: string | null;
+}
+
+/** A whole queue's jobs, edges and attempts, read in one snapshot (jobs in seq order). */
+export interface QueueDump {
+  jobs: JobRecord[];
+  edges: EdgeRecord[];
+  attempts: AttemptRecord[];
+}
+
 /** What the storage under a backend is now, compared with what it opened. */
 export type StorageState = "same" | "deleted" | "replaced";
 
@@ -252,6 +315,16 @@ export interface Backend {
    * on failure, nothing.
    */
   backup(p: { dest: string; now: number }): Promise<void>;
+
+  /** Every job, edge and attempt, from one consistent snapshot. */
+  exportQueue(p: { now: number }): Promise<QueueDump>;
+  /**
+   * Inserts `dump` in one transaction, keeping ids and the order of seqs
+   * (renumbered after the jobs already there) and remapping what refers to
+   * them. Refuses, writing nothing, a storage that holds jobs (unless
+   * `force`) or any job with an id of the dump.
+   */
+  importQueue(p: { dump: QueueDump; force: boolean; now: number }): Promise<void>;
 
   /** The next moment something may become claimable (a delayed job, a lease), if known. */
   nextWake(p: { now: number }): Promise<number | undefined>;

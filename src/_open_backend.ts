@@ -15,6 +15,7 @@ import type {
   OpenMode,
   PostgresSpec,
   PreparedJob,
+  QueueDump,
   RenewParams,
   StepParams,
   StorageState,
@@ -340,6 +341,14 @@ class LoadedOnOpen implements Backend {
 
   async backup(p: { dest: string; now: number }): Promise<void> {
     await this.#run((b) => b.backup(p));
+  }
+
+  async exportQueue(p: { now: number }): Promise<QueueDump> {
+    return await this.#run((b) => b.exportQueue(p));
+  }
+
+  async importQueue(p: { dump: QueueDump; force: boolean; now: number }): Promise<void> {
+    await this.#run((b) => b.importQueue(p));
   }
 
   async nextWake(p: { now: number }): Promise<number | undefined> {

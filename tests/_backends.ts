@@ -176,3 +176,18 @@ export function postgresTest(
     },
   });
 }
+
+/**
+ * A queue URL with a fresh schema of its own on the test server, and the
+ * drop of that schema (for a test that needs several, as a copy does);
+ * undefined without a server.
+ */
+export function postgresSchema(): { target: string; drop: () => Promise<void> } | undefined {
+  const url = POSTGRES_URL;
+  if (url === undefined) return undefined;
+  const schema = testSchema();
+  return {
+    target: `${url}${url.includes("?") ? "&" : "?"}schema=${schema}`,
+    drop: () => dropSchema(url, schema),
+  };
+}

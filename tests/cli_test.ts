@@ -117,7 +117,7 @@ Deno.test("gigq --help and -h list every command and exit 0", async () => {
     const r = await cli([flag]);
     assert.equal(r.code, 0);
     assert.equal(r.stderr, "");
-    assert.match(r.stdout, /^Usage: gigq \[--db PATH\] <command> \[options\]$/m);
+    assert.match(r.stdout, /^Usage: gigq \[--db PATH\|URL\] <command> \[options\]$/m);
     for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^  ${c} +\\S`, "m"));
     for (const v of ["GIGQ_DB", "GIGQ_DRIVER", "GIGQ_WORKER_ID", "GIGQ_POLLING_INTERVAL"]) {
       assert.ok(r.stdout.includes(v), v);

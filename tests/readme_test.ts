@@ -87,21 +87,22 @@ function onTestServer(code: string, schema: string): string | undefined {
   if (!code.includes("postgres://")) return code;
   if (POSTGRES_URL === undefined) return undefined;
   return code.replaceAll(README_SERVER, POSTGRES_URL)
-    .replace(/schema=(gigq|demo)\b/g, `schema=${schema}`)
-    .replace(/const schema = "gigq"/g, `const schema = "${schema}"`);
+    .replace(/schema=(\w+)/g, (_, name) => `schema=${schema}_${name}`)
+    .replace(/const schema = "(\w+)"/g, (_, name) => `const schema = "${schema}_${name}"`);
 }
 
-/** A fresh schema for one test's PostgreSQL examples, and its removal. */
+/** A fresh prefix for one test's PostgreSQL schemas, and their removal. */
 function readmeSchema(): { name: string; drop(): Promise<void> } {
   const name = `gigq_readme_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
   return {
     name,
     drop: async () => {
       if (POSTGRES_URL === undefined) return;
-      await withPostgres(
-        `${POSTGRES_URL}?schema=${name}`,
-        (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${name}" CASCADE`),
-      );
+      await withPostgres(`${POSTGRES_URL}?schema=${name}`, async (sql) => {
+        const rows =
+          await sql`SELECT nspname FROM pg_namespace WHERE starts_with(nspname, ${name})`;
+        for (const r of rows) await sql.unsafe(`DROP SCHEMA IF EXISTS "${r.nspname}" CASCADE`);
+      });
     },
   };
 }

@@ -40,6 +40,7 @@ import { type CliIo, resolveIo } from "./_io.ts";
 import { command as backup } from "./backup.ts";
 import { command as cancel } from "./cancel.ts";
 import { command as clear } from "./clear.ts";
+import { command as copy } from "./copy.ts";
 import { command as list } from "./list.ts";
 import { command as migrate } from "./migrate.ts";
 import { command as requeue } from "./requeue.ts";
@@ -78,6 +79,7 @@ const COMMANDS: Record<string, Command> = {
   worker,
   why,
   backup,
+  copy,
   migrate,
 };
 

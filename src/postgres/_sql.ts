@@ -282,6 +282,55 @@ function build(schema: string) {
       WHERE j.status IN ('completed', 'cancelled') AND j.completed_at < $1::bigint
         AND NOT EXISTS (SELECT 1 FROM keep WHERE keep.seq = j.seq)`,
 
+    /** Every job, every column, in seq order (for a copy of the queue). */
+    exportJobs: `SELECT seq, id, name, task, module, params, priority, max_attempts, timeout,
+        retry_delay, backoff, description, dependencies, status, attempts, runs, run_at,
+        scheduled, parents_left, children, result, error, worker_id, lease_until, cancelled_by,
+        created_at, updated_at, started_at, completed_at, lease_owner
+      FROM ${jobs} ORDER BY seq`,
+    exportEdges: `SELECT parent, child, position FROM ${deps} ORDER BY child, position`,
+    exportAttempts: `SELECT job, run, attempt, worker_id, status, started_at, completed_at,
+        error FROM ${attempts} ORDER BY job, run`,
+    /** Keeps other writers of jobs out until a copy into the queue commits (reads go on). */
+    lockJobs: `LOCK TABLE ${jobs} IN SHARE ROW EXCLUSIVE MODE`,
+    /** How many jobs there are, and the largest seq (0 without jobs). */
+    jobCountAndMaxSeq: `SELECT count(*) AS n, coalesce(max(seq), 0) AS max FROM ${jobs}`,
+    /** Which of the ids $1 are taken (at most 3), and how many. */
+    takenIds: `SELECT (array_agg(id ORDER BY seq))[1:3] AS ids, count(*) AS n FROM ${jobs}
+      WHERE id = ANY($1::text[])`,
+    /** Copied jobs ($1: a JSON array of rows, every column), their seqs moved by $2. */
+    importJobs: `INSERT INTO ${jobs} (seq, id, name, task, module, params, priority,
+        max_attempts, timeout, retry_delay, backoff, description, dependencies, status, attempts,
+        runs, run_at, scheduled, parents_left, children, result, error, worker_id, lease_until,
+        cancelled_by, created_at, updated_at, started_at, completed_at, lease_owner)
+      OVERRIDING SYSTEM VALUE
+      SELECT r.seq + $2::bigint, r.id, r.name, r.task, r.module, r.params, r.priority,
+        r.max_attempts, r.timeout, r.retry_delay, r.backoff, r.description, r.dependencies,
+        r.status, r.attempts, r.runs, r.run_at, r.scheduled = 1, r.parents_left, r.children,
+        r.result, r.error, r.worker_id, r.lease_until, r.cancelled_by + $2::bigint, r.created_at,
+        r.updated_at, r.started_at, r.completed_at, r.lease_owner
+      FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, id text, name text, task text,
+        module text, params text, priority int, max_attempts int, timeout float8,
+        retry_delay float8, backoff text, description text, dependencies text, status text,
+        attempts int, runs int, run_at bigint, scheduled int, parents_left int, children int,
+        result text, error text, worker_id text, lease_until bigint, cancelled_by bigint,
+        created_at bigint, updated_at bigint, started_at bigint, completed_at bigint,
+        lease_owner text)`,
+    /** Copied edges ($1: JSON rows by seq), moved by $2. */
+    importEdges: `INSERT INTO ${deps} (parent, child, position)
+      SELECT e.parent + $2::bigint, e.child + $2::bigint, e.position
+      FROM jsonb_to_recordset($1::jsonb) AS e(parent bigint, child bigint, position int)`,
+    /** Copied attempts ($1: JSON rows), their jobs moved by $2. */
+    importAttempts: `INSERT INTO ${attempts} (job, run, attempt, worker_id, status, started_at,
+        completed_at, error)
+      SELECT a.job + $2::bigint, a.run, a.attempt, a.worker_id, a.status, a.started_at,
+        a.completed_at, a.error
+      FROM jsonb_to_recordset($1::jsonb) AS a(job bigint, run int, attempt int, worker_id text,
+        status text, started_at bigint, completed_at bigint, error text)`,
+    /** Moves the seq generator past the jobs there, after a copy gave seqs of its own. */
+    syncSeq: `SELECT setval(pg_get_serial_sequence($1::text, 'seq'), max(seq))
+      FROM ${jobs} HAVING max(seq) IS NOT NULL`,
+
     /** The job and its recorded attempts (a JSON array), in one snapshot. */
     jobById: `SELECT ${JOB_COLUMNS}, (SELECT coalesce(json_agg(json_build_object(
           'run', a.run, 'attempt', a.attempt, 'worker_id', a.worker_id, 'status', a.status,

@@ -11,7 +11,16 @@
  *
  * @module
  */
-import { iso, isoOrNull, toJobInfo } from "../_job_row.ts";
+import {
+  collisionMessage,
+  iso,
+  isoOrNull,
+  notEmptyMessage,
+  toAttemptRecord,
+  toEdgeRecord,
+  toJobInfo,
+  toJobRecord,
+} from "../_job_row.ts";
 import {
   type Backend,
   cascadeMessage,
@@ -20,6 +29,7 @@ import {
   type MigrationPlan,
   type PostgresSpec,
   type PreparedJob,
+  type QueueDump,
   type RenewParams,
   type StepParams,
   type StorageState,
@@ -50,7 +60,7 @@ import {
   subscribe,
   type TransactionSql,
 } from "./_client.ts";
-import { channel, type Statements, statements } from "./_sql.ts";
+import { channel, quoteIdent, type Statements, statements } from "./_sql.ts";
 import { migrate, migrationSql, readVersion, SCHEMA_VERSION } from "./schema.ts";
 
 type Row = Record<string, unknown>;
@@ -59,6 +69,8 @@ type Row = Record<string, unknown>;
 const RETRIED = new Set(["40001", "40P01"]);
 /** Most runs of one transaction that keeps meeting those. */
 const MAX_RUNS = 8;
+/** Most rows a copy sends in one statement. */
+const IMPORT_BATCH = 2000;
 /** The longest NOTIFY payload that names tasks (the server's limit is 8000 bytes). */
 const MAX_PAYLOAD = 4000;
 
@@ -865,6 +877,66 @@ export class PostgresBackend implements Backend {
           `server's own tools (pg_dump --schema=${this.spec.schema})`,
       ),
     );
+  }
+
+  /** One snapshot (a repeatable-read transaction) of every job, edge and attempt. */
+  async exportQueue(_p: { now: number }): Promise<QueueDump> {
+    const q = this.#q;
+    const sql = await this.#ready();
+    return await sql.begin("isolation level repeatable read read only", async (tx) => {
+      const run = runner(tx);
+      const [jobs, edges, attempts] = await Promise.all([
+        run(q.exportJobs, []),
+        run(q.exportEdges, []),
+        run(q.exportAttempts, []),
+      ]);
+      return {
+        jobs: jobs.map(toJobRecord),
+        edges: edges.map(toEdgeRecord),
+        attempts: attempts.map(toAttemptRecord),
+      };
+    }) as QueueDump;
+  }
+
+  /**
+   * Inserts a dump in one transaction that keeps other writers of jobs out
+   * meanwhile (so the emptiness and id checks hold until it commits).
+   */
+  async importQueue(p: { dump: QueueDump; force: boolean; now: number }): Promise<void> {
+    const q = this.#q;
+    const { dump } = p;
+    await this.#tx(async (tx) => {
+      const run = runner(tx);
+      await run(q.lockJobs, []);
+      const [{ n, max }] = await run(q.jobCountAndMaxSeq, []);
+      const count = Number(n);
+      if (count > 0 && !p.force) throw new Error(notEmptyMessage(this.#label, count));
+      if (count > 0) {
+        let total = 0;
+        const taken: string[] = [];
+        for (let i = 0; i < dump.jobs.length; i += IMPORT_BATCH) {
+          const ids = dump.jobs.slice(i, i + IMPORT_BATCH).map((j) => j.id);
+          const [row] = await run(q.takenIds, [ids]);
+          total += Number(row.n);
+          for (const id of (row.ids as string[] | null) ?? []) if (taken.length < 3) taken.push(id);
+        }
+        if (total > 0) throw new Error(collisionMessage(this.#label, taken, total));
+      }
+      const offset = count > 0 ? Number(max) : 0;
+      const sent: Promise<unknown>[] = [];
+      const send = (text: string, rows: readonly object[]) => {
+        for (let i = 0; i < rows.length; i += IMPORT_BATCH) {
+          sent.push(run(text, [rows.slice(i, i + IMPORT_BATCH), offset]));
+        }
+      };
+      // In this order on the one connection: jobs before what refers to them.
+      send(q.importJobs, dump.jobs);
+      send(q.importEdges, dump.edges);
+      send(q.importAttempts, dump.attempts);
+      sent.push(run(q.syncSeq, [`${quoteIdent(this.spec.schema)}.gigq_jobs`]));
+      sent.push(run(q.notify, [this.#channel, ""]));
+      await Promise.all(sent);
+    });
   }
 
   async nextWake(_p: { now: number }): Promise<number | undefined> {

@@ -284,6 +284,24 @@ export const SQL = {
   workerSeenAt: `SELECT seen_at FROM gigq_workers WHERE id = ?1`,
   /** The task lists (JSON arrays) of the workers seen since ?1 that have not stopped. */
   liveWorkerTasks: `SELECT tasks FROM gigq_workers WHERE stopped_at IS NULL AND seen_at >= ?1`,
+  /** Every job, every column, in seq order (for a copy of the queue). */
+  exportJobs: `SELECT seq, id, name, task, module, params, priority, max_attempts, timeout,
+      retry_delay, backoff, description, dependencies, status, attempts, runs, run_at, scheduled,
+      parents_left, children, result, error, worker_id, lease_until, cancelled_by, created_at,
+      updated_at, started_at, completed_at, lease_owner
+    FROM gigq_jobs ORDER BY seq`,
+  exportEdges: `SELECT parent, child, position FROM gigq_job_deps ORDER BY child, position`,
+  exportAttempts: `SELECT job, run, attempt, worker_id, status, started_at, completed_at, error
+    FROM gigq_attempts ORDER BY job, run`,
+  /** How many jobs there are, and the largest seq (0 without jobs). */
+  jobCountAndMaxSeq: `SELECT count(*), coalesce(max(seq), 0) FROM gigq_jobs`,
+  /** One copied job, every column as given (see JOB_RECORD_COLUMNS for the order). */
+  importJob: `INSERT INTO gigq_jobs (seq, id, name, task, module, params, priority, max_attempts,
+      timeout, retry_delay, backoff, description, dependencies, status, attempts, runs, run_at,
+      scheduled, parents_left, children, result, error, worker_id, lease_until, cancelled_by,
+      created_at, updated_at, started_at, completed_at, lease_owner)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+      ?)`,
   /** How many tables the database holds (any application's), to tell an empty file from one in use. */
   tableCount: `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`,
 } as const;

@@ -3,7 +3,17 @@
  * is synchronous and runs inside one transaction opened by the caller
  * (`SqliteBackend`, which implements the async `Backend` seam on top).
  */
-import { iso, isoOrNull, toJobInfo } from "../_job_row.ts";
+import {
+  collisionMessage,
+  iso,
+  isoOrNull,
+  JOB_RECORD_COLUMNS,
+  notEmptyMessage,
+  toAttemptRecord,
+  toEdgeRecord,
+  toJobInfo,
+  toJobRecord,
+} from "../_job_row.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
 import {
   cascadeMessage,
@@ -12,6 +22,7 @@ import {
   lapseMessage,
   type Outcome,
   type PreparedJob,
+  type QueueDump,
   type StepParams,
 } from "../_backend.ts";
 import { claimSql, claimTaskParams, SQL } from "./_sql.ts";
@@ -509,6 +520,65 @@ export class Store {
   /** Deletes finished jobs (see SQL.clear); returns how many. */
   clear(before: number): number {
     return this.#stmt(SQL.clear).run(before).changes;
+  }
+
+  /** Every job (in seq order), edge and attempt; run it in one read transaction. */
+  exportQueue(): QueueDump {
+    return {
+      jobs: this.#stmt(SQL.exportJobs).all().map(toJobRecord),
+      edges: this.#stmt(SQL.exportEdges).all().map(toEdgeRecord),
+      attempts: this.#stmt(SQL.exportAttempts).all().map(toAttemptRecord),
+    };
+  }
+
+  /**
+   * Inserts a dump after the jobs already here (seqs moved past the largest
+   * one), refusing a non-empty queue unless `force`, and any id already
+   * here. Run it in one write transaction: a refusal throws before any write.
+   */
+  importQueue(dump: QueueDump, force: boolean): void {
+    const path = JSON.stringify(this.conn.path);
+    const [count, max] = this.#stmt(SQL.jobCountAndMaxSeq).values()[0].map(Number);
+    if (count > 0 && !force) throw new Error(notEmptyMessage(path, count));
+    if (count > 0) {
+      const taken: string[] = [];
+      let total = 0;
+      const find = this.#stmt(SQL.findParent);
+      for (const j of dump.jobs) {
+        if (find.values(j.id).length === 0) continue;
+        total++;
+        if (taken.length < 3) taken.push(j.id);
+      }
+      if (total > 0) throw new Error(collisionMessage(path, taken, total));
+    }
+    const offset = count > 0 ? max : 0;
+    const insertJob = this.#stmt(SQL.importJob);
+    for (const j of dump.jobs) {
+      insertJob.run(
+        ...JOB_RECORD_COLUMNS.map((c) =>
+          c === "seq"
+            ? j.seq + offset
+            : c === "cancelled_by"
+            ? (j.cancelled_by === null ? null : j.cancelled_by + offset)
+            : j[c]
+        ),
+      );
+    }
+    const insertEdge = this.#stmt(SQL.insertEdge);
+    for (const e of dump.edges) insertEdge.run(e.parent + offset, e.child + offset, e.position);
+    const insertAttempt = this.#stmt(SQL.insertExecution);
+    for (const a of dump.attempts) {
+      insertAttempt.run(
+        a.job + offset,
+        a.run,
+        a.attempt,
+        a.worker_id,
+        a.status,
+        a.started_at,
+        a.completed_at,
+        a.error,
+      );
+    }
   }
 
   /** The job and its attempts, or undefined. */

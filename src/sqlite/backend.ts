@@ -11,6 +11,7 @@ import type {
   MigrationPlan,
   OpenMode,
   PreparedJob,
+  QueueDump,
   RenewParams,
   SqliteSpec,
   StepParams,
@@ -297,6 +298,16 @@ export class SqliteBackend implements Backend {
   async backup(p: { dest: string; now: number }): Promise<void> {
     const s = await this.#ready();
     await writeBackup(s.conn, this.spec.path, p.dest);
+  }
+
+  async exportQueue(_p: { now: number }): Promise<QueueDump> {
+    const s = await this.#ready();
+    return await s.read(() => s.exportQueue());
+  }
+
+  async importQueue(p: { dump: QueueDump; force: boolean; now: number }): Promise<void> {
+    const s = await this.#ready();
+    await s.write(() => s.importQueue(p.dump, p.force));
   }
 
   async nextWake(_p: { now: number }): Promise<number | undefined> {

@@ -114,7 +114,7 @@ Deno.test("deno task gigq: errors are one line and exit 2 or 1; --help exits 0",
     assert.deepEqual([...Deno.readDirSync(db.dir)], []);
     const help = await task(["gigq", "--help"]);
     assert.equal(help.code, 0);
-    assert.match(help.stdout, /^Usage: gigq \[--db PATH\] <command> \[options\]$/m);
+    assert.match(help.stdout, /^Usage: gigq \[--db PATH\|URL\] <command> \[options\]$/m);
     // The tasks grant no FFI permission: --driver ffi says what is missing, in one line.
     await task(["gigq", "submit", "./examples/tasks.ts#greet"], env);
     const ffi = await task(["gigq", "--driver", "ffi", "stats"], env);

@@ -48,8 +48,14 @@ async function cli(args: string[], options: RunOptions = {}) {
   const out = { stdout: "", stderr: "" };
   const signals = options.signals ?? new FakeSignals();
   const code = await main(args, {
-    stdout: (t) => out.stdout += t,
-    stderr: (t) => out.stderr += t,
+    stdout: (t) => {
+      out.stdout += t;
+      options.onOutput?.(out);
+    },
+    stderr: (t) => {
+      out.stderr += t;
+      options.onOutput?.(out);
+    },
     env: (name) => options.env?.[name],
     cwd: () => options.cwd ?? REPO,
     isTerminal: options.isTerminal ?? false,
@@ -1195,10 +1201,13 @@ dbTest(
 
 dbTest("worker on a pipe writes plain log lines, no progress line", async ({ path }) => {
   const signals = new FakeSignals();
+  let started = false;
   const run = cli(["--db", path, "worker", "--tasks", TASKS, "--polling-interval", "0.05"], {
     signals,
+    onOutput: (o) => started ||= o.stderr.includes(" started "),
   });
-  await new Promise((r) => setTimeout(r, 100));
+  // Signalled once it has started (on a loaded machine that may take a while).
+  await waitFor(() => started);
   signals.send("SIGTERM");
   const r = await run;
   assert.equal(r.code, 0);

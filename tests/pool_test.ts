@@ -183,9 +183,12 @@ driverTest(
       await until(async () => (await queue.getStatus(stuck))?.status === "timeout", 10_000_000);
       await until(async () => (await queue.stats()).completed === 100, 10_000_000);
       const job = await queue.getStatus(stuck);
+      // Ended by the pool (which terminated the Web Worker), or — when the
+      // machine is so loaded that the other Web Worker looks first — reaped
+      // as an attempt past its deadline; either way once, as a timeout.
       assert.match(
         job!.error!,
-        /timed out after 0\.2 seconds; its handler ignored the abort signal/,
+        /timed out after 0\.2 seconds(; its handler ignored the abort signal| and worker \S+ did not record it)/,
       );
       assert.equal(job?.executions.length, 1);
       for (const id of others.slice(0, 5)) {

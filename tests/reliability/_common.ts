@@ -157,7 +157,19 @@ export function killChildrenOnSignal(dir: string): void {
 
 /** Starts `deno <args>` with stdin closed and both streams collected. */
 export function spawnDeno(args: string[], env: Record<string, string> = {}): Child {
-  const process = new Deno.Command(Deno.execPath(), {
+  return spawnCommand(Deno.execPath(), args, env);
+}
+
+/**
+ * Starts `command <args>` with stdin closed and both streams collected (as
+ * `ip netns exec NS deno ...`, which becomes the deno process itself).
+ */
+export function spawnCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Child {
+  const process = new Deno.Command(command, {
     args,
     env: { NO_COLOR: "1", ...env },
     stdin: "null",

@@ -85,7 +85,9 @@ export interface ChaosReport {
   missingEffects: number;
   /** Attempts abandoned by workers that were never killed (a live worker lost its lease). */
   liveLeaseLosses: number;
-  /** Non-completed executions that are not lease expiries (failures, other timeouts). */
+  /** Claims a worker heard of only after their lease lapsed, handed back unrun. */
+  lateClaims: number;
+  /** Non-completed executions that are not lease expiries or late claims (failures, other timeouts). */
   otherEndings: number;
   /** "ok": `PRAGMA integrity_check` on SQLite, consistency queries on PostgreSQL. */
   integrity: string;
@@ -257,7 +259,10 @@ async function drive(o: ChaosOptions, rnd: Random, started: number, peek: Peek) 
   const collect = (slot: Slot) => {
     for (const line of slot.child.stderr().split("\n")) {
       // A killed worker's late finish is expected; anything else is not.
-      if (line.trim() === "" || /finished after it timed out or was released/.test(line)) continue;
+      if (
+        line.trim() === "" ||
+        /finished after it timed out or was released|handed back unrun/.test(line)
+      ) continue;
       workerErrors.push(`${slot.id}: ${line}`);
     }
   };
@@ -332,8 +337,11 @@ async function drive(o: ChaosOptions, rnd: Random, started: number, peek: Peek) 
     killsMidJob: abandonedBy.filter((r) => killed.has(r.worker_id)).length,
     liveLeaseLosses: abandonedBy.filter((r) => !killed.has(r.worker_id))
       .reduce((a, r) => a + Number(r.n), 0),
+    lateClaims: await n(`SELECT count(*) FROM gigq_executions
+      WHERE error LIKE '%handed back unrun%'`),
     otherEndings: await n(`SELECT count(*) FROM gigq_executions WHERE status <> 'completed'
-      AND NOT (status = 'timeout' AND error LIKE '%stopped renewing its lease%')`),
+      AND NOT (status = 'timeout' AND error LIKE '%stopped renewing its lease%')
+      AND error NOT LIKE '%handed back unrun%'`),
     integrity: await peek.soundness(),
   };
   return {
@@ -374,7 +382,7 @@ export function chaosSummary(r: ChaosReport): string {
     `${r.abandoned} attempts abandoned, ${r.repeatedEffects} repeated side effects, ` +
     `completed ${r.completed}, lost ${r.lost}, double completions ${r.doubleCompletions}, ` +
     `unrecorded runs ${r.unrecordedRuns}, bad effects ${r.badEffects}, ` +
-    `live lease losses ${r.liveLeaseLosses}, ${
+    `live lease losses ${r.liveLeaseLosses}, late claims ${r.lateClaims}, ${
       r.integrity === "ok" ? "sound" : `unsound (${r.integrity})`
     }, ${r.seconds} s ` +
     `(seed ${r.seed})`;

@@ -88,11 +88,16 @@ export async function netnsUnavailable(): Promise<string | undefined> {
     return `no PostgreSQL server binaries in ${bin} (set GIGQ_PG_BIN)`;
   }
   const probe = `gigq-probe-${rand()}`;
-  const added = await run("ip", ["netns", "add", probe], true);
-  if (!added.ok) return `ip netns add is not permitted here (${added.err.trim()})`;
-  await run("ip", ["netns", "del", probe], true);
-  const user = await run("id", ["-u", "postgres"], true);
-  if (!user.ok) return "no postgres user to run a throwaway cluster";
+  try {
+    const added = await run("ip", ["netns", "add", probe], true);
+    if (!added.ok) return `ip netns add is not permitted here (${added.err.trim()})`;
+    await run("ip", ["netns", "del", probe], true);
+    const user = await run("id", ["-u", "postgres"], true);
+    if (!user.ok) return "no postgres user to run a throwaway cluster";
+    if (!(await run("runuser", ["--help"], true)).ok) return "no runuser";
+  } catch (error) {
+    return `cannot run ip, id or runuser (${(error as Error).message})`;
+  }
   return undefined;
 }
 

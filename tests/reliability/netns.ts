@@ -244,21 +244,50 @@ export async function runNetns(o: NetnsOptions): Promise<NetnsReport> {
   const k = 2 * (1 + Math.floor(Math.random() * 120));
   const net = await makeNet(tag, [k, k + 1]);
   const failures: string[] = [];
+  let cluster: Cluster | undefined;
+  const undo = async () => {
+    await cluster?.stop().catch((e) => failures.push(`cluster stop: ${e.message}`));
+    cluster = undefined;
+    failures.push(...await net.cleanup());
+  };
+  cleanups.add(undo);
   try {
-    const cluster = await startCluster(net.hosts.map((h) => h.rootIp), 50000 + k * 10 + 7);
+    cluster = await startCluster(net.hosts.map((h) => h.rootIp), 50000 + k * 10 + 7);
     try {
       return await phases(o, net, cluster, started);
     } catch (error) {
       const log = await cluster.log();
       throw new Error(`${(error as Error).message}\ncluster log (end): ${log.slice(-1500)}`);
-    } finally {
-      await cluster.stop().catch((e) => failures.push(`cluster stop: ${e.message}`));
     }
   } finally {
-    failures.push(...await net.cleanup());
+    cleanups.delete(undo);
+    await undo();
     if (failures.length > 0) o.log(`netns: cleanup problems: ${failures.join("; ")}`);
   }
 }
+
+/** What a run in progress must undo: run by the script's signal handlers. */
+const cleanups = new Set<() => Promise<void>>();
+
+/** For the script: on SIGINT or SIGTERM, kill the workers, remove the network and cluster, exit. */
+function cleanUpOnSignal(): void {
+  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(sig, async () => {
+      for (const child of workers) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      for (const undo of cleanups) await undo();
+      Deno.exit(code);
+    });
+  }
+}
+
+/** Worker processes still running (for the signal handlers). */
+const workers = new Set<Deno.ChildProcess>();
 
 interface Host {
   name: string;
@@ -332,6 +361,8 @@ async function phases(
         "--watch",
       ]);
       hosts.push({ name: h.name, ns: h.ns, rootDev: h.rootDev, url, child });
+      workers.add(child.process);
+      child.done.then(() => workers.delete(child.process));
     }
     for (const h of hosts) await h.child.waitFor(/^ready /m, 60_000);
     const [hostA, hostB] = hosts;
@@ -575,6 +606,7 @@ export function netnsSummary(r: NetnsReport): string {
 if (import.meta.main) {
   const a = parseArgs({ args: Deno.args, options: { jobs: { type: "string", default: "5000" } } })
     .values;
+  cleanUpOnSignal();
   const why = await netnsUnavailable();
   if (why !== undefined) {
     console.log(`netns: skipped: ${why} (it needs root and ip netns; CI runs it)`);

@@ -201,6 +201,24 @@ export class Attempts {
       this.#active.delete(entry);
       return entry;
     }
+    const calledAt = this.#clock.now();
+    const late = calledAt - job.startedAt;
+    if (late > this.#leaseMs) {
+      // The claim's reply was slow (a stalled or cut network, a long wait on a
+      // lock): its lease lapsed before this worker heard of it, so another
+      // worker may already run the job. Hand it back unrun (fenced by the run:
+      // a no-op if it was taken) rather than run it twice.
+      const reason = `the claim reached worker ${job.workerId} ${(late / 1000).toFixed(1)} s ` +
+        `after it was made, past its ${this.#leaseMs / 1000} s lease; handed back unrun`;
+      this.#log(
+        "warn",
+        `job ${job.id} (${job.name}): ${reason} (another worker may have taken it meanwhile; ` +
+          `a slow or cut network to the database, or a lease too short for it)`,
+      );
+      this.#decide(entry, { kind: "released", job, reason: `Released: ${reason}`, at: calledAt });
+      this.#active.delete(entry);
+      return entry;
+    }
     if (entry.deadline < this.#deadlineAt) this.#armDeadline(entry.deadline);
     let value: unknown;
     try {
@@ -210,8 +228,9 @@ export class Attempts {
       return entry;
     } finally {
       // A synchronous stretch longer than the lease kept the heartbeat from
-      // renewing any claim of this isolate.
-      const blocked = this.#clock.now() - job.startedAt;
+      // renewing any claim of this isolate. Measured from the call, not the
+      // claim: a slow reply to the claim is no stall of this isolate.
+      const blocked = this.#clock.now() - calledAt;
       if (blocked > this.#leaseMs) this.#onStall(blocked, entry);
     }
     if (value !== null && typeof (value as Promise<unknown>)?.then === "function") {

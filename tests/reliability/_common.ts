@@ -4,6 +4,36 @@ import { DatabaseSync } from "node:sqlite";
 /** The repository root, without a trailing slash. */
 export const REPO: string = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 
+/** Whether a suite's `--db` names a PostgreSQL database rather than a SQLite file. */
+export function isPostgres(target: string): boolean {
+  return /^postgres(?:ql)?:\/\//i.test(target);
+}
+
+/**
+ * A PostgreSQL queue URL split into the client's URL (GigQ's `schema` and
+ * `max` taken out) and the schema (default `gigq`), for direct checks.
+ */
+export function postgresTarget(target: string): { url: string; schema: string } {
+  const q = target.indexOf("?");
+  if (q < 0) return { url: target, schema: "gigq" };
+  const params = new URLSearchParams(target.slice(q + 1));
+  const schema = params.get("schema") ?? "gigq";
+  params.delete("schema");
+  params.delete("max");
+  const rest = params.toString();
+  return { url: rest === "" ? target.slice(0, q) : `${target.slice(0, q)}?${rest}`, schema };
+}
+
+/** `url` (a PostgreSQL URL without a schema) with `?schema=name` added. */
+export function withSchema(url: string, schema: string): string {
+  return `${url}${url.includes("?") ? "&" : "?"}schema=${schema}`;
+}
+
+/** A fresh schema name for one run of a suite. */
+export function freshSchema(prefix: string): string {
+  return `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+}
+
 /** A script next to this file, as a path. */
 export function script(name: string): string {
   return new URL(`./${name}`, import.meta.url).pathname;
@@ -127,7 +157,19 @@ export function killChildrenOnSignal(dir: string): void {
 
 /** Starts `deno <args>` with stdin closed and both streams collected. */
 export function spawnDeno(args: string[], env: Record<string, string> = {}): Child {
-  const process = new Deno.Command(Deno.execPath(), {
+  return spawnCommand(Deno.execPath(), args, env);
+}
+
+/**
+ * Starts `command <args>` with stdin closed and both streams collected (as
+ * `ip netns exec NS deno ...`, which becomes the deno process itself).
+ */
+export function spawnCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Child {
+  const process = new Deno.Command(command, {
     args,
     env: { NO_COLOR: "1", ...env },
     stdin: "null",

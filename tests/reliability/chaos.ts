@@ -2,23 +2,31 @@
  * The crash suite: jobs whose handler records a side effect keyed by job id
  * and run, processed by worker processes that are killed with SIGKILL at
  * random moments and restarted. At the end every job must be completed
- * exactly once, every run recorded once, the file sound, and every repeated
- * side effect must belong to an attempt that was abandoned (its worker
- * killed), never to a second completion.
+ * exactly once, every run recorded once, the file sound (on PostgreSQL: the
+ * schema's rows consistent), and every repeated side effect must belong to an
+ * attempt that was abandoned (its worker killed), never to a second completion.
  *
- * Full size (`deno task chaos`): 20,000 jobs, 4 workers, at least 20 kills.
- * Options: --jobs N, --workers N, --kills N (at least), --lease SECONDS, --concurrency N,
- * --driver node|ffi, --no-watch (workers only poll instead of watching the WAL, the
- * default), --seed N (or GIGQ_CHAOS_SEED).
+ * Full size (`deno task chaos`): 20,000 jobs, 4 workers, at least 20 kills,
+ * on a SQLite file in a temp directory; with `--db postgres://user@host:port/db`
+ * in a fresh schema of that database (dropped afterwards unless `--keep`),
+ * the workers given the same URL and recording their side effects in a table
+ * of that schema.
+ * Options: --db URL, --keep, --jobs N, --workers N, --kills N (at least), --lease SECONDS,
+ * --concurrency N, --driver node|ffi (SQLite), --no-watch (workers only poll instead of
+ * watching the WAL or LISTENing, the default), --seed N (or GIGQ_CHAOS_SEED).
  */
 import { parseArgs } from "node:util";
 import { closeConnections, Job, JobQueue } from "../../mod.ts";
+import { closing } from "../../src/_closers.ts";
 import {
   type Child,
   exited,
+  freshSchema,
   inspect,
   integrity,
+  isPostgres,
   killChildrenOnSignal,
+  postgresTarget,
   Random,
   scalar,
   script,
@@ -26,11 +34,15 @@ import {
   signal,
   sleep,
   spawnDeno,
+  withSchema,
 } from "./_common.ts";
 
 /** What a chaos run is asked to do. */
 export interface ChaosOptions {
-  /** The database file (its directory must exist). */
+  /**
+   * The database file (its directory must exist), or a PostgreSQL URL with
+   * `?schema=` naming a schema not yet made (the caller drops it after).
+   */
   path: string;
   jobs: number;
   workers: number;
@@ -73,8 +85,11 @@ export interface ChaosReport {
   missingEffects: number;
   /** Attempts abandoned by workers that were never killed (a live worker lost its lease). */
   liveLeaseLosses: number;
-  /** Non-completed executions that are not lease expiries (failures, other timeouts). */
+  /** Claims a worker heard of only after their lease lapsed, handed back unrun. */
+  lateClaims: number;
+  /** Non-completed executions that are not lease expiries or late claims (failures, other timeouts). */
   otherEndings: number;
+  /** "ok": `PRAGMA integrity_check` on SQLite, consistency queries on PostgreSQL. */
   integrity: string;
   /** Error lines the workers printed (besides the expected warnings). */
   workerErrors: string[];
@@ -87,11 +102,102 @@ interface Slot {
   ready: boolean;
 }
 
+/**
+ * How the driver reads the queue while and after the workers run: the
+ * SQLite file directly, or the PostgreSQL schema through a client of its own.
+ */
+interface Peek {
+  /** One number from a query (tables unqualified: the queue's own). */
+  n(sql: string): Promise<number>;
+  rows<T>(sql: string): Promise<T[]>;
+  /** Creates the table the workers record side effects in. */
+  createEffects(): Promise<void>;
+  /** "ok", or what is unsound: the file's integrity_check, or consistency queries on PostgreSQL. */
+  soundness(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Rows that must not exist in a sound PostgreSQL queue schema, by what they would mean. */
+const PG_CONSISTENCY: [string, string][] = [
+  [
+    "completed jobs without their result or completion time, or still leased",
+    `SELECT count(*) FROM gigq_jobs WHERE status = 'completed'
+      AND (result IS NULL OR completed_at IS NULL OR lease_until IS NOT NULL)`,
+  ],
+  [
+    "running jobs without a worker or a lease",
+    `SELECT count(*) FROM gigq_jobs WHERE status = 'running'
+      AND (worker_id IS NULL OR lease_until IS NULL)`,
+  ],
+  ["jobs with more attempts than runs", `SELECT count(*) FROM gigq_jobs WHERE attempts > runs`],
+  [
+    "ended attempts of runs their job never had",
+    `SELECT count(*) FROM gigq_attempts a JOIN gigq_jobs j ON j.seq = a.job
+      WHERE a.run < 1 OR a.run > j.runs OR a.attempt < 1 OR a.attempt > a.run`,
+  ],
+  [
+    "completed jobs whose completing run is also recorded as ended otherwise",
+    `SELECT count(*) FROM gigq_attempts a JOIN gigq_jobs j ON j.seq = a.job
+      WHERE j.status = 'completed' AND a.run = j.runs`,
+  ],
+  [
+    "attempts of jobs that do not exist",
+    `SELECT count(*) FROM gigq_attempts a
+      WHERE NOT EXISTS (SELECT 1 FROM gigq_jobs j WHERE j.seq = a.job)`,
+  ],
+];
+
+async function openPeek(target: string): Promise<Peek> {
+  if (!isPostgres(target)) {
+    const n = (sql: string) => Promise.resolve(inspect(target, (db) => Number(scalar(db, sql))));
+    return {
+      n,
+      rows: <T>(sql: string) =>
+        Promise.resolve(inspect(target, (db) => db.prepare(sql).all() as T[])),
+      createEffects: () =>
+        Promise.resolve(inspect(
+          target,
+          (db) =>
+            db.exec(`CREATE TABLE effects (job_id TEXT NOT NULL, run INTEGER,
+              attempt INTEGER NOT NULL, worker_id TEXT NOT NULL, at INTEGER NOT NULL)`),
+        )),
+      soundness: () => Promise.resolve(inspect(target, integrity)),
+      close: () => Promise.resolve(),
+    };
+  }
+  const { url, schema } = postgresTarget(target);
+  const { default: postgres } = await import("npm:postgres@3");
+  const sql = postgres(url, {
+    max: 1,
+    onnotice: () => {},
+    connection: { search_path: `"${schema}"` },
+  });
+  const n = async (text: string) => Number(Object.values((await sql.unsafe(text))[0])[0]);
+  return {
+    n,
+    rows: async <T>(text: string) => [...await sql.unsafe(text)] as T[],
+    createEffects: async () => {
+      await sql.unsafe(`CREATE TABLE effects (job_id text NOT NULL, run integer,
+        attempt integer NOT NULL, worker_id text NOT NULL, at bigint NOT NULL)`);
+    },
+    soundness: async () => {
+      const bad: string[] = [];
+      for (const [what, query] of PG_CONSISTENCY) {
+        const count = await n(query);
+        if (count !== 0) bad.push(`${count} ${what}`);
+      }
+      return bad.length === 0 ? "ok" : bad.join("; ");
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
 /** Runs the crash suite; resolves to its figures (the caller asserts). */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const rnd = new Random(o.seed);
   const started = Date.now();
-  const queue = new JobQueue(o.path, { driver: o.driver });
+  const onPostgres = isPostgres(o.path);
+  const queue = new JobQueue(o.path, onPostgres ? {} : { driver: o.driver });
   for (let i = 0; i < o.jobs; i += 5000) {
     const batch = [];
     for (let j = i; j < Math.min(o.jobs, i + 5000); j++) {
@@ -107,14 +213,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
   queue.close();
   closeConnections();
-  inspect(
-    o.path,
-    (db) =>
-      db.exec(`CREATE TABLE effects (job_id TEXT NOT NULL, run INTEGER, attempt INTEGER NOT NULL,
-      worker_id TEXT NOT NULL, at INTEGER NOT NULL)`),
-  );
-  o.log(`chaos: ${o.jobs} jobs submitted (seed ${o.seed})`);
+  await closing();
+  const peek = await openPeek(o.path);
+  try {
+    await peek.createEffects();
+    o.log(`chaos: ${o.jobs} jobs submitted (seed ${o.seed})`);
+    return await drive(o, rnd, started, peek);
+  } finally {
+    await peek.close();
+  }
+}
 
+async function drive(o: ChaosOptions, rnd: Random, started: number, peek: Peek) {
+  const onPostgres = isPostgres(o.path);
   const killed = new Set<string>();
   const workerErrors: string[] = [];
   let generation = 0;
@@ -124,7 +235,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       "run",
       "--allow-read",
       "--allow-write",
-      ...(o.driver === "ffi" ? ["--allow-ffi"] : []),
+      ...(onPostgres ? ["--allow-net", "--allow-env"] : []),
+      ...(o.driver === "ffi" && !onPostgres ? ["--allow-ffi"] : []),
       script("_worker.ts"),
       "--db",
       o.path,
@@ -136,8 +248,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       String(o.concurrency),
       "--poll",
       "0.2",
-      "--driver",
-      o.driver,
+      ...(onPostgres ? [] : ["--driver", o.driver]),
     ];
     if (o.watch) args.push("--watch");
     const slot: Slot = { child: spawnDeno(args), id, ready: false };
@@ -148,17 +259,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const collect = (slot: Slot) => {
     for (const line of slot.child.stderr().split("\n")) {
       // A killed worker's late finish is expected; anything else is not.
-      if (line.trim() === "" || /finished after it timed out or was released/.test(line)) continue;
+      if (
+        line.trim() === "" ||
+        /finished after it timed out or was released|handed back unrun/.test(line)
+      ) continue;
       workerErrors.push(`${slot.id}: ${line}`);
     }
   };
 
   let kills = 0;
-  const completed = () =>
-    inspect(
-      o.path,
-      (db) => Number(scalar(db, "SELECT count(*) FROM gigq_jobs WHERE status = 'completed'")),
-    );
+  const completed = () => peek.n("SELECT count(*) FROM gigq_jobs WHERE status = 'completed'");
   // The first minKills kills are spread over the first 70% of the jobs (so
   // they happen however fast the machine is), each at a random moment after
   // its share is done; after that, one every 0.3-1.5 s until the end.
@@ -166,10 +276,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   try {
     for (;;) {
       if (Date.now() - started > o.limitMs) {
-        throw new Error(`chaos: not done after ${o.limitMs} ms (${completed()} completed)`);
+        throw new Error(`chaos: not done after ${o.limitMs} ms (${await completed()} completed)`);
       }
       await sleep(rnd.int(10, 150));
-      const done = completed();
+      const done = await completed();
       if (done === o.jobs) break;
       const due = kills < o.minKills
         ? done >= ((kills + 1) * 0.7 * o.jobs) / (o.minKills + 1)
@@ -198,41 +308,42 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
   }
 
-  const figures = inspect(o.path, (db) => {
-    const n = (sql: string) => Number(scalar(db, sql));
-    const completedRuns =
-      `SELECT j.id AS job_id, e.run FROM gigq_executions e JOIN gigq_jobs j ON j.seq = e.job
-      WHERE e.status = 'completed'`;
-    const abandonedBy = db.prepare(
-      `SELECT worker_id, count(*) AS n FROM gigq_executions
-       WHERE status = 'timeout' AND error LIKE '%stopped renewing its lease%' GROUP BY worker_id`,
-    ).all() as { worker_id: string; n: number }[];
-    return {
-      completed: n("SELECT count(*) FROM gigq_jobs WHERE status = 'completed'"),
-      lost: n(`SELECT count(*) FROM gigq_jobs WHERE status <> 'completed'`),
-      doubleCompletions: n(`SELECT count(*) FROM (SELECT job FROM gigq_executions
-        WHERE status = 'completed' GROUP BY job HAVING count(*) > 1)`),
-      unrecordedRuns: n(`SELECT count(*) FROM gigq_jobs j
-        WHERE j.runs <> (SELECT count(*) FROM gigq_executions e WHERE e.job = j.seq)`),
-      missingEffects: n(`SELECT count(*) FROM (${completedRuns}) c
-        WHERE NOT EXISTS (SELECT 1 FROM effects f WHERE f.job_id = c.job_id AND f.run = c.run)`),
-      badEffects: n(`SELECT count(*) FROM effects f
-          WHERE f.run IS NULL
-            OR NOT EXISTS (SELECT 1 FROM gigq_jobs j JOIN gigq_executions e ON e.job = j.seq
-                           WHERE j.id = f.job_id AND e.run = f.run)`) +
-        n(`SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM effects
-          GROUP BY job_id, run HAVING count(*) > 1)`),
-      repeatedEffects: n(`SELECT count(*) FROM effects f JOIN gigq_jobs j ON j.id = f.job_id
-          JOIN gigq_executions e ON e.job = j.seq AND e.run = f.run WHERE e.status <> 'completed'`),
-      abandoned: abandonedBy.reduce((a, r) => a + Number(r.n), 0),
-      killsMidJob: abandonedBy.filter((r) => killed.has(r.worker_id)).length,
-      liveLeaseLosses: abandonedBy.filter((r) => !killed.has(r.worker_id))
-        .reduce((a, r) => a + Number(r.n), 0),
-      otherEndings: n(`SELECT count(*) FROM gigq_executions WHERE status <> 'completed'
-        AND NOT (status = 'timeout' AND error LIKE '%stopped renewing its lease%')`),
-      integrity: integrity(db),
-    };
-  });
+  const n = peek.n;
+  const completedRuns =
+    `SELECT j.id AS job_id, e.run FROM gigq_executions e JOIN gigq_jobs j ON j.seq = e.job
+    WHERE e.status = 'completed'`;
+  const abandonedBy = await peek.rows<{ worker_id: string; n: number }>(
+    `SELECT worker_id, count(*) AS n FROM gigq_executions
+     WHERE status = 'timeout' AND error LIKE '%stopped renewing its lease%' GROUP BY worker_id`,
+  );
+  const figures = {
+    completed: await n("SELECT count(*) FROM gigq_jobs WHERE status = 'completed'"),
+    lost: await n(`SELECT count(*) FROM gigq_jobs WHERE status <> 'completed'`),
+    doubleCompletions: await n(`SELECT count(*) FROM (SELECT job FROM gigq_executions
+      WHERE status = 'completed' GROUP BY job HAVING count(*) > 1) AS d`),
+    unrecordedRuns: await n(`SELECT count(*) FROM gigq_jobs j
+      WHERE j.runs <> (SELECT count(*) FROM gigq_executions e WHERE e.job = j.seq)`),
+    missingEffects: await n(`SELECT count(*) FROM (${completedRuns}) AS c
+      WHERE NOT EXISTS (SELECT 1 FROM effects f WHERE f.job_id = c.job_id AND f.run = c.run)`),
+    badEffects: await n(`SELECT count(*) FROM effects f
+        WHERE f.run IS NULL
+          OR NOT EXISTS (SELECT 1 FROM gigq_jobs j JOIN gigq_executions e ON e.job = j.seq
+                         WHERE j.id = f.job_id AND e.run = f.run)`) +
+      await n(`SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM effects
+        GROUP BY job_id, run HAVING count(*) > 1) AS r`),
+    repeatedEffects: await n(`SELECT count(*) FROM effects f JOIN gigq_jobs j ON j.id = f.job_id
+        JOIN gigq_executions e ON e.job = j.seq AND e.run = f.run WHERE e.status <> 'completed'`),
+    abandoned: abandonedBy.reduce((a, r) => a + Number(r.n), 0),
+    killsMidJob: abandonedBy.filter((r) => killed.has(r.worker_id)).length,
+    liveLeaseLosses: abandonedBy.filter((r) => !killed.has(r.worker_id))
+      .reduce((a, r) => a + Number(r.n), 0),
+    lateClaims: await n(`SELECT count(*) FROM gigq_executions
+      WHERE error LIKE '%handed back unrun%'`),
+    otherEndings: await n(`SELECT count(*) FROM gigq_executions WHERE status <> 'completed'
+      AND NOT (status = 'timeout' AND error LIKE '%stopped renewing its lease%')
+      AND error NOT LIKE '%handed back unrun%'`),
+    integrity: await peek.soundness(),
+  };
   return {
     seed: o.seed,
     jobs: o.jobs,
@@ -271,14 +382,30 @@ export function chaosSummary(r: ChaosReport): string {
     `${r.abandoned} attempts abandoned, ${r.repeatedEffects} repeated side effects, ` +
     `completed ${r.completed}, lost ${r.lost}, double completions ${r.doubleCompletions}, ` +
     `unrecorded runs ${r.unrecordedRuns}, bad effects ${r.badEffects}, ` +
-    `live lease losses ${r.liveLeaseLosses}, integrity ${r.integrity}, ${r.seconds} s ` +
+    `live lease losses ${r.liveLeaseLosses}, late claims ${r.lateClaims}, ${
+      r.integrity === "ok" ? "sound" : `unsound (${r.integrity})`
+    }, ${r.seconds} s ` +
     `(seed ${r.seed})`;
+}
+
+/** Drops a chaos run's PostgreSQL schema (`target` is the URL with its `?schema=`). */
+export async function dropChaosSchema(target: string): Promise<void> {
+  const { url, schema } = postgresTarget(target);
+  const { default: postgres } = await import("npm:postgres@3");
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
 
 if (import.meta.main) {
   const a = parseArgs({
     args: Deno.args,
     options: {
+      db: { type: "string" },
+      keep: { type: "boolean", default: false },
       jobs: { type: "string", default: "20000" },
       workers: { type: "string", default: "4" },
       kills: { type: "string", default: "20" },
@@ -289,12 +416,27 @@ if (import.meta.main) {
       seed: { type: "string" },
     },
   }).values;
+  if (a.db !== undefined && !isPostgres(a.db)) {
+    console.error(`chaos: --db takes a postgres:// or postgresql:// URL, got ${a.db}`);
+    Deno.exit(2);
+  }
+  if (a.db !== undefined && new URLSearchParams(a.db.split("?")[1] ?? "").has("schema")) {
+    console.error(`chaos: --db must not name a schema (each run makes a fresh one), got ${a.db}`);
+    Deno.exit(2);
+  }
   const dir = await Deno.makeTempDir({ prefix: "gigq-chaos-" });
   killChildrenOnSignal(dir);
+  const target = a.db === undefined
+    ? `${dir}/chaos.db`
+    : withSchema(postgresTarget(a.db).url, freshSchema("gigq_chaos"));
+  if (a.db !== undefined) {
+    console.log(`chaos: on ${target}${a.keep ? " (kept afterwards)" : ""}`);
+  }
   const minKills = Number(a.kills);
+  let failed = false;
   try {
     const report = await runChaos({
-      path: `${dir}/chaos.db`,
+      path: target,
       jobs: Number(a.jobs),
       workers: Number(a.workers),
       minKills,
@@ -311,9 +453,11 @@ if (import.meta.main) {
     const problems = chaosProblems(report, minKills);
     if (problems.length > 0) {
       console.error(`FAILED: ${problems.join("; ")}`);
-      Deno.exit(1);
+      failed = true;
     }
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (a.db !== undefined && !a.keep) await dropChaosSchema(target);
   }
+  Deno.exit(failed ? 1 : 0);
 }

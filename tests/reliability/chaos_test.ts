@@ -1,11 +1,14 @@
 /**
  * The crash suite at CI size: 3,000 jobs, 4 worker processes, at least 20
- * SIGKILLs (the full size is `deno task chaos`; see chaos.ts).
+ * SIGKILLs; and on PostgreSQL (when a server answers, as for backendTest)
+ * 500 jobs, 2 worker processes, at least 5 SIGKILLs (the full size is
+ * `deno task chaos [--db postgres://...]`; see chaos.ts).
  */
 import assert from "node:assert/strict";
+import { POSTGRES_URL } from "../_backends.ts";
 import { tempDb } from "../_helpers.ts";
-import { chaosProblems, chaosSummary, runChaos } from "./chaos.ts";
-import { seedFrom } from "./_common.ts";
+import { chaosProblems, chaosSummary, dropChaosSchema, runChaos } from "./chaos.ts";
+import { freshSchema, seedFrom, withSchema } from "./_common.ts";
 
 const MIN_KILLS = 20;
 
@@ -38,6 +41,36 @@ Deno.test(
   // The workers run with their defaults, watching for other processes' commits.
   () => chaos(true),
 );
+
+Deno.test({
+  name:
+    "[postgres] crash suite: 500 jobs, 2 worker processes SIGKILLed 5+ times: each job completed once, side effects repeat only for abandoned attempts",
+  ignore: POSTGRES_URL === undefined,
+  fn: async () => {
+    const target = withSchema(POSTGRES_URL!, freshSchema("gigq_test_chaos"));
+    try {
+      const report = await runChaos({
+        path: target,
+        jobs: 500,
+        workers: 2,
+        minKills: 5,
+        lease: 2,
+        concurrency: 4,
+        handlerMs: [5, 40],
+        driver: "node",
+        watch: true,
+        seed: seedFrom("GIGQ_CHAOS_SEED"),
+        limitMs: 120_000, // only catches a hang
+        log: () => {},
+      });
+      console.log(chaosSummary(report));
+      assert.deepEqual(chaosProblems(report, 5), [], chaosSummary(report));
+      assert.ok(report.killsMidJob > 0, `no kill interrupted a job: ${chaosSummary(report)}`);
+    } finally {
+      await dropChaosSchema(target);
+    }
+  },
+});
 
 Deno.test({
   // Leases are renewed only for jobs a worker claimed since it started, so a

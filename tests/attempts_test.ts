@@ -1,0 +1,105 @@
+/**
+ * The worker's attempt tracker on its own: what it says about a claim that
+ * reached the worker late (a slow network) as against a handler that blocked
+ * the event loop.
+ */
+import assert from "node:assert/strict";
+import { task } from "../mod.ts";
+import type { Claimed } from "../src/_backend.ts";
+import { Attempts } from "../src/_attempts.ts";
+import { FakeClock, settle } from "./_helpers.ts";
+
+function claimed(startedAt: number, name: string): Claimed {
+  return {
+    seq: 1,
+    id: "01900000-0000-7000-8000-000000000001",
+    name,
+    task: name,
+    params: "{}",
+    attempt: 1,
+    maxAttempts: 3,
+    timeout: 60,
+    retryDelay: 0,
+    backoff: "fixed",
+    run: 1,
+    children: 0,
+    hasParents: false,
+    priority: 0,
+    runAt: startedAt,
+    workerId: "w",
+    startedAt,
+    parentResults: undefined,
+  };
+}
+
+function tracker(clock: FakeClock, tasks: ReturnType<typeof task>[]) {
+  const logs: string[] = [];
+  const stalls: number[] = [];
+  const attempts = new Attempts({
+    tasks: new Map(tasks.map((t) => [t.name, t])),
+    clock,
+    leaseMs: 2000,
+    graceMs: 5000,
+    maxPayload: 1_000_000,
+    log: (level, message) => logs.push(`${level} ${message}`),
+    attemptLines: false,
+    changed: () => {},
+    onStall: (ms) => stalls.push(ms),
+  });
+  return { attempts, logs, stalls };
+}
+
+Deno.test(
+  "a claim that reached the worker after its lease lapsed is handed back unrun, and is no event-loop stall",
+  async () => {
+    const clock = new FakeClock();
+    let calls = 0;
+    const quick = task("quick", () => ++calls);
+    const { attempts, logs, stalls } = tracker(clock, [quick]);
+    // Claimed (by the clock reading the claim was made with) 4.5 s ago: the reply was that slow.
+    const entry = attempts.run(claimed(clock.now() - 4500, "quick"));
+    await settle();
+    assert.equal(calls, 0, "not run: another worker may have taken the job when its lease lapsed");
+    assert.equal(entry.decided, true);
+    const outcomes = attempts.take();
+    assert.deepEqual(outcomes.map((o) => o.kind), ["released"]);
+    assert.match(
+      (outcomes[0] as { reason: string }).reason,
+      /^Released: the claim reached worker w 4\.5 s after it was made, past its 2 s lease/,
+    );
+    assert.deepEqual(stalls, [], "no handler ran, let alone blocked the event loop");
+    assert.ok(
+      logs.some((l) =>
+        l.startsWith("warn") && /\(quick\): the claim reached worker w 4\.5 s/.test(l)
+      ),
+      logs.join("\n"),
+    );
+    assert.equal(attempts.size, 0, "no slot held");
+    assert.equal(attempts.undecided, 0);
+    assert.equal(attempts.counts.processed, 0, "a released attempt is not counted");
+  },
+);
+
+Deno.test("a claim that arrives within its lease runs", async () => {
+  const clock = new FakeClock();
+  const quick = task("quick", () => "ok");
+  const { attempts, logs, stalls } = tracker(clock, [quick]);
+  attempts.run(claimed(clock.now() - 1500, "quick"));
+  await settle();
+  assert.deepEqual(attempts.take().map((o) => o.kind), ["completed"]);
+  assert.deepEqual(stalls, []);
+  assert.deepEqual(logs, []);
+});
+
+Deno.test("a handler's own synchronous stretch longer than the lease is still a stall", async () => {
+  const clock = new FakeClock();
+  const busy = task("busy", () => {
+    clock.jump(3000);
+    return "done";
+  });
+  const { attempts, logs, stalls } = tracker(clock, [busy]);
+  attempts.run(claimed(clock.now(), "busy"));
+  await settle();
+  assert.deepEqual(stalls, [3000]);
+  assert.ok(!logs.some((l) => /reached this worker/.test(l)), logs.join("\n"));
+});

@@ -838,7 +838,19 @@ console.log(`total: ${total.toFixed(0)} s`);
 if (jsonPath !== undefined) {
   await Deno.writeTextFile(
     jsonPath,
-    JSON.stringify({ machine: info, runs: RUNS, seconds: total, results, notes: extra }, null, 2) +
+    JSON.stringify(
+      {
+        machine: info,
+        backend: BACKEND,
+        ...(BACKEND === "postgres" ? { schemas: `${SCHEMA_PREFIX}*` } : {}),
+        runs: RUNS,
+        seconds: total,
+        results,
+        notes: extra,
+      },
+      null,
+      2,
+    ) +
       "\n",
   );
   console.log(`wrote ${jsonPath}`);

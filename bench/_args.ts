@@ -36,3 +36,11 @@ export function driverName(text: string | undefined, usage: string): "node" | "f
   }
   return text;
 }
+
+/** `text` as "sqlite" or "postgres", or exit 2 naming the value. */
+export function backendName(text: string | undefined, usage: string): "sqlite" | "postgres" {
+  if (text !== "sqlite" && text !== "postgres") {
+    usageError(`--backend must be "sqlite" or "postgres", got ${JSON.stringify(text)}`, usage);
+  }
+  return text;
+}

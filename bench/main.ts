@@ -1,13 +1,16 @@
 /**
  * GigQ's benchmark: how many jobs a queue file moves per second, next to the
  * practical limit measured in the same process (plain SQLite loops doing the
- * same work, see `_raw.ts`), on both drivers.
+ * same work, see `_raw.ts`), on both drivers; or, with `--backend postgres`,
+ * how many a PostgreSQL queue moves next to plain loops on the same client
+ * (`_pg.ts`), each run in fresh schemas dropped afterwards.
  *
  * ```sh
  * deno task bench                     # the table
  * deno task bench --json              # and bench-results.json
  * deno task bench --json out.json     # and out.json
  * deno task bench --runs 7 --driver node --only enqueue
+ * deno task bench --backend postgres --db postgres://postgres@127.0.0.1:5432/test
  * ```
  *
  * Every case runs `--runs` times (at least 5 by default) on a fresh file in a
@@ -20,12 +23,22 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import os from "node:os";
-import { driverName, parseOrExit, positiveInt, usageError } from "./_args.ts";
-import { closeConnection, getConnection, type Job, JobQueue, Worker, WorkerPool } from "../mod.ts";
+import { backendName, driverName, parseOrExit, positiveInt, usageError } from "./_args.ts";
+import {
+  closeConnection,
+  getConnection,
+  type Job,
+  JobQueue,
+  type JobQueueOptions,
+  Worker,
+  WorkerPool,
+} from "../mod.ts";
 import { countTo, noop } from "./_tasks.ts";
 import * as raw from "./_raw.ts";
+import * as pg from "./_pg.ts";
 
-type Driver = "node" | "ffi";
+/** Where a case runs: a SQLite driver, or PostgreSQL. */
+type Driver = "node" | "ffi" | "postgres";
 
 interface Result {
   group: string;
@@ -54,11 +67,14 @@ if (jsonAt >= 0) {
   jsonPath = hasPath ? next : "bench-results.json";
   argv.splice(jsonAt, hasPath ? 2 : 1);
 }
-const USAGE =
-  "usage: deno task bench [--json [path]] [--runs N] [--driver node|ffi] [--only group,...]";
+const USAGE = "usage: deno task bench [--json [path]] [--runs N] [--backend sqlite|postgres] " +
+  "[--driver node|ffi] [--db postgres://...] [--only group,...]";
+const DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/test";
 const opts = parseOrExit(argv, {
   runs: { type: "string", default: "5" },
+  backend: { type: "string", default: "sqlite" },
   driver: { type: "string" },
+  db: { type: "string" },
   only: { type: "string" },
   help: { type: "boolean", short: "h" },
 }, USAGE);
@@ -67,7 +83,28 @@ if (opts.help) {
   Deno.exit(0);
 }
 const RUNS = positiveInt("--runs", opts.runs as string, USAGE);
-const DRIVERS: Driver[] = opts.driver === undefined
+const BACKEND = backendName(opts.backend as string, USAGE);
+if (BACKEND === "postgres" && opts.driver !== undefined) {
+  usageError(
+    `--driver applies to --backend sqlite only, got --driver ${
+      JSON.stringify(opts.driver)
+    } with --backend postgres`,
+    USAGE,
+  );
+}
+if (BACKEND === "sqlite" && opts.db !== undefined) {
+  usageError(
+    `--db applies to --backend postgres only, got --db ${JSON.stringify(opts.db)}`,
+    USAGE,
+  );
+}
+const DB = (opts.db as string | undefined) ?? DEFAULT_DB;
+if (!/^postgres(?:ql)?:\/\//i.test(DB)) {
+  usageError(`--db must be a postgres:// or postgresql:// URL, got ${JSON.stringify(DB)}`, USAGE);
+}
+const DRIVERS: Driver[] = BACKEND === "postgres"
+  ? ["postgres"]
+  : opts.driver === undefined
   ? ["node", "ffi"]
   : [driverName(opts.driver as string, USAGE)];
 const ONLY = (opts.only as string | undefined)?.split(",").filter(Boolean);
@@ -92,6 +129,15 @@ const N = {
   rss: 100_000,
 };
 
+/** Jobs per case on PostgreSQL, where each commit is a round trip to the server. */
+const PG_N = {
+  enqueueOne: 3_000,
+  enqueueMany: 50_000,
+  batch: 1_000,
+  claimOne: 2_000,
+  process: 10_000,
+};
+
 // ---------------------------------------------------------------- helpers
 
 const median = (xs: number[]) => {
@@ -102,12 +148,33 @@ const median = (xs: number[]) => {
 
 let root = "";
 let fileNo = 0;
-/** A fresh database path in the benchmark's temp dir. */
-const freshPath = () => `${root}/q${++fileNo}.db`;
+/** The prefix of this run's PostgreSQL schemas. */
+const SCHEMA_PREFIX = `gigq_bench_${Deno.pid}_`;
+/**
+ * A fresh database: a path in the benchmark's temp dir, or the `--db` URL
+ * naming a schema no one has used (created by the first queue to open it).
+ */
+const freshPath = (driver: Driver) =>
+  driver === "postgres"
+    ? pg.withSchema(DB, `${SCHEMA_PREFIX}${++fileNo}`)
+    : `${root}/q${++fileNo}.db`;
 
-async function removeDb(path: string): Promise<void> {
+async function removeDb(path: string, driver: Driver): Promise<void> {
+  if (driver === "postgres") {
+    await pg.dropSchema(DB, pg.schemaOf(path));
+    return;
+  }
   closeConnection(path);
   for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
+}
+
+/** The storage options of a JobQueue, Worker or WorkerPool for `driver`. */
+const on = (driver: Driver): JobQueueOptions => driver === "postgres" ? {} : { driver };
+
+/** `driver`, which a SQLite-only case runs on. */
+function sqlite(driver: Driver): "node" | "ffi" {
+  if (driver === "postgres") throw new Error("a SQLite case was given PostgreSQL");
+  return driver;
 }
 
 const quiet = () => {};
@@ -121,8 +188,9 @@ async function timeAll(
   jobs: Job[],
   run: { start(): Promise<void>; done(): Promise<void>; stop(): Promise<void> },
 ): Promise<number> {
+  const queue = new JobQueue(path, on(driver));
+  await queue.stats(); // the queue made before the workers open it
   await run.start();
-  const queue = new JobQueue(path, { driver });
   await queue.submitMany(jobs);
   const t0 = performance.now();
   await run.done();
@@ -139,10 +207,11 @@ function inIsolate(path: string, driver: Driver, concurrency: number, n: number)
   let all: Promise<void>;
   return {
     start() {
-      worker = new Worker(path, { tasks: [noop], driver, concurrency, logger: quiet });
+      worker = new Worker(path, { tasks: [noop], ...on(driver), concurrency, logger: quiet });
       all = countTo(n);
       loop = worker.start();
-      return new Promise<void>((r) => setTimeout(r, 20));
+      // Let it settle into its idle wait (on PostgreSQL: its LISTEN too).
+      return new Promise<void>((r) => setTimeout(r, driver === "postgres" ? 100 : 20));
     },
     done: () => all,
     async stop() {
@@ -163,7 +232,7 @@ function pool(path: string, driver: Driver, workers: number, concurrency: number
         tasks: [new URL("./_tasks.ts", import.meta.url).href],
         workers,
         concurrency,
-        driver,
+        ...on(driver),
         logger: quiet,
       });
       loop = p.start();
@@ -172,7 +241,17 @@ function pool(path: string, driver: Driver, workers: number, concurrency: number
       await new Promise((r) => setTimeout(r, 100));
     },
     async done() {
-      const conn = getConnection(path, { driver });
+      if (driver === "postgres") {
+        const sql = pg.connect(DB, 1);
+        const schema = pg.schemaOf(path);
+        try {
+          while (await pg.jobsLeft(sql, schema)) await new Promise((r) => setTimeout(r, 5));
+        } finally {
+          await sql.end({ timeout: 5 });
+        }
+        return;
+      }
+      const conn = getConnection(path, { driver: sqlite(driver) });
       const left = conn.prepare(
         "SELECT EXISTS (SELECT 1 FROM gigq_jobs WHERE status IN ('pending', 'running'))",
       );
@@ -214,13 +293,13 @@ const groups: Group[] = [
     limit: {
       name: "raw: one insert per transaction",
       n: N.enqueueOne,
-      run: (path, driver) => raw.rawInsertOne(path, driver, N.enqueueOne),
+      run: (path, driver) => raw.rawInsertOne(path, sqlite(driver), N.enqueueOne),
     },
     cases: [{
       name: "await queue.submit(job)",
       n: N.enqueueOne,
       async run(path, driver) {
-        const queue = new JobQueue(path, { driver });
+        const queue = new JobQueue(path, on(driver));
         await queue.stats();
         const t0 = performance.now();
         for (let i = 0; i < N.enqueueOne; i++) await queue.submit(noop.toJob({}));
@@ -235,13 +314,13 @@ const groups: Group[] = [
     limit: {
       name: `raw: ${N.batch.toLocaleString("en")} inserts per transaction`,
       n: N.enqueueMany,
-      run: (path, driver) => raw.rawInsertBatch(path, driver, N.enqueueMany, N.batch),
+      run: (path, driver) => raw.rawInsertBatch(path, sqlite(driver), N.enqueueMany, N.batch),
     },
     cases: [{
       name: `queue.submitMany, ${N.batch.toLocaleString("en")} a call`,
       n: N.enqueueMany,
       async run(path, driver) {
-        const queue = new JobQueue(path, { driver });
+        const queue = new JobQueue(path, on(driver));
         await queue.stats();
         const t0 = performance.now();
         for (let i = 0; i < N.enqueueMany; i += N.batch) {
@@ -258,7 +337,7 @@ const groups: Group[] = [
     limit: {
       name: "raw: claim 1, complete 1 (2 transactions a job)",
       n: N.claimOne,
-      run: (path, driver) => raw.rawClaimOne(path, driver, N.claimOne),
+      run: (path, driver) => raw.rawClaimOne(path, sqlite(driver), N.claimOne),
     },
     cases: [{
       name: "Worker, concurrency 1",
@@ -272,7 +351,7 @@ const groups: Group[] = [
     limit: {
       name: `raw: claim ${N.rawBatch} + complete ${N.rawBatch} per transaction`,
       n: N.process,
-      run: (path, driver) => raw.rawClaimBatch(path, driver, N.process, N.rawBatch),
+      run: (path, driver) => raw.rawClaimBatch(path, sqlite(driver), N.process, N.rawBatch),
     },
     cases: [
       {
@@ -315,7 +394,7 @@ const groups: Group[] = [
         name: "submit, one JobQueue reused",
         n: N.reused,
         async run(path, driver) {
-          const queue = new JobQueue(path, { driver });
+          const queue = new JobQueue(path, on(driver));
           await queue.stats();
           const t0 = performance.now();
           for (let i = 0; i < N.reused; i++) await queue.submit(noop.toJob({}));
@@ -328,10 +407,10 @@ const groups: Group[] = [
         name: "submit, new JobQueue (connection) per job",
         n: N.reopened,
         async run(path, driver) {
-          (await new JobQueue(path, { driver }).stats(), closeConnection(path));
+          (await new JobQueue(path, on(driver)).stats(), closeConnection(path));
           const t0 = performance.now();
           for (let i = 0; i < N.reopened; i++) {
-            const queue = new JobQueue(path, { driver });
+            const queue = new JobQueue(path, on(driver));
             await queue.submit(noop.toJob({}));
             queue.close();
           }
@@ -342,9 +421,107 @@ const groups: Group[] = [
   },
 ];
 
+/** A raw loop's own schema beside a case's: the case's name with `_raw`. */
+const rawSchema = (path: string) => `${pg.schemaOf(path)}_raw`;
+
+/** The same cases on PostgreSQL, next to plain loops on the same client (`_pg.ts`). */
+const pgGroups: Group[] = [
+  {
+    name: "enqueue one by one",
+    limit: {
+      name: "raw: one INSERT per statement (transaction), awaited",
+      n: PG_N.enqueueOne,
+      run: (path) => pg.rawInsertOne(DB, rawSchema(path), PG_N.enqueueOne),
+    },
+    cases: [{
+      name: "await queue.submit(job)",
+      n: PG_N.enqueueOne,
+      async run(path) {
+        const queue = new JobQueue(path);
+        await queue.stats();
+        const t0 = performance.now();
+        for (let i = 0; i < PG_N.enqueueOne; i++) await queue.submit(noop.toJob({}));
+        const s = seconds(t0);
+        queue.close();
+        return s;
+      },
+    }],
+  },
+  {
+    name: "enqueue in bulk",
+    limit: {
+      name: `raw: INSERT … unnest of ${PG_N.batch.toLocaleString("en")} ids a statement`,
+      n: PG_N.enqueueMany,
+      run: (path) => pg.rawInsertBatch(DB, rawSchema(path), PG_N.enqueueMany, PG_N.batch),
+    },
+    cases: [{
+      name: `queue.submitMany, ${PG_N.batch.toLocaleString("en")} a call`,
+      n: PG_N.enqueueMany,
+      async run(path) {
+        const queue = new JobQueue(path);
+        await queue.stats();
+        const t0 = performance.now();
+        for (let i = 0; i < PG_N.enqueueMany; i += PG_N.batch) {
+          await queue.submitMany(noopJobs(PG_N.batch));
+        }
+        const s = seconds(t0);
+        queue.close();
+        return s;
+      },
+    }],
+  },
+  {
+    name: "process, one job per claim",
+    limit: {
+      name: "raw: SKIP LOCKED claim 1 + complete 1, 1 loop",
+      n: PG_N.claimOne,
+      run: (path) => pg.rawClaimLoop(DB, rawSchema(path), PG_N.claimOne, 1),
+    },
+    cases: [{
+      name: "Worker, concurrency 1",
+      n: PG_N.claimOne,
+      run: (path, driver) =>
+        timeAll(path, driver, noopJobs(PG_N.claimOne), inIsolate(path, driver, 1, PG_N.claimOne)),
+    }],
+  },
+  {
+    name: "process, concurrently",
+    limit: {
+      name: "raw: SKIP LOCKED claim 1 + complete 1, 8 loops on a pool of 8",
+      n: PG_N.process,
+      run: (path) => pg.rawClaimLoop(DB, rawSchema(path), PG_N.process, 8),
+    },
+    cases: [
+      {
+        name: "Worker, concurrency 8",
+        n: PG_N.process,
+        run: (path, driver) =>
+          timeAll(path, driver, noopJobs(PG_N.process), inIsolate(path, driver, 8, PG_N.process)),
+      },
+      {
+        name: "Worker, concurrency 100",
+        n: PG_N.process,
+        run: (path, driver) =>
+          timeAll(
+            path,
+            driver,
+            noopJobs(PG_N.process),
+            inIsolate(path, driver, 100, PG_N.process),
+          ),
+      },
+      {
+        name: "WorkerPool, 2 Web Workers × concurrency 8",
+        n: PG_N.process,
+        run: (path, driver) =>
+          timeAll(path, driver, noopJobs(PG_N.process), pool(path, driver, 2, 8)),
+      },
+    ],
+  },
+];
+
 /** Submits `jobs` to `path`, then closes the file so it can be copied. */
 async function fillWith(path: string, driver: Driver, jobs: Job[]): Promise<void> {
-  const queue = new JobQueue(path, { driver });
+  const queue = new JobQueue(path, on(driver));
   await queue.submitMany(jobs);
   queue.close();
   closeConnection(path);
@@ -352,7 +529,7 @@ async function fillWith(path: string, driver: Driver, jobs: Job[]): Promise<void
 
 /** Times one Worker (concurrency 8) from its start until it has run the `n` jobs in the file. */
 async function drain(path: string, driver: Driver, n: number): Promise<number> {
-  const worker = new Worker(path, { tasks: [noop], driver, concurrency: 8, logger: quiet });
+  const worker = new Worker(path, { tasks: [noop], ...on(driver), concurrency: 8, logger: quiet });
   const all = countTo(n);
   const t0 = performance.now();
   const loop = worker.start();
@@ -420,21 +597,21 @@ async function peakRss(path: string, driver: Driver, n: number): Promise<number>
 
 async function memoryResults(driver: Driver): Promise<Result[]> {
   // One file with N.rss jobs, copied for each run.
-  const template = freshPath();
-  const queue = new JobQueue(template, { driver });
+  const template = freshPath(driver);
+  const queue = new JobQueue(template, on(driver));
   for (let i = 0; i < N.rss; i += 10_000) await queue.submitMany(noopJobs(10_000));
   queue.close();
   closeConnection(template);
   const worker: number[] = [];
   const baseline: number[] = [];
   for (let r = 0; r < RUNS; r++) {
-    const path = freshPath();
+    const path = freshPath(driver);
     await Deno.copyFile(template, path);
     worker.push(await peakRss(path, driver, N.rss));
     baseline.push(await peakRss(path, driver, 0));
-    await removeDb(path);
+    await removeDb(path, driver);
   }
-  await removeDb(template);
+  await removeDb(template, driver);
   const result = (name: string, n: number, samples: number[]): Result => ({
     group: "memory",
     case: name,
@@ -464,21 +641,21 @@ async function runGroup(group: Group, driver: Driver): Promise<Result[]> {
   const templates = new Map<Case, string>();
   for (const c of members) {
     if (c.fill === undefined) continue;
-    const template = freshPath();
+    const template = freshPath(driver);
     await c.fill(template, driver);
     templates.set(c, template);
   }
   for (let r = 0; r < RUNS; r++) {
     for (const c of members) {
-      const path = freshPath();
+      const path = freshPath(driver);
       const template = templates.get(c);
       if (template !== undefined) await Deno.copyFile(template, path);
       const s = await c.run(path, driver);
-      await removeDb(path);
+      await removeDb(path, driver);
       rates.get(c)!.push(c.unit === "µs/job" ? (s * 1e6) / c.n : c.n / s);
     }
   }
-  for (const template of templates.values()) await removeDb(template);
+  for (const template of templates.values()) await removeDb(template, driver);
   const limitRates = group.limit ? rates.get(group.limit) : undefined;
   return members.map((c) => {
     const samples = rates.get(c)!;
@@ -561,8 +738,13 @@ function table(results: Result[]): string {
   return [line(rows[0]), sep, ...rows.slice(1).map(line)].join("\n");
 }
 
+/** The groups this run measures: SQLite's (with memory), or PostgreSQL's. */
+const GROUPS = BACKEND === "postgres" ? pgGroups : groups;
+
 if (ONLY !== undefined) {
-  const names = [...groups.map((g) => g.name), "memory"];
+  const names = BACKEND === "postgres"
+    ? GROUPS.map((g) => g.name)
+    : [...GROUPS.map((g) => g.name), "memory"];
   for (const o of ONLY) {
     if (!names.some((name) => name.includes(o))) {
       usageError(
@@ -577,10 +759,21 @@ if (ONLY !== undefined) {
 
 const started = performance.now();
 root = await Deno.makeTempDir({ prefix: "gigq-bench-" });
-const info = machine();
+const info: ReturnType<typeof machine> & { postgres?: string } = machine();
+if (BACKEND === "postgres") {
+  try {
+    info.postgres = await pg.serverVersion(DB);
+  } catch (error) {
+    console.error(`Cannot reach PostgreSQL at ${DB}: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
+}
 console.log(
   `GigQ benchmark: ${info.cpu}, ${info.cores} cores, ${info.ramGiB} GiB RAM, ${info.os}; ` +
-    `Deno ${info.deno}; SQLite ${info.sqlite.node} (node), ${info.sqlite.ffi} (ffi); ` +
+    `Deno ${info.deno}; ` +
+    (BACKEND === "postgres"
+      ? `PostgreSQL ${info.postgres} at ${pg.withoutPassword(DB)}; `
+      : `SQLite ${info.sqlite.node} (node), ${info.sqlite.ffi} (ffi); `) +
     `${RUNS} runs per case`,
 );
 const results: Result[] = [];
@@ -590,14 +783,14 @@ try {
       console.log("ffi: skipped (no --allow-ffi or no system SQLite library)");
       continue;
     }
-    for (const group of groups) {
+    for (const group of GROUPS) {
       if (!wanted(group.name)) continue;
       const t = performance.now();
       const rs = await runGroup(group, driver);
       results.push(...rs);
       console.error(`  ${driver} ${group.name}: ${seconds(t).toFixed(1)} s`);
     }
-    if (wanted("memory")) {
+    if (BACKEND === "sqlite" && wanted("memory")) {
       const t = performance.now();
       results.push(...await memoryResults(driver));
       console.error(`  ${driver} memory: ${seconds(t).toFixed(1)} s`);
@@ -605,6 +798,7 @@ try {
   }
 } finally {
   await Deno.remove(root, { recursive: true }).catch(() => {});
+  if (BACKEND === "postgres") await pg.dropSchemas(DB, SCHEMA_PREFIX).catch(() => {});
 }
 
 // Ratios that are not against a raw loop: dependencies and connections.
@@ -644,7 +838,19 @@ console.log(`total: ${total.toFixed(0)} s`);
 if (jsonPath !== undefined) {
   await Deno.writeTextFile(
     jsonPath,
-    JSON.stringify({ machine: info, runs: RUNS, seconds: total, results, notes: extra }, null, 2) +
+    JSON.stringify(
+      {
+        machine: info,
+        backend: BACKEND,
+        ...(BACKEND === "postgres" ? { schemas: `${SCHEMA_PREFIX}*` } : {}),
+        runs: RUNS,
+        seconds: total,
+        results,
+        notes: extra,
+      },
+      null,
+      2,
+    ) +
       "\n",
   );
   console.log(`wrote ${jsonPath}`);

@@ -17,6 +17,23 @@ Deno.test("the benchmarks refuse bad flags in one line naming the value, exit 2"
   const cases: [string, string[], RegExp][] = [
     ["main.ts", ["--runs", "0"], /^--runs must be a positive integer, got "0"$/],
     ["main.ts", ["--driver", "sqlite"], /^--driver must be "node" or "ffi", got "sqlite"$/],
+    ["main.ts", ["--backend", "mysql"], /^--backend must be "sqlite" or "postgres", got "mysql"$/],
+    ["main.ts", ["--backend", ""], /^--backend must be "sqlite" or "postgres", got ""$/],
+    [
+      "main.ts",
+      ["--backend", "postgres", "--driver", "node"],
+      /^--driver applies to --backend sqlite only, got --driver "node" with --backend postgres$/,
+    ],
+    [
+      "main.ts",
+      ["--db", "postgres://u@h/db"],
+      /^--db applies to --backend postgres only, got --db "postgres:\/\/u@h\/db"$/,
+    ],
+    [
+      "main.ts",
+      ["--backend", "postgres", "--db", "mysql://u@h/db"],
+      /^--db must be a postgres:\/\/ or postgresql:\/\/ URL, got "mysql:\/\/u@h\/db"$/,
+    ],
     ["main.ts", ["--only", "nothing"], /^--only: "nothing" names no group; the groups are /],
     ["main.ts", ["--bogus"], /^Unknown option '--bogus'/],
     ["latency.ts", ["ffi"], /^Unexpected argument 'ffi'/],
@@ -51,4 +68,52 @@ Deno.test("deno task bench --only connections --runs 1 prints the machine and a 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const POSTGRES_URL = Deno.env.get("GIGQ_TEST_POSTGRES_URL");
+
+Deno.test({
+  name:
+    "deno task bench --backend postgres prints each case beside its raw loop, and drops its schemas",
+  ignore: POSTGRES_URL === undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "gigq-bench-test-" });
+    try {
+      const json = `${dir}/out.json`;
+      const r = await run("main.ts", [
+        "--backend",
+        "postgres",
+        "--db",
+        POSTGRES_URL!,
+        "--only",
+        "enqueue one",
+        "--runs",
+        "1",
+        "--json",
+        json,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^GigQ benchmark: .*Deno \d+\.\d+\.\d+; PostgreSQL \d+/m);
+      assert.match(r.stdout, /^\| postgres +\| raw: one INSERT per statement /m);
+      assert.match(r.stdout, /^\| postgres +\| await queue\.submit\(job\) .*\| \d+\.\d\d× +\|$/m);
+      const written = JSON.parse(await Deno.readTextFile(json));
+      const submit = written.results.find((x: { case: string }) => x.case.includes("submit"));
+      assert.equal(submit.samples.length, 1);
+      assert.ok(submit.ratio > 0);
+      // The run's schemas (named after its process) are gone.
+      const { default: postgres } = await import("npm:postgres@3");
+      const sql = postgres(POSTGRES_URL!, { max: 1, onnotice: () => {} });
+      try {
+        const [row] = await sql.unsafe(
+          `SELECT count(*)::int AS n FROM pg_namespace WHERE starts_with(nspname, $1)`,
+          [written.schemas.replace(/\*$/, "")],
+        );
+        assert.equal(row.n, 0);
+      } finally {
+        await sql.end({ timeout: 1 });
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -256,3 +256,104 @@ postgresTest(
     queue.close();
   },
 );
+
+/** Sessions holding (granted) or waiting for the shared idle lock of the queue in `schema`. */
+async function idleLocks(
+  sql: { unsafe: Parameters<Parameters<typeof withPostgres>[1]>[0]["unsafe"] },
+  schema: string,
+  granted: boolean,
+): Promise<number> {
+  const [row] = await sql.unsafe(
+    `WITH k AS (SELECT hashtextextended('gigq idle ' || $1::text, 0) AS key)
+    SELECT count(*)::int AS n FROM pg_locks, k WHERE locktype = 'advisory'
+      AND mode = 'ShareLock' AND granted = $2::boolean AND objsubid = 1
+      AND classid = ((k.key >> 32) & 4294967295)::oid AND objid = (k.key & 4294967295)::oid`,
+    [schema, granted],
+  );
+  return row.n;
+}
+
+postgresTest(
+  "a submit sends its NOTIFY only while some worker is idle, and that worker wakes for it",
+  async ({ target }) => {
+    const queue = new JobQueue(target);
+    await queue.stats();
+    await withPostgres(target, async (sql, schema) => {
+      const heard: string[] = [];
+      await sql.listen(`gigq.${schema}`, (payload) => heard.push(payload));
+      // No worker anywhere: nobody could wait for a NOTIFY, so none is sent.
+      const first = await noop.submit(queue, { n: 1 });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(heard, []);
+      // An idle worker (whose poll is an hour away) holds the idle lock.
+      const worker = new Worker(target, { tasks: [noop], pollInterval: 3600, logger: quiet });
+      const done = worker.start();
+      try {
+        await until(async () => (await queue.getStatus(first))?.status === "completed");
+        await until(async () => await idleLocks(sql, schema, true) > 0);
+        // The worker is idle and local commits would wake it: submit from another client.
+        const other = new JobQueue(`${target}&max=2`);
+        const second = await noop.submit(other, { n: 2 });
+        other.close();
+        await until(() => heard.length > 0);
+        assert.deepEqual(heard, ['["noop"]']);
+        await until(async () => (await queue.getStatus(second))?.status === "completed");
+      } finally {
+        worker.stop();
+        await done;
+        worker.close();
+      }
+    });
+    queue.close();
+  },
+);
+
+postgresTest(
+  "a worker going idle waits for a submit that is committing without a NOTIFY, then sees its job",
+  async ({ target }) => {
+    const queue = new JobQueue(target);
+    await queue.stats();
+    const worker = new Worker(target, { tasks: [noop], pollInterval: 3600, logger: quiet });
+    let done: Promise<void> | undefined;
+    const job = noop.toJob({ n: 3 });
+    await withPostgres(target, async (sql, schema) => {
+      await sql.begin(async (tx) => {
+        // The submit's statement: with no idle worker it takes the idle lock and sends no NOTIFY.
+        const now = Date.now();
+        const [notified] = await tx.unsafe(statements(schema).insertReadyJob, [
+          job.id,
+          job.name,
+          job.task,
+          null,
+          JSON.stringify(job.params),
+          job.priority,
+          job.maxAttempts,
+          job.timeout,
+          job.retryDelay,
+          job.backoff,
+          job.description,
+          now,
+          now,
+          `gigq.${schema}`,
+          '["noop"]',
+        ]);
+        assert.equal(notified, undefined, "no NOTIFY while no worker is idle");
+        // The worker finds nothing committed, goes idle, and waits for the lock.
+        done = worker.start();
+        await until(async () => await idleLocks(tx, schema, false) > 0);
+        assert.equal(await queue.getStatus(job.id), undefined);
+      });
+    });
+    try {
+      // Committed without a NOTIFY, and the poll is an hour away: only the look the worker
+      // makes once it holds the lock can find the job.
+      await until(async () => (await queue.getStatus(job.id))?.status === "completed");
+      assert.equal(await queue.getResult(job.id), 3);
+    } finally {
+      worker.stop();
+      await done;
+      worker.close();
+      queue.close();
+    }
+  },
+);

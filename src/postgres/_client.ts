@@ -4,7 +4,9 @@
  * JobQueue and Worker there, closed when the last one lets go or by the
  * public `closeConnections()`. Each Web Worker has its own. The client's one
  * LISTEN connection, started by the first idle worker, lasts as long as the
- * client and is shared by every watcher.
+ * client and is shared by every watcher; so does its one idle session, which
+ * holds the queue's idle lock while a watcher is there (and a moment after),
+ * telling submits that a NOTIFY may be awaited.
  *
  * @module
  */
@@ -27,6 +29,7 @@ export const PREPARED = { prepare: true } as const;
 export interface Client {
   readonly key: string;
   readonly sql: Sql;
+  readonly spec: PostgresSpec;
   readonly schema: string;
   users: number;
   /** False once closed: its users open a new one. */
@@ -37,7 +40,21 @@ export interface Client {
   watchers: Set<(payload: string | null) => void>;
   /** The LISTEN, once started. */
   listening: Promise<unknown> | undefined;
+  /** The session holding the idle lock, once a watcher wanted it. */
+  idle: IdleSession | undefined;
 }
+
+/** A one-connection client that holds the queue's idle lock (shared) while watchers are there. */
+interface IdleSession {
+  readonly sql: Sql;
+  /** Resolves once the lock is held (or could not be taken); undefined while not held. */
+  held: Promise<void> | undefined;
+  /** The lock's release, due once no watcher has come back meanwhile. */
+  timer: number | undefined;
+}
+
+/** How long the idle lock is kept after the last watcher goes (a worker between two jobs). */
+const IDLE_LINGER_MS = 1000;
 
 const clients = new Map<string, Client>();
 
@@ -53,9 +70,10 @@ const BIGINT = {
   parse: (x: string) => Number(x),
 };
 
-function connect(spec: PostgresSpec): Sql {
+function connect(spec: PostgresSpec, onclose?: () => void): Sql {
   return postgres(spec.url, {
     ...(spec.max === undefined ? {} : { max: spec.max }),
+    ...(onclose === undefined ? {} : { onclose }),
     // CREATE SCHEMA IF NOT EXISTS and the like say "already exists" as a notice.
     onnotice: () => {},
     types: { bigint: BIGINT },
@@ -75,12 +93,14 @@ export function acquireClient(spec: PostgresSpec): Client {
     client = {
       key,
       sql: connect(spec),
+      spec,
       schema: spec.schema,
       users: 0,
       open: true,
       migrated: undefined,
       watchers: new Set(),
       listening: undefined,
+      idle: undefined,
     };
     clients.set(key, client);
   }
@@ -94,6 +114,12 @@ function end(client: Client): void {
   if (clients.get(client.key) === client) clients.delete(client.key);
   client.watchers.clear();
   trackClosing(client.sql.end({ timeout: 5 }));
+  const idle = client.idle;
+  if (idle !== undefined) {
+    if (idle.timer !== undefined) clearTimeout(idle.timer);
+    idle.held = undefined;
+    trackClosing(idle.sql.end({ timeout: 5 }));
+  }
 }
 
 /** Drops a reference; the client closes when nothing else in the isolate uses it. */
@@ -164,4 +190,72 @@ export function onLocalCommit(spec: PostgresSpec, listener: () => void): () => v
 /** Tells this isolate's workers on the queue `spec` names that new work was committed. */
 export function notifyLocalCommit(spec: PostgresSpec): void {
   for (const listener of [...commitListeners.get(`${spec.url}\n${spec.schema}`) ?? []]) listener();
+}
+
+/** The statements that take and give back the idle lock (`holdIdle`, `dropIdle`). */
+export interface IdleLock {
+  hold: string;
+  drop: string;
+}
+
+/**
+ * Holds the queue's idle lock on the client's idle session (opening it on
+ * first use); resolves once it is held, after any submit committing now.
+ * If the lock cannot be taken, resolves all the same: submits then may send
+ * no NOTIFY, which costs the watchers latency (they poll), never a job.
+ * If the session drops while watchers are there, the lock is taken again
+ * and each watcher is called with null (to look for what it missed).
+ */
+export function holdIdle(
+  client: Client,
+  lock: IdleLock,
+  debug: (message: string) => void,
+): Promise<void> {
+  if (!client.open) return Promise.resolve();
+  let idle = client.idle;
+  if (idle === undefined) {
+    const session: IdleSession = {
+      sql: connect({ ...client.spec, max: 1 }, () => {
+        // The session (and with it the lock) is gone.
+        session.held = undefined;
+        if (!client.open || client.watchers.size === 0) return;
+        holdIdle(client, lock, debug).then(() => {
+          for (const watcher of [...client.watchers]) watcher(null);
+        });
+      }),
+      held: undefined,
+      timer: undefined,
+    };
+    idle = client.idle = session;
+  }
+  if (idle.timer !== undefined) {
+    clearTimeout(idle.timer);
+    idle.timer = undefined;
+  }
+  if (idle.held !== undefined) return idle.held;
+  const session = idle;
+  const held = session.sql.unsafe(lock.hold, [], PREPARED).then(
+    () => {},
+    (error) => {
+      if (session.held === held) session.held = undefined;
+      debug(`cannot hold the idle lock: ${(error as Error)?.message ?? error}; polling`);
+    },
+  );
+  session.held = held;
+  return held;
+}
+
+/** Gives back the idle lock a moment after the last watcher has gone, unless one came back. */
+export function releaseIdle(client: Client, lock: IdleLock): void {
+  const idle = client.idle;
+  if (idle === undefined || idle.held === undefined || idle.timer !== undefined) return;
+  const timer = setTimeout(() => {
+    idle.timer = undefined;
+    if (client.watchers.size > 0 || !client.open) return;
+    const held = idle.held;
+    idle.held = undefined;
+    held?.then(() => idle.sql.unsafe(lock.drop, [], PREPARED)).catch(() => {});
+  }, IDLE_LINGER_MS) as unknown as number;
+  Deno.unrefTimer(timer);
+  idle.timer = timer;
 }

@@ -28,6 +28,18 @@ export function channel(schema: string): string {
   return `gigq.${schema}`;
 }
 
+/**
+ * The advisory lock of the queue in `schema`'s idle workers (an SQL
+ * expression). Each client with an idle worker holds it shared on a session
+ * of its own; a submit tries it exclusively in its transaction and sends its
+ * NOTIFY only when that fails (someone may be waiting for one). A worker
+ * taking the lock waits for such a submit to commit, then looks for work, so
+ * a job committed without a NOTIFY is one every idle worker sees.
+ */
+function idleKey(schema: string): string {
+  return `hashtextextended('gigq idle ' || '${schema.replaceAll("'", "''")}', 0)`;
+}
+
 /** A pending job a claim may take now (the predicate of gigq_jobs_ready). */
 const READY = "status = 'pending' AND parents_left = 0 AND NOT scheduled";
 
@@ -63,10 +75,11 @@ function build(schema: string) {
       FROM r`;
   return {
     /**
-     * One job without dependencies, and the wake-up of idle workers, as one
-     * statement (its own transaction). Values: id, name, task, module,
-     * params, priority, max_attempts, timeout, retry_delay, backoff,
-     * description, run_at, now, channel, payload.
+     * One job without dependencies, and the wake-up of idle workers (when
+     * there may be some, see idleKey), as one statement (its own
+     * transaction). Values: id, name, task, module, params, priority,
+     * max_attempts, timeout, retry_delay, backoff, description, run_at, now,
+     * channel, payload.
      */
     insertReadyJob: `WITH j AS (
         INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts, timeout,
@@ -76,7 +89,8 @@ function build(schema: string) {
           $8::float8, $9::float8, $10::text, $11::text, '[]', 'pending', $12::bigint,
           $12::bigint > $13::bigint, $13::bigint, $13::bigint)
         RETURNING seq)
-      SELECT pg_notify($14::text, $15::text) FROM j`,
+      SELECT pg_notify($14::text, $15::text) FROM j
+      WHERE NOT pg_try_advisory_xact_lock(${idleKey(schema)})`,
     /**
      * Jobs in the order given (a JSON array of objects, $1), at $2. Every
      * column a submit sets; the ones without dependencies leave the rest at
@@ -115,6 +129,13 @@ function build(schema: string) {
     jobsBySeq: `SELECT seq, id, status FROM ${jobs} WHERE seq = ANY($1::bigint[])`,
     /** Wakes idle workers once this transaction commits. */
     notify: `SELECT pg_notify($1::text, $2::text)`,
+    /** Wakes idle workers once this transaction commits, if there may be some (see idleKey). */
+    notifyIdle: `SELECT pg_notify($1::text, $2::text)
+      WHERE NOT pg_try_advisory_xact_lock(${idleKey(schema)})`,
+    /** Marks this session as one of an idle worker's, once no submit is committing (see idleKey). */
+    holdIdle: `SELECT pg_advisory_lock_shared(${idleKey(schema)})`,
+    /** Ends one holdIdle of this session. */
+    dropIdle: `SELECT pg_advisory_unlock_shared(${idleKey(schema)})`,
 
     /** Fenced completions ($1: JSON array of {seq, run, result}) at $2; returns those with children. */
     complete: `UPDATE ${jobs} j SET status = 'completed', result = u.result, error = NULL,

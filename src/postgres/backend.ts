@@ -51,11 +51,13 @@ import type { JobStatus } from "../job_status.ts";
 import {
   acquireClient,
   type Client,
+  holdIdle,
   notifyLocalCommit,
   onLocalCommit,
   type Param,
   PREPARED,
   releaseClient,
+  releaseIdle,
   type Sql,
   subscribe,
   type TransactionSql,
@@ -382,7 +384,7 @@ export class PostgresBackend implements Backend {
     if (edges.length > 0) {
       sent.push(run(q.insertEdges, [edges]), run(q.addChildren, [edges]));
     }
-    sent.push(run(q.notify, [this.#channel, taskPayload(jobs.map((j) => j.job.task))]));
+    sent.push(run(q.notifyIdle, [this.#channel, taskPayload(jobs.map((j) => j.job.task))]));
     await Promise.all(sent);
   }
 
@@ -437,6 +439,24 @@ export class PostgresBackend implements Backend {
         }
       }
       const expired = run(q.expiredLeases, [now]);
+      // The claim goes out behind them, in the same round trip: the rows it
+      // takes are pending, never those the outcomes and the reap write.
+      const claiming = p.limit > 0 && claimer.tasks.length > 0;
+      const one = claimer.tasks.length === 1;
+      const claim = (limit: number) => {
+        const promoted = run(q.promote, [now]);
+        const rows = run(one ? q.claimOne : q.claimMany, [
+          claimer.workerId,
+          now,
+          now + claimer.leaseMs,
+          limit,
+          claimer.graceMs,
+          claimer.owner,
+          one ? claimer.tasks[0] : [...claimer.tasks],
+        ]);
+        return Promise.all([promoted, rows]).then(([, r]) => r);
+      };
+      const first = claiming ? pending(claim(p.limit)) : undefined;
       let wake = false;
       const parentsDone = completed === undefined
         ? []
@@ -456,20 +476,11 @@ export class PostgresBackend implements Backend {
         await this.#reap(run, reaped, now);
       }
       if (wake) await run(q.notify, [this.#channel, ""]);
-      if (p.limit <= 0 || claimer.tasks.length === 0) return [];
-      const one = claimer.tasks.length === 1;
-      const [, rows] = await Promise.all([
-        run(q.promote, [now]),
-        run(one ? q.claimOne : q.claimMany, [
-          claimer.workerId,
-          now,
-          now + claimer.leaseMs,
-          p.limit,
-          claimer.graceMs,
-          claimer.owner,
-          one ? claimer.tasks[0] : [...claimer.tasks],
-        ]),
-      ]);
+      if (first === undefined) return [];
+      const rows: Row[] = [...await first];
+      // Jobs this step made ready (released children, retries due now, reaped
+      // leases) were not there for the first claim: offer the free slots again.
+      if (wake && rows.length < p.limit) rows.push(...await claim(p.limit - rows.length));
       const claimed: Claimed[] = rows.map((r) => ({
         seq: Number(r.seq),
         id: r.id as string,
@@ -949,7 +960,9 @@ export class PostgresBackend implements Backend {
    * While a worker is idle: LISTENs on the queue's channel (one LISTEN per
    * client, kept while it is open) and wakes the worker for a notification
    * naming one of its tasks, or for any other one once a look finds work.
-   * It looks at once (for work committed since its last claim), and again
+   * It holds the queue's idle lock meanwhile (a submit sends its NOTIFY only
+   * while someone does), and looks once the lock is held (for work committed
+   * since its last claim, or by a submit that saw no idle worker), and again
    * after each (re)LISTEN. A hint only: the worker also polls, so a lost
    * notification or a pooler that drops LISTEN costs latency, never a job.
    */
@@ -966,10 +979,13 @@ export class PostgresBackend implements Backend {
       return () => {};
     }
     const tasks = [...p.tasks];
+    const lock = { hold: this.#q.holdIdle, drop: this.#q.dropIdle };
     let active = true;
     const stop = () => {
+      if (!active) return;
       active = false;
       unsubscribe();
+      if (client.watchers.size === 0) releaseIdle(client, lock);
     };
     const wake = () => {
       if (!active) return;
@@ -978,13 +994,15 @@ export class PostgresBackend implements Backend {
     };
     const look = () => {
       if (!active) return;
-      inFlight(client.sql.unsafe(this.#q.workReady, [p.now(), tasks], PREPARED)).then(
-        ([row]) => {
-          if (row?.ready === true) wake();
-        },
-        () => wake(), // Let the loop find out what is wrong.
-      );
+      inFlight(held.then(() => client.sql.unsafe(this.#q.workReady, [p.now(), tasks], PREPARED)))
+        .then(
+          ([row]) => {
+            if (row?.ready === true) wake();
+          },
+          () => wake(), // Let the loop find out what is wrong.
+        );
     };
+    // Subscribed before the lock is held: a NOTIFY sent once it is held finds this watcher.
     const unsubscribe = subscribe(client, (payload) => {
       if (payload !== null && payload !== "") {
         if (concerns(payload, tasks)) wake();
@@ -992,6 +1010,7 @@ export class PostgresBackend implements Backend {
         look();
       }
     }, p.debug);
+    const held = holdIdle(client, lock, p.debug);
     look();
     return stop;
   }

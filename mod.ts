@@ -32,8 +32,15 @@ export { Job } from "./src/job.ts";
 export type { Backoff, JobInit, JobOptions, TaskRef } from "./src/job.ts";
 export { JobStatus, parseJobStatus } from "./src/job_status.ts";
 export { JobQueue } from "./src/queue.ts";
-export type { ClearOptions, JobQueueOptions, ListOptions, QueueTransaction } from "./src/queue.ts";
-export type { ExecutionInfo, JobDetails, JobInfo, QueueStats } from "./src/job_info.ts";
+export type {
+  ClearOptions,
+  JobQueueOptions,
+  ListOptions,
+  QueueTransaction,
+  StatsOptions,
+  SubmitResult,
+} from "./src/queue.ts";
+export type { ExecutionInfo, JobDetails, JobInfo, QueueInfo, QueueStats } from "./src/job_info.ts";
 export { defaultLogger, Worker } from "./src/worker.ts";
 export type { Logger, LogLevel, StopOptions, WorkerCounts, WorkerOptions } from "./src/worker.ts";
 export { WorkerPool } from "./src/pool.ts";

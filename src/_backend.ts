@@ -12,7 +12,7 @@
  */
 import type { JsonValue } from "./_json.ts";
 import type { Backoff, Job } from "./job.ts";
-import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
+import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
 import type { JobStatus } from "./job_status.ts";
 
 /** How to open a backend again, in another isolate (structured-cloneable). */
@@ -63,6 +63,10 @@ export interface Claimed {
   hasParents: boolean;
   priority: number;
   runAt: number;
+  /** The named queue it waited in. */
+  queue: string;
+  /** The cap on its exponential backoff, in seconds. */
+  maxRetryDelay: number;
   workerId: string;
   startedAt: number;
   /** Filled for jobs with dependencies. */
@@ -99,10 +103,40 @@ export interface Claimer {
   owner: string;
   /** The names of the tasks it runs: it claims no other job. */
   tasks: readonly string[];
+  /** The queues it claims from (undefined: every queue); paused ones are skipped. */
+  queues: readonly string[] | undefined;
   /** How long a claim lasts without renewal. */
   leaseMs: number;
   /** A lease never outlasts its attempt's deadline by more than this. */
   graceMs: number;
+}
+
+/** The refusal to requeue job `id` while job `holder` holds its unique key. */
+export function keyHeldMessage(id: string, key: string, queue: string, holder?: string): string {
+  const by = holder === undefined ? "a job submitted meanwhile" : `job ${holder}`;
+  return `Cannot requeue job ${id}: its unique key ${JSON.stringify(key)} is held by ${by}, ` +
+    `pending or running in queue ${JSON.stringify(queue)}; nothing was changed (requeue it ` +
+    `once that job has ended)`;
+}
+
+/** What `listJobs` asks for: newest first, at most `limit`. */
+export interface ListParams {
+  status: JobStatus | undefined;
+  queue: string | undefined;
+  limit: number;
+  now: number;
+}
+
+/** A worker's record in the workers table, as it starts (or reconnects). */
+export interface WorkerRegistration {
+  workerId: string;
+  tasks: readonly string[];
+  /** undefined: every queue. */
+  queues: readonly string[] | undefined;
+  concurrency: number;
+  now: number;
+  /** Whether to return the record a previous worker of this id left. */
+  previous: boolean;
 }
 
 /** One worker step: write outcomes, return expired leases, claim. */
@@ -207,6 +241,10 @@ export interface JobRecord {
   started_at: number | null;
   completed_at: number | null;
   lease_owner: string | null;
+  queue: string;
+  unique_key: string | null;
+  progress: string | null;
+  max_retry_delay: number;
 }
 
 /** One dependency edge (parent and child by seq; `position` in the child's list). */
@@ -273,13 +311,7 @@ export interface Backend {
   step(p: StepParams): Promise<Claimed[]>;
   renewLeases(p: RenewParams): Promise<void>;
   /** Records a worker starting; returns what was recorded of its id before, if `previous`. */
-  registerWorker(p: {
-    workerId: string;
-    tasks: readonly string[];
-    concurrency: number;
-    now: number;
-    previous: boolean;
-  }): Promise<WorkerRecord | undefined>;
+  registerWorker(p: WorkerRegistration): Promise<WorkerRecord | undefined>;
   workerStopped(p: { workerId: string; now: number }): Promise<void>;
   /** Whether lease owner `owner` runs a job more than `graceMs` past its timeout. */
   overdue(p: { owner: string; now: number; graceMs: number }): Promise<boolean>;
@@ -305,8 +337,15 @@ export interface Backend {
   requeue(p: { id: string; now: number }): Promise<boolean>;
   clear(p: { before: number; now: number }): Promise<number>;
   getJob(p: { id: string; now: number }): Promise<JobDetails | undefined>;
-  listJobs(p: { status: JobStatus | undefined; limit: number; now: number }): Promise<JobInfo[]>;
-  stats(p: { now: number }): Promise<QueueStats>;
+  listJobs(p: ListParams): Promise<JobInfo[]>;
+  /** Counts per status, of one queue's jobs or (queue undefined) of all. */
+  stats(p: { queue: string | undefined; now: number }): Promise<QueueStats>;
+  /** Every queue with jobs or a stored state, by name. */
+  queueList(p: { now: number }): Promise<QueueInfo[]>;
+  /** Whether queue `queue` is paused. */
+  isPaused(p: { queue: string }): Promise<boolean>;
+  /** Pauses or resumes a queue (kept in storage; a queue without jobs may be paused). */
+  setPaused(p: { queue: string; paused: boolean; now: number }): Promise<void>;
   /** The workers' last signs of life and live task lists, in one read. */
   workerFacts(p: { workerId?: string; liveSince: number; now: number }): Promise<WorkerFacts>;
   /**
@@ -334,6 +373,8 @@ export interface Backend {
    */
   watch(p: {
     tasks: readonly string[];
+    /** The queues the worker serves (undefined: every queue). */
+    queues: readonly string[] | undefined;
     now: () => number;
     wake: () => void;
     debug: (message: string) => void;

@@ -44,6 +44,10 @@ export function toJobInfo(r: Readonly<Record<string, unknown>>): JobInfo {
     runAt: iso(r.run_at),
     leaseUntil: isoOrNull(r.lease_until),
     cancelledBy: r.cancelled_by_id as string | null,
+    queue: r.queue as string,
+    uniqueKey: (r.unique_key ?? null) as string | null,
+    progress: r.progress === null || r.progress === undefined ? null : fromJson(r.progress),
+    maxRetryDelay: Number(r.max_retry_delay),
   };
 }
 
@@ -85,6 +89,10 @@ export function toJobRecord(r: Readonly<Record<string, unknown>>): JobRecord {
     started_at: numOrNull(r.started_at),
     completed_at: numOrNull(r.completed_at),
     lease_owner: textOrNull(r.lease_owner),
+    queue: String(r.queue),
+    unique_key: textOrNull(r.unique_key),
+    progress: textOrNull(r.progress),
+    max_retry_delay: num(r.max_retry_delay),
   };
 }
 
@@ -139,6 +147,10 @@ export const JOB_RECORD_COLUMNS: readonly (keyof JobRecord)[] = [
   "started_at",
   "completed_at",
   "lease_owner",
+  "queue",
+  "unique_key",
+  "progress",
+  "max_retry_delay",
 ];
 
 /** The refusal of an import into a storage that holds `count` jobs. */

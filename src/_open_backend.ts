@@ -11,6 +11,7 @@ import type {
   Backend,
   BackendSpec,
   Claimed,
+  ListParams,
   MigrationPlan,
   OpenMode,
   PostgresSpec,
@@ -21,9 +22,9 @@ import type {
   StorageState,
   WorkerFacts,
   WorkerRecord,
+  WorkerRegistration,
 } from "./_backend.ts";
-import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
-import type { JobStatus } from "./job_status.ts";
+import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
 import { closing } from "./_closers.ts";
 import { inFlight } from "./_in_flight.ts";
 import { releaseSqliteToken, SqliteBackend } from "./sqlite/backend.ts";
@@ -272,13 +273,7 @@ class LoadedOnOpen implements Backend {
     await this.#run((b) => b.renewLeases(p));
   }
 
-  async registerWorker(p: {
-    workerId: string;
-    tasks: readonly string[];
-    concurrency: number;
-    now: number;
-    previous: boolean;
-  }): Promise<WorkerRecord | undefined> {
+  async registerWorker(p: WorkerRegistration): Promise<WorkerRecord | undefined> {
     return await this.#run((b) => b.registerWorker(p));
   }
 
@@ -323,14 +318,24 @@ class LoadedOnOpen implements Backend {
     return await this.#run((b) => b.getJob(p));
   }
 
-  async listJobs(
-    p: { status: JobStatus | undefined; limit: number; now: number },
-  ): Promise<JobInfo[]> {
+  async listJobs(p: ListParams): Promise<JobInfo[]> {
     return await this.#run((b) => b.listJobs(p));
   }
 
-  async stats(p: { now: number }): Promise<QueueStats> {
+  async stats(p: { queue: string | undefined; now: number }): Promise<QueueStats> {
     return await this.#run((b) => b.stats(p));
+  }
+
+  async queueList(p: { now: number }): Promise<QueueInfo[]> {
+    return await this.#run((b) => b.queueList(p));
+  }
+
+  async isPaused(p: { queue: string }): Promise<boolean> {
+    return await this.#run((b) => b.isPaused(p));
+  }
+
+  async setPaused(p: { queue: string; paused: boolean; now: number }): Promise<void> {
+    await this.#run((b) => b.setPaused(p));
   }
 
   async workerFacts(

@@ -154,3 +154,52 @@ export function knownKeys(context: string, options: object, known: readonly stri
     );
   }
 }
+
+/** The longest queue name. */
+export const MAX_QUEUE_NAME = 128;
+
+/**
+ * A queue name: a string of 1 to 128 characters, not only spaces, without a
+ * NUL. Anything else is a `TypeError` naming `field` (as the CLI's exit 2).
+ */
+export function queueName(context: string, field: string, value: unknown): string {
+  if (typeof value !== "string") {
+    throw new TypeError(
+      `${context}: ${field} must be a queue name (a string), got ${describe(value)}`,
+    );
+  }
+  if (
+    value.trim() === "" || value.length > MAX_QUEUE_NAME || value.includes("\0") ||
+    !value.isWellFormed()
+  ) {
+    throw new TypeError(
+      `${context}: ${field} must be a queue name of 1 to ${MAX_QUEUE_NAME} characters, not ` +
+        `blank, without a NUL (\\u0000) or a lone surrogate, got ${
+          value.length > 200 ? `a string of ${value.length} characters` : describe(value)
+        }`,
+    );
+  }
+  return value;
+}
+
+/** The longest unique key. */
+export const MAX_UNIQUE_KEY = 1000;
+
+/** A unique key: like a queue name, of 1 to 1,000 characters; a `TypeError` naming `field`. */
+export function uniqueKey(context: string, field: string, value: unknown): string {
+  if (typeof value !== "string") {
+    throw new TypeError(`${context}: ${field} must be a string, got ${describe(value)}`);
+  }
+  if (
+    value === "" || value.length > MAX_UNIQUE_KEY || value.includes("\0") ||
+    !value.isWellFormed()
+  ) {
+    throw new TypeError(
+      `${context}: ${field} must be a string of 1 to ${MAX_UNIQUE_KEY} characters, without a ` +
+        `NUL (\\u0000) or a lone surrogate, got ${
+          value.length > 200 ? `a string of ${value.length} characters` : describe(value)
+        }`,
+    );
+  }
+  return value;
+}

@@ -5,7 +5,7 @@
  * @module
  */
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./_json.ts";
-import { integer, MAX_TIMEOUT_SECONDS, seconds } from "./_validate.ts";
+import { integer, MAX_TIMEOUT_SECONDS, queueName, seconds } from "./_validate.ts";
 import { describe } from "./job_status.ts";
 import type { Logger } from "./worker.ts";
 
@@ -18,6 +18,7 @@ export interface SharedWorkerOptions {
   watch?: boolean;
   maxPayloadBytes?: number;
   logger?: Logger;
+  queues?: readonly string[];
 }
 
 /** The shared options, checked, with their defaults, in milliseconds where timed. */
@@ -30,6 +31,21 @@ export interface CheckedWorkerOptions {
   maxPayload: number;
   /** `undefined`: the caller's default logger. */
   logger: Logger | undefined;
+  /** `undefined`: every queue. */
+  queues: readonly string[] | undefined;
+}
+
+/** The queues a worker serves, checked: a non-empty array of queue names, each once. */
+export function checkQueues(context: string, queues: unknown): readonly string[] | undefined {
+  if (queues === undefined) return undefined;
+  if (!Array.isArray(queues) || queues.length === 0) {
+    throw new TypeError(
+      `${context}: queues must be a non-empty array of queue names (leave it out for every ` +
+        `queue), got ${describe(queues)}`,
+    );
+  }
+  const names = queues.map((q, i) => queueName(context, `queues[${i}]`, q));
+  return Object.freeze([...new Set(names)]);
 }
 
 /** Checks the shared options; throws a RangeError or TypeError naming the bad value. */
@@ -71,5 +87,6 @@ export function checkWorkerOptions(
       1_073_741_824,
     ),
     logger,
+    queues: checkQueues(context, options.queues),
   };
 }

@@ -12,8 +12,10 @@ import {
   MAX_TIMEOUT_SECONDS,
   oneOf,
   PRIORITY_RANGE,
+  queueName,
   seconds,
   text,
+  uniqueKey,
 } from "./_validate.ts";
 import { describe, quote } from "./job_status.ts";
 
@@ -71,6 +73,14 @@ export interface JobOptions {
    * @default {""}
    */
   description?: string;
+  /**
+   * The named queue the job waits in: 1 to 128 characters. Workers claim
+   * from the queues they serve (`WorkerOptions.queues`, default every
+   * queue); a queue can be paused as a whole (`JobQueue.pause`).
+   *
+   * @default {"default"}
+   */
+  queue?: string;
 }
 
 /** The task a job runs: a {@linkcode Task} object or its name. */
@@ -118,6 +128,16 @@ export interface JobInit extends JobOptions {
    * Informational: workers never import a module because a job names it.
    */
   module?: string;
+  /**
+   * While a job with this key in the same queue is pending or running,
+   * submitting another returns that job's id and adds nothing (a unique
+   * index decides, so racing submitters create exactly one). Once the holder
+   * ends (completed, failed, cancelled or timed out), the key is free again.
+   * 1 to 1,000 characters.
+   *
+   * @default {none}
+   */
+  uniqueKey?: string;
 }
 
 /** The longest job id a dependency may name (ids are 36-character UUIDs). */
@@ -130,12 +150,14 @@ const JOB_KEYS = [
   "dependencies",
   "runAt",
   "module",
+  "uniqueKey",
   "priority",
   "maxAttempts",
   "timeout",
   "retryDelay",
   "backoff",
   "description",
+  "queue",
 ] as const;
 
 /** Default job options (GigQ's defaults). */
@@ -146,6 +168,7 @@ export const DEFAULT_JOB_OPTIONS: Readonly<Required<JobOptions>> = Object.freeze
   retryDelay: 0,
   backoff: "fixed" as Backoff,
   description: "",
+  queue: "default",
 });
 
 /** Validates job options, filling defaults from `base`. */
@@ -178,6 +201,7 @@ export function resolveJobOptions(
       max: 10_000,
       allowEmpty: true,
     }),
+    queue: queueName(context, "queue", options.queue ?? base.queue),
   };
 }
 
@@ -229,6 +253,10 @@ export class Job {
   readonly runAt: number | undefined;
   /** Where the task came from, if known. */
   readonly module: string | undefined;
+  /** The named queue it waits in. */
+  readonly queue: string;
+  /** Its unique key, if any: no second pending or running job in its queue has it. */
+  readonly uniqueKey: string | undefined;
 
   /**
    * Validates `init` and creates the job. Throws a `TypeError` or `RangeError`
@@ -291,6 +319,10 @@ export class Job {
     this.module = init.module === undefined
       ? undefined
       : text(context, "module", init.module, { max: 2000, allowEmpty: false });
+    this.queue = options.queue;
+    this.uniqueKey = init.uniqueKey === undefined
+      ? undefined
+      : uniqueKey(context, "uniqueKey", init.uniqueKey);
     if (ids.includes(this.id)) throw new RangeError(`${context}: a job cannot depend on itself`);
     Object.freeze(this);
   }

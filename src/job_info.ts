@@ -59,6 +59,14 @@ export interface JobInfo {
   leaseUntil: string | null;
   /** The job whose failure or cancellation cancelled this one, if that is why it is cancelled. */
   cancelledBy: string | null;
+  /** The named queue it waits in. */
+  queue: string;
+  /** Its unique key, if it was given one (held while it is pending or running). */
+  uniqueKey: string | null;
+  /** What its handler last reported with `ctx.progress()` (cleared on retry); `null` if nothing. */
+  progress: JsonValue;
+  /** The cap on its exponential backoff, in seconds. */
+  maxRetryDelay: number;
 }
 
 /** One attempt of a job. */
@@ -101,6 +109,63 @@ export interface QueueStats {
   timeout: number;
   /** All jobs. */
   total: number;
+}
+
+/** One named queue, from `JobQueue.queues`: its state and its jobs by status. */
+export interface QueueInfo {
+  /** The queue's name. */
+  name: string;
+  /** Whether it is paused (its jobs are not claimed until it is resumed). */
+  paused: boolean;
+  /** Waiting to run. */
+  pending: number;
+  /** Running now. */
+  running: number;
+  /** Finished successfully. */
+  completed: number;
+  /** Failed on their last attempt. */
+  failed: number;
+  /** Cancelled. */
+  cancelled: number;
+  /** Timed out on their last attempt. */
+  timeout: number;
+}
+
+/**
+ * Every queue that has jobs or a stored state (a paused queue without jobs
+ * is listed), by name, from rows of (queue, status, count) and of (name,
+ * paused).
+ */
+export function queueInfos(
+  counts: Iterable<readonly [string, string, number]>,
+  states: Iterable<readonly [string, boolean]>,
+): QueueInfo[] {
+  const byName = new Map<string, QueueInfo>();
+  const info = (name: string): QueueInfo => {
+    let q = byName.get(name);
+    if (q === undefined) {
+      q = {
+        name,
+        paused: false,
+        pending: 0,
+        running: 0,
+        completed: 0,
+        failed: 0,
+        cancelled: 0,
+        timeout: 0,
+      };
+      byName.set(name, q);
+    }
+    return q;
+  };
+  for (const [name, paused] of states) info(name).paused = paused;
+  for (const [name, status, n] of counts) {
+    const q = info(name);
+    if (status in q && status !== "name" && status !== "paused") {
+      (q as unknown as Record<string, number>)[status] += n;
+    }
+  }
+  return [...byName.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
 /** The stats report from a count per status (a status without a count has none). */

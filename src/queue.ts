@@ -5,12 +5,12 @@
  */
 import { resolve } from "node:path";
 import { DEFAULT_MAX_PAYLOAD_BYTES, toJson } from "./_json.ts";
-import type { JobDetails, JobInfo, QueueStats } from "./job_info.ts";
+import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
 import type { JsonValue } from "./_json.ts";
 import type { Backend, PreparedJob } from "./_backend.ts";
 import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
 import { registerQueue } from "./_queue_backend.ts";
-import { instant, integer, knownKeys } from "./_validate.ts";
+import { instant, integer, knownKeys, queueName } from "./_validate.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { JobNotFoundError, QueueClosedError } from "./errors.ts";
 import { Job } from "./job.ts";
@@ -90,6 +90,30 @@ export interface ListOptions {
    * @default {100}
    */
   limit?: number;
+  /**
+   * Only jobs of this named queue.
+   *
+   * @default {every queue}
+   */
+  queue?: string;
+}
+
+/** Options for {@linkcode JobQueue.stats}. */
+export interface StatsOptions {
+  /**
+   * Only jobs of this named queue.
+   *
+   * @default {every queue}
+   */
+  queue?: string;
+}
+
+/** What {@linkcode JobQueue.trySubmit} did with a job. */
+export interface SubmitResult {
+  /** The job's id — or, if it was not inserted, the id of the job that holds its unique key. */
+  id: string;
+  /** False when a pending or running job of its queue held its `uniqueKey`: nothing was added. */
+  inserted: boolean;
 }
 
 /** Options for {@linkcode JobQueue.clearCompleted}. */
@@ -299,11 +323,31 @@ export class JobQueue implements Disposable {
    * @param job the job to submit
    */
   async submit(job: Job): Promise<string> {
+    return (await this.trySubmit(job)).id;
+  }
+
+  /**
+   * Submits one job, saying whether it was added: a job with a
+   * {@linkcode JobInit.uniqueKey} that a pending or running job of its
+   * queue holds is not, and `id` is then that job's.
+   *
+   * @example Submit once per invoice, however many times it is asked
+   * ```ts ignore
+   * const { id, inserted } = await queue.trySubmit(
+   *   new Job({ task: "invoice", params: { n: 42 }, uniqueKey: "invoice:42" }),
+   * );
+   * if (!inserted) console.log(`already queued as ${id}`);
+   * ```
+   *
+   * @param job the job to submit
+   */
+  async trySubmit(job: Job): Promise<SubmitResult> {
     const prepared = this.#prepare([job]);
     const backend = await this.#ready();
-    const ids = await backend.insertJobs({ jobs: prepared, now: this.#clock.now() });
-    backend.notifyLocalCommit();
-    return ids[0];
+    const [id] = await backend.insertJobs({ jobs: prepared, now: this.#clock.now() });
+    const inserted = id === job.id;
+    if (inserted) backend.notifyLocalCommit();
+    return { id, inserted };
   }
 
   /**
@@ -319,13 +363,37 @@ export class JobQueue implements Disposable {
    * @param jobs the jobs to submit
    */
   async submitMany(jobs: Iterable<Job>): Promise<string[]> {
+    return (await this.trySubmitMany(jobs)).map((r) => r.id);
+  }
+
+  /**
+   * {@linkcode JobQueue.submitMany}, saying of each job whether it was
+   * added (see {@linkcode JobQueue.trySubmit}); in the order given. A job
+   * of the batch that depends on one left out depends on the job holding
+   * that one's key.
+   *
+   * @example
+   * ```ts ignore
+   * const results = await queue.trySubmitMany(jobs);
+   * console.log(`${results.filter((r) => r.inserted).length} new`);
+   * ```
+   *
+   * @param jobs the jobs to submit
+   */
+  async trySubmitMany(jobs: Iterable<Job>): Promise<SubmitResult[]> {
     const list = this.#list(jobs);
     const prepared = this.#prepare(list);
     if (prepared.length === 0) return [];
     const backend = await this.#ready();
-    await backend.insertJobs({ jobs: prepared, now: this.#clock.now() });
-    backend.notifyLocalCommit();
-    return list.map((j) => j.id);
+    const ids = await backend.insertJobs({ jobs: prepared, now: this.#clock.now() });
+    // The backend answers in the batch's order (parents first).
+    const byJob = new Map(prepared.map((p, i) => [p.job.id, ids[i]]));
+    const results = list.map((j) => {
+      const id = byJob.get(j.id)!;
+      return { id, inserted: id === j.id };
+    });
+    if (results.some((r) => r.inserted)) backend.notifyLocalCommit();
+    return results;
   }
 
   /**
@@ -376,10 +444,14 @@ export class JobQueue implements Disposable {
    * @param options status filter and limit
    */
   async listJobs(options: ListOptions = {}): Promise<JobInfo[]> {
-    knownKeys("Cannot list jobs", options, ["status", "limit"]);
+    const context = "Cannot list jobs";
+    knownKeys(context, options, ["status", "limit", "queue"]);
     const status = options.status === undefined ? undefined : parseJobStatus(options.status);
-    const limit = integer("Cannot list jobs", "limit", options.limit ?? 100, 0, 1_000_000_000);
-    return await (await this.#ready()).listJobs({ status, limit, now: this.#clock.now() });
+    const limit = integer(context, "limit", options.limit ?? 100, 0, 1_000_000_000);
+    const queue = options.queue === undefined
+      ? undefined
+      : queueName(context, "queue", options.queue);
+    return await (await this.#ready()).listJobs({ status, queue, limit, now: this.#clock.now() });
   }
 
   /**
@@ -390,8 +462,66 @@ export class JobQueue implements Disposable {
    * const { pending, running, total } = await queue.stats();
    * ```
    */
-  async stats(): Promise<QueueStats> {
-    return await (await this.#ready()).stats({ now: this.#clock.now() });
+  async stats(options: StatsOptions = {}): Promise<QueueStats> {
+    const context = "Cannot count jobs";
+    knownKeys(context, options ?? {}, ["queue"]);
+    const queue = options?.queue === undefined
+      ? undefined
+      : queueName(context, "queue", options.queue);
+    return await (await this.#ready()).stats({ queue, now: this.#clock.now() });
+  }
+
+  /**
+   * Every queue that has jobs or was paused, by name: whether it is paused,
+   * and its jobs by status.
+   *
+   * @example
+   * ```ts ignore
+   * for (const q of await queue.queues()) {
+   *   console.log(q.name, q.paused ? "paused" : "", q.pending, q.running);
+   * }
+   * ```
+   */
+  async queues(): Promise<QueueInfo[]> {
+    return await (await this.#ready()).queueList({ now: this.#clock.now() });
+  }
+
+  /**
+   * Pauses a named queue: no worker in any process claims its jobs until it
+   * is resumed (the claim itself reads the flag); running jobs finish. The
+   * pause is stored, so it survives restarts, and it holds for jobs added
+   * later — pausing a queue that has no jobs yet is allowed.
+   *
+   * @example
+   * ```ts ignore
+   * await queue.pause("emails");
+   * // … later
+   * await queue.resume("emails");
+   * ```
+   *
+   * @param name the queue's name
+   */
+  async pause(name: string): Promise<void> {
+    const queue = queueName("Cannot pause", "the queue name", name);
+    await (await this.#ready()).setPaused({ queue, paused: true, now: this.#clock.now() });
+  }
+
+  /**
+   * Resumes a paused queue: its jobs are claimed again. Resuming a queue
+   * that is not paused changes nothing.
+   *
+   * @example
+   * ```ts ignore
+   * await queue.resume("emails");
+   * ```
+   *
+   * @param name the queue's name
+   */
+  async resume(name: string): Promise<void> {
+    const queue = queueName("Cannot resume", "the queue name", name);
+    const backend = await this.#ready();
+    await backend.setPaused({ queue, paused: false, now: this.#clock.now() });
+    backend.notifyLocalCommit();
   }
 
   /**

@@ -49,6 +49,8 @@ export interface SubmitOptions extends JobOptions {
   dependencies?: readonly (string | Job)[];
   /** Not before this time. */
   runAt?: Date | string | number;
+  /** A unique key (see {@linkcode JobInit.uniqueKey}). */
+  uniqueKey?: string;
 }
 
 /**
@@ -81,8 +83,15 @@ const TASK_OPTION_KEYS = [
   "retryDelay",
   "backoff",
   "description",
+  "queue",
 ] as const;
-const SUBMIT_OPTION_KEYS = [...TASK_OPTION_KEYS, "name", "dependencies", "runAt"] as const;
+const SUBMIT_OPTION_KEYS = [
+  ...TASK_OPTION_KEYS,
+  "name",
+  "dependencies",
+  "runAt",
+  "uniqueKey",
+] as const;
 
 /**
  * Defines a task. Workers run a job's task by looking its name up among the

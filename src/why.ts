@@ -37,6 +37,7 @@ function firstLine(text: string, max: number): string {
 /**
  * The kinds of answer {@linkcode why} gives:
  * - `blocked`: pending until a parent (dependency) completes;
+ * - `paused`: pending in a paused queue (see `JobQueue.pause`);
  * - `waiting`: pending until its start time (a delay, or a retry's backoff);
  * - `ready`: pending and claimable, and a worker was seen recently;
  * - `no-worker`: pending and claimable, but no worker has been seen lately;
@@ -47,6 +48,7 @@ function firstLine(text: string, max: number): string {
  */
 export type WhyReason =
   | "blocked"
+  | "paused"
   | "waiting"
   | "ready"
   | "no-worker"
@@ -305,6 +307,13 @@ async function pending(
       "blocked",
       `pending: blocked by parent ${describeParent(parent)}, which is ${parent.status}${more}`,
       { parent },
+    );
+  }
+  if (await backend.isPaused({ queue: job.queue })) {
+    return answer(
+      "paused",
+      `paused: queue ${JSON.stringify(job.queue)} is paused (no worker claims its jobs until ` +
+        `it is resumed)`,
     );
   }
   if (Date.parse(job.runAt) > now) {

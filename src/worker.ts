@@ -36,6 +36,14 @@ export interface WorkerOptions extends ConnectionOptions {
    */
   tasks: readonly Task[];
   /**
+   * The named queues this worker claims from (a job's `queue`); priority and
+   * age order its claims across them. A paused queue is skipped until it is
+   * resumed.
+   *
+   * @default {every queue}
+   */
+  queues?: readonly string[];
+  /**
    * How many handlers run at once (asynchronously, in this isolate).
    *
    * @default {1}
@@ -154,6 +162,7 @@ export const LEASE_MARGIN_MS = 3000;
 
 const WORKER_OPTION_KEYS = [
   "tasks",
+  "queues",
   "concurrency",
   "pollInterval",
   "workerId",
@@ -325,6 +334,7 @@ export class Worker implements AsyncDisposable {
       workerId: this.id,
       owner: typeof owner === "string" ? owner : crypto.randomUUID(),
       tasks: Object.freeze([...this.#tasks.keys()]),
+      queues: checked.queues,
       leaseMs: this.#leaseMs,
       graceMs: this.#graceMs + LEASE_MARGIN_MS,
     };
@@ -363,6 +373,7 @@ export class Worker implements AsyncDisposable {
       const other = await backend.registerWorker({
         workerId: this.id,
         tasks: this.#claimer.tasks,
+        queues: this.#claimer.queues,
         concurrency: this.concurrency,
         now,
         previous: first,
@@ -650,6 +661,7 @@ export class Worker implements AsyncDisposable {
   #startWatcher(): void {
     this.#unwatch = this.#backend.watch({
       tasks: this.#claimer.tasks,
+      queues: this.#claimer.queues,
       now: () => this.#clock.now(),
       wake: () => {
         if (this.#idle) this.#signal();

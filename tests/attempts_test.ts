@@ -26,6 +26,8 @@ function claimed(startedAt: number, name: string): Claimed {
     hasParents: false,
     priority: 0,
     runAt: startedAt,
+    queue: "default",
+    maxRetryDelay: 86_400,
     workerId: "w",
     startedAt,
     parentResults: undefined,

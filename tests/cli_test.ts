@@ -569,6 +569,10 @@ const JOB_INFO_KEYS = [
   "runAt",
   "leaseUntil",
   "cancelledBy",
+  "queue",
+  "uniqueKey",
+  "progress",
+  "maxRetryDelay",
 ];
 
 driverTest(

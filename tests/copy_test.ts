@@ -29,7 +29,14 @@ async function backendOf(queue: JobQueue) {
 /** Claims the ready job of `task` as worker-a, with a 30 s lease. */
 async function claim(queue: JobQueue, task: string, now: number): Promise<Claimed> {
   const [job] = await (await backendOf(queue)).step({
-    claimer: { workerId: WORKER, owner: "owner-a", tasks: [task], leaseMs: 30_000, graceMs: 5000 },
+    claimer: {
+      workerId: WORKER,
+      owner: "owner-a",
+      tasks: [task],
+      queues: undefined,
+      leaseMs: 30_000,
+      graceMs: 5000,
+    },
     outcomes: [],
     limit: 1,
     now,
@@ -41,7 +48,14 @@ async function claim(queue: JobQueue, task: string, now: number): Promise<Claime
 /** Records how a claimed attempt ended. */
 async function end(queue: JobQueue, outcome: Outcome): Promise<void> {
   await (await backendOf(queue)).step({
-    claimer: { workerId: WORKER, owner: "owner-a", tasks: [], leaseMs: 30_000, graceMs: 5000 },
+    claimer: {
+      workerId: WORKER,
+      owner: "owner-a",
+      tasks: [],
+      queues: undefined,
+      leaseMs: 30_000,
+      graceMs: 5000,
+    },
     outcomes: [outcome],
     limit: 0,
     now: outcome.at,

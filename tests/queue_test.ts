@@ -68,6 +68,10 @@ backendTest(
       runAt: created,
       leaseUntil: null,
       cancelledBy: null,
+      queue: "default",
+      uniqueKey: null,
+      progress: null,
+      maxRetryDelay: 86_400,
       executions: [],
     });
     queue.close();

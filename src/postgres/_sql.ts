@@ -53,13 +53,24 @@ function build(schema: string) {
     j.max_attempts, j.timeout, j.retry_delay, j.backoff, j.description, j.dependencies, j.status,
     j.attempts, j.runs, j.run_at, j.scheduled, j.parents_left, j.children, j.result, j.error,
     j.worker_id, j.lease_until, j.cancelled_by, j.created_at, j.updated_at, j.started_at,
-    j.completed_at, (SELECT c.id FROM ${jobs} c WHERE c.seq = j.cancelled_by) AS cancelled_by_id`;
+    j.completed_at, j.queue, j.unique_key, j.progress, j.max_retry_delay,
+    (SELECT c.id FROM ${jobs} c WHERE c.seq = j.cancelled_by) AS cancelled_by_id`;
+  const queuesTable = `${s}.gigq_queues`;
+  /**
+   * The queues a claim reads now (parameter $n: the worker's, a text array;
+   * NULL: 'default' and every named queue), without the paused ones. Read by
+   * the claim's own statement, so a pause committed before it is honoured.
+   */
+  const servedAs = (n: number) =>
+    `served AS (SELECT DISTINCT q FROM unnest(coalesce($${n}::text[],
+        array_append(ARRAY(SELECT name FROM ${queuesTable}), 'default'))) AS q
+      WHERE NOT EXISTS (SELECT 1 FROM ${queuesTable} p WHERE p.name = q AND p.paused))`;
   /**
    * The claim's update of the rows in `ready`: for worker $1 (lease owner $6) at $2 until
    * lease $3, or the attempt's deadline plus $5 ms when sooner.
    */
   const claimUpdate = (ready: string) =>
-    `WITH ready AS (${ready})
+    `WITH ${servedAs(8)}, ready AS (${ready})
     UPDATE ${jobs} j SET status = 'running', attempts = j.attempts + 1, runs = j.runs + 1,
       worker_id = $1::text, lease_owner = $6::text, started_at = $2::bigint,
       updated_at = $2::bigint,
@@ -67,7 +78,7 @@ function build(schema: string) {
     FROM ready WHERE j.seq = ready.seq
     RETURNING j.seq, j.id, j.name, j.task, j.params, j.attempts, j.max_attempts, j.timeout,
       j.retry_delay, j.backoff, j.runs, j.children, j.dependencies <> '[]' AS has_parents,
-      j.priority, j.run_at`;
+      j.priority, j.run_at, j.queue, j.max_retry_delay`;
   /** An attempt that ended other than completed, written if the fenced update `r` changed a row. */
   const recordAttempt = (status: string) =>
     `INSERT INTO ${attempts} (job, run, attempt, worker_id, status, started_at, completed_at,
@@ -79,18 +90,26 @@ function build(schema: string) {
      * there may be some, see idleKey), as one statement (its own
      * transaction). Values: id, name, task, module, params, priority,
      * max_attempts, timeout, retry_delay, backoff, description, run_at, now,
-     * channel, payload.
+     * channel, payload, queue, unique_key, max_retry_delay. A job whose key a
+     * pending or running job of its queue holds is not inserted (inserted 0).
      */
     insertReadyJob: `WITH j AS (
         INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts, timeout,
           retry_delay, backoff, description, dependencies, status, run_at, scheduled, created_at,
-          updated_at)
+          updated_at, queue, unique_key, max_retry_delay)
         VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::int, $7::int,
           $8::float8, $9::float8, $10::text, $11::text, '[]', 'pending', $12::bigint,
-          $12::bigint > $13::bigint, $13::bigint, $13::bigint)
-        RETURNING seq)
-      SELECT pg_notify($14::text, $15::text) FROM j
-      WHERE NOT pg_try_advisory_xact_lock(${idleKey(schema)})`,
+          $12::bigint > $13::bigint, $13::bigint, $13::bigint, $16::text, $17::text, $18::float8)
+        ON CONFLICT (queue, unique_key)
+          WHERE unique_key IS NOT NULL AND status IN ('pending', 'running') DO NOTHING
+        RETURNING seq),
+      n AS (SELECT pg_notify($14::text, $15::text) FROM j
+        WHERE NOT pg_try_advisory_xact_lock(${idleKey(schema)}))
+      SELECT (SELECT count(*) FROM j)::int AS inserted, (SELECT count(*) FROM n)::int AS notified`,
+    /** The job holding key $2 in queue $1 (pending or running), as lockParents reads it. */
+    keyHolder: `SELECT seq, id, status, cancelled_by AS root FROM ${jobs}
+      WHERE queue = $1::text AND unique_key = $2::text AND status IN ('pending', 'running')
+      FOR NO KEY UPDATE`,
     /**
      * Jobs in the order given (a JSON array of objects, $1), at $2. Every
      * column a submit sets; the ones without dependencies leave the rest at
@@ -98,27 +117,35 @@ function build(schema: string) {
      */
     insertJobs: `INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts,
         timeout, retry_delay, backoff, description, dependencies, status, run_at, scheduled,
-        parents_left, error, cancelled_by, completed_at, created_at, updated_at)
+        parents_left, error, cancelled_by, completed_at, created_at, updated_at, queue,
+        unique_key, max_retry_delay)
       SELECT r.id, r.name, r.task, r.module, r.params, r.priority, r.max_attempts, r.timeout,
         r.retry_delay, r.backoff, r.description, r.dependencies, r.status, r.run_at,
         r.status = 'pending' AND r.run_at > $2::bigint, r.parents_left, r.error, r.cancelled_by,
-        r.completed_at, $2::bigint, $2::bigint
+        r.completed_at, $2::bigint, $2::bigint, r.queue, r.unique_key, r.max_retry_delay
       FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id text, name text, task text,
           module text, params text, priority int, max_attempts int, timeout float8,
           retry_delay float8, backoff text, description text, dependencies text, status text,
-          run_at bigint, parents_left int, error text, cancelled_by bigint, completed_at bigint))
+          run_at bigint, parents_left int, error text, cancelled_by bigint, completed_at bigint,
+          queue text, unique_key text, max_retry_delay float8))
         WITH ORDINALITY AS r
-      ORDER BY r.ordinality`,
-    /** The dependency edges of a batch ($1: JSON array of {parent, child, position} ids). */
-    insertEdges: `INSERT INTO ${deps} (parent, child, position)
-      SELECT p.seq, c.seq, e.position
-      FROM jsonb_to_recordset($1::jsonb) AS e(parent text, child text, position int)
-      JOIN ${jobs} p ON p.id = e.parent JOIN ${jobs} c ON c.id = e.child`,
-    /** Counts a batch's new edges on their parents ($1 as for insertEdges). */
-    addChildren: `UPDATE ${jobs} j SET children = j.children + e.n
-      FROM (SELECT parent, count(*)::int AS n FROM jsonb_to_recordset($1::jsonb) AS x(parent text)
-        GROUP BY parent) e
-      WHERE j.id = e.parent`,
+      ORDER BY r.ordinality
+      ON CONFLICT (queue, unique_key)
+        WHERE unique_key IS NOT NULL AND status IN ('pending', 'running') DO NOTHING
+      RETURNING id`,
+    /**
+     * The dependency edges of a batch ($1: JSON array of {parent, child,
+     * position} ids), counted on their parents (only the edges of children
+     * that were inserted).
+     */
+    insertEdges: `WITH e AS (INSERT INTO ${deps} (parent, child, position)
+        SELECT p.seq, c.seq, e.position
+        FROM jsonb_to_recordset($1::jsonb) AS e(parent text, child text, position int)
+        JOIN ${jobs} p ON p.id = e.parent JOIN ${jobs} c ON c.id = e.child
+        RETURNING parent)
+      UPDATE ${jobs} j SET children = j.children + n.n
+      FROM (SELECT parent, count(*)::int AS n FROM e GROUP BY parent) n
+      WHERE j.seq = n.parent`,
     /**
      * Would-be parents outside the batch, by id, locked until the submit
      * commits: a parent completing meanwhile waits, then sees the new edge.
@@ -167,7 +194,7 @@ function build(schema: string) {
      * detail, status ('failed' or 'timeout'), run_at, scheduled.
      */
     retry: `WITH r AS (UPDATE ${jobs} SET status = 'pending', error = $1::text, worker_id = NULL,
-        lease_until = NULL, updated_at = $2::bigint, run_at = $10::bigint,
+        lease_until = NULL, updated_at = $2::bigint, run_at = $10::bigint, progress = NULL,
         scheduled = $11::boolean
       WHERE seq = $3::bigint AND status = 'running' AND runs = $4::int RETURNING seq)
       ${recordAttempt("$9::text")}`,
@@ -198,22 +225,29 @@ function build(schema: string) {
     promote: `UPDATE ${jobs} SET scheduled = false WHERE seq IN (
         SELECT seq FROM ${jobs} WHERE status = 'pending' AND scheduled AND run_at <= $1::bigint
         FOR UPDATE SKIP LOCKED)`,
-    /** The claim of up to $4 ready jobs of one task ($7), in claim order. */
-    claimOne: claimUpdate(`SELECT seq FROM ${jobs} WHERE task = $7::text AND ${READY}
-      ORDER BY priority DESC, run_at, seq LIMIT $4::int FOR UPDATE SKIP LOCKED`),
+    /**
+     * The claim of up to $4 ready jobs of one task ($7) in the served queues
+     * (see served): one ordered range of gigq_jobs_ready per queue, then the
+     * best $4 of them.
+     */
+    claimOne: claimUpdate(`SELECT r.seq FROM served CROSS JOIN LATERAL (
+        SELECT seq, priority, run_at FROM ${jobs}
+        WHERE queue = served.q AND task = $7::text AND ${READY}
+        ORDER BY priority DESC, run_at, seq LIMIT $4::int FOR UPDATE SKIP LOCKED) r
+      ORDER BY r.priority DESC, r.run_at, r.seq LIMIT $4::int`),
     /**
      * The claim of up to $4 ready jobs among tasks $7: one ordered range of
      * gigq_jobs_ready per task (other tasks' backlogs are never read), then
      * the best $4 of them. Each range locks up to $4 rows until the step
      * commits; other workers skip those meanwhile.
      */
-    claimMany: claimUpdate(`SELECT r.seq FROM unnest($7::text[]) AS t(task)
+    claimMany: claimUpdate(`SELECT r.seq FROM served CROSS JOIN unnest($7::text[]) AS t(task)
       CROSS JOIN LATERAL (SELECT seq, priority, run_at FROM ${jobs}
-        WHERE task = t.task AND ${READY}
+        WHERE queue = served.q AND task = t.task AND ${READY}
         ORDER BY priority DESC, run_at, seq LIMIT $4::int FOR UPDATE SKIP LOCKED) r
       ORDER BY r.priority DESC, r.run_at, r.seq LIMIT $4::int`),
     /** The claim order of one task's ready jobs, for EXPLAIN in tests. */
-    claimOrder: `SELECT seq FROM ${jobs} WHERE task = $1::text AND ${READY}
+    claimOrder: `SELECT seq FROM ${jobs} WHERE queue = 'default' AND task = $1::text AND ${READY}
       ORDER BY priority DESC, run_at, seq LIMIT $2::int`,
     /** Each dependency's id and result, per child ($1), in dependency order. */
     parentResults: `SELECT d.child, p.id, p.result FROM ${deps} d
@@ -226,8 +260,12 @@ function build(schema: string) {
     nextWake: `SELECT least(
         (SELECT min(run_at) FROM ${jobs} WHERE status = 'pending' AND scheduled),
         (SELECT min(lease_until) + 1 FROM ${jobs} WHERE status = 'running')) AS t`,
-    /** Whether a claim at $1 by a worker of tasks $2 could find work (read only). */
-    workReady: `SELECT EXISTS (SELECT 1 FROM ${jobs} WHERE task = ANY($2::text[]) AND ${READY})
+    /**
+     * Whether a claim at $1 by a worker of tasks $2 serving queues $3 (see
+     * servedAs; NULL: every queue) could find work (read only).
+     */
+    workReady: `WITH ${servedAs(3)} SELECT EXISTS (SELECT 1 FROM ${jobs}
+          WHERE queue IN (SELECT q FROM served) AND task = ANY($2::text[]) AND ${READY})
         OR EXISTS (SELECT 1 FROM ${jobs}
           WHERE status = 'pending' AND scheduled AND run_at <= $1::bigint)
         OR EXISTS (SELECT 1 FROM ${jobs}
@@ -247,10 +285,11 @@ function build(schema: string) {
      */
     registerWorker: `WITH prev AS (SELECT host, pid, seen_at, stopped_at FROM ${workers}
         WHERE id = $1::text),
-      up AS (INSERT INTO ${workers} (id, host, pid, tasks, concurrency, started_at, seen_at)
-        VALUES ($1::text, $2::text, $3::int, $4::text, $5::int, $6::bigint, $6::bigint)
+      up AS (INSERT INTO ${workers} (id, host, pid, tasks, concurrency, started_at, seen_at,
+          queues)
+        VALUES ($1::text, $2::text, $3::int, $4::text, $5::int, $6::bigint, $6::bigint, $7::text)
         ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-          tasks = excluded.tasks, concurrency = excluded.concurrency,
+          tasks = excluded.tasks, concurrency = excluded.concurrency, queues = excluded.queues,
           started_at = excluded.started_at, seen_at = excluded.seen_at, stopped_at = NULL)
       SELECT host, pid, seen_at, stopped_at FROM prev`,
     workerStopped: `UPDATE ${workers} SET seen_at = $2::bigint, stopped_at = $2::bigint
@@ -267,9 +306,10 @@ function build(schema: string) {
     cancel: `UPDATE ${jobs} SET status = 'cancelled', completed_at = $2::bigint,
         updated_at = $2::bigint, scheduled = false
       WHERE id = $1::text AND status = 'pending' RETURNING seq, children`,
-    findJob: `SELECT seq FROM ${jobs} WHERE id = $1::text`,
+    findJob: `SELECT seq, status, queue, unique_key FROM ${jobs} WHERE id = $1::text`,
     /** Keeps a run_at still ahead (a cancelled delayed job): the job waits for it again. */
     requeue: `UPDATE ${jobs} SET status = 'pending', attempts = 0, error = NULL, result = NULL,
+        progress = NULL,
         worker_id = NULL, lease_owner = NULL, lease_until = NULL, started_at = NULL,
         completed_at = NULL, cancelled_by = NULL, run_at = greatest(run_at, $1::bigint),
         scheduled = run_at > $1::bigint, updated_at = $1::bigint
@@ -303,11 +343,30 @@ function build(schema: string) {
       WHERE j.status IN ('completed', 'cancelled') AND j.completed_at < $1::bigint
         AND NOT EXISTS (SELECT 1 FROM keep WHERE keep.seq = j.seq)`,
 
+    /** Jobs of queue $1 (and status $2 unless NULL), newest first, at most $3. */
+    listInQueue: `SELECT ${JOB_COLUMNS} FROM ${jobs} j
+      WHERE j.queue = $1::text AND ($2::text IS NULL OR j.status = $2::text)
+      ORDER BY j.seq DESC LIMIT $3::bigint`,
+    /** Queue $1's jobs, counted by status. */
+    statsOfQueue: `SELECT status, count(*)::bigint AS n FROM ${jobs} WHERE queue = $1::text
+      GROUP BY status`,
+    /** Every queue's jobs, counted by status. */
+    queueCounts: `SELECT queue, status, count(*)::bigint AS n FROM ${jobs} GROUP BY queue, status`,
+    /** Each named (or paused) queue's state. */
+    queueStates: `SELECT name, paused FROM ${queuesTable}`,
+    /** Whether queue $1 is paused. */
+    isPaused: `SELECT EXISTS (SELECT 1 FROM ${queuesTable} WHERE name = $1::text AND paused)
+      AS paused`,
+    /** Pauses ($2 true) or resumes queue $1 at $3. */
+    setPaused: `INSERT INTO ${queuesTable} (name, paused, updated_at)
+      VALUES ($1::text, $2::boolean, $3::bigint)
+      ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at`,
     /** Every job, every column, in seq order (for a copy of the queue). */
     exportJobs: `SELECT seq, id, name, task, module, params, priority, max_attempts, timeout,
         retry_delay, backoff, description, dependencies, status, attempts, runs, run_at,
         scheduled, parents_left, children, result, error, worker_id, lease_until, cancelled_by,
-        created_at, updated_at, started_at, completed_at, lease_owner
+        created_at, updated_at, started_at, completed_at, lease_owner, queue, unique_key,
+        progress, max_retry_delay
       FROM ${jobs} ORDER BY seq`,
     exportEdges: `SELECT parent, child, position FROM ${deps} ORDER BY child, position`,
     exportAttempts: `SELECT job, run, attempt, worker_id, status, started_at, completed_at,
@@ -323,20 +382,22 @@ function build(schema: string) {
     importJobs: `INSERT INTO ${jobs} (seq, id, name, task, module, params, priority,
         max_attempts, timeout, retry_delay, backoff, description, dependencies, status, attempts,
         runs, run_at, scheduled, parents_left, children, result, error, worker_id, lease_until,
-        cancelled_by, created_at, updated_at, started_at, completed_at, lease_owner)
+        cancelled_by, created_at, updated_at, started_at, completed_at, lease_owner, queue,
+        unique_key, progress, max_retry_delay)
       OVERRIDING SYSTEM VALUE
       SELECT r.seq + $2::bigint, r.id, r.name, r.task, r.module, r.params, r.priority,
         r.max_attempts, r.timeout, r.retry_delay, r.backoff, r.description, r.dependencies,
         r.status, r.attempts, r.runs, r.run_at, r.scheduled = 1, r.parents_left, r.children,
         r.result, r.error, r.worker_id, r.lease_until, r.cancelled_by + $2::bigint, r.created_at,
-        r.updated_at, r.started_at, r.completed_at, r.lease_owner
+        r.updated_at, r.started_at, r.completed_at, r.lease_owner, r.queue, r.unique_key,
+        r.progress, r.max_retry_delay
       FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, id text, name text, task text,
         module text, params text, priority int, max_attempts int, timeout float8,
         retry_delay float8, backoff text, description text, dependencies text, status text,
         attempts int, runs int, run_at bigint, scheduled int, parents_left int, children int,
         result text, error text, worker_id text, lease_until bigint, cancelled_by bigint,
         created_at bigint, updated_at bigint, started_at bigint, completed_at bigint,
-        lease_owner text)`,
+        lease_owner text, queue text, unique_key text, progress text, max_retry_delay float8)`,
     /** Copied edges ($1: JSON rows by seq), moved by $2. */
     importEdges: `INSERT INTO ${deps} (parent, child, position)
       SELECT e.parent + $2::bigint, e.child + $2::bigint, e.position

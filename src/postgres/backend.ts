@@ -25,7 +25,9 @@ import {
   type Backend,
   cascadeMessage,
   type Claimed,
+  keyHeldMessage,
   lapseMessage,
+  type ListParams,
   type MigrationPlan,
   type PostgresSpec,
   type PreparedJob,
@@ -35,15 +37,18 @@ import {
   type StorageState,
   type WorkerFacts,
   type WorkerRecord,
+  type WorkerRegistration,
 } from "../_backend.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
 import { inFlight } from "../_in_flight.ts";
 import { JobNotFoundError, NoQueueError, SchemaError } from "../errors.ts";
-import { type Backoff, retryDelaySeconds } from "../job.ts";
+import { type Backoff, type Job, MAX_BACKOFF_SECONDS, retryDelaySeconds } from "../job.ts";
 import {
   type ExecutionInfo,
   type JobDetails,
   type JobInfo,
+  type QueueInfo,
+  queueInfos,
   type QueueStats,
   queueStats,
 } from "../job_info.ts";
@@ -108,6 +113,20 @@ function runner(tx: TransactionSql): Run {
     query.catch(() => {});
     return query as unknown as Promise<Row[] & { count: number }>;
   };
+}
+
+/** The cap on a job's exponential backoff, in seconds. */
+function maxRetryDelayOf(job: Job): number {
+  return (job as { maxRetryDelay?: number }).maxRetryDelay ?? MAX_BACKOFF_SECONDS;
+}
+
+/** A key whose holders kept ending between an insert that found it held and the look for them. */
+function keyChurn(job: Job): Error {
+  return new Error(
+    `Cannot submit job ${JSON.stringify(job.name)}: its unique key ${
+      JSON.stringify(job.uniqueKey)
+    } kept changing hands while it was submitted; try again`,
+  );
 }
 
 /** A unique violation on the job id, in the words of `submit` (any other error as it is). */
@@ -251,38 +270,45 @@ export class PostgresBackend implements Backend {
   }
 
   async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {
-    const ids = p.jobs.map((j) => j.job.id);
-    if (ids.length === 0) return ids;
+    if (p.jobs.length === 0) return [];
     const q = this.#q;
     try {
       if (p.jobs.length === 1 && p.jobs[0].job.dependencies.length === 0) {
         // The usual submit: one statement, its own transaction, NOTIFY included.
         const { job, params } = p.jobs[0];
         const sql = await this.#ready();
-        await sql.unsafe(q.insertReadyJob, [
-          job.id,
-          job.name,
-          job.task,
-          job.module ?? null,
-          params,
-          job.priority,
-          job.maxAttempts,
-          job.timeout,
-          job.retryDelay,
-          job.backoff,
-          job.description,
-          job.runAt ?? p.now,
-          p.now,
-          this.#channel,
-          taskPayload([job.task]),
-        ] as Param[], PREPARED);
-        return ids;
+        for (let tries = 1;; tries++) {
+          const [row] = await sql.unsafe(q.insertReadyJob, [
+            job.id,
+            job.name,
+            job.task,
+            job.module ?? null,
+            params,
+            job.priority,
+            job.maxAttempts,
+            job.timeout,
+            job.retryDelay,
+            job.backoff,
+            job.description,
+            job.runAt ?? p.now,
+            p.now,
+            this.#channel,
+            taskPayload([job.task]),
+            job.queue,
+            job.uniqueKey ?? null,
+            maxRetryDelayOf(job),
+          ] as Param[], PREPARED);
+          if (Number(row.inserted) > 0) return [job.id];
+          // Its key is held: by whom (the holder may have ended since: then insert again).
+          const [holder] = await sql.unsafe(q.keyHolder, [job.queue, job.uniqueKey!], PREPARED);
+          if (holder !== undefined) return [String(holder.id)];
+          if (tries >= MAX_RUNS) throw keyChurn(job);
+        }
       }
-      await this.#tx((tx) => this.#insertBatch(tx, p.jobs, p.now));
+      return await this.#tx((tx) => this.#insertBatch(tx, p.jobs, p.now));
     } catch (error) {
       throw duplicateId(error, p.jobs);
     }
-    return ids;
   }
 
   async insertJobsIn(
@@ -291,15 +317,63 @@ export class PostgresBackend implements Backend {
     // The schema is made (or checked) through this queue's own client first.
     await this.#ready();
     try {
-      await this.#insertBatch(p.tx as TransactionSql, p.jobs, Math.floor(p.now));
+      return await this.#insertBatch(p.tx as TransactionSql, p.jobs, Math.floor(p.now));
     } catch (error) {
       throw duplicateId(error, p.jobs);
     }
-    return p.jobs.map((j) => j.job.id);
   }
 
-  /** Inserts jobs already ordered parents-first, with their edges, in `tx`. */
-  async #insertBatch(tx: TransactionSql, jobs: readonly PreparedJob[], now: number) {
+  /**
+   * Inserts jobs already ordered parents-first, with their edges, in `tx`;
+   * returns their ids. A batch with unique keys goes job by job, so that a
+   * job left out for its key hands its place to the job holding the key (its
+   * id in the result, and the parent of the batch's jobs that depended on it).
+   */
+  async #insertBatch(
+    tx: TransactionSql,
+    jobs: readonly PreparedJob[],
+    now: number,
+  ): Promise<string[]> {
+    if (!jobs.some((j) => j.job.uniqueKey !== undefined)) {
+      await this.#insertRows(tx, jobs, now);
+      return jobs.map((j) => j.job.id);
+    }
+    const q = this.#q;
+    const placedAs = new Map<string, string>();
+    const ids: string[] = [];
+    for (const prepared of jobs) {
+      let job = prepared.job;
+      if (job.dependencies.some((d) => placedAs.has(d))) {
+        const dependencies = [...new Set(job.dependencies.map((d) => placedAs.get(d) ?? d))];
+        job = { ...job, dependencies } as Job;
+      }
+      for (let tries = 1;; tries++) {
+        const inserted = await this.#insertRows(tx, [{ job, params: prepared.params }], now);
+        if (inserted.length > 0) {
+          ids.push(job.id);
+          break;
+        }
+        const [holder] = await tx.unsafe(q.keyHolder, [job.queue, job.uniqueKey!], PREPARED);
+        if (holder !== undefined) {
+          placedAs.set(job.id, String(holder.id));
+          ids.push(String(holder.id));
+          break;
+        }
+        if (tries >= MAX_RUNS) throw keyChurn(job);
+      }
+    }
+    return ids;
+  }
+
+  /**
+   * Inserts jobs already ordered parents-first, with their edges, in `tx`;
+   * returns the ids inserted (a job whose unique key is held is not).
+   */
+  async #insertRows(
+    tx: TransactionSql,
+    jobs: readonly PreparedJob[],
+    now: number,
+  ): Promise<string[]> {
     const q = this.#q;
     const inBatch = new Set(jobs.map((j) => j.job.id));
     const outside = [
@@ -367,6 +441,9 @@ export class PostgresBackend implements Backend {
         error: null,
         cancelled_by: root,
         completed_at: status === "cancelled" ? now : null,
+        queue: job.queue,
+        unique_key: job.uniqueKey ?? null,
+        max_retry_delay: maxRetryDelayOf(job),
       });
     }
     if (roots.size > 0) {
@@ -380,12 +457,12 @@ export class PostgresBackend implements Backend {
     }
     const run = runner(tx);
     // JSON parameters go as values: the client serializes them for jsonb.
-    const sent = [run(q.insertJobs, [rows, now])];
-    if (edges.length > 0) {
-      sent.push(run(q.insertEdges, [edges]), run(q.addChildren, [edges]));
-    }
+    const inserting = run(q.insertJobs, [rows, now]);
+    const sent: Promise<unknown>[] = [inserting];
+    if (edges.length > 0) sent.push(run(q.insertEdges, [edges]));
     sent.push(run(q.notifyIdle, [this.#channel, taskPayload(jobs.map((j) => j.job.task))]));
     await Promise.all(sent);
+    return (await inserting).map((r) => String(r.id));
   }
 
   async step(p: StepParams): Promise<Claimed[]> {
@@ -453,6 +530,7 @@ export class PostgresBackend implements Backend {
           claimer.graceMs,
           claimer.owner,
           one ? claimer.tasks[0] : [...claimer.tasks],
+          claimer.queues === undefined ? null : [...claimer.queues],
         ]);
         return Promise.all([promoted, rows]).then(([, r]) => r);
       };
@@ -497,6 +575,8 @@ export class PostgresBackend implements Backend {
         hasParents: r.has_parents === true,
         priority: Number(r.priority),
         runAt: Number(r.run_at),
+        queue: r.queue as string,
+        maxRetryDelay: Number(r.max_retry_delay),
         workerId: claimer.workerId,
         startedAt: now,
         parentResults: undefined,
@@ -620,13 +700,7 @@ export class PostgresBackend implements Backend {
     ], PREPARED);
   }
 
-  async registerWorker(p: {
-    workerId: string;
-    tasks: readonly string[];
-    concurrency: number;
-    now: number;
-    previous: boolean;
-  }): Promise<WorkerRecord | undefined> {
+  async registerWorker(p: WorkerRegistration): Promise<WorkerRecord | undefined> {
     let host = "unknown";
     try {
       // Ask first: without the permission, Deno would prompt on a terminal.
@@ -644,6 +718,7 @@ export class PostgresBackend implements Backend {
       JSON.stringify([...p.tasks]),
       p.concurrency,
       p.now,
+      p.queues === undefined ? null : JSON.stringify(p.queues),
     ], PREPARED);
     if (!p.previous || row === undefined) return undefined;
     return {
@@ -780,7 +855,22 @@ export class PostgresBackend implements Backend {
       if (job === undefined) return false;
       const seq = Number(job.seq);
       if ((await run(q.badParent, [seq])).length > 0) return false;
-      if ((await run(q.requeue, [now, seq])).count === 0) return false;
+      const key = job.unique_key as string | null;
+      const held = (holder?: string) =>
+        new RangeError(keyHeldMessage(p.id, key!, String(job.queue), holder));
+      if (key !== null && job.status !== "pending" && job.status !== "running") {
+        const [holder] = await run(q.keyHolder, [job.queue, key]);
+        if (holder !== undefined) throw held(String(holder.id));
+      }
+      try {
+        if ((await run(q.requeue, [now, seq])).count === 0) return false;
+      } catch (error) {
+        // A submit of the same key committed since the look above.
+        if ((error as { code?: string })?.code === "23505" && key !== null) {
+          throw held();
+        }
+        throw error;
+      }
       for (const { seq: d } of await run(q.cancelledBy, [seq])) {
         const [bad] = await run(q.badParent, [d]);
         if (bad === undefined) {
@@ -837,23 +927,50 @@ export class PostgresBackend implements Backend {
     return { ...toJobInfo(row), executions };
   }
 
-  async listJobs(
-    p: { status: JobStatus | undefined; limit: number; now: number },
-  ): Promise<JobInfo[]> {
+  async listJobs(p: ListParams): Promise<JobInfo[]> {
     const sql = await this.#ready();
-    const rows = p.status === undefined
-      ? await sql.unsafe(this.#q.listAll, [p.limit], PREPARED)
-      : await sql.unsafe(this.#q.listByStatus, [p.status, p.limit], PREPARED);
+    const q = this.#q;
+    const rows = p.queue !== undefined
+      ? await sql.unsafe(q.listInQueue, [p.queue, p.status ?? null, p.limit], PREPARED)
+      : p.status === undefined
+      ? await sql.unsafe(q.listAll, [p.limit], PREPARED)
+      : await sql.unsafe(q.listByStatus, [p.status, p.limit], PREPARED);
     return rows.map(toJobInfo);
   }
 
-  async stats(_p: { now: number }): Promise<QueueStats> {
+  async stats(p: { queue: string | undefined; now: number }): Promise<QueueStats> {
     const sql = await this.#ready();
     const counts = new Map<string, number>();
-    for (const r of await sql.unsafe(this.#q.stats, [], PREPARED)) {
-      counts.set(r.status, Number(r.n));
-    }
+    const rows = p.queue === undefined
+      ? await sql.unsafe(this.#q.stats, [], PREPARED)
+      : await sql.unsafe(this.#q.statsOfQueue, [p.queue], PREPARED);
+    for (const r of rows) counts.set(r.status, Number(r.n));
     return queueStats(counts);
+  }
+
+  async queueList(_p: { now: number }): Promise<QueueInfo[]> {
+    const sql = await this.#ready();
+    const [counts, states] = await sql.begin((tx) => [
+      tx.unsafe(this.#q.queueCounts, [], PREPARED),
+      tx.unsafe(this.#q.queueStates, [], PREPARED),
+    ]) as unknown as [Row[], Row[]];
+    return queueInfos(
+      counts.map((r) => [String(r.queue), String(r.status), Number(r.n)] as const),
+      states.map((r) => [String(r.name), r.paused === true] as const),
+    );
+  }
+
+  async isPaused(p: { queue: string }): Promise<boolean> {
+    const sql = await this.#ready();
+    const [row] = await sql.unsafe(this.#q.isPaused, [p.queue], PREPARED);
+    return row?.paused === true;
+  }
+
+  async setPaused(p: { queue: string; paused: boolean; now: number }): Promise<void> {
+    const sql = await this.#ready();
+    await sql.unsafe(this.#q.setPaused, [p.queue, p.paused, p.now], PREPARED);
+    // A resumed queue's jobs are work: wake idle workers (a pause needs no one).
+    if (!p.paused) await sql.unsafe(this.#q.notify, [this.#channel, ""], PREPARED);
   }
 
   async workerFacts(
@@ -966,19 +1083,13 @@ export class PostgresBackend implements Backend {
    * after each (re)LISTEN. A hint only: the worker also polls, so a lost
    * notification or a pooler that drops LISTEN costs latency, never a job.
    */
-  watch(p: {
-    tasks: readonly string[];
-    now: () => number;
-    wake: () => void;
-    debug: (message: string) => void;
-    intervalMs?: number;
-    enabled?: boolean;
-  }): () => void {
+  watch(p: Parameters<Backend["watch"]>[0]): () => void {
     const client = this.#client;
     if (p.enabled === false || this.#closed || client === undefined || !client.open) {
       return () => {};
     }
     const tasks = [...p.tasks];
+    const queues = p.queues === undefined ? null : [...p.queues];
     const lock = { hold: this.#q.holdIdle, drop: this.#q.dropIdle };
     let active = true;
     const stop = () => {
@@ -994,7 +1105,9 @@ export class PostgresBackend implements Backend {
     };
     const look = () => {
       if (!active) return;
-      inFlight(held.then(() => client.sql.unsafe(this.#q.workReady, [p.now(), tasks], PREPARED)))
+      inFlight(
+        held.then(() => client.sql.unsafe(this.#q.workReady, [p.now(), tasks, queues], PREPARED)),
+      )
         .then(
           ([row]) => {
             if (row?.ready === true) wake();

@@ -137,6 +137,44 @@ export const MIGRATIONS: readonly PostgresMigration[] = [
     `;
     },
   },
+  {
+    version: 6,
+    description: "named queues, pause, unique keys, progress and a cap on the retry delay",
+    // As SQLite's migration 6: see there. The trigger that records a named
+    // queue fires only for jobs outside 'default' (its WHEN is checked first).
+    sql: (schema) => {
+      const s = quoteIdent(schema);
+      return `
+      ALTER TABLE ${s}.gigq_jobs
+        ADD COLUMN queue text NOT NULL DEFAULT 'default',
+        ADD COLUMN unique_key text,
+        ADD COLUMN progress text,
+        ADD COLUMN max_retry_delay double precision NOT NULL DEFAULT 86400;
+      ALTER TABLE ${s}.gigq_workers ADD COLUMN queues text;  -- JSON array; NULL: every queue
+      DROP INDEX ${s}.gigq_jobs_ready;
+      CREATE INDEX gigq_jobs_ready ON ${s}.gigq_jobs (queue, task, priority DESC, run_at, seq)
+        WHERE status = 'pending' AND parents_left = 0 AND NOT scheduled;
+      CREATE UNIQUE INDEX gigq_jobs_unique ON ${s}.gigq_jobs (queue, unique_key)
+        WHERE unique_key IS NOT NULL AND status IN ('pending', 'running');
+      CREATE TABLE ${s}.gigq_queues (
+        name       text    PRIMARY KEY,
+        paused     boolean NOT NULL DEFAULT false,
+        updated_at bigint  NOT NULL
+      );
+      INSERT INTO ${s}.gigq_queues (name, paused, updated_at)
+        SELECT DISTINCT queue, false, 0 FROM ${s}.gigq_jobs WHERE queue <> 'default'
+        ON CONFLICT DO NOTHING;
+      CREATE FUNCTION ${s}.gigq_named_queue() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      BEGIN
+        INSERT INTO ${s}.gigq_queues (name, paused, updated_at)
+          VALUES (NEW.queue, false, NEW.created_at) ON CONFLICT DO NOTHING;
+        RETURN NULL;
+      END $fn$;
+      CREATE TRIGGER gigq_jobs_named_queue AFTER INSERT ON ${s}.gigq_jobs
+        FOR EACH ROW WHEN (NEW.queue <> 'default') EXECUTE FUNCTION ${s}.gigq_named_queue();
+    `;
+    },
+  },
 ];
 
 /** The schema version this GigQ writes (the same as SQLite's). */

@@ -6,7 +6,7 @@
 const JOB_COLUMNS = `seq, id, name, task, module, params, priority, max_attempts, timeout,
   retry_delay, backoff, description, dependencies, status, attempts, runs, run_at, scheduled,
   parents_left, children, result, error, worker_id, lease_until, cancelled_by, created_at,
-  updated_at, started_at, completed_at,
+  updated_at, started_at, completed_at, queue, unique_key, progress, max_retry_delay,
   (SELECT c.id FROM gigq_jobs c WHERE c.seq = gigq_jobs.cancelled_by) AS cancelled_by_id`;
 
 /**
@@ -17,83 +17,133 @@ const JOB_COLUMNS = `seq, id, name, task, module, params, priority, max_attempts
 const CLAIM = `UPDATE gigq_jobs SET status = 'running', attempts = attempts + 1, runs = runs + 1,
     worker_id = ?1, lease_owner = ?6, started_at = ?2, updated_at = ?2,
     lease_until = min(?3, ?2 + CAST(timeout * 1000 AS INTEGER) + ?5)`;
-/** Ready jobs of one task (?n), in claim order: by priority, then age. */
+/** Ready jobs of one queue (?n) and task (?n+1), in claim order: by priority, then age. */
 const readyOf = (n: number, limit: string, columns = "seq, priority, run_at") =>
   `SELECT ${columns} FROM gigq_jobs INDEXED BY gigq_jobs_ready
-    WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0 AND task = ?${n}
+    WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0 AND queue = ?${n}
+      AND task = ?${n + 1}
     ORDER BY priority DESC, run_at, seq LIMIT ${limit}`;
 /** What a worker needs of a job it claimed. */
 const CLAIMED = `RETURNING seq, id, name, task, params, attempts, max_attempts, timeout,
-    retry_delay, backoff, runs, children, dependencies <> '[]', priority, run_at`;
-/** The claim's parameters before the task names. */
+    retry_delay, backoff, runs, children, dependencies <> '[]', priority, run_at, queue,
+    max_retry_delay`;
+/** The claim's parameters before the queue and task names. */
 export const CLAIM_PARAMS = 6;
 /**
- * Past this many tasks a claim sorts the ready jobs of all of them (one index
- * range each, then a sort) instead of merging one short range per task.
+ * Past this many (queue, task) ranges a claim sorts the ready jobs of all of
+ * them (a filter on the index, then a sort) instead of merging one short
+ * range per pair.
  */
-const MERGE_MAX_TASKS = 64;
+const MERGE_MAX_RANGES = 64;
 
 /**
- * The claim of up to ?4 ready jobs (exactly one when `one`) among the tasks
- * named by the parameters after {@linkcode CLAIM_PARAMS}, `tasks` of them;
- * with more than {@linkcode MERGE_MAX_TASKS} tasks, the one parameter after
- * them is a JSON array of their names. A worker claims only jobs it can
- * run, and each task is one range of jobs_ready, so other tasks' backlogs
- * are never read. The LIMIT is an expression, not a bare parameter: SQLite
- * 3.53 (node:sqlite) lets a bound LIMIT steer its planner, so binding one
- * would re-prepare the statement on every run (measured: 130 µs instead of
- * 30 µs for a claim of one job).
+ * The claim of up to ?4 ready jobs (exactly one when `one`) among `ranges`
+ * (queue, task) pairs, given as the parameters after
+ * {@linkcode CLAIM_PARAMS} (queue, then task, for each); with more than
+ * {@linkcode MERGE_MAX_RANGES}, the two parameters after them are JSON
+ * arrays of the queues and of the tasks. A worker claims only jobs it can
+ * run from queues it serves that are not paused, and each pair is one range
+ * of gigq_jobs_ready, so other backlogs are never read. The LIMIT is an
+ * expression, not a bare parameter: SQLite 3.53 (node:sqlite) lets a bound
+ * LIMIT steer its planner, so binding one would re-prepare the statement on
+ * every run (measured: 130 µs instead of 30 µs for a claim of one job).
  */
-export function claimSql(tasks: number, one: boolean): string {
+export function claimSql(ranges: number, one: boolean): string {
   const limit = one ? "1" : "CAST(?4 AS INTEGER)";
   let ready: string;
-  if (tasks === 1) {
+  if (ranges === 1) {
     ready = readyOf(CLAIM_PARAMS + 1, limit, "seq");
-  } else if (tasks <= MERGE_MAX_TASKS) {
+  } else if (ranges <= MERGE_MAX_RANGES) {
     const parts = Array.from(
-      { length: tasks },
-      (_, i) => `SELECT * FROM (${readyOf(CLAIM_PARAMS + 1 + i, limit)})`,
+      { length: ranges },
+      (_, i) => `SELECT * FROM (${readyOf(CLAIM_PARAMS + 1 + 2 * i, limit)})`,
     );
     ready = `SELECT seq FROM (${parts.join(" UNION ALL ")})
       ORDER BY priority DESC, run_at, seq LIMIT ${limit}`;
   } else {
     ready = `SELECT seq FROM gigq_jobs INDEXED BY gigq_jobs_ready
       WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
-        AND task IN (SELECT value FROM json_each(?${CLAIM_PARAMS + 1}))
+        AND queue IN (SELECT value FROM json_each(?${CLAIM_PARAMS + 1}))
+        AND task IN (SELECT value FROM json_each(?${CLAIM_PARAMS + 2}))
       ORDER BY priority DESC, run_at, seq LIMIT ${limit}`;
   }
   // "seq =" is cheaper than an IN list for one job (19 µs vs 25, node).
   return `${CLAIM} WHERE seq ${one ? "=" : "IN"} (${ready}) ${CLAIMED}`;
 }
 
-/** The task parameters of a claim for `tasks` (see {@linkcode claimSql}). */
-export function claimTaskParams(tasks: readonly string[]): string[] {
-  return tasks.length <= MERGE_MAX_TASKS ? [...tasks] : [JSON.stringify(tasks)];
+/**
+ * The (queue, task) parameters of a claim (see {@linkcode claimSql}): one
+ * range per pair, or the two JSON arrays past the merge limit; and how many
+ * ranges they make.
+ */
+export function claimRangeParams(
+  queues: readonly string[],
+  tasks: readonly string[],
+): { params: string[]; ranges: number } {
+  const ranges = queues.length * tasks.length;
+  if (ranges > MERGE_MAX_RANGES) {
+    return { params: [JSON.stringify(queues), JSON.stringify(tasks)], ranges };
+  }
+  const params: string[] = new Array(2 * ranges);
+  let i = 0;
+  for (const queue of queues) {
+    for (const task of tasks) {
+      params[i++] = queue;
+      params[i++] = task;
+    }
+  }
+  return { params, ranges };
 }
 
+/**
+ * The queues a worker serving the queues in JSON array ?3 claims from now
+ * (NULL: 'default' and every named queue), without the paused ones.
+ */
+const SERVED_QUEUES = `SELECT q FROM (
+      SELECT value AS q FROM json_each(?3) WHERE ?3 IS NOT NULL
+      UNION ALL SELECT 'default' WHERE ?3 IS NULL
+      UNION ALL SELECT name FROM gigq_queues WHERE ?3 IS NULL)
+    WHERE q NOT IN (SELECT name FROM gigq_queues WHERE paused = 1)`;
+
 export const SQL = {
+  /** Each named queue's state (no row: a queue never named nor paused, like 'default'). */
+  queueStates: `SELECT name, paused FROM gigq_queues`,
   /** One job. Values: id, name, task, module, params, priority, max_attempts, timeout,
    * retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
-   * error, cancelled_by, completed_at, created_at (= updated_at). */
+   * error, cancelled_by, completed_at, created_at (= updated_at), queue, unique_key,
+   * max_retry_delay. A job whose key a pending or running job of its queue holds is not
+   * inserted (no change). */
   insertJob:
     `INSERT INTO gigq_jobs (id, name, task, module, params, priority, max_attempts, timeout,
       retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
-      error, cancelled_by, completed_at, created_at, updated_at)
+      error, cancelled_by, completed_at, created_at, updated_at, queue, unique_key,
+      max_retry_delay)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-      ?20, ?20)`,
+      ?20, ?20, ?21, ?22, ?23)
+    ON CONFLICT (queue, unique_key)
+      WHERE unique_key IS NOT NULL AND (status = 'pending' OR status = 'running') DO NOTHING`,
   /**
-   * A job without dependencies: the usual case, with 13 values instead of 20
+   * A job without dependencies: the usual case, with 16 values instead of 23
    * (binding costs node:sqlite ~0.3 µs a value). Values: id, name, task,
    * module, params, priority, max_attempts, timeout, retry_delay, backoff,
-   * description, run_at, created_at (= updated_at).
+   * description, run_at, created_at (= updated_at), queue, unique_key,
+   * max_retry_delay. A held key inserts nothing, as for insertJob.
    */
   insertReadyJob: `INSERT INTO gigq_jobs (id, name, task, module, params, priority, max_attempts,
       timeout, retry_delay, backoff, description, dependencies, status, run_at, scheduled,
-      created_at, updated_at)
+      created_at, updated_at, queue, unique_key, max_retry_delay)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, '[]', 'pending', ?12, ?12 > ?13, ?13,
-      ?13)`,
+      ?13, ?14, ?15, ?16)
+    ON CONFLICT (queue, unique_key)
+      WHERE unique_key IS NOT NULL AND (status = 'pending' OR status = 'running') DO NOTHING`,
+  /** The job holding key ?2 in queue ?1 (pending or running), as findParent reads it. */
+  keyHolder: `SELECT seq, status, cancelled_by, id FROM gigq_jobs INDEXED BY gigq_jobs_unique
+    WHERE queue = ?1 AND unique_key = ?2 AND unique_key IS NOT NULL
+      AND (status = 'pending' OR status = 'running')`,
   /** A would-be parent, by id. */
   findParent: `SELECT seq, status, cancelled_by, id FROM gigq_jobs WHERE id = ?`,
+  /** Job ?1's queue and unique key. */
+  jobKey: `SELECT queue, unique_key FROM gigq_jobs WHERE seq = ?1`,
   insertEdge: `INSERT INTO gigq_job_deps (parent, child, position) VALUES (?, ?, ?)`,
   addChild: `UPDATE gigq_jobs SET children = children + 1 WHERE seq = ?`,
 
@@ -118,11 +168,13 @@ export const SQL = {
       UNION ALL
       SELECT min(lease_until) + 1 FROM gigq_jobs INDEXED BY gigq_jobs_leases WHERE status = 'running')`,
   /**
-   * Whether a claim at ?1 by a worker of the tasks in JSON array ?2 could find
-   * work (read only: no write lock).
+   * Whether a claim at ?1 by a worker of the tasks in JSON array ?2, serving
+   * the queues in JSON array ?3 (NULL: every queue), could find work (read
+   * only: no write lock).
    */
   workReady: `SELECT EXISTS (SELECT 1 FROM gigq_jobs INDEXED BY gigq_jobs_ready
         WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
+          AND queue IN (${SERVED_QUEUES})
           AND task IN (SELECT value FROM json_each(?2)))
       OR EXISTS (SELECT 1 FROM gigq_jobs INDEXED BY gigq_jobs_scheduled
         WHERE status = 'pending' AND scheduled = 1 AND run_at <= ?1)
@@ -136,7 +188,8 @@ export const SQL = {
     WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
   /** The claim order of every task's ready jobs, for EXPLAIN QUERY PLAN in tests. */
   claimOrder: `SELECT seq FROM gigq_jobs INDEXED BY gigq_jobs_ready
-    WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0 AND task = ?2
+    WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0 AND queue = ?3
+      AND task = ?2
     ORDER BY priority DESC, run_at, seq LIMIT CAST(?1 AS INTEGER)`,
   /**
    * Each dependency's id and result, in dependency order. (INDEXED BY pins the
@@ -171,7 +224,7 @@ export const SQL = {
     WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
   /** Fenced retry: back to pending, not before ?3 (scheduled ?4). */
   retry: `UPDATE gigq_jobs SET status = 'pending', error = ?1, worker_id = NULL, lease_until = NULL,
-      updated_at = ?2, run_at = ?3, scheduled = ?4
+      updated_at = ?2, run_at = ?3, scheduled = ?4, progress = NULL
     WHERE seq = ?5 AND status = 'running' AND runs = ?6`,
   /** Fenced final failure: status ?1 is 'failed' or 'timeout'. Returns its children now. */
   fail: `UPDATE gigq_jobs SET status = ?1, error = ?2, result = NULL, worker_id = NULL,
@@ -194,7 +247,7 @@ export const SQL = {
     WHERE id = ?1 AND status = 'pending' RETURNING seq, children`,
   /** Keeps a run_at still ahead (a cancelled delayed job): the job waits for it again. */
   requeue: `UPDATE gigq_jobs SET status = 'pending', attempts = 0, error = NULL, result = NULL,
-      worker_id = NULL, lease_owner = NULL, lease_until = NULL, started_at = NULL,
+      progress = NULL, worker_id = NULL, lease_owner = NULL, lease_until = NULL, started_at = NULL,
       completed_at = NULL, cancelled_by = NULL, run_at = max(run_at, ?1),
       scheduled = (run_at > ?1), updated_at = ?1
     WHERE seq = ?2 AND status IN ('failed', 'timeout', 'cancelled')`,
@@ -230,6 +283,18 @@ export const SQL = {
   executions: `SELECT run, attempt, worker_id, status, started_at, completed_at, error
     FROM gigq_attempts WHERE job = ? ORDER BY run`,
   listAll: `SELECT ${JOB_COLUMNS} FROM gigq_jobs ORDER BY seq DESC LIMIT ?`,
+  /** Jobs of queue ?1 (and of status ?2, unless NULL), newest first. */
+  listInQueue: `SELECT ${JOB_COLUMNS} FROM gigq_jobs
+    WHERE queue = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY seq DESC LIMIT ?3`,
+  /** Queue ?1's jobs, counted by status. */
+  statsOfQueue: `SELECT status, count(*) FROM gigq_jobs WHERE queue = ?1 GROUP BY status`,
+  /** Every queue's jobs, counted by status. */
+  queueCounts: `SELECT queue, status, count(*) FROM gigq_jobs GROUP BY queue, status`,
+  /** Whether queue ?1 is paused. */
+  isPaused: `SELECT EXISTS (SELECT 1 FROM gigq_queues WHERE name = ?1 AND paused = 1)`,
+  /** Pauses (?2 = 1) or resumes queue ?1 at ?3. */
+  setPaused: `INSERT INTO gigq_queues (name, paused, updated_at) VALUES (?1, ?2, ?3)
+    ON CONFLICT (name) DO UPDATE SET paused = ?2, updated_at = ?3`,
   /**
    * Jobs of status ?1 by scanning from the newest: for pending and completed
    * jobs, which are the newest or the most. (No index on every status: see
@@ -272,10 +337,11 @@ export const SQL = {
     WHERE status = 'running' AND lease_owner = ?1 AND started_at + timeout * 1000 < ?2)`,
   /** A worker's row, to tell whether another live worker already uses its id. */
   workerById: `SELECT host, pid, seen_at, stopped_at FROM gigq_workers WHERE id = ?1`,
-  upsertWorker: `INSERT INTO gigq_workers (id, host, pid, tasks, concurrency, started_at, seen_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+  upsertWorker: `INSERT INTO gigq_workers (id, host, pid, tasks, concurrency, started_at, seen_at,
+      queues)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
     ON CONFLICT (id) DO UPDATE SET host = ?2, pid = ?3, tasks = ?4, concurrency = ?5,
-      started_at = ?6, seen_at = ?6, stopped_at = NULL`,
+      started_at = ?6, seen_at = ?6, stopped_at = NULL, queues = ?7`,
   workerSeen: `UPDATE gigq_workers SET seen_at = ?2 WHERE id = ?1`,
   workerStopped: `UPDATE gigq_workers SET seen_at = ?2, stopped_at = ?2 WHERE id = ?1`,
   /** The last sign of life of a worker that has not stopped. */
@@ -288,7 +354,8 @@ export const SQL = {
   exportJobs: `SELECT seq, id, name, task, module, params, priority, max_attempts, timeout,
       retry_delay, backoff, description, dependencies, status, attempts, runs, run_at, scheduled,
       parents_left, children, result, error, worker_id, lease_until, cancelled_by, created_at,
-      updated_at, started_at, completed_at, lease_owner
+      updated_at, started_at, completed_at, lease_owner, queue, unique_key, progress,
+      max_retry_delay
     FROM gigq_jobs ORDER BY seq`,
   exportEdges: `SELECT parent, child, position FROM gigq_job_deps ORDER BY child, position`,
   exportAttempts: `SELECT job, run, attempt, worker_id, status, started_at, completed_at, error
@@ -299,9 +366,10 @@ export const SQL = {
   importJob: `INSERT INTO gigq_jobs (seq, id, name, task, module, params, priority, max_attempts,
       timeout, retry_delay, backoff, description, dependencies, status, attempts, runs, run_at,
       scheduled, parents_left, children, result, error, worker_id, lease_until, cancelled_by,
-      created_at, updated_at, started_at, completed_at, lease_owner)
+      created_at, updated_at, started_at, completed_at, lease_owner, queue, unique_key, progress,
+      max_retry_delay)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-      ?)`,
+      ?, ?, ?, ?, ?)`,
   /** How many tables the database holds (any application's), to tell an empty file from one in use. */
   tableCount: `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`,
 } as const;

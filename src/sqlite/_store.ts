@@ -19,47 +19,54 @@ import {
   cascadeMessage,
   type Claimed,
   type Claimer,
+  keyHeldMessage,
   lapseMessage,
   type Outcome,
   type PreparedJob,
   type QueueDump,
   type StepParams,
 } from "../_backend.ts";
-import { claimSql, claimTaskParams, SQL } from "./_sql.ts";
+import { claimRangeParams, claimSql, SQL } from "./_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
-import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
+import { type Backoff, type Job, MAX_BACKOFF_SECONDS, retryDelaySeconds } from "../job.ts";
 import type { JobStatus } from "../job_status.ts";
 import type { Connection, SqlRow } from "./connection.ts";
 import { SqliteError } from "./connection.ts";
 import { diskFullMessage, readOnlyMessage } from "./_file_errors.ts";
 import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
-import type { ExecutionInfo, JobInfo } from "../job_info.ts";
+import { type ExecutionInfo, type JobInfo, type QueueInfo, queueInfos } from "../job_info.ts";
 
 /** The error a job cancelled because of another job's end carries (shared by the backends). */
 export { cascadeMessage };
 
-interface ClaimPlan {
-  one: string;
-  many: string;
-  taskParams: string[];
+/** A job of a batch (or the one holding its unique key), as later jobs of the batch see it. */
+interface BatchEntry {
+  seq: number;
+  status: string;
+  root: number | null;
+  id: string;
 }
 
-const plans = new WeakMap<readonly string[], ClaimPlan>();
+/** The cap on a job's exponential backoff, in seconds. */
+function maxRetryDelayOf(job: Job): number {
+  return (job as { maxRetryDelay?: number }).maxRetryDelay ?? MAX_BACKOFF_SECONDS;
+}
 
-/** The claim statements for a claimer's tasks, built once per task list. */
-function claimPlan(c: Claimer): ClaimPlan {
-  let plan = plans.get(c.tasks);
+/** The claim statements for a number of (queue, task) ranges, built once each. */
+const plans = new Map<number, { one: string; many: string }>();
+
+function claimPlan(ranges: number): { one: string; many: string } {
+  let plan = plans.get(ranges);
   if (plan === undefined) {
-    plan = {
-      one: claimSql(c.tasks.length, true),
-      many: claimSql(c.tasks.length, false),
-      taskParams: claimTaskParams(c.tasks),
-    };
-    plans.set(c.tasks, plan);
+    plan = { one: claimSql(ranges, true), many: claimSql(ranges, false) };
+    plans.set(ranges, plan);
   }
   return plan;
 }
+
+/** The default queue alone: what a worker of every queue serves while no queue is named. */
+const DEFAULT_ONLY: readonly string[] = Object.freeze(["default"]);
 
 const stores = new WeakMap<Connection, Store>();
 
@@ -127,20 +134,25 @@ export class Store {
     return this.conn.prepare(sql);
   }
 
-  /** Inserts jobs already ordered parents-first; returns their ids. */
+  /**
+   * Inserts jobs already ordered parents-first; returns their ids. A job
+   * whose unique key a pending or running job of its queue holds is not
+   * inserted: its id in the result is the holder's (and a later job of the
+   * batch that depends on it depends on the holder).
+   */
   insertJobs(jobs: readonly PreparedJob[], now: number): string[] {
     const ids: string[] = new Array(jobs.length);
     let j = 0;
     try {
       // Only a batch with dependencies needs to remember what it inserted.
       const batch = jobs.some((p) => p.job.dependencies.length > 0)
-        ? new Map<string, { seq: number; status: string; root: number | null }>()
+        ? new Map<string, BatchEntry>()
         : undefined;
       for (; j < jobs.length; j++) {
         const { job, params } = jobs[j];
-        ids[j] = job.id;
         if (job.dependencies.length === 0) {
-          const seq = this.#stmt(SQL.insertReadyJob).run(
+          const key = job.uniqueKey ?? null;
+          const { changes, lastInsertRowid: seq } = this.#stmt(SQL.insertReadyJob).run(
             job.id,
             job.name,
             job.task,
@@ -154,10 +166,17 @@ export class Store {
             job.description,
             job.runAt ?? now,
             now,
-          ).lastInsertRowid;
-          batch?.set(job.id, { seq, status: "pending", root: null });
+            job.queue,
+            key,
+            maxRetryDelayOf(job),
+          );
+          const entry = changes > 0
+            ? { seq, status: "pending", root: null, id: job.id }
+            : this.#holder(job.queue, key!);
+          ids[j] = entry.id;
+          batch?.set(job.id, entry);
         } else {
-          this.#insertDependent(job, params, now, batch!);
+          ids[j] = this.#insertDependent(job, params, now, batch!);
         }
       }
     } catch (e) {
@@ -173,17 +192,29 @@ export class Store {
     return ids;
   }
 
-  /** Inserts a job that has dependencies, with its edges; records it in `batch`. */
+  /** The job holding `key` in `queue` (found in the same transaction as the insert it stopped). */
+  #holder(queue: string, key: string): BatchEntry {
+    const row = this.#stmt(SQL.keyHolder).values(queue, key)[0];
+    return {
+      seq: Number(row[0]),
+      status: row[1] as string,
+      root: row[2] === null ? null : Number(row[2]),
+      id: row[3] as string,
+    };
+  }
+
+  /** Inserts a job that has dependencies, with its edges; records it in `batch`; returns its id. */
   #insertDependent(
     job: Job,
     params: string,
     now: number,
-    batch: Map<string, { seq: number; status: string; root: number | null }>,
-  ): void {
+    batch: Map<string, BatchEntry>,
+  ): string {
     let parentsLeft = 0;
     let status = "pending";
     let root: number | null = null;
     const parentSeqs: number[] = [];
+    const parentIds: string[] = [];
     for (const depId of job.dependencies) {
       let parent = batch.get(depId);
       if (parent === undefined) {
@@ -200,9 +231,13 @@ export class Store {
           seq: Number(row[0]),
           status: row[1] as string,
           root: row[2] === null ? null : Number(row[2]),
+          id: depId,
         };
       }
+      // A parent of the batch left out for its unique key: the job that holds the key.
+      if (parentSeqs.includes(parent.seq)) continue;
       parentSeqs.push(parent.seq);
+      parentIds.push(parent.id);
       if (parent.status !== "completed") parentsLeft++;
       if (
         status === "pending" &&
@@ -219,7 +254,8 @@ export class Store {
       error = cascadeMessage(String(r?.[0]), String(r?.[2]));
     }
     const runAt = job.runAt ?? now;
-    const seq = this.#stmt(SQL.insertJob).run(
+    const key = job.uniqueKey ?? null;
+    const { changes, lastInsertRowid: seq } = this.#stmt(SQL.insertJob).run(
       job.id,
       job.name,
       job.task,
@@ -231,7 +267,7 @@ export class Store {
       job.retryDelay,
       job.backoff,
       job.description,
-      JSON.stringify(job.dependencies),
+      JSON.stringify(parentIds),
       status,
       runAt,
       runAt > now ? 1 : 0,
@@ -240,12 +276,21 @@ export class Store {
       root,
       status === "cancelled" ? now : null,
       now,
-    ).lastInsertRowid;
+      job.queue,
+      key,
+      maxRetryDelayOf(job),
+    );
+    if (changes === 0) {
+      const holder = this.#holder(job.queue, key!);
+      batch.set(job.id, holder);
+      return holder.id;
+    }
     for (let i = 0; i < parentSeqs.length; i++) {
       this.#stmt(SQL.insertEdge).run(parentSeqs[i], seq, i);
       this.#stmt(SQL.addChild).run(parentSeqs[i]);
     }
-    batch.set(job.id, { seq, status, root });
+    batch.set(job.id, { seq, status, root, id: job.id });
+    return job.id;
   }
 
   /**
@@ -262,7 +307,10 @@ export class Store {
   /** Claims up to `limit` ready jobs of the claimer's tasks. */
   claim(c: Claimer, limit: number, now: number): Claimed[] {
     if (this.#stmt(SQL.due).values(now)[0][0] === 1) this.#stmt(SQL.promote).run(now);
-    const plan = claimPlan(c);
+    const queues = this.servedQueues(c.queues);
+    if (queues.length === 0) return [];
+    const { params, ranges } = claimRangeParams(queues, c.tasks);
+    const plan = claimPlan(ranges);
     const rows = this.#stmt(limit === 1 ? plan.one : plan.many).values(
       c.workerId,
       now,
@@ -270,7 +318,7 @@ export class Store {
       limit,
       c.graceMs,
       c.owner,
-      ...plan.taskParams,
+      ...params,
     );
     const workerId = c.workerId;
     const claimed: Claimed[] = new Array(rows.length);
@@ -292,6 +340,8 @@ export class Store {
         hasParents: r[12] === 1,
         priority: r[13] as number,
         runAt: r[14] as number,
+        queue: r[15] as string,
+        maxRetryDelay: r[16] as number,
         workerId,
         startedAt: now,
         parentResults: undefined,
@@ -309,6 +359,23 @@ export class Store {
       claimed.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.seq - b.seq);
     }
     return claimed;
+  }
+
+  /**
+   * The queues a claim reads, in this transaction: those `served` (undefined:
+   * 'default' and every named queue) that are not paused.
+   */
+  servedQueues(served: readonly string[] | undefined): readonly string[] {
+    const states = this.#stmt(SQL.queueStates).values();
+    if (states.length === 0) return served ?? DEFAULT_ONLY;
+    const paused = new Set<string>();
+    const named: string[] = [];
+    for (const [name, isPaused] of states) {
+      if (isPaused === 1) paused.add(name as string);
+      else if (name !== "default") named.push(name as string);
+    }
+    const all = served ?? ["default", ...named];
+    return paused.size === 0 ? all : all.filter((q) => !paused.has(q));
   }
 
   /**
@@ -455,7 +522,13 @@ export class Store {
   }
 
   /** Records a worker starting. */
-  registerWorker(workerId: string, tasks: string[], concurrency: number, now: number): void {
+  registerWorker(
+    workerId: string,
+    tasks: string[],
+    queues: readonly string[] | undefined,
+    concurrency: number,
+    now: number,
+  ): void {
     let host = "unknown";
     try {
       // Ask first: without the permission, Deno would prompt on a terminal.
@@ -472,6 +545,7 @@ export class Store {
       JSON.stringify(tasks),
       concurrency,
       now,
+      queues === undefined ? null : JSON.stringify(queues),
     );
   }
 
@@ -498,6 +572,13 @@ export class Store {
     if (row === undefined) return false;
     const seq = row[0] as number;
     if (this.#stmt(SQL.badParent).values(seq).length > 0) return false;
+    const [queue, key] = this.#stmt(SQL.jobKey).values(seq)[0] as [string, string | null];
+    if (key !== null && row[1] !== "pending" && row[1] !== "running") {
+      const holder = this.#stmt(SQL.keyHolder).values(queue, key)[0];
+      if (holder !== undefined) {
+        throw new RangeError(keyHeldMessage(id, key, queue, String(holder[3])));
+      }
+    }
     if (this.#stmt(SQL.requeue).run(now, seq).changes === 0) return false;
     for (const [d] of this.#stmt(SQL.cancelledBy).values(seq)) {
       const bad = this.#stmt(SQL.badParent).values(d)[0];
@@ -614,7 +695,10 @@ export class Store {
   }
 
   /** Newest first. */
-  list(status: JobStatus | undefined, limit: number): JobInfo[] {
+  list(status: JobStatus | undefined, limit: number, queue?: string): JobInfo[] {
+    if (queue !== undefined) {
+      return this.#stmt(SQL.listInQueue).all(queue, status ?? null, limit).map(toJobInfo);
+    }
     let rows: SqlRow[];
     switch (status) {
       case undefined:
@@ -632,6 +716,30 @@ export class Store {
         rows = this.#stmt(SQL.listByStatus).all(status, limit);
     }
     return rows.map(toJobInfo);
+  }
+
+  /** Count per status of queue `queue`'s jobs. */
+  queueStats(queue: string): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const [status, n] of this.#stmt(SQL.statsOfQueue).values(queue)) {
+      counts.set(status as string, Number(n));
+    }
+    return counts;
+  }
+
+  /** Every queue with jobs or a stored state. */
+  queueList(): QueueInfo[] {
+    return queueInfos(
+      this.#stmt(SQL.queueCounts).values().map((r) =>
+        [r[0] as string, r[1] as string, Number(r[2])] as const
+      ),
+      this.#stmt(SQL.queueStates).values().map((r) => [r[0] as string, r[1] === 1] as const),
+    );
+  }
+
+  /** Pauses or resumes `queue`. */
+  setPaused(queue: string, paused: boolean, now: number): void {
+    this.#stmt(SQL.setPaused).run(queue, paused ? 1 : 0, now);
   }
 
   /** Count per status (read in one transaction). */

@@ -8,6 +8,7 @@
 import type {
   Backend,
   Claimed,
+  ListParams,
   MigrationPlan,
   OpenMode,
   PreparedJob,
@@ -18,9 +19,15 @@ import type {
   StorageState,
   WorkerFacts,
   WorkerRecord,
+  WorkerRegistration,
 } from "../_backend.ts";
-import { type JobDetails, type JobInfo, type QueueStats, queueStats } from "../job_info.ts";
-import type { JobStatus } from "../job_status.ts";
+import {
+  type JobDetails,
+  type JobInfo,
+  type QueueInfo,
+  type QueueStats,
+  queueStats,
+} from "../job_info.ts";
 import { type Connection, SqliteError } from "./connection.ts";
 import { closeHandle } from "./ffi_driver.ts";
 import { writeBackup } from "./_backup.ts";
@@ -204,17 +211,11 @@ export class SqliteBackend implements Backend {
     await s.write(() => s.heartbeat(p));
   }
 
-  async registerWorker(p: {
-    workerId: string;
-    tasks: readonly string[];
-    concurrency: number;
-    now: number;
-    previous: boolean;
-  }): Promise<WorkerRecord | undefined> {
+  async registerWorker(p: WorkerRegistration): Promise<WorkerRecord | undefined> {
     const s = await this.#ready();
     return await s.write(() => {
       const row = p.previous ? s.workerRow(p.workerId) : undefined;
-      s.registerWorker(p.workerId, [...p.tasks], p.concurrency, p.now);
+      s.registerWorker(p.workerId, [...p.tasks], p.queues, p.concurrency, p.now);
       return row;
     });
   }
@@ -270,16 +271,30 @@ export class SqliteBackend implements Backend {
     return await s.read(() => s.getJob(p.id)) as JobDetails | undefined;
   }
 
-  async listJobs(
-    p: { status: JobStatus | undefined; limit: number; now: number },
-  ): Promise<JobInfo[]> {
+  async listJobs(p: ListParams): Promise<JobInfo[]> {
     const s = await this.#ready();
-    return await s.read(() => s.list(p.status, p.limit));
+    return await s.read(() => s.list(p.status, p.limit, p.queue));
   }
 
-  async stats(_p: { now: number }): Promise<QueueStats> {
+  async stats(p: { queue: string | undefined; now: number }): Promise<QueueStats> {
     const s = await this.#ready();
-    return queueStats(await s.read(() => s.stats()));
+    const q = p.queue;
+    return queueStats(await s.read(() => q === undefined ? s.stats() : s.queueStats(q)));
+  }
+
+  async queueList(_p: { now: number }): Promise<QueueInfo[]> {
+    const s = await this.#ready();
+    return await s.read(() => s.queueList());
+  }
+
+  async isPaused(p: { queue: string }): Promise<boolean> {
+    const s = await this.#ready();
+    return await s.read(() => s.conn.prepare(SQL.isPaused).values(p.queue)[0]?.[0] === 1);
+  }
+
+  async setPaused(p: { queue: string; paused: boolean; now: number }): Promise<void> {
+    const s = await this.#ready();
+    await s.write(() => s.setPaused(p.queue, p.paused, p.now));
   }
 
   async workerFacts(
@@ -332,14 +347,7 @@ export class SqliteBackend implements Backend {
    * watch on the directory once let another process delete the WAL under a
    * live worker: lost commits and a corrupt index.)
    */
-  watch(p: {
-    tasks: readonly string[];
-    now: () => number;
-    wake: () => void;
-    debug: (message: string) => void;
-    intervalMs?: number;
-    enabled?: boolean;
-  }): () => void {
+  watch(p: Parameters<Backend["watch"]>[0]): () => void {
     const path = this.spec.path;
     const conn = this.#conn;
     if (
@@ -350,6 +358,7 @@ export class SqliteBackend implements Backend {
     }
     const intervalMs = p.intervalMs ?? 50;
     const tasks = JSON.stringify(p.tasks);
+    const queues = p.queues === undefined ? null : JSON.stringify(p.queues);
     let active = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let watcher: Deno.FsWatcher | undefined;
@@ -367,7 +376,7 @@ export class SqliteBackend implements Backend {
     };
     const lookForWork = () => {
       try {
-        const ready = conn.prepare(SQL.workReady).values(p.now(), tasks)[0]?.[0];
+        const ready = conn.prepare(SQL.workReady).values(p.now(), tasks, queues)[0]?.[0];
         if (ready === 1) wake();
       } catch {
         wake(); // Let the loop find out what is wrong.

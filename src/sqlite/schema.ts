@@ -80,8 +80,8 @@ const INDEXES_VIEWS_AND_VERSION = `
 `;
 
 /**
- * The current schema, for a file without GigQ's tables: what migrations 1
- * to 5 leave, made at once (so nothing is ever created under a name without
+ * Schema 5, for a file without GigQ's tables (the later migrations run on
+ * it): what migrations 1 to 5 leave, made at once (so nothing is ever created under a name without
  * the prefix, which an application's own table may have).
  */
 const CURRENT = `
@@ -375,6 +375,47 @@ export const MIGRATIONS: readonly Migration[] = [
       PRAGMA application_id = 0;
     `,
   },
+  {
+    version: 6,
+    description: "named queues, pause, unique keys, progress and a cap on the retry delay",
+    // - Every job waits in a named queue ('default' unless told). The ready
+    //   index leads with the queue, so a worker's claim reads one range per
+    //   queue and task it serves, and a paused queue's backlog is never read.
+    // - gigq_queues holds each named queue's state (paused or not; issue 13's
+    //   limits later). Jobs of a queue other than 'default' add its row as
+    //   they are inserted (a trigger that a 'default' job pays one
+    //   comparison for), so a worker serving every queue knows them all.
+    // - A unique key is held by a pending or running job: a partial unique
+    //   index over those, so racing submitters insert one job.
+    // - progress: the handler's last reported value (JSON), cleared on retry.
+    // - max_retry_delay: exponential backoff's cap, per job (seconds).
+    // - The workers table records the queues each worker serves (NULL: all).
+    sql: `
+      ALTER TABLE gigq_jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+      ALTER TABLE gigq_jobs ADD COLUMN unique_key TEXT;
+      ALTER TABLE gigq_jobs ADD COLUMN progress TEXT;
+      ALTER TABLE gigq_jobs ADD COLUMN max_retry_delay REAL NOT NULL DEFAULT 86400;
+      ALTER TABLE gigq_workers ADD COLUMN queues TEXT;
+      DROP INDEX gigq_jobs_ready;
+      CREATE INDEX gigq_jobs_ready ON gigq_jobs (queue, task, priority DESC, run_at, seq)
+        WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0;
+      CREATE UNIQUE INDEX gigq_jobs_unique ON gigq_jobs (queue, unique_key)
+        WHERE unique_key IS NOT NULL AND (status = 'pending' OR status = 'running');
+      CREATE TABLE gigq_queues (
+        name       TEXT    PRIMARY KEY,
+        paused     INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT OR IGNORE INTO gigq_queues (name, paused, updated_at)
+        SELECT DISTINCT queue, 0, 0 FROM gigq_jobs WHERE queue <> 'default';
+      CREATE TRIGGER gigq_jobs_named_queue AFTER INSERT ON gigq_jobs
+        WHEN new.queue <> 'default'
+      BEGIN
+        INSERT OR IGNORE INTO gigq_queues (name, paused, updated_at)
+          VALUES (new.queue, 0, new.created_at);
+      END;
+    `,
+  },
 ];
 
 /** Upgrades of databases with at least this many jobs are announced as warnings. */
@@ -421,7 +462,9 @@ export function migrate(
       const version = readVersion(conn);
       if (version === SCHEMA_VERSION) return;
       if (version === 0) {
+        // Schema 5 at once, then the migrations after it.
         conn.exec(CURRENT);
+        for (const m of MIGRATIONS) if (m.version > 5) conn.exec(m.sql);
         recordVersion(conn, SCHEMA_VERSION);
         return;
       }
@@ -474,11 +517,11 @@ export function migrationSql(from: number): string {
       : `INSERT OR REPLACE INTO gigq_schema (id, version) VALUES (1, ${v});`;
   const parts = ["PRAGMA foreign_keys = OFF;", "BEGIN IMMEDIATE;"];
   if (from === 0) {
-    parts.push(
-      `-- ${SCHEMA_VERSION}: the current schema, at once`,
-      CURRENT.trim(),
-      record(SCHEMA_VERSION),
-    );
+    parts.push("-- 5: schema 5, at once", CURRENT.trim());
+    for (const m of MIGRATIONS) {
+      if (m.version > 5) parts.push(`-- ${m.version}: ${m.description}`, m.sql.trim());
+    }
+    parts.push(record(SCHEMA_VERSION));
   } else {
     for (const m of MIGRATIONS) {
       if (m.version > from) {

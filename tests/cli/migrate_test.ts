@@ -42,7 +42,7 @@ backendTest(
   async ({ backend, target, driver }) => {
     const args = ["--db", target, ...(driver ? ["--driver", driver] : [])];
     const printed = await ok([...args, "migrate", "--print"]);
-    assert.match(printed, /schema version 0 to 5/);
+    assert.match(printed, /schema version 0 to 6/);
     assert.match(printed, /gigq_jobs/);
     assert.equal(await exists(backend, target), false, "a dry run creates nothing");
     await runPrinted(backend, target, printed);
@@ -55,7 +55,7 @@ backendTest(
       queue.close();
     }
     const again = JSON.parse(await ok([...args, "migrate", "--print", "--json"]));
-    assert.deepEqual([again.from, again.to, again.sql, again.applied], [5, 5, "", false]);
+    assert.deepEqual([again.from, again.to, again.sql, again.applied], [6, 6, "", false]);
   },
 );
 
@@ -64,10 +64,10 @@ backendTest(
   async ({ target, driver }) => {
     const args = ["--db", target, ...(driver ? ["--driver", driver] : [])];
     const first = JSON.parse(await ok([...args, "migrate", "--json"]));
-    assert.deepEqual([first.from, first.to, first.applied], [0, 5, true]);
+    assert.deepEqual([first.from, first.to, first.applied], [0, 6, true]);
     assert.match(first.sql, /gigq_jobs/);
     const second = await ok([...args, "migrate"]);
-    assert.match(second, /is at schema version 5; nothing to do/);
+    assert.match(second, /is at schema version 6; nothing to do/);
     const stats = JSON.parse(await ok([...args, "stats", "--json"]));
     assert.equal(stats.total, 0);
   },
@@ -98,7 +98,7 @@ backendTest(
       assert.equal(r.code, 1, r.stderr);
       assert.match(
         r.stderr,
-        /written by a newer GigQ \(schema version 99; this version understands up to 5\)/,
+        /written by a newer GigQ \(schema version 99; this version understands up to 6\)/,
       );
     }
     await assert.rejects(

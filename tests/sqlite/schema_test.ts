@@ -8,7 +8,7 @@ import {
   task,
   Worker,
 } from "../../mod.ts";
-import { claimSql, claimTaskParams, SQL } from "../../src/sqlite/_sql.ts";
+import { claimRangeParams, claimSql, SQL } from "../../src/sqlite/_sql.ts";
 import { APPLICATION_ID, migrate, MIGRATIONS, SCHEMA_VERSION } from "../../src/sqlite/schema.ts";
 import { dbHash, drivers, driverTest, tempDb } from "../_helpers.ts";
 
@@ -33,10 +33,11 @@ driverTest(
       "gigq_attempts",
       "gigq_job_deps",
       "gigq_jobs",
+      "gigq_queues",
       "gigq_schema",
       "gigq_workers",
     ]);
-    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5");
+    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5,6");
     // Running the migrations again changes nothing.
     const before = await dbHash(path);
     migrate(conn);
@@ -50,45 +51,40 @@ driverTest(
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });
     await queue.stats();
-    const p = plan(path, driver, SQL.claimOrder, 10, "t");
-    assert.match(p, /USING INDEX gigq_jobs_ready \(task=\?\)/);
+    const p = plan(path, driver, SQL.claimOrder, 10, "t", "default");
+    assert.match(p, /USING INDEX gigq_jobs_ready \(queue=\? AND task=\?\)/);
     assert.doesNotMatch(p, /TEMP B-TREE/);
-    // One task, a few (merged ranges of the index, one per task), and many.
-    for (const tasks of [["a"], ["a", "b", "c"]]) {
+    // One (queue, task) range, a few (merged ranges of the index, one per
+    // pair), and many.
+    for (const [queues, tasks] of [[["default"], ["a"]], [["default", "mail"], ["a", "b", "c"]]]) {
+      const { params, ranges } = claimRangeParams(queues, tasks);
       for (const one of [true, false]) {
-        const claim = plan(
-          path,
-          driver,
-          claimSql(tasks.length, one),
-          "w",
-          0,
-          0,
-          10,
-          0,
-          "o",
-          ...claimTaskParams(tasks),
+        const claim = plan(path, driver, claimSql(ranges, one), "w", 0, 0, 10, 0, "o", ...params);
+        assert.equal(
+          claim.match(/USING INDEX gigq_jobs_ready \(queue=\? AND task=\?\)/g)?.length,
+          ranges,
         );
-        assert.equal(claim.match(/USING INDEX gigq_jobs_ready \(task=\?\)/g)?.length, tasks.length);
         assert.doesNotMatch(claim, /SCAN jobs(?! USING)/, claim);
         // One task reads its range in order; several sort only the few rows
         // each range gave (at most the limit each), never the backlog.
-        if (tasks.length === 1) assert.doesNotMatch(claim, /TEMP B-TREE/, claim);
+        if (ranges === 1) assert.doesNotMatch(claim, /TEMP B-TREE/, claim);
       }
     }
     const names = Array.from({ length: 100 }, (_, i) => `t${i}`);
+    const wide = claimRangeParams(["default"], names);
     const many = plan(
       path,
       driver,
-      claimSql(100, false),
+      claimSql(wide.ranges, false),
       "w",
       0,
       0,
       10,
       0,
       "o",
-      ...claimTaskParams(names),
+      ...wide.params,
     );
-    assert.match(many, /USING INDEX gigq_jobs_ready \(task=\?\)/);
+    assert.match(many, /USING INDEX gigq_jobs_ready \(queue=\? AND task=\?\)/);
     assert.doesNotMatch(many, /SCAN jobs(?! USING)/);
     assert.match(plan(path, driver, SQL.due, 0), /USING (COVERING )?INDEX gigq_jobs_scheduled/);
     assert.match(plan(path, driver, SQL.promote, 0), /USING INDEX gigq_jobs_scheduled/);
@@ -181,7 +177,16 @@ driverTest(
     const after = dump(conn, "gigq_").map((t) =>
       JSON.stringify(
         JSON.parse(t).map((r: Record<string, unknown>) => {
-          const { lease_owner: _, ...rest } = r;
+          const {
+            lease_owner: _,
+            queue: _queue,
+            unique_key: _key,
+            progress: _progress,
+            max_retry_delay: _cap,
+            ...rest
+          } = r;
+          // Version 6 put every old job in the default queue, uncapped as before.
+          if ("queue" in r) assert.deepEqual([_queue, _cap], ["default", 86_400]);
           return rest;
         }),
       )
@@ -198,6 +203,7 @@ driverTest(
       "gigq_jobs_leases",
       "gigq_jobs_ready",
       "gigq_jobs_scheduled",
+      "gigq_jobs_unique",
       "sqlite_autoindex_gigq_jobs_1",
     ]);
     // Nothing is left under a name without the prefix.
@@ -337,7 +343,23 @@ driverTest(
       ["jobs", "job_deps", "attempts", "workers"].map((t) =>
         JSON.stringify(
           db.prepare(`SELECT * FROM ${prefix}${t} ORDER BY 1, 2`).all().map((r) => {
-            const { lease_owner: _, ...rest } = r as Record<string, unknown>;
+            // Columns of later versions: the defaults of jobs (and workers) from before them.
+            const {
+              lease_owner: _,
+              queue = "default",
+              unique_key = null,
+              progress = null,
+              max_retry_delay = 86_400,
+              queues = null,
+              ...rest
+            } = r as Record<string, unknown>;
+            assert.deepEqual([queue, unique_key, progress, max_retry_delay, queues], [
+              "default",
+              null,
+              null,
+              86_400,
+              null,
+            ]);
             return rest;
           }),
         )

@@ -271,6 +271,8 @@ export interface QueueDump {
   jobs: JobRecord[];
   edges: EdgeRecord[];
   attempts: AttemptRecord[];
+  /** The stored state of each named (or paused) queue. */
+  queues: { name: string; paused: boolean }[];
 }
 
 /** What the storage under a backend is now, compared with what it opened. */

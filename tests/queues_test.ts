@@ -1,6 +1,6 @@
 /** Named queues, pause and resume, and unique keys, on every backend. */
 import assert from "node:assert/strict";
-import { closeConnections, Job, JobQueue, task, why, Worker } from "../mod.ts";
+import { closeConnections, copyQueue, Job, JobQueue, task, why, Worker } from "../mod.ts";
 import { backendTest } from "./_backends.ts";
 import { FakeClock } from "./_helpers.ts";
 import { noop, sum } from "./_tasks.ts";
@@ -242,5 +242,27 @@ backendTest(
       "128 is allowed",
     );
     queue.close();
+  },
+);
+
+backendTest(
+  "copyQueue keeps each job's queue and unique key, and a paused queue stays paused",
+  async ({ target, options, dir }) => {
+    const source = new JobQueue(target, options);
+    const keyed = await mail.submit(source, { to: "ada" }, { uniqueKey: "welcome:ada" });
+    await noop.submit(source, { n: 1 }, { queue: "reports" });
+    await source.pause("emails");
+    const copy = new JobQueue(`${dir}/copy.db`);
+    await copyQueue(source, copy);
+    assert.deepEqual(
+      (await copy.queues()).map((q) => [q.name, q.paused, q.pending]),
+      [["emails", true, 1], ["reports", false, 1]],
+    );
+    const job = await copy.getStatus(keyed);
+    assert.deepEqual([job?.queue, job?.uniqueKey], ["emails", "welcome:ada"]);
+    // The key is held there too.
+    assert.equal(await copy.submit(mail.toJob({ to: "ada" }, { uniqueKey: "welcome:ada" })), keyed);
+    source.close();
+    copy.close();
   },
 );

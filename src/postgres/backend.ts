@@ -1013,15 +1013,17 @@ export class PostgresBackend implements Backend {
     const sql = await this.#ready();
     return await sql.begin("isolation level repeatable read read only", async (tx) => {
       const run = runner(tx);
-      const [jobs, edges, attempts] = await Promise.all([
+      const [jobs, edges, attempts, queues] = await Promise.all([
         run(q.exportJobs, []),
         run(q.exportEdges, []),
         run(q.exportAttempts, []),
+        run(q.queueStates, []),
       ]);
       return {
         jobs: jobs.map(toJobRecord),
         edges: edges.map(toEdgeRecord),
         attempts: attempts.map(toAttemptRecord),
+        queues: queues.map((r) => ({ name: String(r.name), paused: r.paused === true })),
       };
     }) as QueueDump;
   }
@@ -1062,6 +1064,10 @@ export class PostgresBackend implements Backend {
       send(q.importEdges, dump.edges);
       send(q.importAttempts, dump.attempts);
       sent.push(run(q.syncSeq, [`${quoteIdent(this.spec.schema)}.gigq_jobs`]));
+      // A queue paused there is paused here (one paused only here stays so).
+      for (const s of dump.queues) {
+        if (s.paused) sent.push(run(q.setPaused, [s.name, true, p.now]));
+      }
       sent.push(run(q.notify, [this.#channel, ""]));
       await Promise.all(sent);
     });

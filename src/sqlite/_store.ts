@@ -609,6 +609,10 @@ export class Store {
       jobs: this.#stmt(SQL.exportJobs).all().map(toJobRecord),
       edges: this.#stmt(SQL.exportEdges).all().map(toEdgeRecord),
       attempts: this.#stmt(SQL.exportAttempts).all().map(toAttemptRecord),
+      queues: this.#stmt(SQL.queueStates).values().map((r) => ({
+        name: String(r[0]),
+        paused: r[1] === 1,
+      })),
     };
   }
 
@@ -617,7 +621,7 @@ export class Store {
    * one), refusing a non-empty queue unless `force`, and any id already
    * here. Run it in one write transaction: a refusal throws before any write.
    */
-  importQueue(dump: QueueDump, force: boolean): void {
+  importQueue(dump: QueueDump, force: boolean, now: number): void {
     const path = JSON.stringify(this.conn.path);
     const [count, max] = this.#stmt(SQL.jobCountAndMaxSeq).values()[0].map(Number);
     if (count > 0 && !force) throw new Error(notEmptyMessage(path, count));
@@ -660,6 +664,8 @@ export class Store {
         a.error,
       );
     }
+    // A queue paused there is paused here (one paused only here stays so).
+    for (const q of dump.queues) if (q.paused) this.setPaused(q.name, true, now);
   }
 
   /** The job and its attempts, or undefined. */

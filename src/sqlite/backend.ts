@@ -322,7 +322,7 @@ export class SqliteBackend implements Backend {
 
   async importQueue(p: { dump: QueueDump; force: boolean; now: number }): Promise<void> {
     const s = await this.#ready();
-    await s.write(() => s.importQueue(p.dump, p.force));
+    await s.write(() => s.importQueue(p.dump, p.force, p.now));
   }
 
   async nextWake(_p: { now: number }): Promise<number | undefined> {

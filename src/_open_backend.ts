@@ -27,7 +27,7 @@ import type {
 import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
 import { closing } from "./_closers.ts";
 import { inFlight } from "./_in_flight.ts";
-import { releaseSqliteToken, SqliteBackend } from "./sqlite/backend.ts";
+import { releaseSqliteToken, shareSqliteTokenClose, SqliteBackend } from "./sqlite/backend.ts";
 import { closeConnections, resolveDbPath } from "./sqlite/registry.ts";
 
 /** The SQLite error classes the core passes on (a Web Worker's errors, rebuilt in its parent). */
@@ -183,9 +183,29 @@ export function openBackend(spec: BackendSpec, mode?: OpenMode): Backend {
   });
 }
 
-/** Frees, from a Web Worker's parent, what a terminated Web Worker's backend left open. */
-export function releaseBackendToken(spec: BackendSpec, token: string): void {
-  if (spec.kind === "sqlite") releaseSqliteToken(token);
+/**
+ * Frees, from a Web Worker's parent, what a terminated Web Worker's backend
+ * left open — unless the Web Worker won `claim` (shared with
+ * {@linkcode shareBackendTokenClose}) and closed it itself.
+ */
+export function releaseBackendToken(
+  spec: BackendSpec,
+  token: string,
+  claim?: Int32Array<SharedArrayBuffer>,
+): void {
+  if (spec.kind === "sqlite") releaseSqliteToken(token, claim);
+}
+
+/**
+ * In a Web Worker: whichever of it and its parent first claims `claim`
+ * closes what `token` names; the other leaves it alone (never closed twice).
+ */
+export function shareBackendTokenClose(
+  spec: BackendSpec,
+  token: string,
+  claim: Int32Array<SharedArrayBuffer>,
+): void {
+  if (spec.kind === "sqlite") shareSqliteTokenClose(token, claim);
 }
 
 /**

@@ -19,7 +19,12 @@
  */
 import { lockManager, type SentError, sentError } from "./pool.ts";
 import type { BackendSpec } from "./_backend.ts";
-import { closeAllBackends, openBackend, specTarget } from "./_open_backend.ts";
+import {
+  closeAllBackends,
+  openBackend,
+  shareBackendTokenClose,
+  specTarget,
+} from "./_open_backend.ts";
 import { isTask, type Task } from "./task.ts";
 import {
   ATTEMPT_LINES,
@@ -51,6 +56,11 @@ export interface InitMessage {
   lifeLock: string | null;
   /** An Int32Array's memory where this Web Worker counts its handlers in flight. */
   busy: SharedArrayBuffer;
+  /**
+   * An Int32Array's memory that decides who closes this Web Worker's FFI
+   * handle: it (as it ends) or the pool (after it ended without doing so).
+   */
+  closeClaim: SharedArrayBuffer;
   /** Process at most one job, then stop (`WorkerPool.processOne`). */
   once: boolean;
 }
@@ -256,6 +266,9 @@ async function init(msg: InitMessage): Promise<void> {
   const probe = openBackend(msg.spec);
   const handle = probe.releaseToken() ?? null;
   probe.close();
+  if (handle !== null) {
+    shareBackendTokenClose(msg.spec, handle, new Int32Array(msg.closeClaim));
+  }
   const ready = () => post({ type: "ready", handle, tasks: tasks.map((t) => t.name) });
   if (once) {
     const job = worker.processOne();

@@ -134,6 +134,8 @@ interface Slot {
    * right even while a handler holds its thread, and no message per job.
    */
   busy: Int32Array<SharedArrayBuffer>;
+  /** Who closes its FFI handle: the first of it and the pool to flip this from 0. */
+  closeClaim: Int32Array<SharedArrayBuffer>;
   ready: PromiseWithResolvers<void>;
   gone: PromiseWithResolvers<void>;
   /** The Web Lock its thread holds while it lives (null without `navigator.locks`). */
@@ -275,7 +277,10 @@ export class WorkerPool implements AsyncDisposable {
   readonly concurrency: number;
   /** The task modules, as URLs. */
   readonly taskModules: readonly string[];
-  #init: Omit<InitMessage, "workerId" | "owner" | "lifeLock" | "once" | "busy">;
+  #init: Omit<
+    InitMessage,
+    "workerId" | "owner" | "lifeLock" | "once" | "busy" | "closeClaim"
+  >;
   #prefix: string;
   #leaseMs: number;
   #graceMs: number;
@@ -568,6 +573,7 @@ export class WorkerPool implements AsyncDisposable {
       owner: crypto.randomUUID(),
       counts: { ...ZERO },
       busy: new Int32Array(new SharedArrayBuffer(4)),
+      closeClaim: new Int32Array(new SharedArrayBuffer(4)),
       ready: Promise.withResolvers<void>(),
       gone: Promise.withResolvers<void>(),
       lifeLock: lockManager() === undefined ? null : `gigq-pool:${id}:${crypto.randomUUID()}`,
@@ -603,6 +609,7 @@ export class WorkerPool implements AsyncDisposable {
         owner: slot.owner,
         lifeLock: slot.lifeLock,
         busy: slot.busy.buffer,
+        closeClaim: slot.closeClaim.buffer,
         once: this.#once,
       } satisfies InitMessage,
     );
@@ -734,7 +741,7 @@ export class WorkerPool implements AsyncDisposable {
   async #closeHandleLater(slot: Slot, handle: string): Promise<void> {
     const close = () => {
       try {
-        releaseBackendToken(this.#spec, handle);
+        releaseBackendToken(this.#spec, handle, slot.closeClaim);
       } catch (error) {
         this.#log(
           "error",

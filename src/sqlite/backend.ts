@@ -29,7 +29,7 @@ import {
   queueStats,
 } from "../job_info.ts";
 import { type Connection, SqliteError } from "./connection.ts";
-import { closeHandle } from "./ffi_driver.ts";
+import { closeHandle, shareClose } from "./ffi_driver.ts";
 import { writeBackup } from "./_backup.ts";
 import { diskFullMessage, readOnlyMessage } from "./_file_errors.ts";
 import { acquireExisting } from "./_open_existing.ts";
@@ -505,7 +505,15 @@ export class SqliteBackend implements Backend {
   }
 }
 
-/** Frees, from the parent, what a terminated Web Worker's backend left open. */
-export function releaseSqliteToken(token: string): void {
-  closeHandle(BigInt(token));
+/**
+ * Frees, from the parent, what a terminated Web Worker's backend left open
+ * (unless the Web Worker closed it itself: see shareSqliteTokenClose).
+ */
+export function releaseSqliteToken(token: string, claim?: Int32Array<SharedArrayBuffer>): void {
+  closeHandle(BigInt(token), claim);
+}
+
+/** In the Web Worker: shares the closing of the handle `token` names with the parent, through `claim`. */
+export function shareSqliteTokenClose(token: string, claim: Int32Array<SharedArrayBuffer>): void {
+  shareClose(BigInt(token), claim);
 }

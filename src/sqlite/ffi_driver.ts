@@ -267,7 +267,7 @@ export function sqliteLibraryPath(): string {
  * closeHandle(handle);
  * ```
  */
-export function closeHandle(handle: bigint): void {
+export function closeHandle(handle: bigint, claim?: Int32Array<SharedArrayBuffer>): void {
   if (typeof handle !== "bigint" || handle <= 0n || handle >= 2n ** 64n) {
     throw new RangeError(
       `Cannot close a SQLite handle: expected a non-zero sqlite3* pointer value as a bigint, got ${
@@ -275,6 +275,8 @@ export function closeHandle(handle: bigint): void {
       }`,
     );
   }
+  // The thread that opened it may have closed it itself (see shareClose).
+  if (claim !== undefined && Atomics.compareExchange(claim, 0, 0, 1) !== 0) return;
   const s = load();
   const db = Deno.UnsafePointer.create(handle);
   for (let st = s.sqlite3_next_stmt(db, null); st !== null; st = s.sqlite3_next_stmt(db, null)) {
@@ -284,6 +286,27 @@ export function closeHandle(handle: bigint): void {
   if (rc !== SQLITE_OK) {
     throw new SqliteError(`Cannot close SQLite handle ${handle}n: ${errstr(rc)}`, rc);
   }
+}
+
+/**
+ * Handles this isolate shares the closing of with another thread (a Web
+ * Worker's parent, which closes the handle if the Web Worker ends without
+ * doing so): whichever side first flips its claim from 0 to 1 closes it,
+ * and the other leaves it alone — a handle is never closed twice.
+ */
+const closeClaims = new Map<bigint, Int32Array<SharedArrayBuffer>>();
+
+/** Shares the closing of `handle` (open in this isolate) through `claim` (see closeClaims). */
+export function shareClose(handle: bigint, claim: Int32Array<SharedArrayBuffer>): void {
+  closeClaims.set(handle, claim);
+}
+
+/** Whether this isolate may close `handle`: it is not shared, or this isolate won its claim. */
+function mayClose(handle: bigint): boolean {
+  const claim = closeClaims.get(handle);
+  if (claim === undefined) return true;
+  closeClaims.delete(handle);
+  return Atomics.compareExchange(claim, 0, 0, 1) === 0;
 }
 
 function cstring(p: Deno.PointerValue): string {
@@ -752,6 +775,12 @@ export class FfiConnection implements Connection {
   close(): void {
     const ptr = this.#db.ptr;
     if (ptr === null) return;
+    if (!mayClose(BigInt(Deno.UnsafePointer.value(ptr)))) {
+      // The other side closes it (statements and all): touch nothing.
+      this.#cache.clear();
+      this.#db.ptr = null;
+      return;
+    }
     for (const stmt of this.#cache.values()) stmt.finalize();
     this.#cache.clear();
     this.#db.ptr = null;

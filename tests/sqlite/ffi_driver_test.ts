@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { closeHandle, FfiConnection, sqliteLibraryPath } from "../../src/sqlite/ffi_driver.ts";
+import {
+  closeHandle,
+  FfiConnection,
+  shareClose,
+  sqliteLibraryPath,
+} from "../../src/sqlite/ffi_driver.ts";
 import type { SqlValue } from "../../src/sqlite/connection.ts";
 import { tempDb } from "../_helpers.ts";
 
@@ -190,6 +195,34 @@ Deno.test("[ffi] closeHandle releases the files of a terminated worker's connect
     assert.equal(dbFds(), 3);
   } finally {
     worker.terminate();
+    await db.cleanup();
+  }
+});
+
+Deno.test("[ffi] a handle whose close is shared is closed once: by whichever side claims it first", async () => {
+  const db = await tempDb();
+  try {
+    // The Web Worker's side closes it first: the parent's release is then a no-op.
+    const first = new FfiConnection(db.path);
+    const claim = new Int32Array(new SharedArrayBuffer(4));
+    shareClose(first.handle, claim);
+    const handle = first.handle;
+    first.close();
+    assert.equal(Atomics.load(claim, 0), 1, "the connection's own close took the claim");
+    closeHandle(handle, claim); // would close a freed sqlite3* without the claim
+    // The parent claims first: the connection's own close touches nothing.
+    const second = new FfiConnection(db.path);
+    const claim2 = new Int32Array(new SharedArrayBuffer(4));
+    shareClose(second.handle, claim2);
+    second.prepare("SELECT 1").values(); // a cached statement the parent finalizes
+    closeHandle(second.handle, claim2);
+    assert.equal(Atomics.load(claim2, 0), 1);
+    second.close();
+    assert.equal(second.isOpen, false);
+    // Without sharing, close works as before.
+    using third = new FfiConnection(db.path);
+    assert.deepEqual(third.prepare("SELECT 2").values(), [[2]]);
+  } finally {
     await db.cleanup();
   }
 });

@@ -52,6 +52,8 @@ export interface InitMessage {
   /** The lease owner token the Web Worker's Worker claims under (the parent renews by it). */
   owner: string;
   maxPayloadBytes: number;
+  /** The named queues its Worker claims from; `null` for every queue. */
+  queues: string[] | null;
   /** The Web Lock this thread holds until it ends (none without `navigator.locks`). */
   lifeLock: string | null;
   /** An Int32Array's memory where this Web Worker counts its handlers in flight. */
@@ -253,6 +255,7 @@ async function init(msg: InitMessage): Promise<void> {
     watch: msg.watch,
     workerId: msg.workerId,
     maxPayloadBytes: msg.maxPayloadBytes,
+    queues: msg.queues ?? undefined,
     logger: (level, message) => {
       begun = true;
       started.resolve();

@@ -43,6 +43,18 @@ export interface WorkerPoolOptions extends ConnectionOptions {
    */
   workers?: number;
   /**
+   * The named queues the Web Workers claim from (a job's `queue`); a paused
+   * queue is skipped until it is resumed.
+   *
+   * @example Serve only the e-mail queues
+   * ```ts ignore
+   * const pool = new WorkerPool("jobs.db", { tasks: ["./tasks.ts"], queues: ["emails", "bulk"] });
+   * ```
+   *
+   * @default {every queue}
+   */
+  queues?: readonly string[];
+  /**
    * Handlers each Web Worker runs at once.
    *
    * @default {1}
@@ -104,6 +116,7 @@ export interface WorkerPoolOptions extends ConnectionOptions {
 const POOL_OPTION_KEYS = [
   "tasks",
   "workers",
+  "queues",
   "concurrency",
   "pollInterval",
   "lease",
@@ -374,6 +387,7 @@ export class WorkerPool implements AsyncDisposable {
       timeoutGrace: this.#graceMs / 1000,
       watch,
       maxPayloadBytes: checked.maxPayload,
+      queues: checked.queues === undefined ? null : [...checked.queues],
     };
     // Observed but not awaited by default: start() reports the same failure.
     this.#ready.promise.catch(() => {});

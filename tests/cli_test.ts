@@ -111,6 +111,9 @@ const COMMANDS = [
   "status",
   "list",
   "stats",
+  "queues",
+  "pause",
+  "resume",
   "cancel",
   "requeue",
   "clear",
@@ -142,18 +145,24 @@ Deno.test("every command has --help (and -h) that documents each of its options"
       "--timeout",
       "--retry-delay",
       "--description",
+      "--queue",
+      "--unique-key",
       "--depends-on",
       "--delay",
       "--run-at",
     ],
     status: ["--show-params", "--show-result", "--show-executions"],
-    list: ["--status", "--limit"],
-    stats: [],
+    list: ["--status", "--queue", "--limit"],
+    stats: ["--queue"],
+    queues: [],
+    pause: [],
+    resume: [],
     cancel: [],
     requeue: [],
     clear: ["--before"],
     worker: [
       "--tasks",
+      "--queue",
       "--once",
       "--concurrency",
       "--polling-interval",
@@ -202,10 +211,11 @@ driverTest(
   },
 );
 
-dbTest("submit --json prints {id}", async ({ path }) => {
+dbTest("submit --json prints {id, inserted}", async ({ path }) => {
   const out = await ok(["--db", path, "submit", `${TASKS}#echo`, "--json"]);
   const parsed = JSON.parse(out);
-  assert.deepEqual(Object.keys(parsed), ["id"]);
+  assert.deepEqual(Object.keys(parsed), ["id", "inserted"]);
+  assert.equal(parsed.inserted, true);
   assert.equal((await statusOf(path, parsed.id)).status, "pending");
 });
 
@@ -428,6 +438,7 @@ dbTest("status prints GigQ's block of lines", async ({ path }) => {
     [
       `Job: boom (${id})`,
       `Task: boom (${TASKS}#boom)`,
+      `Queue: default`,
       "Status: pending",
       `Created: ${formatTime(job.createdAt)}`,
       `Updated: ${formatTime(job.updatedAt)}`,
@@ -592,12 +603,13 @@ driverTest(
         ) => [
           j.id,
           j.name,
+          "default",
           j.status,
           "0",
           formatTime(j.createdAt),
           formatTime(j.updatedAt),
         ]),
-        ["ID", "Name", "Status", "Priority", "Created", "Updated"],
+        ["ID", "Name", "Queue", "Status", "Priority", "Created", "Updated"],
       ) + "\n",
     );
     assert.deepEqual(jobs.map((j: { id: string }) => j.id), [b, a]);
@@ -1324,12 +1336,13 @@ dbTest(
         args: ["submit", `${TASKS}#notATask`],
         code: 2,
         message:
-          /#notATask" is 42, not a task made by task\(\); the module's tasks are: boom, burn, echo, slow, value, where$/,
+          /#notATask" is 42, not a task made by task\(\); the module's tasks are: boom, burn, echo, mail, slow, value, where$/,
       },
       {
         args: ["submit", `${TASKS}#missing`],
         code: 2,
-        message: /has no export "missing"; its tasks are: boom, burn, echo, slow, value, where$/,
+        message:
+          /has no export "missing"; its tasks are: boom, burn, echo, mail, slow, value, where$/,
       },
       {
         args: ["submit", "./nope.ts#x"],
@@ -1486,6 +1499,42 @@ dbTest(
         message: /--limit must be a whole number from 0 to 1000000000, got "-1"/,
       },
       {
+        args: ["submit", T, "--queue", ""],
+        code: 2,
+        message: /^gigq submit: --queue must be a queue name of 1 to 128 characters.*, got ""$/,
+      },
+      {
+        args: ["submit", T, "--unique-key", ""],
+        code: 2,
+        message: /^gigq submit: --unique-key must be 1 to 1000 characters.*, got ""$/,
+      },
+      {
+        args: ["list", "--queue", "q".repeat(129)],
+        code: 2,
+        message: /^gigq list: --queue must be a queue name of 1 to 128 characters/,
+      },
+      {
+        args: ["stats", "--queue", " "],
+        code: 2,
+        message: /^gigq stats: --queue must be a queue name .*, got " "$/,
+      },
+      {
+        args: ["worker", "--tasks", TASKS, "--once", "--queue", "a\0b"],
+        code: 2,
+        message: /^gigq worker: --queue must be a queue name .*, got "a\\u0000b"$/,
+      },
+      {
+        args: ["pause", ""],
+        code: 2,
+        message: /^gigq pause: <queue> must be a queue name of 1 to 128 characters/,
+      },
+      {
+        args: ["resume", "\t"],
+        code: 2,
+        message: /^gigq resume: <queue> must be a queue name .*, got "\\t"$/,
+      },
+      { args: ["pause"], code: 2, message: /^gigq pause: missing <queue>/ },
+      {
         args: ["list", "--limit", "ten"],
         code: 2,
         message: /--limit must be a whole number from 0 to 1000000000, got "ten"/,
@@ -1554,6 +1603,9 @@ const READERS: [string, string[]][] = [
   ["requeue", ["requeue", "some-id"]],
   ["clear", ["clear"]],
   ["why", ["why", "some-id"]],
+  ["queues", ["queues"]],
+  ["pause", ["pause", "emails"]],
+  ["resume", ["resume", "emails"]],
 ];
 
 dbTest(

@@ -6,6 +6,7 @@ import {
   WorkerPool,
   type WorkerPoolOptions,
 } from "../mod.ts";
+import { backendTest } from "./_backends.ts";
 import { drivers, driverTest, tempDb, until } from "./_helpers.ts";
 import { hog, noop, sleep, spin, stall, vanish } from "./_tasks.ts";
 
@@ -505,9 +506,57 @@ Deno.test("WorkerPool refuses bad options, naming the value", () => {
     [{ driver: "pg" as any }, /unknown driver "pg"/],
     // deno-lint-ignore no-explicit-any
     [{ wrkers: 2 } as any, /unknown option "wrkers"/],
+    [{ queues: [] }, /queues must be a non-empty array of queue names/],
+    [{ queues: ["ok", ""] }, /queues\[1\] must be a queue name of 1 to 128 characters/],
   ];
   for (const [options, message] of cases) {
     assert.throws(() => new WorkerPool("jobs.db", { tasks, ...options }), message);
   }
   assert.throws(() => new WorkerPool(":memory:", { tasks }), /Web Workers need a database file/);
 });
+
+backendTest(
+  "a pool serves only its queues: its Web Workers claim from them, in start() and processOne()",
+  async ({ target, options }) => {
+    const queue = new JobQueue(target, options);
+    // Older and of higher priority: a pool that served every queue would take these first.
+    const skipped = await queue.submitMany(
+      Array.from({ length: 5 }, (_, n) => noop.toJob({ n }, { queue: "b", priority: 10 })),
+    );
+    const served = await queue.submitMany([
+      ...Array.from({ length: 5 }, (_, n) => noop.toJob({ n }, { queue: "a" })),
+      ...Array.from({ length: 5 }, (_, n) => noop.toJob({ n }, { queue: "c" })),
+    ]);
+    const pool = new WorkerPool(target, {
+      ...options,
+      tasks,
+      workers: 2,
+      pollInterval: 0.05,
+      queues: ["a", "c"],
+      logger: quiet,
+    });
+    const done = pool.start();
+    await until(async () => (await queue.stats()).completed >= 10, 10_000_000);
+    await pool.stop();
+    await done;
+    await pool.close();
+    const status = async (ids: string[]) =>
+      await Promise.all(ids.map(async (id) => (await queue.getStatus(id))?.status));
+    assert.deepEqual(await status(served), Array(10).fill("completed"));
+    assert.deepEqual(await status(skipped), Array(5).fill("pending"));
+    const late = await noop.submit(queue, { n: 99 }, { queue: "c" });
+    const once = new WorkerPool(target, {
+      ...options,
+      tasks,
+      workers: 1,
+      queues: ["c"],
+      logger: quiet,
+    });
+    assert.equal(await once.processOne(), true);
+    assert.equal(await once.processOne(), false, "nothing is left in c");
+    await once.close();
+    assert.equal((await queue.getStatus(late))?.status, "completed");
+    assert.deepEqual(await status(skipped), Array(5).fill("pending"));
+    queue.close();
+  },
+);

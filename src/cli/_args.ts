@@ -149,3 +149,44 @@ export function parseParams(pairs: readonly string[]): Record<string, unknown> {
   }
   return Object.fromEntries(entries);
 }
+
+/** The longest queue name the library takes (its `queueName` check). */
+const MAX_QUEUE_NAME = 128;
+/** The longest unique key the library takes. */
+const MAX_UNIQUE_KEY = 1000;
+
+/** A value in a message: quoted, or its length when it is long. */
+function shown(text: string): string {
+  return text.length > 200 ? `a text of ${text.length} characters` : JSON.stringify(text);
+}
+
+/**
+ * Checks a queue name given as `name` (`--queue`, `<queue>`) as the library
+ * would, so that a bad one is a usage error naming where it came from, before
+ * any database is opened.
+ */
+export function parseQueueName(name: string, text: string): string {
+  if (
+    text.trim() === "" || text.length > MAX_QUEUE_NAME || text.includes("\0") ||
+    !text.isWellFormed()
+  ) {
+    throw new UsageError(
+      `${name} must be a queue name of 1 to ${MAX_QUEUE_NAME} characters, not blank, without ` +
+        `a NUL (\\u0000) or a lone surrogate, got ${shown(text)}`,
+    );
+  }
+  return text;
+}
+
+/** Checks a `--unique-key` value as the library would (1 to 1,000 characters, no NUL). */
+export function parseUniqueKey(name: string, text: string): string {
+  if (
+    text === "" || text.length > MAX_UNIQUE_KEY || text.includes("\0") || !text.isWellFormed()
+  ) {
+    throw new UsageError(
+      `${name} must be 1 to ${MAX_UNIQUE_KEY} characters, without a NUL (\\u0000) or a lone ` +
+        `surrogate, got ${shown(text)}`,
+    );
+  }
+  return text;
+}

@@ -30,9 +30,9 @@ export class NoDatabaseError extends OperationError {
 
 /**
  * What a command does with the queue: `"create"` (submit, worker) may create
- * it; `"write"` (cancel, requeue, clear) and `"read"` (status, list, stats,
- * why, backup) need one that exists; `"read"` also reads one in a read-only
- * directory, as it is on disk, where that is safe.
+ * it; `"write"` (cancel, requeue, clear, pause, resume) and `"read"` (status,
+ * list, stats, queues, why, backup) need one that exists; `"read"` also reads
+ * one in a read-only directory, as it is on disk, where that is safe.
  */
 export type QueueUse = "create" | "write" | "read";
 

@@ -43,7 +43,10 @@ import { command as clear } from "./clear.ts";
 import { command as copy } from "./copy.ts";
 import { command as list } from "./list.ts";
 import { command as migrate } from "./migrate.ts";
+import { command as pause } from "./pause.ts";
+import { command as queues } from "./queues.ts";
 import { command as requeue } from "./requeue.ts";
+import { command as resume } from "./resume.ts";
 import { command as stats } from "./stats.ts";
 import { command as status } from "./status.ts";
 import { command as submit } from "./submit.ts";
@@ -73,6 +76,9 @@ const COMMANDS: Record<string, Command> = {
   status,
   list,
   stats,
+  queues,
+  pause,
+  resume,
   cancel,
   requeue,
   clear,

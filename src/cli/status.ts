@@ -8,6 +8,7 @@ function statusText(job: JobDetails, p: Parsed): string {
   const lines = [
     `Job: ${job.name} (${job.id})`,
     `Task: ${job.task}${job.module ? ` (${job.module})` : ""}`,
+    `Queue: ${job.queue}`,
     `Status: ${job.status}`,
     `Created: ${formatTime(job.createdAt)}`,
     `Updated: ${formatTime(job.updatedAt)}`,
@@ -16,6 +17,8 @@ function statusText(job: JobDetails, p: Parsed): string {
     `Attempts: ${job.attempts} / ${job.maxAttempts}`,
     `Priority: ${job.priority}`,
   ];
+  if (job.uniqueKey !== null) lines.push(`Unique key: ${job.uniqueKey}`);
+  if (job.progress !== null) lines.push(`Progress: ${formatValue(job.progress)}`);
   if (job.status === "pending" && job.runAt > job.updatedAt) {
     lines.push(`Run at: ${formatTime(job.runAt)}`);
   }

@@ -1,6 +1,6 @@
 /** The `submit` command: a job for a task a module exports. */
-import { Job, JobNotFoundError, type JobQueue } from "../../mod.ts";
-import { parseNumber, parseParams, UsageError } from "./_args.ts";
+import { Job, JobNotFoundError, type JobQueue, type SubmitResult } from "../../mod.ts";
+import { parseNumber, parseParams, parseQueueName, parseUniqueKey, UsageError } from "./_args.ts";
 import { type Command, type Context, list, open, out, str } from "./_command.ts";
 import { NoDatabaseError } from "./_database.ts";
 import { importTask } from "./_modules.ts";
@@ -48,6 +48,10 @@ async function run(ctx: Context): Promise<number> {
   if (name !== undefined && name.trim() === "") {
     throw new UsageError(`--name must not be empty`);
   }
+  const queueText = str(p, "queue");
+  const queueName = queueText === undefined ? undefined : parseQueueName("--queue", queueText);
+  const keyText = str(p, "unique-key");
+  const uniqueKey = keyText === undefined ? undefined : parseUniqueKey("--unique-key", keyText);
   const { task } = await importTask(target, ctx.io.cwd());
   const job = new Job({
     task,
@@ -62,6 +66,8 @@ async function run(ctx: Context): Promise<number> {
     dependencies,
     runAt: delay !== undefined ? Date.now() + delay * 1000 : runAtText,
     module: target,
+    queue: queueName,
+    uniqueKey,
   });
   let queue: JobQueue;
   if (dependencies.length > 0) {
@@ -81,13 +87,22 @@ async function run(ctx: Context): Promise<number> {
   } else {
     queue = await open(ctx, "create");
   }
-  let id: string;
+  let result: SubmitResult;
   try {
-    id = await queue.submit(job);
+    result = await queue.trySubmit(job);
   } finally {
     queue.close();
   }
-  out(ctx, `Job submitted: ${id}`, { id });
+  const { id, inserted } = result;
+  out(
+    ctx,
+    inserted
+      ? `Job submitted: ${id}`
+      : `Already queued: ${id} holds unique key ${JSON.stringify(job.uniqueKey)} in queue ${
+        JSON.stringify(job.queue)
+      }; nothing was submitted`,
+    { id, inserted },
+  );
   return 0;
 }
 
@@ -97,6 +112,8 @@ export const command: Command = {
   usage: "gigq submit <module>#<export> [options]",
   details: `Imports the module (paths are relative to the current directory), takes the export,
 which must be a task made by task(), and submits a job for it. Prints the job id.
+With --unique-key, a pending or running job of the same queue that holds the key
+means nothing is submitted: it prints that job's id instead (and exits 0 all the same).
 
   --name NAME            the job's name (default: the task's name)
   -p, --param KEY=VALUE  a param; VALUE is JSON if it parses, else a string (a number
@@ -110,6 +127,9 @@ which must be a task made by task(), and submits a job for it. Prints the job id
                          delay doubles each retry, at most one day; default: the
                          task's, else fixed)
   --description TEXT     free text (default: the task's, else "")
+  --queue NAME           the named queue it waits in (default: the task's, else default)
+  --unique-key KEY       submit it only if no pending or running job of its queue
+                         holds KEY (1 to 1000 characters)
   --depends-on ID        a job that must complete first (repeatable)
   --delay SECONDS        start no sooner than this many seconds from now
   --run-at TIME          start no sooner than this ISO 8601 time (not with --delay)
@@ -124,6 +144,8 @@ Example: gigq submit ./tasks.ts#greet -p name=Ada --priority 5`,
     "retry-delay": { type: "string" },
     backoff: { type: "string" },
     description: { type: "string" },
+    queue: { type: "string" },
+    "unique-key": { type: "string" },
     "depends-on": { type: "string", multiple: true },
     delay: { type: "string" },
     "run-at": { type: "string" },

@@ -13,7 +13,7 @@ import {
   type WorkerCounts,
   WorkerPool,
 } from "../../mod.ts";
-import { parseNumber, UsageError } from "./_args.ts";
+import { parseNumber, parseQueueName, UsageError } from "./_args.ts";
 import { type Command, type Context, flag, list, str } from "./_command.ts";
 import { isDatabaseUrl, refuseDirectory } from "./_database.ts";
 import { formatTime, toJsonText } from "./_format.ts";
@@ -39,6 +39,8 @@ export interface WorkerPlan {
    * its lease renewal, so another worker may take its job while it runs.
    */
   inProcess: boolean;
+  /** `--queue`: the named queues the workers claim from; undefined for every queue. */
+  queues?: string[];
   /** `--lease`: seconds a claim lasts without renewal. */
   lease?: number;
   /** `--concurrency`. */
@@ -220,6 +222,7 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
     pollInterval: plan.pollInterval,
     lease: plan.lease,
     workerId: plan.workerId,
+    queues: plan.queues,
     logger: logTo(progress, plan),
   });
   progress.attach(`worker ${worker.id}`, () => worker.counts);
@@ -366,6 +369,7 @@ async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
     pollInterval: plan.pollInterval,
     lease: plan.lease,
     workerId: id,
+    queues: plan.queues,
     logger: logTo(progress, plan),
   });
   progress.attach(single ? `worker ${id}` : `pool of ${plan.workers}`, () => pool.counts);
@@ -411,6 +415,7 @@ async function run(ctx: Context): Promise<number> {
   const p = ctx.parsed;
   const env = ctx.io.env;
   const modules = list(p, "tasks");
+  const queueNames = list(p, "queue").map((q) => parseQueueName("--queue", q));
   const workersText = str(p, "workers");
   const workers = workersText === undefined
     ? 1
@@ -464,6 +469,7 @@ async function run(ctx: Context): Promise<number> {
     path: ctx.path,
     driver: isDatabaseUrl(ctx.path) ? undefined : ctx.driver,
     modules,
+    queues: queueNames.length === 0 ? undefined : [...new Set(queueNames)],
     workers,
     inProcess,
     lease,
@@ -494,6 +500,8 @@ way it logs a line for each failed or timed-out attempt (the job, its attempt n/
 whether it is retried, the error's first line); with --verbose, one for every attempt.
 
   --tasks MODULE            a module whose exported tasks this worker runs (repeatable)
+  --queue NAME              a named queue to claim jobs from (repeatable; default: every
+                            queue); a paused queue is skipped until it is resumed
   --once                    process at most one job, then exit
   --concurrency N           jobs run at once (default 1)
   --polling-interval SECS   idle wait between polls (default: $GIGQ_POLLING_INTERVAL, else 5)
@@ -513,6 +521,7 @@ whether it is retried, the error's first line); with --verbose, one for every at
 Example: gigq worker --tasks ./tasks.ts --concurrency 4`,
   options: {
     tasks: { type: "string", multiple: true },
+    queue: { type: "string", multiple: true },
     once: { type: "boolean" },
     concurrency: { type: "string" },
     "polling-interval": { type: "string" },

@@ -45,3 +45,6 @@ export const burn = task("burn", (p: { log: string; ms: number }) => {
   while (Date.now() < end) { /* busy */ }
   return p.ms;
 }, { maxAttempts: 3 });
+
+/** Returns its params; its jobs wait in the named queue "emails" unless told otherwise. */
+export const mail = task("mail", (p: unknown) => p, { queue: "emails" });

@@ -14,7 +14,18 @@ async function schemaExists(target: string): Promise<boolean> {
 postgresTest(
   "commands that read or change jobs find no queue in a new schema, and create none",
   async ({ target }) => {
-    for (const args of [["list"], ["stats"], ["status", "0190-x"], ["cancel", "x"], ["clear"]]) {
+    for (
+      const args of [
+        ["list"],
+        ["stats"],
+        ["status", "0190-x"],
+        ["cancel", "x"],
+        ["clear"],
+        ["queues"],
+        ["pause", "emails"],
+        ["resume", "emails"],
+      ]
+    ) {
       const r = await cli(["--db", target, ...args]);
       assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
       assert.match(r.stderr, /no GigQ queue at postgres:\/\/.*schema=gigq_test_/);

@@ -357,6 +357,9 @@ function build(schema: string) {
     /** Whether queue $1 is paused. */
     isPaused: `SELECT EXISTS (SELECT 1 FROM ${queuesTable} WHERE name = $1::text AND paused)
       AS paused`,
+    /** Resumes queue $1 at $2 (a queue never paused nor named keeps no row). */
+    resume: `UPDATE ${queuesTable} SET paused = false, updated_at = $2::bigint
+      WHERE name = $1::text AND paused`,
     /** Pauses ($2 true) or resumes queue $1 at $3. */
     setPaused: `INSERT INTO ${queuesTable} (name, paused, updated_at)
       VALUES ($1::text, $2::boolean, $3::bigint)

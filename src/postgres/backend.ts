@@ -968,7 +968,8 @@ export class PostgresBackend implements Backend {
 
   async setPaused(p: { queue: string; paused: boolean; now: number }): Promise<void> {
     const sql = await this.#ready();
-    await sql.unsafe(this.#q.setPaused, [p.queue, p.paused, p.now], PREPARED);
+    if (p.paused) await sql.unsafe(this.#q.setPaused, [p.queue, true, p.now], PREPARED);
+    else await sql.unsafe(this.#q.resume, [p.queue, p.now], PREPARED);
     // A resumed queue's jobs are work: wake idle workers (a pause needs no one).
     if (!p.paused) await sql.unsafe(this.#q.notify, [this.#channel, ""], PREPARED);
   }

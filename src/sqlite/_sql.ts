@@ -292,6 +292,8 @@ export const SQL = {
   queueCounts: `SELECT queue, status, count(*) FROM gigq_jobs GROUP BY queue, status`,
   /** Whether queue ?1 is paused. */
   isPaused: `SELECT EXISTS (SELECT 1 FROM gigq_queues WHERE name = ?1 AND paused = 1)`,
+  /** Resumes queue ?1 at ?2 (a queue never paused nor named keeps no row). */
+  resume: `UPDATE gigq_queues SET paused = 0, updated_at = ?2 WHERE name = ?1 AND paused = 1`,
   /** Pauses (?2 = 1) or resumes queue ?1 at ?3. */
   setPaused: `INSERT INTO gigq_queues (name, paused, updated_at) VALUES (?1, ?2, ?3)
     ON CONFLICT (name) DO UPDATE SET paused = ?2, updated_at = ?3`,

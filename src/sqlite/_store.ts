@@ -745,7 +745,8 @@ export class Store {
 
   /** Pauses or resumes `queue`. */
   setPaused(queue: string, paused: boolean, now: number): void {
-    this.#stmt(SQL.setPaused).run(queue, paused ? 1 : 0, now);
+    if (paused) this.#stmt(SQL.setPaused).run(queue, 1, now);
+    else this.#stmt(SQL.resume).run(queue, now);
   }
 
   /** Count per status (read in one transaction). */

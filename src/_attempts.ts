@@ -11,7 +11,7 @@ import { errorText } from "./_error_text.ts";
 import { type JsonValue, toJson } from "./_json.ts";
 import type { Clock, TimerId } from "./clock.ts";
 import { JobTimeoutError } from "./errors.ts";
-import { retryDelaySeconds } from "./job.ts";
+import { MAX_BACKOFF_SECONDS, retryDelaySeconds } from "./job.ts";
 import type { JobContext, Task } from "./task.ts";
 import type { Logger, WorkerCounts } from "./worker.ts";
 
@@ -72,8 +72,14 @@ function retryText(outcome: Extract<Outcome, { kind: "failed" | "timeout" }>): s
   const error = line.length > 200 ? `${line.slice(0, 199)}…` : line;
   if (outcome.permanent) return `not retried (it would fail the same way): ${error}`;
   if (job.attempt >= job.maxAttempts) return `no attempts left: ${error}`;
-  const delay = retryDelaySeconds(job.retryDelay, job.backoff, job.attempt);
-  return `${delay > 0 ? `retrying in ${Math.round(delay * 10) / 10} s` : "retrying"}: ${error}`;
+  // The store draws the jittered wait itself: say its range (one number when fixed).
+  // The Claimed type gains maxRetryDelay with its column; until then, the default cap.
+  const cap = (job as { maxRetryDelay?: number }).maxRetryDelay ?? MAX_BACKOFF_SECONDS;
+  const round = (s: number) => Math.round(s * 10) / 10;
+  const least = round(retryDelaySeconds(job.retryDelay, job.backoff, job.attempt, cap, () => 0));
+  const most = round(retryDelaySeconds(job.retryDelay, job.backoff, job.attempt, cap, () => 1));
+  const wait = most <= 0 ? "retrying" : `retrying in ${least === most ? "" : `${least}–`}${most} s`;
+  return `${wait}: ${error}`;
 }
 
 /** What {@linkcode Attempts} needs from its worker. */

@@ -80,6 +80,7 @@ const TASK_OPTION_KEYS = [
   "timeout",
   "retryDelay",
   "backoff",
+  "maxRetryDelay",
   "description",
 ] as const;
 const SUBMIT_OPTION_KEYS = [...TASK_OPTION_KEYS, "name", "dependencies", "runAt"] as const;

@@ -136,7 +136,7 @@ backendTest(
 );
 
 backendTest(
-  "retryDelay holds a retry back; exponential backoff doubles it",
+  "retryDelay holds a retry back; exponential backoff doubles it, with jitter",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
     const fails = task("fails", () => {
@@ -155,7 +155,10 @@ backendTest(
       assert.equal(await w.processOne(), false);
       await clock.tick(1);
     }
-    assert.deepEqual(waits, [2000, 4000, 8000]);
+    // Equal jitter: retry n waits between half and all of 2 s × 2^(n-1).
+    for (const [i, d] of [2000, 4000, 8000].entries()) {
+      assert.ok(waits[i] >= d / 2 && waits[i] <= d, `wait ${i + 1}: ${waits[i]} ms`);
+    }
     assert.equal(await w.processOne(), true);
     assert.equal((await queue.getStatus(id))?.status, "failed");
     w.close();
@@ -1058,6 +1061,21 @@ driverTest(
       `info job ${a} (flaky): attempt 1/2 failed, retrying in 5 s: first line`,
       `info job ${a} (flaky): attempt 2/2 failed, no attempts left: first line`,
     ]);
+
+    // Exponential backoff: the store draws the jittered wait; the line gives its range.
+    logs.length = 0;
+    const x = await queue.submit(
+      new Job({ task: flaky, backoff: "exponential", retryDelay: 4, maxAttempts: 3 }),
+    );
+    assert.equal(await w.processOne(), true);
+    await clock.tick(4000);
+    assert.equal(await w.processOne(), true);
+    assert.deepEqual(attempts(), [
+      `info job ${x} (flaky): attempt 1/3 failed, retrying in 2–4 s: first line`,
+      `info job ${x} (flaky): attempt 2/3 failed, retrying in 4–8 s: first line`,
+    ]);
+    await clock.tick(8000);
+    assert.equal(await w.processOne(), true);
 
     logs.length = 0;
     const b = await timed.submit(queue, {});

@@ -51,6 +51,7 @@ export {
   JobNotFoundError,
   JobTimeoutError,
   NoQueueError,
+  NoRetryError,
   QueueClosedError,
   ReadOnlyQueueError,
 } from "./src/errors.ts";

@@ -5,7 +5,9 @@ import {
   Job,
   JobQueue,
   JobTimeoutError,
+  NoRetryError,
   task,
+  why,
   Worker,
   type WorkerOptions,
 } from "../mod.ts";
@@ -1131,3 +1133,64 @@ Deno.test("the default logger drops the per-attempt lines (info and debug)", () 
   }
   assert.deepEqual(calls, []);
 });
+
+backendTest(
+  "a handler that throws NoRetryError ends its job failed at once, whatever attempts are left",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const logs: string[] = [];
+    class Bounced extends NoRetryError {}
+    // What a NoRetryError of another copy of GigQ looks like: only the registered mark.
+    class Foreign extends Error {}
+    Object.defineProperty(Foreign.prototype, Symbol.for("gigq.noRetry"), { value: true });
+    const thrown: Record<string, () => Error> = {
+      plain: () => new NoRetryError("address a@b bounced"),
+      sub: () => new Bounced("gone"),
+      foreign: () => new Foreign("foreign"),
+      retried: () => new Error("flaky"),
+    };
+    const mail = task("mail", (p: { kind: string }) => {
+      throw thrown[p.kind]();
+    }, { maxAttempts: 5, retryDelay: 10 });
+    const child = task("child", () => null);
+    const w = worker({ tasks: [mail, child], logger: (level, m) => logs.push(`${level} ${m}`) });
+    const ids: Record<string, string> = {};
+    for (const kind of Object.keys(thrown)) ids[kind] = await mail.submit(queue, { kind });
+    const dependent = await child.submit(queue, {}, { dependencies: [ids.plain] });
+    for (let i = 0; i < 4; i++) assert.equal(await w.processOne(), true);
+    assert.equal(await w.processOne(), false, "nothing is ready: no retry was scheduled at once");
+
+    for (const kind of ["plain", "sub", "foreign"]) {
+      const job = await queue.getStatus(ids[kind]);
+      assert.equal(job?.status, "failed", kind);
+      assert.equal(job?.attempts, 1, kind);
+      assert.deepEqual(job?.executions.map((e) => e.status), ["failed"]);
+    }
+    assert.equal((await queue.getStatus(ids.plain))?.error, "NoRetryError: address a@b bounced");
+    assert.equal((await queue.getStatus(ids.sub))?.error, "NoRetryError: gone");
+    const answer = await why(queue, ids.plain, { now: clock.now() });
+    assert.equal(answer.reason, "failed");
+    assert.equal(
+      answer.message,
+      "failed after 1 of 5 attempts, not retried: NoRetryError: address a@b bounced",
+    );
+    // Its dependent is cancelled as for any failure.
+    const dep = await queue.getStatus(dependent);
+    assert.equal(dep?.status, "cancelled");
+    assert.equal(dep?.error, `Cancelled: dependency ${ids.plain} failed`);
+    // Any other error is retried.
+    const retried = await queue.getStatus(ids.retried);
+    assert.equal(retried?.status, "pending");
+    assert.equal(Date.parse(retried!.runAt) - clock.now(), 10_000);
+    assert.ok(
+      logs.includes(
+        `info job ${ids.plain} (mail): attempt 1/5 failed, not retried (the handler threw a ` +
+          `NoRetryError): NoRetryError: address a@b bounced`,
+      ),
+      logs.join("\n"),
+    );
+    assert.equal((await queue.stats()).failed, 3);
+    w.close();
+    queue.close();
+  },
+);

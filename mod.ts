@@ -36,6 +36,14 @@ export type { ClearOptions, JobQueueOptions, ListOptions, QueueTransaction } fro
 export type { ExecutionInfo, JobDetails, JobInfo, QueueStats } from "./src/job_info.ts";
 export { defaultLogger, Worker } from "./src/worker.ts";
 export type { Logger, LogLevel, StopOptions, WorkerCounts, WorkerOptions } from "./src/worker.ts";
+export type {
+  CompletedEventDetail,
+  FailedEventDetail,
+  JobEventDetail,
+  RetryEventDetail,
+  WorkerEventMap,
+  WorkerEventType,
+} from "./src/worker_events.ts";
 export { WorkerPool } from "./src/pool.ts";
 export type { WorkerPoolOptions } from "./src/pool.ts";
 export { why } from "./src/why.ts";

@@ -97,6 +97,9 @@ export interface RetryEventDetail extends JobEventDetail {
  * `"failed"` and `"timeout"`, dispatched once its outcome is written to the
  * queue (a listener that reads the job sees it), after its `"claimed"`. An
  * attempt released unfinished by `stop({ grace })` or `close()` gives none.
+ * (An event says what this worker decided and wrote: should its lease have
+ * lapsed meanwhile, say while a handler blocked its event loop, the queue
+ * ignores its late outcome and the event tells of an attempt that did not count.)
  * A pool also dispatches `"retry"`, `"failed"` or `"timeout"` for the attempts
  * of a Web Worker it had to terminate or lost.
  *

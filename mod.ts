@@ -43,6 +43,14 @@ export type {
 export type { ExecutionInfo, JobDetails, JobInfo, QueueInfo, QueueStats } from "./src/job_info.ts";
 export { defaultLogger, Worker } from "./src/worker.ts";
 export type { Logger, LogLevel, StopOptions, WorkerCounts, WorkerOptions } from "./src/worker.ts";
+export type {
+  CompletedEventDetail,
+  FailedEventDetail,
+  JobEventDetail,
+  RetryEventDetail,
+  WorkerEventMap,
+  WorkerEventType,
+} from "./src/worker_events.ts";
 export { WorkerPool } from "./src/pool.ts";
 export type { WorkerPoolOptions } from "./src/pool.ts";
 export { why } from "./src/why.ts";
@@ -58,6 +66,7 @@ export {
   JobNotFoundError,
   JobTimeoutError,
   NoQueueError,
+  NoRetryError,
   QueueClosedError,
   ReadOnlyQueueError,
 } from "./src/errors.ts";

@@ -10,7 +10,7 @@ import type { Claimed, Outcome } from "./_backend.ts";
 import { errorText } from "./_error_text.ts";
 import { type JsonValue, toJson } from "./_json.ts";
 import type { Clock, TimerId } from "./clock.ts";
-import { JobTimeoutError } from "./errors.ts";
+import { isNoRetry, JobTimeoutError } from "./errors.ts";
 import { retryDelaySeconds } from "./job.ts";
 import type { JobContext, Task } from "./task.ts";
 import type { Logger, WorkerCounts } from "./worker.ts";
@@ -66,14 +66,24 @@ class Context implements JobContext {
  * error (at most 200 characters), for its log line. The store decides the
  * same way: a retry unless the failure is permanent or no attempt is left.
  */
-function retryText(outcome: Extract<Outcome, { kind: "failed" | "timeout" }>): string {
+function retryText(
+  outcome: Extract<Outcome, { kind: "failed" | "timeout" }>,
+  refused: boolean,
+): string {
   const { job } = outcome;
   const line = outcome.error.split("\n", 1)[0];
   const error = line.length > 200 ? `${line.slice(0, 199)}…` : line;
+  if (refused) return `not retried (the handler threw a NoRetryError): ${error}`;
   if (outcome.permanent) return `not retried (it would fail the same way): ${error}`;
   if (job.attempt >= job.maxAttempts) return `no attempts left: ${error}`;
-  const delay = retryDelaySeconds(job.retryDelay, job.backoff, job.attempt);
-  return `${delay > 0 ? `retrying in ${Math.round(delay * 10) / 10} s` : "retrying"}: ${error}`;
+  // The store draws the jittered wait itself: say its range (one number when fixed).
+  // The Claimed type gains maxRetryDelay with its column; until then, the default cap.
+  const cap = job.maxRetryDelay;
+  const round = (s: number) => Math.round(s * 10) / 10;
+  const least = round(retryDelaySeconds(job.retryDelay, job.backoff, job.attempt, cap, () => 0));
+  const most = round(retryDelaySeconds(job.retryDelay, job.backoff, job.attempt, cap, () => 1));
+  const wait = most <= 0 ? "retrying" : `retrying in ${least === most ? "" : `${least}–`}${most} s`;
+  return `${wait}: ${error}`;
 }
 
 /** What {@linkcode Attempts} needs from its worker. */
@@ -299,7 +309,7 @@ export class Attempts {
   }
 
   /** Records `outcome` for `entry`, wakes the loop and logs the attempt's line. */
-  #decide(entry: Running, outcome: Outcome): void {
+  #decide(entry: Running, outcome: Outcome, refused = false): void {
     entry.decided = true;
     this.#undecided--;
     this.#outcomes.push(outcome);
@@ -318,11 +328,11 @@ export class Attempts {
         this.#counts.failed++;
     }
     if (outcome.kind !== "released") this.#counts.processed++;
-    if (this.#attemptLines) this.#logAttempt(outcome);
+    if (this.#attemptLines) this.#logAttempt(outcome, refused);
   }
 
   /** The attempt's log line: info for a failed or timed-out one, debug for the others. */
-  #logAttempt(outcome: Outcome): void {
+  #logAttempt(outcome: Outcome, refused: boolean): void {
     const job = outcome.job;
     const attempt = `job ${job.id} (${job.name}): attempt ${job.attempt}/${job.maxAttempts}`;
     switch (outcome.kind) {
@@ -333,10 +343,10 @@ export class Attempts {
         this.#log("debug", `${attempt} completed in ${outcome.at - job.startedAt} ms`);
         return;
       case "timeout":
-        this.#log("info", `${attempt} timed out, ${retryText(outcome)}`);
+        this.#log("info", `${attempt} timed out, ${retryText(outcome, false)}`);
         return;
       default:
-        this.#log("info", `${attempt} failed, ${retryText(outcome)}`);
+        this.#log("info", `${attempt} failed, ${retryText(outcome, refused)}`);
     }
   }
 
@@ -346,9 +356,10 @@ export class Attempts {
     error: string,
     detail: string,
     permanent: boolean,
+    refused = false,
   ): void {
     const job = entry.job;
-    this.#decide(entry, { kind, job, error, detail, permanent, at: this.#clock.now() });
+    this.#decide(entry, { kind, job, error, detail, permanent, at: this.#clock.now() }, refused);
   }
 
   #settled(entry: Running, ok: boolean, value: unknown): void {
@@ -394,7 +405,8 @@ export class Attempts {
       this.#decide(entry, { kind: "completed", job, result, at: now });
     } else {
       const { message, detail } = errorText(value);
-      this.#fail(entry, "failed", message, detail, false);
+      const refused = isNoRetry(value);
+      this.#fail(entry, "failed", message, detail, refused, refused);
     }
   }
 

@@ -3,10 +3,12 @@
  * modules, runs a GigQ `Worker` on this isolate's own registry connection,
  * and answers the pool's messages. Not part of the public API.
  *
- * Messages from the pool: `init`, `ping`, `stop`. Messages to the pool:
- * `alive` (it holds its life lock), `ready` (with the FFI handle when the ffi
- * driver is used), `pong` (its counts; also sent unasked when a handler
- * starts), `log`, `exiting` (code it does not control is ending this thread),
+ * Messages from the pool: `init`, `ping`, `stop`, `listen` (forward events of
+ * these types too). Messages to the pool: `alive` (it holds its life lock),
+ * `ready` (with the FFI handle when the ffi driver is used), `pong` (its
+ * counts; also sent unasked when a handler starts), `log`, `events` (the
+ * worker's lifecycle events the pool listens to, batched like log lines),
+ * `exiting` (code it does not control is ending this thread),
  * `closing` (the registry is about to close its handles), `stopped`, `error`.
  *
  * How the pool sees this thread end: at `init` it takes a Web Lock (named by
@@ -65,10 +67,16 @@ export interface InitMessage {
   closeClaim: SharedArrayBuffer;
   /** Process at most one job, then stop (`WorkerPool.processOne`). */
   once: boolean;
+  /** The lifecycle event types the pool has listeners for: forward those. */
+  events: string[];
 }
 
 /** Messages the pool sends. */
-export type ToWorker = InitMessage | { type: "ping" } | { type: "stop"; grace?: number };
+export type ToWorker =
+  | InitMessage
+  | { type: "ping" }
+  | { type: "stop"; grace?: number }
+  | { type: "listen"; events: string[] };
 
 /** Messages a Web Worker sends. */
 export type FromWorker =
@@ -76,6 +84,7 @@ export type FromWorker =
   | { type: "ready"; handle: string | null; tasks: string[] }
   | { type: "pong"; counts: WorkerCounts }
   | { type: "log"; lines: [LogLevel, string][] }
+  | { type: "events"; events: [string, unknown][] }
   | { type: "exiting"; how: string; counts: WorkerCounts | null }
   | { type: "closing" }
   | { type: "stopped"; counts: WorkerCounts; processed?: boolean; error?: SentError }
@@ -96,15 +105,42 @@ const scope = globalThis as unknown as Scope;
  * other message, so the pool sees them in order.
  */
 let logLines: [LogLevel, string][] = [];
+/** Lifecycle events not posted yet (type and detail), batched the same way. */
+let events: [string, unknown][] = [];
 let logTimer: ReturnType<typeof setTimeout> | undefined;
 
 function flushLogs(): void {
   if (logTimer !== undefined) clearTimeout(logTimer);
   logTimer = undefined;
-  if (logLines.length === 0) return;
-  const lines = logLines;
-  logLines = [];
-  scope.postMessage({ type: "log", lines });
+  if (logLines.length > 0) {
+    const lines = logLines;
+    logLines = [];
+    scope.postMessage({ type: "log", lines });
+  }
+  if (events.length > 0) {
+    const batch = events;
+    events = [];
+    scope.postMessage({ type: "events", events: batch });
+  }
+}
+
+/** Event types the pool listens to (a `listen` may come before the worker exists). */
+const wanted = new Set<string>();
+/** Event types already forwarded to the pool. */
+const forwarded = new Set<string>();
+
+/** Forwards the worker's events of `types` (and those wanted before) to the pool. */
+function forward(types: readonly string[]): void {
+  for (const type of types) wanted.add(type);
+  if (worker === undefined) return;
+  for (const type of wanted) {
+    if (forwarded.has(type)) continue;
+    forwarded.add(type);
+    worker.addEventListener(type, (e: Event) => {
+      events.push([type, (e as CustomEvent).detail]);
+      logTimer ??= setTimeout(flushLogs, 0);
+    });
+  }
 }
 
 /** Posts `message` to the pool, after the log lines before it. */
@@ -265,6 +301,7 @@ async function init(msg: InitMessage): Promise<void> {
     [LEASE_OWNER]: msg.owner,
     [ATTEMPT_LINES]: msg.attemptLines,
   } as WorkerOptions);
+  forward(msg.events);
   // What the parent needs to free this isolate's storage should it be terminated.
   const probe = openBackend(msg.spec);
   const handle = probe.releaseToken() ?? null;
@@ -351,6 +388,8 @@ scope.onmessage = (e: MessageEvent<ToWorker>) => {
         error: sentError(error),
       });
     });
+  } else if (msg.type === "listen") {
+    forward(msg.events);
   } else if (msg.type === "ping") {
     if (worker !== undefined) post({ type: "pong", counts: worker.counts });
   } else if (msg.type === "stop") {

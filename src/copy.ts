@@ -87,7 +87,12 @@ export function abandonRunning(dump: QueueDump, now: number): number {
     j.updated_at = now;
     if (j.attempts < j.max_attempts) {
       j.status = "pending";
-      const delay = retryDelaySeconds(j.retry_delay, j.backoff as Backoff, j.attempts);
+      const delay = retryDelaySeconds(
+        j.retry_delay,
+        j.backoff as Backoff,
+        j.attempts,
+        j.max_retry_delay,
+      );
       j.run_at = now + Math.round(delay * 1000);
       j.scheduled = j.run_at > now ? 1 : 0;
       continue;

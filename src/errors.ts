@@ -253,3 +253,58 @@ export class SchemaError extends Error {
     this.path = path;
   }
 }
+
+/**
+ * The mark {@linkcode NoRetryError} leaves on its prototype: a registered
+ * symbol, so that a copy of GigQ loaded from another URL (a task module that
+ * imports the package while the worker runs from a checkout) still knows it.
+ */
+const NO_RETRY: unique symbol = Symbol.for("gigq.noRetry") as never;
+
+/**
+ * Thrown by a handler to end its job `failed` at once, whatever attempts are
+ * left: for a failure that another attempt would only repeat (a bounced
+ * e-mail address, a deleted account, a malformed request the remote side
+ * rejected). Any other error is retried while attempts are left. Subclasses
+ * count too. The job's error is `NoRetryError: <message>` (or the subclass's
+ * name), its dependents are cancelled as for any failure, and `requeue` runs
+ * it again as for any failed job.
+ *
+ * Named for what it does to the job rather than for a judgement of the
+ * failure: whether a failure is "permanent" is the handler's call; this class
+ * is how it says "do not try again".
+ *
+ * @example Do not retry a bounced address
+ * ```ts ignore
+ * import { NoRetryError, task } from "@gigq/gigq";
+ *
+ * export const mail = task("mail", async (p: { to: string }) => {
+ *   const r = await fetch("https://mail.example/send", { method: "POST", body: p.to });
+ *   if (r.status === 422) throw new NoRetryError(`address ${p.to} bounced`);
+ *   if (!r.ok) throw new Error(`mail service answered ${r.status}`); // retried
+ * }, { maxAttempts: 5, retryDelay: 60, backoff: "exponential" });
+ * ```
+ */
+export class NoRetryError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message why the job cannot succeed
+   * @param options `cause`: the error behind it
+   */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NoRetryError";
+  }
+}
+Object.defineProperty(NoRetryError.prototype, NO_RETRY, { value: true });
+
+/**
+ * Whether a handler threw a {@linkcode NoRetryError} (or a subclass), of
+ * this copy of GigQ or another. Internal.
+ */
+export function isNoRetry(error: unknown): boolean {
+  return error instanceof NoRetryError ||
+    (typeof error === "object" && error !== null &&
+      (error as { [NO_RETRY]?: unknown })[NO_RETRY] === true);
+}

@@ -22,14 +22,21 @@ import { describe, quote } from "./job_status.ts";
 /**
  * How the wait between attempts grows:
  * - `"fixed"`: every retry waits `retryDelay` seconds (GigQ's rule);
- * - `"exponential"`: retry *n* waits `retryDelay × 2^(n-1)` seconds, at most one day.
+ * - `"exponential"`: after attempt *n* fails, the wait is
+ *   `d = min(retryDelay × 2^(n-1), maxRetryDelay)` with "equal jitter": half of
+ *   `d` fixed plus a uniformly random share of the other half, so between
+ *   `d / 2` and `d` seconds. The jitter spreads the retries of jobs that
+ *   failed together (an outage) instead of sending them back at one instant.
  */
 export type Backoff = "fixed" | "exponential";
 
 /** The allowed {@linkcode Backoff} values. */
 export const BACKOFFS: readonly Backoff[] = ["fixed", "exponential"];
 
-/** The longest wait exponential backoff grows to, in seconds (one day). */
+/**
+ * The longest wait exponential backoff grows to by default, in seconds (one
+ * day): the default of {@linkcode JobOptions.maxRetryDelay}.
+ */
 export const MAX_BACKOFF_SECONDS = 86_400;
 
 /**
@@ -67,6 +74,15 @@ export interface JobOptions {
    * @default {"fixed"}
    */
   backoff?: Backoff;
+  /**
+   * The longest wait between attempts with `backoff: "exponential"`, in
+   * seconds: the doubling stops there (before the jitter takes up to half
+   * off). From 0 (retries are immediately ready) to 315,360,000 (ten years).
+   * A fixed backoff ignores it: it always waits `retryDelay`.
+   *
+   * @default {86400}
+   */
+  maxRetryDelay?: number;
   /**
    * Free text shown by `status`.
    *
@@ -156,6 +172,7 @@ const JOB_KEYS = [
   "timeout",
   "retryDelay",
   "backoff",
+  "maxRetryDelay",
   "description",
   "queue",
 ] as const;
@@ -167,6 +184,7 @@ export const DEFAULT_JOB_OPTIONS: Readonly<Required<JobOptions>> = Object.freeze
   timeout: 300,
   retryDelay: 0,
   backoff: "fixed" as Backoff,
+  maxRetryDelay: MAX_BACKOFF_SECONDS,
   description: "",
   queue: "default",
 });
@@ -197,6 +215,12 @@ export function resolveJobOptions(
       minExclusive: false,
     }),
     backoff: oneOf(context, "backoff", options.backoff ?? base.backoff, BACKOFFS),
+    maxRetryDelay: seconds(
+      context,
+      "maxRetryDelay",
+      options.maxRetryDelay ?? base.maxRetryDelay ?? MAX_BACKOFF_SECONDS,
+      { min: 0, max: MAX_RETRY_DELAY_SECONDS, minExclusive: false },
+    ),
     description: text(context, "description", options.description ?? base.description, {
       max: 10_000,
       allowEmpty: true,
@@ -247,6 +271,8 @@ export class Job {
   readonly retryDelay: number;
   /** How the retry delay grows. */
   readonly backoff: Backoff;
+  /** The longest exponential wait between attempts, in seconds. */
+  readonly maxRetryDelay: number;
   /** Free text. */
   readonly description: string;
   /** Earliest start, in epoch milliseconds, or `undefined` for "as soon as possible". */
@@ -314,6 +340,7 @@ export class Job {
     this.timeout = options.timeout;
     this.retryDelay = options.retryDelay;
     this.backoff = options.backoff;
+    this.maxRetryDelay = options.maxRetryDelay;
     this.description = options.description;
     this.runAt = init.runAt === undefined ? undefined : instant(context, "runAt", init.runAt);
     this.module = init.module === undefined
@@ -328,11 +355,30 @@ export class Job {
   }
 }
 
-/** Seconds to wait before retrying after attempt `attempt` (1-based) failed. */
-export function retryDelaySeconds(retryDelay: number, backoff: Backoff, attempt: number): number {
+/**
+ * Seconds to wait before retrying after attempt `attempt` (1-based) failed.
+ * Pure: the randomness comes from `random` (a number in [0, 1), as
+ * `Math.random` gives).
+ *
+ * - `"fixed"`: `retryDelay`, whatever `maxRetryDelay` says.
+ * - `"exponential"`: with `d = min(retryDelay × 2^(attempt-1), maxRetryDelay)`,
+ *   `d / 2 + random() × d / 2` ("equal jitter"): between `d / 2` and `d`.
+ *
+ * @example The bounds of the third retry's wait
+ * ```ts ignore
+ * retryDelaySeconds(2, "exponential", 3, 86_400, () => 0); // 4
+ * retryDelaySeconds(2, "exponential", 3, 86_400, () => 1); // 8
+ * retryDelaySeconds(2, "exponential", 30, 60, () => 1); // 60: the cap
+ * ```
+ */
+export function retryDelaySeconds(
+  retryDelay: number,
+  backoff: Backoff,
+  attempt: number,
+  maxRetryDelay: number = MAX_BACKOFF_SECONDS,
+  random: () => number = Math.random,
+): number {
   if (backoff === "fixed" || retryDelay === 0) return retryDelay;
-  return Math.min(
-    retryDelay * 2 ** Math.min(attempt - 1, 60),
-    Math.max(MAX_BACKOFF_SECONDS, retryDelay),
-  );
+  const d = Math.min(retryDelay * 2 ** Math.min(Math.max(attempt - 1, 0), 60), maxRetryDelay);
+  return d / 2 + random() * (d / 2);
 }

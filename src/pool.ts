@@ -18,6 +18,7 @@ import {
 } from "./_open_backend.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { describe } from "./job_status.ts";
+import type { ExecutionInfo, JobDetails } from "./job_info.ts";
 import { checkWorkerOptions } from "./_worker_options.ts";
 import {
   defaultLogger,
@@ -27,6 +28,7 @@ import {
   type WorkerCounts,
 } from "./worker.ts";
 import type { FromWorker, InitMessage } from "./_pool_worker.ts";
+import { Listeners, type WorkerEventMap, type WorkerEventType } from "./worker_events.ts";
 
 /** Options for {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions extends ConnectionOptions {
@@ -281,7 +283,7 @@ export function taskModuleUrl(spec: string | URL): string {
  * await done; // resolves once every Web Worker has stopped and closed
  * ```
  */
-export class WorkerPool implements AsyncDisposable {
+export class WorkerPool extends EventTarget implements AsyncDisposable {
   /** The database path (absolute). */
   readonly path: string;
   /** How many Web Workers the pool keeps running. */
@@ -292,7 +294,7 @@ export class WorkerPool implements AsyncDisposable {
   readonly taskModules: readonly string[];
   #init: Omit<
     InitMessage,
-    "workerId" | "owner" | "lifeLock" | "once" | "busy" | "closeClaim"
+    "workerId" | "owner" | "lifeLock" | "once" | "busy" | "closeClaim" | "events"
   >;
   #prefix: string;
   #leaseMs: number;
@@ -321,6 +323,19 @@ export class WorkerPool implements AsyncDisposable {
   /** While stopping with a grace period: when Web Workers still running are terminated. */
   #deadline: ReturnType<typeof setTimeout> | undefined;
   #deadlineAt = Infinity;
+  /**
+   * Its event listeners (a failing one is logged). A type's first listener
+   * asks the live Web Workers to forward that type; new ones are told at init.
+   */
+  #events: Listeners = new Listeners(
+    this,
+    (message) => this.#log("error", `worker pool: ${message}`),
+    (type) => {
+      for (const slot of this.#slots) {
+        if (slot.state !== "gone") slot.web.postMessage({ type: "listen", events: [type] });
+      }
+    },
+  );
 
   /**
    * Prepares a pool for the queue in `path`. Nothing starts until
@@ -330,6 +345,7 @@ export class WorkerPool implements AsyncDisposable {
    * @param options task modules, sizes, timing and driver
    */
   constructor(path: string, options: WorkerPoolOptions) {
+    super();
     const context = "Cannot create worker pool";
     knownKeys(context, options ?? {}, POOL_OPTION_KEYS);
     this.#spec = backendSpec(path, {
@@ -391,6 +407,99 @@ export class WorkerPool implements AsyncDisposable {
     };
     // Observed but not awaited by default: start() reports the same failure.
     this.#ready.promise.catch(() => {});
+  }
+
+  /**
+   * Listens to the lifecycle events of the pool's Web Workers (see
+   * {@linkcode WorkerEventMap}), posted to this thread and dispatched here
+   * with the Web Worker's worker id in `detail.workerId`; also `"retry"`,
+   * `"failed"` or `"timeout"` for the attempts of a Web Worker the pool
+   * terminated or lost. A listener that throws (or returns a promise that
+   * rejects) is logged at `error` through the pool's logger. Web Workers
+   * forward only the types that have a listener here.
+   *
+   * @example Count outcomes
+   * ```ts ignore
+   * const ended = { completed: 0, failed: 0 };
+   * pool.addEventListener("completed", () => ended.completed++);
+   * pool.addEventListener("failed", (e) => {
+   *   ended.failed++;
+   *   console.error(`${e.detail.workerId} failed ${e.detail.id}: ${e.detail.error}`);
+   * });
+   * ```
+   *
+   * @param type the event type
+   * @param listener called with the event
+   * @param options as for `EventTarget.addEventListener` (`once`, `signal`, …)
+   */
+  override addEventListener<K extends WorkerEventType>(
+    type: K,
+    listener:
+      | ((this: WorkerPool, event: WorkerEventMap[K]) => unknown)
+      | { handleEvent(event: WorkerEventMap[K]): unknown }
+      | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /**
+   * Listens to an event of another type (none is dispatched by GigQ).
+   *
+   * @param type the event type
+   * @param listener called with the event
+   * @param options as for `EventTarget.addEventListener`
+   */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, this.#events.wrap(type, listener), options);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode WorkerPool.addEventListener}.
+   *
+   * @example
+   * ```ts ignore
+   * const onDone = (e: WorkerEventMap["completed"]) => console.log(e.detail.id);
+   * pool.addEventListener("completed", onDone);
+   * pool.removeEventListener("completed", onDone);
+   * ```
+   *
+   * @param type the event type
+   * @param listener the listener as it was added
+   * @param options its `capture`, as it was added
+   */
+  override removeEventListener<K extends WorkerEventType>(
+    type: K,
+    listener:
+      | ((this: WorkerPool, event: WorkerEventMap[K]) => unknown)
+      | { handleEvent(event: WorkerEventMap[K]): unknown }
+      | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Removes a listener of another type.
+   *
+   * @param type the event type
+   * @param listener the listener as it was added
+   * @param options its `capture`, as it was added
+   */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, this.#events.unwrap(listener), options);
   }
 
   /** Resolves once every Web Worker has loaded its tasks and started; rejects if one cannot. */
@@ -625,6 +734,7 @@ export class WorkerPool implements AsyncDisposable {
         busy: slot.busy.buffer,
         closeClaim: slot.closeClaim.buffer,
         once: this.#once,
+        events: this.#events.types,
       } satisfies InitMessage,
     );
     return slot;
@@ -651,6 +761,9 @@ export class WorkerPool implements AsyncDisposable {
         break;
       case "log":
         for (const [level, message] of msg.lines) this.#log(level, message);
+        break;
+      case "events":
+        for (const [type, detail] of msg.events) this.#events.emit(type, detail);
         break;
       case "exiting":
         slot.exitHow = msg.how;
@@ -820,17 +933,19 @@ export class WorkerPool implements AsyncDisposable {
         graceMs: this.#graceMs,
       });
       // How each attempt ended: failed or timed out counts, released does not.
-      const ended = await Promise.all(ids.map(async (id) => ({
-        id,
-        status: (await backend.getJob({ id, now }))?.executions.findLast((e) =>
-          e.workerId === slot.id
-        )?.status,
-      })));
-      for (const { status } of ended) {
+      const ended = await Promise.all(ids.map(async (id) => {
+        const job = await backend.getJob({ id, now });
+        const execution = job?.executions.findLast((e) => e.workerId === slot.id);
+        return { id, job, execution, status: execution?.status };
+      }));
+      for (const { job, execution, status } of ended) {
         if (status !== "failed" && status !== "timeout") continue;
         this.#retired.processed++;
         if (status === "failed") this.#retired.failed++;
         else this.#retired.timedOut++;
+        if (this.#events.any && job !== undefined && execution !== undefined) {
+          this.#emitEnded(slot, job, execution, status);
+        }
       }
       if (ended.length > 0) slot.processed = true;
       this.#log(
@@ -844,6 +959,32 @@ export class WorkerPool implements AsyncDisposable {
     } catch (error) {
       this.#log("error", `${why}; could not settle its jobs yet: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Dispatches the event of an attempt this thread ended for a Web Worker it
+   * terminated or lost: the Web Worker could not say it itself.
+   */
+  #emitEnded(
+    slot: Slot,
+    job: JobDetails,
+    execution: ExecutionInfo,
+    status: "failed" | "timeout",
+  ): void {
+    // Ended for good if the job still stands where this attempt left it.
+    const final = job.status === status && job.attempts === execution.attempt;
+    const type = final ? status : "retry";
+    if (!this.#events.listens(type)) return;
+    const detail = {
+      id: job.id,
+      name: job.name,
+      queue: job.queue,
+      attempt: execution.attempt,
+      maxAttempts: job.maxAttempts,
+      workerId: slot.id,
+      error: execution.error ?? job.error ?? "",
+    };
+    this.#events.emit(type, final ? detail : { ...detail, timedOut: status === "timeout" });
   }
 
   /**

@@ -82,6 +82,7 @@ const TASK_OPTION_KEYS = [
   "timeout",
   "retryDelay",
   "backoff",
+  "maxRetryDelay",
   "description",
   "queue",
 ] as const;

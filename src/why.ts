@@ -223,8 +223,10 @@ export async function why(
       return answer(
         job.status,
         `${job.status === "failed" ? "failed" : "timed out"} after ${
-          plural(job.attempts, "attempt")
-        }${job.error ? `: ${firstLine(job.error, 200)}` : ""}`,
+          // Ended with attempts left: a NoRetryError, or a failure that would repeat.
+          job.attempts < job.maxAttempts
+            ? `${job.attempts} of ${job.maxAttempts} attempts, not retried`
+            : plural(job.attempts, "attempt")}${job.error ? `: ${firstLine(job.error, 200)}` : ""}`,
       );
     case "cancelled": {
       if (job.cancelledBy === null) {

@@ -6,7 +6,7 @@
  */
 import { setImmediate } from "node:timers";
 import { errorText } from "./_error_text.ts";
-import type { Backend, Claimed, Claimer } from "./_backend.ts";
+import type { Backend, Claimed, Claimer, Outcome } from "./_backend.ts";
 import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
 import { Attempts, type Running } from "./_attempts.ts";
 import { checkWorkerOptions } from "./_worker_options.ts";
@@ -16,6 +16,12 @@ import { QueueClosedError } from "./errors.ts";
 import { describe } from "./job_status.ts";
 import type { ConnectionOptions } from "./_open_backend.ts";
 import { isTask, type Task } from "./task.ts";
+import {
+  type JobEventDetail,
+  Listeners,
+  type WorkerEventMap,
+  type WorkerEventType,
+} from "./worker_events.ts";
 
 /** How loud a log line is. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -194,6 +200,58 @@ const MAX_BATCH = 256;
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** What every event of `job`'s attempt says. */
+function eventDetail(job: Claimed, workerId: string): JobEventDetail {
+  return {
+    id: job.id,
+    name: job.name,
+    queue: job.queue,
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    workerId,
+  };
+}
+
+/**
+ * Dispatches the events of written outcomes and of new claims, building the
+ * details only of types someone listens to. Shared by Worker and the pool's
+ * Web Workers (through Worker).
+ */
+function emitStep(
+  events: Listeners,
+  workerId: string,
+  outcomes: readonly Outcome[],
+  claimed: readonly Claimed[],
+): void {
+  for (const o of outcomes) {
+    if (o.kind === "released") continue;
+    if (o.kind === "completed") {
+      if (!events.listens("completed")) continue;
+      let result: unknown = null;
+      try {
+        result = JSON.parse(o.result);
+      } catch {
+        // Results are JSON by construction; a listener gets null otherwise.
+      }
+      events.emit("completed", { ...eventDetail(o.job, workerId), result });
+      continue;
+    }
+    // The store decides the same way: a retry unless permanent or no attempt is left.
+    const final = o.permanent || o.job.attempt >= o.job.maxAttempts;
+    const type = final ? o.kind : "retry";
+    if (!events.listens(type)) continue;
+    events.emit(
+      type,
+      final
+        ? { ...eventDetail(o.job, workerId), error: o.error }
+        : { ...eventDetail(o.job, workerId), error: o.error, timedOut: o.kind === "timeout" },
+    );
+  }
+  if (events.listens("claimed")) {
+    for (const job of claimed) events.emit("claimed", eventDetail(job, workerId));
+  }
+}
+
 /**
  * Claims jobs from a queue file and runs their tasks' handlers, up to
  * `concurrency` at a time, with retries, timeouts (the handler's
@@ -217,7 +275,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * worker.close();
  * ```
  */
-export class Worker implements AsyncDisposable {
+export class Worker extends EventTarget implements AsyncDisposable {
   /** The database path (absolute). */
   readonly path: string;
   /** This worker's id. */
@@ -263,6 +321,11 @@ export class Worker implements AsyncDisposable {
   /** The loop is waiting for work with a free slot: a commit elsewhere should wake it. */
   #idle = false;
   #graceTimer: TimerId | undefined;
+  /** Its event listeners (a failing one is logged). */
+  #events: Listeners = new Listeners(
+    this,
+    (message) => this.#log("error", `worker ${this.id}: ${message}`),
+  );
 
   /**
    * Prepares a worker for the queue in `path`. Nothing runs until
@@ -272,6 +335,7 @@ export class Worker implements AsyncDisposable {
    * @param options tasks, concurrency, timing and driver
    */
   constructor(path: string, options: WorkerOptions) {
+    super();
     const context = "Cannot create worker";
     knownKeys(context, options ?? {}, WORKER_OPTION_KEYS);
     const spec = backendSpec(path, {
@@ -339,6 +403,95 @@ export class Worker implements AsyncDisposable {
       graceMs: this.#graceMs + LEASE_MARGIN_MS,
     };
     this.#backend = openBackend(spec);
+  }
+
+  /**
+   * Listens to this worker's lifecycle events (see
+   * {@linkcode WorkerEventMap}): `"claimed"`, `"completed"`, `"retry"`,
+   * `"failed"`, `"timeout"`, each a `CustomEvent` whose `detail` says which
+   * job and attempt. A listener that throws (or returns a promise that
+   * rejects) is logged at `error` through the worker's logger; the loop goes
+   * on. Listeners run on the worker loop: keep them short. Details are built
+   * only for types that have had a listener.
+   *
+   * @example Log every job that ends for good
+   * ```ts ignore
+   * worker.addEventListener("completed", (e) => console.log(`${e.detail.id}: done`));
+   * worker.addEventListener("failed", (e) => console.error(`${e.detail.id}: ${e.detail.error}`));
+   * ```
+   *
+   * @param type the event type
+   * @param listener called with the event
+   * @param options as for `EventTarget.addEventListener` (`once`, `signal`, …)
+   */
+  override addEventListener<K extends WorkerEventType>(
+    type: K,
+    listener:
+      | ((this: Worker, event: WorkerEventMap[K]) => unknown)
+      | { handleEvent(event: WorkerEventMap[K]): unknown }
+      | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /**
+   * Listens to an event of another type (none is dispatched by GigQ).
+   *
+   * @param type the event type
+   * @param listener called with the event
+   * @param options as for `EventTarget.addEventListener`
+   */
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, this.#events.wrap(type, listener), options);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode Worker.addEventListener}.
+   *
+   * @example
+   * ```ts ignore
+   * const onClaim = (e: WorkerEventMap["claimed"]) => console.log(e.detail.id);
+   * worker.addEventListener("claimed", onClaim);
+   * worker.removeEventListener("claimed", onClaim);
+   * ```
+   *
+   * @param type the event type
+   * @param listener the listener as it was added
+   * @param options its `capture`, as it was added
+   */
+  override removeEventListener<K extends WorkerEventType>(
+    type: K,
+    listener:
+      | ((this: Worker, event: WorkerEventMap[K]) => unknown)
+      | { handleEvent(event: WorkerEventMap[K]): unknown }
+      | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  /**
+   * Removes a listener of another type.
+   *
+   * @param type the event type
+   * @param listener the listener as it was added
+   * @param options its `capture`, as it was added
+   */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, this.#events.unwrap(listener), options);
   }
 
   /** Counters since this worker was created. */
@@ -502,8 +655,9 @@ export class Worker implements AsyncDisposable {
   /** Writes decided outcomes and claims up to `limit` jobs, in one transaction. */
   async #cycle(backend: Backend, limit: number): Promise<Claimed[]> {
     const outcomes = this.#attempts.take();
+    let claimed: Claimed[];
     try {
-      return await backend.step({
+      claimed = await backend.step({
         claimer: this.#claimer,
         outcomes,
         limit,
@@ -513,6 +667,9 @@ export class Worker implements AsyncDisposable {
       this.#attempts.giveBack(outcomes);
       throw error;
     }
+    // Written: now listeners may hear of them (and of the claims, before their handlers run).
+    if (this.#events.any) emitStep(this.#events, this.id, outcomes, claimed);
+    return claimed;
   }
 
   /**

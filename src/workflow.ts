@@ -112,6 +112,7 @@ export class Workflow {
       "timeout",
       "retryDelay",
       "backoff",
+      "maxRetryDelay",
       "description",
     ]);
     const { params, dependsOn, ...rest } = options;

@@ -1,5 +1,5 @@
 /** Tasks shared by tests that run workers in other isolates or processes. */
-import { task } from "../mod.ts";
+import { NoRetryError, task } from "../mod.ts";
 
 /** Returns its params' `n`. */
 export const noop = task("noop", (p: { n?: number }) => p.n ?? null);
@@ -81,3 +81,8 @@ export const hog = task("hog", (p: { ms: number }) => {
   while (Date.now() < end) { /* busy */ }
   return p.ms;
 });
+
+/** Refuses retries: throws a NoRetryError, whatever attempts are left. */
+export const refuse = task("refuse", (p: { why?: string }) => {
+  throw new NoRetryError(p.why ?? "address bounced");
+}, { maxAttempts: 5 });

@@ -5,7 +5,9 @@ import {
   Job,
   JobQueue,
   JobTimeoutError,
+  NoRetryError,
   task,
+  why,
   Worker,
   type WorkerOptions,
 } from "../mod.ts";
@@ -136,7 +138,7 @@ backendTest(
 );
 
 backendTest(
-  "retryDelay holds a retry back; exponential backoff doubles it",
+  "retryDelay holds a retry back; exponential backoff doubles it, with jitter",
   async ({ path, driver }) => {
     const { queue, worker, clock } = setup(path, driver);
     const fails = task("fails", () => {
@@ -155,7 +157,10 @@ backendTest(
       assert.equal(await w.processOne(), false);
       await clock.tick(1);
     }
-    assert.deepEqual(waits, [2000, 4000, 8000]);
+    // Equal jitter: retry n waits between half and all of 2 s × 2^(n-1).
+    for (const [i, d] of [2000, 4000, 8000].entries()) {
+      assert.ok(waits[i] >= d / 2 && waits[i] <= d, `wait ${i + 1}: ${waits[i]} ms`);
+    }
     assert.equal(await w.processOne(), true);
     assert.equal((await queue.getStatus(id))?.status, "failed");
     w.close();
@@ -1059,6 +1064,21 @@ driverTest(
       `info job ${a} (flaky): attempt 2/2 failed, no attempts left: first line`,
     ]);
 
+    // Exponential backoff: the store draws the jittered wait; the line gives its range.
+    logs.length = 0;
+    const x = await queue.submit(
+      new Job({ task: flaky, backoff: "exponential", retryDelay: 4, maxAttempts: 3 }),
+    );
+    assert.equal(await w.processOne(), true);
+    await clock.tick(4000);
+    assert.equal(await w.processOne(), true);
+    assert.deepEqual(attempts(), [
+      `info job ${x} (flaky): attempt 1/3 failed, retrying in 2–4 s: first line`,
+      `info job ${x} (flaky): attempt 2/3 failed, retrying in 4–8 s: first line`,
+    ]);
+    await clock.tick(8000);
+    assert.equal(await w.processOne(), true);
+
     logs.length = 0;
     const b = await timed.submit(queue, {});
     const running = w.processOne();
@@ -1113,3 +1133,64 @@ Deno.test("the default logger drops the per-attempt lines (info and debug)", () 
   }
   assert.deepEqual(calls, []);
 });
+
+backendTest(
+  "a handler that throws NoRetryError ends its job failed at once, whatever attempts are left",
+  async ({ path, driver }) => {
+    const { queue, worker, clock } = setup(path, driver);
+    const logs: string[] = [];
+    class Bounced extends NoRetryError {}
+    // What a NoRetryError of another copy of GigQ looks like: only the registered mark.
+    class Foreign extends Error {}
+    Object.defineProperty(Foreign.prototype, Symbol.for("gigq.noRetry"), { value: true });
+    const thrown: Record<string, () => Error> = {
+      plain: () => new NoRetryError("address a@b bounced"),
+      sub: () => new Bounced("gone"),
+      foreign: () => new Foreign("foreign"),
+      retried: () => new Error("flaky"),
+    };
+    const mail = task("mail", (p: { kind: string }) => {
+      throw thrown[p.kind]();
+    }, { maxAttempts: 5, retryDelay: 10 });
+    const child = task("child", () => null);
+    const w = worker({ tasks: [mail, child], logger: (level, m) => logs.push(`${level} ${m}`) });
+    const ids: Record<string, string> = {};
+    for (const kind of Object.keys(thrown)) ids[kind] = await mail.submit(queue, { kind });
+    const dependent = await child.submit(queue, {}, { dependencies: [ids.plain] });
+    for (let i = 0; i < 4; i++) assert.equal(await w.processOne(), true);
+    assert.equal(await w.processOne(), false, "nothing is ready: no retry was scheduled at once");
+
+    for (const kind of ["plain", "sub", "foreign"]) {
+      const job = await queue.getStatus(ids[kind]);
+      assert.equal(job?.status, "failed", kind);
+      assert.equal(job?.attempts, 1, kind);
+      assert.deepEqual(job?.executions.map((e) => e.status), ["failed"]);
+    }
+    assert.equal((await queue.getStatus(ids.plain))?.error, "NoRetryError: address a@b bounced");
+    assert.equal((await queue.getStatus(ids.sub))?.error, "NoRetryError: gone");
+    const answer = await why(queue, ids.plain, { now: clock.now() });
+    assert.equal(answer.reason, "failed");
+    assert.equal(
+      answer.message,
+      "failed after 1 of 5 attempts, not retried: NoRetryError: address a@b bounced",
+    );
+    // Its dependent is cancelled as for any failure.
+    const dep = await queue.getStatus(dependent);
+    assert.equal(dep?.status, "cancelled");
+    assert.equal(dep?.error, `Cancelled: dependency ${ids.plain} failed`);
+    // Any other error is retried.
+    const retried = await queue.getStatus(ids.retried);
+    assert.equal(retried?.status, "pending");
+    assert.equal(Date.parse(retried!.runAt) - clock.now(), 10_000);
+    assert.ok(
+      logs.includes(
+        `info job ${ids.plain} (mail): attempt 1/5 failed, not retried (the handler threw a ` +
+          `NoRetryError): NoRetryError: address a@b bounced`,
+      ),
+      logs.join("\n"),
+    );
+    assert.equal((await queue.stats()).failed, 3);
+    w.close();
+    queue.close();
+  },
+);

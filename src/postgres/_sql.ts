@@ -218,7 +218,7 @@ function build(schema: string) {
 
     /** Running jobs whose lease ended before $1, locked (another worker's reap skips them). */
     expiredLeases: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff,
-        worker_id, started_at, lease_until, children, timeout
+        worker_id, started_at, lease_until, children, timeout, max_retry_delay
       FROM ${jobs} WHERE status = 'running' AND lease_until < $1::bigint
       ORDER BY lease_until LIMIT 100 FOR UPDATE SKIP LOCKED`,
     /** Moves delayed jobs whose time ($1) has come into the ready index. */
@@ -299,7 +299,7 @@ function build(schema: string) {
       AND lease_owner = $1::text AND started_at + timeout * 1000 < $2::bigint) AS overdue`,
     /** Running jobs of lease owner $1, locked, for a pool that lost its Web Worker. */
     workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,
-        timeout, children, worker_id
+        timeout, children, worker_id, max_retry_delay
       FROM ${jobs} WHERE status = 'running' AND lease_owner = $1::text ORDER BY seq FOR UPDATE`,
 
     /** Cancels pending job $1 at $2; returns its seq and children. */

@@ -42,7 +42,7 @@ import {
 import { fromJson, type JsonValue } from "../_json.ts";
 import { inFlight } from "../_in_flight.ts";
 import { JobNotFoundError, NoQueueError, SchemaError } from "../errors.ts";
-import { type Backoff, type Job, MAX_BACKOFF_SECONDS, retryDelaySeconds } from "../job.ts";
+import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
 import {
   type ExecutionInfo,
   type JobDetails,
@@ -115,11 +115,6 @@ function runner(tx: TransactionSql): Run {
   };
 }
 
-/** The cap on a job's exponential backoff, in seconds. */
-function maxRetryDelayOf(job: Job): number {
-  return (job as { maxRetryDelay?: number }).maxRetryDelay ?? MAX_BACKOFF_SECONDS;
-}
-
 /** A key whose holders kept ending between an insert that found it held and the look for them. */
 function keyChurn(job: Job): Error {
   return new Error(
@@ -151,6 +146,7 @@ interface Ending {
   maxAttempts: number;
   retryDelay: number;
   backoff: Backoff;
+  maxRetryDelay: number;
   permanent: boolean;
   kind: "failed" | "timeout";
   error: string;
@@ -296,7 +292,7 @@ export class PostgresBackend implements Backend {
             taskPayload([job.task]),
             job.queue,
             job.uniqueKey ?? null,
-            maxRetryDelayOf(job),
+            job.maxRetryDelay,
           ] as Param[], PREPARED);
           if (Number(row.inserted) > 0) return [job.id];
           // Its key is held: by whom (the holder may have ended since: then insert again).
@@ -443,7 +439,7 @@ export class PostgresBackend implements Backend {
         completed_at: status === "cancelled" ? now : null,
         queue: job.queue,
         unique_key: job.uniqueKey ?? null,
-        max_retry_delay: maxRetryDelayOf(job),
+        max_retry_delay: job.maxRetryDelay,
       });
     }
     if (roots.size > 0) {
@@ -506,6 +502,7 @@ export class PostgresBackend implements Backend {
             maxAttempts: j.maxAttempts,
             retryDelay: j.retryDelay,
             backoff: j.backoff,
+            maxRetryDelay: j.maxRetryDelay,
             permanent: o.permanent,
             kind: o.kind,
             error: o.error,
@@ -610,7 +607,8 @@ export class PostgresBackend implements Backend {
   ): Promise<{ cascade?: [number, string, string]; ready: boolean }> {
     const q = this.#q;
     if (!e.permanent && e.attempt < e.maxAttempts) {
-      const runAt = now + Math.round(retryDelaySeconds(e.retryDelay, e.backoff, e.attempt) * 1000);
+      const runAt = now +
+        Math.round(retryDelaySeconds(e.retryDelay, e.backoff, e.attempt, e.maxRetryDelay) * 1000);
       const r = await run(q.retry, [
         e.error,
         now,
@@ -674,6 +672,7 @@ export class PostgresBackend implements Backend {
         maxAttempts: Number(r.max_attempts),
         retryDelay: Number(r.retry_delay),
         backoff: r.backoff as Backoff,
+        maxRetryDelay: Number(r.max_retry_delay),
         permanent: false,
         kind: "timeout",
         error: message,
@@ -791,6 +790,7 @@ export class PostgresBackend implements Backend {
           maxAttempts: Number(r.max_attempts),
           retryDelay: Number(r.retry_delay),
           backoff: r.backoff as Backoff,
+          maxRetryDelay: Number(r.max_retry_delay),
           permanent: false,
           kind,
           error,

@@ -201,7 +201,7 @@ export const SQL = {
 
   /** Running jobs whose lease ended before ?1. */
   expiredLeases: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, worker_id,
-      started_at, lease_until, children, timeout
+      started_at, lease_until, children, timeout, max_retry_delay
     FROM gigq_jobs INDEXED BY gigq_jobs_leases
     WHERE status = 'running' AND lease_until < ?1 ORDER BY lease_until LIMIT 100`,
   /**
@@ -329,7 +329,7 @@ export const SQL = {
 
   /** Running jobs of lease owner ?1, for a pool that terminated or lost its Web Worker. */
   workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,
-      timeout, children, worker_id
+      timeout, children, worker_id, max_retry_delay
     FROM gigq_jobs INDEXED BY gigq_jobs_leases WHERE status = 'running' AND lease_owner = ?1`,
   /**
    * Whether lease owner ?1 runs a job past its timeout by more than the grace

@@ -28,7 +28,7 @@ import {
 } from "../_backend.ts";
 import { claimRangeParams, claimSql, SQL } from "./_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
-import { type Backoff, type Job, MAX_BACKOFF_SECONDS, retryDelaySeconds } from "../job.ts";
+import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
 import type { JobStatus } from "../job_status.ts";
 import type { Connection, SqlRow } from "./connection.ts";
 import { SqliteError } from "./connection.ts";
@@ -46,11 +46,6 @@ interface BatchEntry {
   status: string;
   root: number | null;
   id: string;
-}
-
-/** The cap on a job's exponential backoff, in seconds. */
-function maxRetryDelayOf(job: Job): number {
-  return (job as { maxRetryDelay?: number }).maxRetryDelay ?? MAX_BACKOFF_SECONDS;
 }
 
 /** The claim statements for a number of (queue, task) ranges, built once each. */
@@ -168,7 +163,7 @@ export class Store {
             now,
             job.queue,
             key,
-            maxRetryDelayOf(job),
+            job.maxRetryDelay,
           );
           const entry = changes > 0
             ? { seq, status: "pending", root: null, id: job.id }
@@ -278,7 +273,7 @@ export class Store {
       now,
       job.queue,
       key,
-      maxRetryDelayOf(job),
+      job.maxRetryDelay,
     );
     if (changes === 0) {
       const holder = this.#holder(job.queue, key!);
@@ -403,6 +398,7 @@ export class Store {
       job.maxAttempts,
       job.retryDelay,
       job.backoff,
+      job.maxRetryDelay,
       job.children,
       o.permanent,
       o.kind,
@@ -435,6 +431,7 @@ export class Store {
     maxAttempts: number,
     retryDelay: number,
     backoff: Backoff,
+    maxRetryDelay: number,
     _children: number, // as claimed; the row says what it is now
     permanent: boolean,
     kind: "failed" | "timeout",
@@ -446,7 +443,8 @@ export class Store {
   ): boolean {
     let changed: number;
     if (!permanent && attempt < maxAttempts) {
-      const runAt = now + Math.round(retryDelaySeconds(retryDelay, backoff, attempt) * 1000);
+      const runAt = now +
+        Math.round(retryDelaySeconds(retryDelay, backoff, attempt, maxRetryDelay) * 1000);
       changed = this.#stmt(SQL.retry).run(error, now, runAt, runAt > now ? 1 : 0, seq, run)
         .changes;
     } else {
@@ -478,6 +476,7 @@ export class Store {
         r[4] as number,
         r[5] as number,
         r[6] as Backoff,
+        r[12] as number,
         r[10] as number,
         false,
         "timeout",
@@ -796,6 +795,7 @@ export class Store {
         timeout,
         children,
         workerId,
+        maxRetryDelay,
       ] = r as [
         number,
         string,
@@ -808,6 +808,7 @@ export class Store {
         number,
         number,
         string,
+        number,
       ];
       ids.push(id);
       if (how === "terminated" && startedAt + timeout * 1000 + graceMs > now) {
@@ -838,6 +839,7 @@ export class Store {
         maxAttempts,
         retryDelay,
         backoff,
+        maxRetryDelay,
         children,
         false,
         kind,

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { Job, task } from "../mod.ts";
+import { MAX_BACKOFF_SECONDS, retryDelaySeconds } from "../src/job.ts";
+
+Deno.test("retryDelaySeconds(): exponential waits between half and all of the doubled delay", () => {
+  // Attempt n doubles retryDelay n-1 times: d = 2, 4, 8, 16; the wait is d/2 + random × d/2.
+  for (const [attempt, d] of [[1, 2], [2, 4], [3, 8], [4, 16]]) {
+    assert.equal(retryDelaySeconds(2, "exponential", attempt, 86_400, () => 0), d / 2);
+    assert.equal(retryDelaySeconds(2, "exponential", attempt, 86_400, () => 0.5), d * 0.75);
+    assert.equal(retryDelaySeconds(2, "exponential", attempt, 86_400, () => 1), d);
+  }
+});
+
+Deno.test("retryDelaySeconds(): maxRetryDelay caps the doubling, before the jitter", () => {
+  // 2 × 2^9 = 1024 > 100: d = 100.
+  assert.equal(retryDelaySeconds(2, "exponential", 10, 100, () => 1), 100);
+  assert.equal(retryDelaySeconds(2, "exponential", 10, 100, () => 0), 50);
+  assert.equal(retryDelaySeconds(2, "exponential", 10, 100, () => 0.5), 75);
+  // A cap below retryDelay holds from the first retry.
+  assert.equal(retryDelaySeconds(60, "exponential", 1, 10, () => 1), 10);
+  // The default cap is one day, however many attempts (no overflow to Infinity).
+  assert.equal(retryDelaySeconds(1, "exponential", 1_000_000, undefined, () => 1), 86_400);
+  assert.equal(MAX_BACKOFF_SECONDS, 86_400);
+  // A cap of 0: every retry is immediately ready.
+  assert.equal(retryDelaySeconds(5, "exponential", 3, 0, () => 1), 0);
+});
+
+Deno.test("retryDelaySeconds(): the default random stays within the bounds", () => {
+  for (let i = 0; i < 200; i++) {
+    const wait = retryDelaySeconds(3, "exponential", 3);
+    assert.ok(wait >= 6 && wait <= 12, `${wait} is within [6, 12]`);
+  }
+});
+
+Deno.test("retryDelaySeconds(): a fixed backoff waits retryDelay, without jitter or cap", () => {
+  for (const attempt of [1, 2, 10]) {
+    assert.equal(retryDelaySeconds(5, "fixed", attempt, 86_400, () => 0), 5);
+    assert.equal(retryDelaySeconds(5, "fixed", attempt, 86_400, () => 1), 5);
+    assert.equal(retryDelaySeconds(200_000, "fixed", attempt, 10, () => 0), 200_000);
+  }
+  assert.equal(retryDelaySeconds(0, "exponential", 5, 86_400, () => 1), 0);
+});
+
+Deno.test("Job: maxRetryDelay defaults to one day and comes from the task or the job", () => {
+  const t = task("t", () => null, { backoff: "exponential", maxRetryDelay: 600 });
+  assert.equal(new Job({ task: "x" }).maxRetryDelay, 86_400);
+  assert.equal(new Job({ task: t }).maxRetryDelay, 600);
+  assert.equal(t.options.maxRetryDelay, 600);
+  assert.equal(t.toJob({}, { maxRetryDelay: 30 }).maxRetryDelay, 30);
+  assert.equal(new Job({ task: t, maxRetryDelay: 0 }).maxRetryDelay, 0);
+});
+
+Deno.test("Job and task() refuse a bad maxRetryDelay, naming it", () => {
+  for (
+    const [bad, kind] of [
+      [-1, RangeError],
+      [315_360_001, RangeError],
+      [NaN, RangeError],
+      [
+        Infinity,
+        RangeError,
+      ],
+      ["60", TypeError],
+      [false, TypeError],
+    ] as const
+  ) {
+    assert.throws(
+      () => new Job({ task: "x", maxRetryDelay: bad as number }),
+      (e: Error) =>
+        e instanceof kind &&
+        /Cannot create job "x": maxRetryDelay must be a number of seconds >= 0 and <= 315360000/
+          .test(e.message),
+    );
+    assert.throws(
+      () => task("t", () => null, { maxRetryDelay: bad as number }),
+      (e: Error) =>
+        e instanceof kind && /Cannot define task "t": maxRetryDelay must be/.test(e.message),
+    );
+  }
+});

@@ -29,7 +29,15 @@ export interface Running {
   watched?: boolean;
   /** Called once decided (processOne waits for its job this way). */
   onDecided?: () => void;
+  /** When its progress was last written (clock ms), and the write waiting for its turn. */
+  progressAt?: number;
+  progressTimer?: TimerId;
+  /** The owner of this attempt (for its context's progress). */
+  owner?: Attempts;
 }
+
+/** At most this many progress writes a second per job (the last value always comes after). */
+const PROGRESS_MIN_MS = 250;
 
 /** A job without dependencies sees this (handlers get it read-only). */
 const NO_PARENTS: Readonly<Record<string, JsonValue>> = Object.freeze({});
@@ -58,6 +66,10 @@ class Context implements JobContext {
 
   get signal(): AbortSignal {
     return (this.#running.controller ??= new AbortController()).signal;
+  }
+
+  progress(value: unknown): void {
+    this.#running.owner!.progress(this.#running, value);
   }
 }
 
@@ -100,6 +112,8 @@ export interface AttemptsOptions {
   changed: () => void;
   /** A handler's synchronous stretch of `ms` outlasted the lease. */
   onStall: (ms: number, entry: Running) => void;
+  /** Writes a running attempt's progress now (fenced; failures only cost that write). */
+  writeProgress: (job: Claimed) => void;
 }
 
 /** The attempts a worker is running, and their decided outcomes not yet written. */
@@ -134,6 +148,7 @@ export class Attempts {
   #attemptLines: boolean;
   #changed: () => void;
   #onStall: (ms: number, entry: Running) => void;
+  #writeProgress: (job: Claimed) => void;
 
   constructor(o: AttemptsOptions) {
     this.#tasks = o.tasks;
@@ -145,6 +160,36 @@ export class Attempts {
     this.#attemptLines = o.attemptLines;
     this.#changed = o.changed;
     this.#onStall = o.onStall;
+    this.#writeProgress = o.writeProgress;
+  }
+
+  /**
+   * A handler's `ctx.progress(value)`: kept on the job (the outcome writes
+   * the last one) and written now, or once PROGRESS_MIN_MS has passed since
+   * the last write. After its outcome is decided a report changes nothing.
+   */
+  progress(entry: Running, value: unknown): void {
+    const job = entry.job;
+    const json = toJson(
+      value,
+      "progress",
+      () => `Cannot record the progress of job ${JSON.stringify(job.name)}`,
+      this.#maxPayload,
+    );
+    if (entry.decided) return;
+    job.progress = json;
+    if (entry.progressTimer !== undefined) return;
+    const send = () => {
+      entry.progressTimer = undefined;
+      if (entry.decided) return;
+      entry.progressAt = this.#clock.now();
+      this.#writeProgress(job);
+    };
+    const wait = entry.progressAt === undefined
+      ? 0
+      : entry.progressAt + PROGRESS_MIN_MS - this.#clock.now();
+    if (wait <= 0) send();
+    else entry.progressTimer = this.#clock.setTimeout(send, wait);
   }
 
   /** Counters so far. */
@@ -191,6 +236,7 @@ export class Attempts {
       controller: undefined,
       deadline: job.startedAt + job.timeout * 1000,
       decided: false,
+      owner: this,
     };
     this.#active.add(entry);
     this.#undecided++;
@@ -311,6 +357,11 @@ export class Attempts {
   /** Records `outcome` for `entry`, wakes the loop and logs the attempt's line. */
   #decide(entry: Running, outcome: Outcome, refused = false): void {
     entry.decided = true;
+    // The last progress goes with the outcome; a write waiting for its turn is not needed.
+    if (entry.progressTimer !== undefined) {
+      this.#clock.clearTimeout(entry.progressTimer);
+      entry.progressTimer = undefined;
+    }
     this.#undecided--;
     this.#outcomes.push(outcome);
     entry.onDecided?.();

@@ -65,6 +65,8 @@ export interface Claimed {
   runAt: number;
   /** The named queue it waited in. */
   queue: string;
+  /** The last progress its handler reported (JSON), written with its outcome. */
+  progress?: string;
   /** The cap on its exponential backoff, in seconds. */
   maxRetryDelay: number;
   workerId: string;
@@ -344,6 +346,11 @@ export interface Backend {
   stats(p: { queue: string | undefined; now: number }): Promise<QueueStats>;
   /** Every queue with jobs or a stored state, by name. */
   queueList(p: { now: number }): Promise<QueueInfo[]>;
+  /**
+   * Records running attempts' progress (fenced: an attempt that no longer
+   * holds its job writes nothing).
+   */
+  setProgress(p: { rows: readonly { seq: number; run: number; progress: string }[] }): Promise<void>;
   /** Whether queue `queue` is paused. */
   isPaused(p: { queue: string }): Promise<boolean>;
   /** Pauses or resumes a queue (kept in storage; a queue without jobs may be paused). */

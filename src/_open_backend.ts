@@ -350,6 +350,12 @@ class LoadedOnOpen implements Backend {
     return await this.#run((b) => b.queueList(p));
   }
 
+  async setProgress(
+    p: { rows: readonly { seq: number; run: number; progress: string }[] },
+  ): Promise<void> {
+    await this.#run((b) => b.setProgress(p));
+  }
+
   async isPaused(p: { queue: string }): Promise<boolean> {
     return await this.#run((b) => b.isPaused(p));
   }

@@ -29,6 +29,24 @@ export interface JobContext {
    * dependencies were given. Empty for a job without dependencies.
    */
   readonly parentResults: Readonly<Record<string, JsonValue>>;
+  /**
+   * Records the handler's progress on its job: a number (say 0 to 100) or
+   * any JSON value, shown by `getStatus(id).progress`, `gigq status` and
+   * `why`. Writes are throttled (at most four a second per job), and the
+   * last value is always kept — it is written with the attempt's outcome.
+   * A retry clears it. A value that is not JSON is a `TypeError`.
+   *
+   * @example
+   * ```ts ignore
+   * for (const [i, file] of files.entries()) {
+   *   await upload(file);
+   *   ctx.progress(Math.round((100 * (i + 1)) / files.length));
+   * }
+   * ```
+   *
+   * @param value the progress to record
+   */
+  progress(value: unknown): void;
 }
 
 /**

@@ -280,9 +280,10 @@ async function running(
       extra,
     );
   }
+  const progress = job.progress === null ? "" : `, progress ${JSON.stringify(job.progress)}`;
   return answer(
     "running",
-    `running on worker ${worker} (lease until ${formatTime(job.leaseUntil)})`,
+    `running on worker ${worker} (lease until ${formatTime(job.leaseUntil)}${progress})`,
     extra,
   );
 }

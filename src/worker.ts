@@ -392,6 +392,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
         this.#log !== defaultLogger,
       changed: () => this.#signal(),
       onStall: (ms, entry) => this.#stalled(ms, entry),
+      writeProgress: (job) => this.#writeProgress(job),
     });
     const owner = (options as { [LEASE_OWNER]?: string })[LEASE_OWNER];
     this.#claimer = {
@@ -492,6 +493,21 @@ export class Worker extends EventTarget implements AsyncDisposable {
     options?: boolean | EventListenerOptions,
   ): void {
     super.removeEventListener(type, this.#events.unwrap(listener), options);
+  }
+
+  /** Writes a running job's progress; a failed write only loses that report (the outcome writes the last). */
+  #writeProgress(job: Claimed): void {
+    const progress = job.progress;
+    if (progress === undefined || this.#closed) return;
+    this.#backend.setProgress({ rows: [{ seq: job.seq, run: job.run, progress }] }).catch(
+      (error) =>
+        this.#log(
+          "debug",
+          `worker ${this.id}: could not record the progress of job ${job.id}: ${
+            (error as Error)?.message ?? error
+          }`,
+        ),
+    );
   }
 
   /** Counters since this worker was created. */

@@ -37,6 +37,7 @@ function claimed(startedAt: number, name: string): Claimed {
 function tracker(clock: FakeClock, tasks: ReturnType<typeof task>[]) {
   const logs: string[] = [];
   const stalls: number[] = [];
+  const writes: [number, string | undefined][] = [];
   const attempts = new Attempts({
     tasks: new Map(tasks.map((t) => [t.name, t])),
     clock,
@@ -47,8 +48,9 @@ function tracker(clock: FakeClock, tasks: ReturnType<typeof task>[]) {
     attemptLines: false,
     changed: () => {},
     onStall: (ms) => stalls.push(ms),
+    writeProgress: (job) => writes.push([clock.now(), job.progress]),
   });
-  return { attempts, logs, stalls };
+  return { attempts, logs, stalls, writes };
 }
 
 Deno.test(
@@ -104,4 +106,35 @@ Deno.test("a handler's own synchronous stretch longer than the lease is still a 
   await settle();
   assert.deepEqual(stalls, [3000]);
   assert.ok(!logs.some((l) => /reached this worker/.test(l)), logs.join("\n"));
+});
+
+Deno.test("progress is written at most every 250 ms, the latest value each time, and the last goes with the outcome", async () => {
+  const clock = new FakeClock();
+  const start = clock.now();
+  let finish!: (v: string) => void;
+  let ctxOf!: { progress(v: unknown): void };
+  const long = task("long", (_p: unknown, ctx) => {
+    ctxOf = ctx;
+    return new Promise<string>((r) => finish = r);
+  });
+  const { attempts, writes } = tracker(clock, [long]);
+  attempts.run(claimed(clock.now(), "long"));
+  await settle();
+  for (let i = 1; i <= 10; i++) ctxOf.progress(i * 10); // a burst
+  assert.deepEqual(writes, [[start, "10"]], "the first at once, the rest wait their turn");
+  await clock.tick(100);
+  ctxOf.progress({ stage: "upload", done: 3 });
+  await clock.tick(150);
+  assert.deepEqual(writes, [[start, "10"], [start + 250, '{"stage":"upload","done":3}']]);
+  ctxOf.progress(99);
+  assert.throws(() => ctxOf.progress(() => 1), TypeError, "not JSON");
+  finish("ok");
+  await settle();
+  const [outcome] = attempts.take();
+  assert.equal(outcome.kind, "completed");
+  assert.equal(outcome.job.progress, "99", "the last value goes with the outcome");
+  await clock.tick(1000);
+  assert.equal(writes.length, 2, "no write after the outcome");
+  ctxOf.progress(100); // after the outcome: changes nothing
+  assert.equal(outcome.job.progress, "99");
 });

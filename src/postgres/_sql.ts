@@ -354,6 +354,10 @@ function build(schema: string) {
     queueCounts: `SELECT queue, status, count(*)::bigint AS n FROM ${jobs} GROUP BY queue, status`,
     /** Each named (or paused) queue's state. */
     queueStates: `SELECT name, paused FROM ${queuesTable}`,
+    /** Progress of running attempts ($1: JSON array of {seq, run, progress}), fenced. */
+    setProgress: `UPDATE ${jobs} j SET progress = u.progress
+      FROM jsonb_to_recordset($1::jsonb) AS u(seq bigint, run int, progress text)
+      WHERE j.seq = u.seq AND j.status = 'running' AND j.runs = u.run`,
     /** Whether queue $1 is paused. */
     isPaused: `SELECT EXISTS (SELECT 1 FROM ${queuesTable} WHERE name = $1::text AND paused)
       AS paused`,

@@ -469,6 +469,10 @@ export class PostgresBackend implements Backend {
       // Outcomes and the look for expired leases go out together.
       const completions = p.outcomes.filter((o) => o.kind === "completed");
       const written: Promise<unknown>[] = [];
+      // The handlers' last progress, before their outcomes (which a retry clears).
+      const progress = p.outcomes.filter((o) => o.kind !== "released" && o.job.progress !== undefined)
+        .map((o) => ({ seq: o.job.seq, run: o.job.run, progress: o.job.progress! }));
+      if (progress.length > 0) written.push(run(q.setProgress, [progress]));
       const completed = completions.length === 0 ? undefined : run(q.complete, [
         completions.map((o) => ({ seq: o.job.seq, run: o.job.run, result: o.result })),
         now,
@@ -958,6 +962,13 @@ export class PostgresBackend implements Backend {
       counts.map((r) => [String(r.queue), String(r.status), Number(r.n)] as const),
       states.map((r) => [String(r.name), r.paused === true] as const),
     );
+  }
+
+  async setProgress(
+    p: { rows: readonly { seq: number; run: number; progress: string }[] },
+  ): Promise<void> {
+    const sql = await this.#ready();
+    await sql.unsafe(this.#q.setProgress, [p.rows as unknown as Param], PREPARED);
   }
 
   async isPaused(p: { queue: string }): Promise<boolean> {

@@ -380,6 +380,10 @@ export class Store {
    */
   finish(o: Outcome, now: number): boolean {
     const job = o.job;
+    // The handler's last progress, before the outcome (which a retry clears).
+    if (job.progress !== undefined && o.kind !== "released") {
+      this.#stmt(SQL.setProgress).run(job.progress, job.seq, job.run);
+    }
     if (o.kind === "completed") {
       // The job's row is the record of its completed attempt: no attempts row.
       // Its children, as they are now, are released by the schema's trigger.
@@ -740,6 +744,12 @@ export class Store {
       ),
       this.#stmt(SQL.queueStates).values().map((r) => [r[0] as string, r[1] === 1] as const),
     );
+  }
+
+  /** Records progress of running attempts (fenced). */
+  setProgress(rows: readonly { seq: number; run: number; progress: string }[]): void {
+    const stmt = this.#stmt(SQL.setProgress);
+    for (const r of rows) stmt.run(r.progress, r.seq, r.run);
   }
 
   /** Pauses or resumes `queue`. */

@@ -287,6 +287,13 @@ export class SqliteBackend implements Backend {
     return await s.read(() => s.queueList());
   }
 
+  async setProgress(
+    p: { rows: readonly { seq: number; run: number; progress: string }[] },
+  ): Promise<void> {
+    const s = await this.#ready();
+    await s.write(() => s.setProgress(p.rows));
+  }
+
   async isPaused(p: { queue: string }): Promise<boolean> {
     const s = await this.#ready();
     return await s.read(() => s.conn.prepare(SQL.isPaused).values(p.queue)[0]?.[0] === 1);

@@ -126,16 +126,23 @@ export const SQL = {
    * A job without dependencies: the usual case, with 16 values instead of 23
    * (binding costs node:sqlite ~0.3 µs a value). Values: id, name, task,
    * module, params, priority, max_attempts, timeout, retry_delay, backoff,
-   * description, run_at, created_at (= updated_at), queue, unique_key,
-   * max_retry_delay. A held key inserts nothing, as for insertJob.
+   * description, run_at, created_at (= updated_at), queue, max_retry_delay.
    */
   insertReadyJob: `INSERT INTO gigq_jobs (id, name, task, module, params, priority, max_attempts,
       timeout, retry_delay, backoff, description, dependencies, status, run_at, scheduled,
-      created_at, updated_at, queue, unique_key, max_retry_delay)
+      created_at, updated_at, queue, max_retry_delay)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, '[]', 'pending', ?12, ?12 > ?13, ?13,
+      ?13, ?14, ?15)`,
+  /** insertReadyJob for a job with a unique key (?16): a held key inserts nothing. */
+  insertReadyKeyedJob: `INSERT INTO gigq_jobs (id, name, task, module, params, priority,
+      max_attempts, timeout, retry_delay, backoff, description, dependencies, status, run_at,
+      scheduled, created_at, updated_at, queue, max_retry_delay, unique_key)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, '[]', 'pending', ?12, ?12 > ?13, ?13,
       ?13, ?14, ?15, ?16)
     ON CONFLICT (queue, unique_key)
       WHERE unique_key IS NOT NULL AND (status = 'pending' OR status = 'running') DO NOTHING`,
+  /** Records named queue ?1 (at ?2) so that a worker serving every queue reads it. */
+  nameQueue: `INSERT OR IGNORE INTO gigq_queues (name, paused, updated_at) VALUES (?1, 0, ?2)`,
   /** The job holding key ?2 in queue ?1 (pending or running), as findParent reads it. */
   keyHolder: `SELECT seq, status, cancelled_by, id FROM gigq_jobs INDEXED BY gigq_jobs_unique
     WHERE queue = ?1 AND unique_key = ?2 AND unique_key IS NOT NULL

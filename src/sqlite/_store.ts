@@ -145,9 +145,12 @@ export class Store {
         : undefined;
       for (; j < jobs.length; j++) {
         const { job, params } = jobs[j];
+        if (job.queue !== "default") this.#nameQueue(job.queue, now);
         if (job.dependencies.length === 0) {
-          const key = job.uniqueKey ?? null;
-          const { changes, lastInsertRowid: seq } = this.#stmt(SQL.insertReadyJob).run(
+          const key = job.uniqueKey;
+          const { changes, lastInsertRowid: seq } = this.#stmt(
+            key === undefined ? SQL.insertReadyJob : SQL.insertReadyKeyedJob,
+          ).run(
             job.id,
             job.name,
             job.task,
@@ -162,8 +165,8 @@ export class Store {
             job.runAt ?? now,
             now,
             job.queue,
-            key,
             job.maxRetryDelay,
+            ...(key === undefined ? [] : [key]),
           );
           const entry = changes > 0
             ? { seq, status: "pending", root: null, id: job.id }
@@ -185,6 +188,15 @@ export class Store {
       throw e;
     }
     return ids;
+  }
+
+  /**
+   * Records named queue `queue` in gigq_queues (a worker of every queue reads
+   * it), in the submit's transaction: a statement for each job outside
+   * 'default', nothing for the others.
+   */
+  #nameQueue(queue: string, now: number): void {
+    this.#stmt(SQL.nameQueue).run(queue, now);
   }
 
   /** The job holding `key` in `queue` (found in the same transaction as the insert it stopped). */
@@ -667,7 +679,11 @@ export class Store {
         a.error,
       );
     }
-    // A queue paused there is paused here (one paused only here stays so).
+    // Every named queue is recorded; a queue paused there is paused here
+    // (one paused only here stays so).
+    for (const name of new Set(dump.jobs.map((j) => j.queue))) {
+      if (name !== "default") this.#stmt(SQL.nameQueue).run(name, now);
+    }
     for (const q of dump.queues) if (q.paused) this.setPaused(q.name, true, now);
   }
 

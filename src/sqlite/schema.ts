@@ -381,10 +381,9 @@ export const MIGRATIONS: readonly Migration[] = [
     // - Every job waits in a named queue ('default' unless told). The ready
     //   index leads with the queue, so a worker's claim reads one range per
     //   queue and task it serves, and a paused queue's backlog is never read.
-    // - gigq_queues holds each named queue's state (paused or not; issue 13's
-    //   limits later). Jobs of a queue other than 'default' add its row as
-    //   they are inserted (a trigger that a 'default' job pays one
-    //   comparison for), so a worker serving every queue knows them all.
+    // - gigq_queues holds each named queue's state (paused or not; limits
+    //   later). A submit of a job in a queue other than 'default' adds its
+    //   row, so a worker serving every queue knows them all.
     // - A unique key is held by a pending or running job: a partial unique
     //   index over those, so racing submitters insert one job.
     // - progress: the handler's last reported value (JSON), cleared on retry.
@@ -406,14 +405,6 @@ export const MIGRATIONS: readonly Migration[] = [
         paused     INTEGER NOT NULL DEFAULT 0,
         updated_at INTEGER NOT NULL
       ) WITHOUT ROWID;
-      INSERT OR IGNORE INTO gigq_queues (name, paused, updated_at)
-        SELECT DISTINCT queue, 0, 0 FROM gigq_jobs WHERE queue <> 'default';
-      CREATE TRIGGER gigq_jobs_named_queue AFTER INSERT ON gigq_jobs
-        WHEN new.queue <> 'default'
-      BEGIN
-        INSERT OR IGNORE INTO gigq_queues (name, paused, updated_at)
-          VALUES (new.queue, 0, new.created_at);
-      END;
     `,
   },
 ];

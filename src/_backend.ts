@@ -350,7 +350,9 @@ export interface Backend {
    * Records running attempts' progress (fenced: an attempt that no longer
    * holds its job writes nothing).
    */
-  setProgress(p: { rows: readonly { seq: number; run: number; progress: string }[] }): Promise<void>;
+  setProgress(
+    p: { rows: readonly { seq: number; run: number; progress: string }[] },
+  ): Promise<void>;
   /** Whether queue `queue` is paused. */
   isPaused(p: { queue: string }): Promise<boolean>;
   /** Pauses or resumes a queue (kept in storage; a queue without jobs may be paused). */

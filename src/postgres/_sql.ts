@@ -90,16 +90,26 @@ function build(schema: string) {
      * there may be some, see idleKey), as one statement (its own
      * transaction). Values: id, name, task, module, params, priority,
      * max_attempts, timeout, retry_delay, backoff, description, run_at, now,
-     * channel, payload, queue, unique_key, max_retry_delay. A job whose key a
-     * pending or running job of its queue holds is not inserted (inserted 0).
+     * channel, payload, queue, max_retry_delay.
      */
     insertReadyJob: `WITH j AS (
         INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts, timeout,
           retry_delay, backoff, description, dependencies, status, run_at, scheduled, created_at,
-          updated_at, queue, unique_key, max_retry_delay)
+          updated_at, queue, max_retry_delay)
         VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::int, $7::int,
           $8::float8, $9::float8, $10::text, $11::text, '[]', 'pending', $12::bigint,
-          $12::bigint > $13::bigint, $13::bigint, $13::bigint, $16::text, $17::text, $18::float8)
+          $12::bigint > $13::bigint, $13::bigint, $13::bigint, $16::text, $17::float8)
+        RETURNING seq)
+      SELECT pg_notify($14::text, $15::text) FROM j
+      WHERE NOT pg_try_advisory_xact_lock(${idleKey(schema)})`,
+    /** insertReadyJob for a job with unique key $18: inserted 0 when the key is held. */
+    insertReadyKeyedJob: `WITH j AS (
+        INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts, timeout,
+          retry_delay, backoff, description, dependencies, status, run_at, scheduled, created_at,
+          updated_at, queue, max_retry_delay, unique_key)
+        VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::int, $7::int,
+          $8::float8, $9::float8, $10::text, $11::text, '[]', 'pending', $12::bigint,
+          $12::bigint > $13::bigint, $13::bigint, $13::bigint, $16::text, $17::float8, $18::text)
         ON CONFLICT (queue, unique_key)
           WHERE unique_key IS NOT NULL AND status IN ('pending', 'running') DO NOTHING
         RETURNING seq),

@@ -273,28 +273,33 @@ export class PostgresBackend implements Backend {
         // The usual submit: one statement, its own transaction, NOTIFY included.
         const { job, params } = p.jobs[0];
         const sql = await this.#ready();
+        const key = job.uniqueKey;
         for (let tries = 1;; tries++) {
-          const [row] = await sql.unsafe(q.insertReadyJob, [
-            job.id,
-            job.name,
-            job.task,
-            job.module ?? null,
-            params,
-            job.priority,
-            job.maxAttempts,
-            job.timeout,
-            job.retryDelay,
-            job.backoff,
-            job.description,
-            job.runAt ?? p.now,
-            p.now,
-            this.#channel,
-            taskPayload([job.task]),
-            job.queue,
-            job.uniqueKey ?? null,
-            job.maxRetryDelay,
-          ] as Param[], PREPARED);
-          if (Number(row.inserted) > 0) return [job.id];
+          const rows = await sql.unsafe(
+            key === undefined ? q.insertReadyJob : q.insertReadyKeyedJob,
+            [
+              job.id,
+              job.name,
+              job.task,
+              job.module ?? null,
+              params,
+              job.priority,
+              job.maxAttempts,
+              job.timeout,
+              job.retryDelay,
+              job.backoff,
+              job.description,
+              job.runAt ?? p.now,
+              p.now,
+              this.#channel,
+              taskPayload([job.task]),
+              job.queue,
+              job.maxRetryDelay,
+              ...(key === undefined ? [] : [key]),
+            ] as Param[],
+            PREPARED,
+          );
+          if (key === undefined || Number(rows[0].inserted) > 0) return [job.id];
           // Its key is held: by whom (the holder may have ended since: then insert again).
           const [holder] = await sql.unsafe(q.keyHolder, [job.queue, job.uniqueKey!], PREPARED);
           if (holder !== undefined) return [String(holder.id)];
@@ -470,7 +475,9 @@ export class PostgresBackend implements Backend {
       const completions = p.outcomes.filter((o) => o.kind === "completed");
       const written: Promise<unknown>[] = [];
       // The handlers' last progress, before their outcomes (which a retry clears).
-      const progress = p.outcomes.filter((o) => o.kind !== "released" && o.job.progress !== undefined)
+      const progress = p.outcomes.filter((o) =>
+        o.kind !== "released" && o.job.progress !== undefined
+      )
         .map((o) => ({ seq: o.job.seq, run: o.job.run, progress: o.job.progress! }));
       if (progress.length > 0) written.push(run(q.setProgress, [progress]));
       const completed = completions.length === 0 ? undefined : run(q.complete, [

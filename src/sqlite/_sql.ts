@@ -298,7 +298,8 @@ export const SQL = {
   /** Every queue's jobs, counted by status. */
   queueCounts: `SELECT queue, status, count(*) FROM gigq_jobs GROUP BY queue, status`,
   /** Progress ?1 of job ?2's attempt run ?3, if it still holds the job. */
-  setProgress: `UPDATE gigq_jobs SET progress = ?1 WHERE seq = ?2 AND status = 'running' AND runs = ?3`,
+  setProgress:
+    `UPDATE gigq_jobs SET progress = ?1 WHERE seq = ?2 AND status = 'running' AND runs = ?3`,
   /** Whether queue ?1 is paused. */
   isPaused: `SELECT EXISTS (SELECT 1 FROM gigq_queues WHERE name = ?1 AND paused = 1)`,
   /** Resumes queue ?1 at ?2 (a queue never paused nor named keeps no row). */

@@ -157,6 +157,19 @@ export const LEASE_OWNER: unique symbol = Symbol("gigq.leaseOwner");
  */
 export const ATTEMPT_LINES: unique symbol = Symbol("gigq.attemptLines");
 
+/**
+ * The key of an internal Worker option: called when the handler of a job
+ * cancelled while it ran settles (a pool's parent ends a Web Worker whose
+ * handler does not).
+ */
+export const ON_CANCEL_SETTLED: unique symbol = Symbol("gigq.onCancelSettled");
+
+/**
+ * How often a worker with running jobs asks whether one was cancelled, in
+ * milliseconds (on PostgreSQL a NOTIFY also asks at once).
+ */
+export const CANCEL_CHECK_MS = 1000;
+
 /** How far past `timeout + timeoutGrace` a lease may run: time to write the outcome. */
 export const LEASE_MARGIN_MS = 3000;
 
@@ -263,6 +276,12 @@ export class Worker implements AsyncDisposable {
   /** The loop is waiting for work with a free slot: a commit elsewhere should wake it. */
   #idle = false;
   #graceTimer: TimerId | undefined;
+  /** The next look for running jobs cancelled meanwhile. */
+  #cancelTimer: TimerId | undefined;
+  /** Stops the backend's notifications of cancels (while jobs run). */
+  #unwatchEnds: (() => void) | undefined;
+  /** A look for cancelled jobs is under way; another was asked for meanwhile. */
+  #cancelLook: "idle" | "looking" | "again" = "idle";
 
   /**
    * Prepares a worker for the queue in `path`. Nothing runs until
@@ -328,6 +347,9 @@ export class Worker implements AsyncDisposable {
         this.#log !== defaultLogger,
       changed: () => this.#signal(),
       onStall: (ms, entry) => this.#stalled(ms, entry),
+      onCancelSettled: (options as { [ON_CANCEL_SETTLED]?: (job: Claimed) => void })[
+        ON_CANCEL_SETTLED
+      ],
     });
     const owner = (options as { [LEASE_OWNER]?: string })[LEASE_OWNER];
     this.#claimer = {
@@ -494,6 +516,61 @@ export class Worker implements AsyncDisposable {
     this.#signal();
   }
 
+  /**
+   * While attempts run: looks every {@linkcode CANCEL_CHECK_MS} (and at
+   * each notification of a cancel, where the backend sends them) for jobs
+   * cancelled while they run, and aborts their handlers.
+   */
+  #armCancelCheck(): void {
+    if (this.#closed || this.#attempts.undecided === 0) return;
+    this.#unwatchEnds ??= this.#backend.watchEnds({
+      wake: () => void this.#lookForCancels(),
+      debug: (message) => this.#log("debug", `worker ${this.id}: ${message}`),
+    });
+    if (this.#cancelTimer !== undefined) return;
+    this.#cancelTimer = this.#clock.setTimeout(() => {
+      this.#cancelTimer = undefined;
+      void this.#lookForCancels();
+    }, CANCEL_CHECK_MS);
+  }
+
+  #clearCancelCheck(): void {
+    if (this.#cancelTimer !== undefined) this.#clock.clearTimeout(this.#cancelTimer);
+    this.#cancelTimer = undefined;
+    const unwatch = this.#unwatchEnds;
+    this.#unwatchEnds = undefined;
+    unwatch?.();
+  }
+
+  async #lookForCancels(): Promise<void> {
+    if (this.#cancelLook !== "idle") {
+      this.#cancelLook = "again";
+      return;
+    }
+    this.#cancelLook = "looking";
+    try {
+      do {
+        this.#cancelLook = "looking";
+        const runs = this.#attempts.undecidedAttempts().map((e) => ({
+          seq: e.job.seq,
+          run: e.job.run,
+        }));
+        if (runs.length === 0 || this.#closed) break;
+        const seqs = await this.#backend.cancelledRuns({ runs });
+        if (seqs.length > 0) this.#attempts.cancelled(new Set(seqs));
+      } while ((this.#cancelLook as string) === "again");
+    } catch (error) {
+      this.#log(
+        "warn",
+        `worker ${this.id}: could not look for cancelled jobs: ${errorText(error).message}`,
+      );
+    } finally {
+      this.#cancelLook = "idle";
+    }
+    if (this.#attempts.undecided > 0 && !this.#closed) this.#armCancelCheck();
+    else this.#clearCancelCheck();
+  }
+
   #clearHeartbeat(): void {
     if (this.#heartbeat !== undefined) this.#clock.clearTimeout(this.#heartbeat);
     this.#heartbeat = undefined;
@@ -535,10 +612,14 @@ export class Worker implements AsyncDisposable {
     const entry = this.#attempts.run(job);
     if (!entry.decided) {
       this.#armHeartbeat();
+      this.#armCancelCheck();
       await new Promise<void>((resolve) => entry.onDecided = resolve);
     }
     await this.#cycle(backend, 0);
-    if (this.#attempts.undecided === 0) this.#attempts.clearDeadline();
+    if (this.#attempts.undecided === 0) {
+      this.#attempts.clearDeadline();
+      this.#clearCancelCheck();
+    }
     if (this.#attempts.size === 0) this.#clearHeartbeat();
     return true;
   }
@@ -567,6 +648,7 @@ export class Worker implements AsyncDisposable {
       this.#idle = false;
       this.#attempts.clearDeadline();
       this.#clearHeartbeat();
+      this.#clearCancelCheck();
       this.#stopWatcher();
       if (this.#graceTimer !== undefined) this.#clock.clearTimeout(this.#graceTimer);
       this.#graceTimer = undefined;
@@ -612,6 +694,7 @@ export class Worker implements AsyncDisposable {
         continue;
       }
       for (const job of claimed) this.#attempts.run(job);
+      if (claimed.length > 0) this.#armCancelCheck();
       if (this.#stopRequested) break;
       if (!this.#attempts.hasOutcomes) {
         if (this.#reopen) {
@@ -770,6 +853,7 @@ export class Worker implements AsyncDisposable {
 
   #release(): void {
     this.#clearHeartbeat();
+    this.#clearCancelCheck();
     this.#stopWatcher();
     this.#attempts.clearDeadline();
     this.#backend.close();

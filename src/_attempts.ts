@@ -90,8 +90,12 @@ export interface AttemptsOptions {
   attemptLines: boolean;
   /** Something changed the loop may act on: an outcome, a freed slot. */
   changed: () => void;
-  /** The handler of a job cancelled while it ran has settled (a pool's parent waits for it). */
-  onCancelSettled?: (job: Claimed) => void;
+  /**
+   * A job was found cancelled while it ran (`noticed`), and later its
+   * handler settled (`settled`): a pool's parent ends a Web Worker whose
+   * handler does not.
+   */
+  onCancel?: (job: Claimed, phase: "noticed" | "settled") => void;
   /** A handler's synchronous stretch of `ms` outlasted the lease. */
   onStall: (ms: number, entry: Running) => void;
 }
@@ -128,7 +132,7 @@ export class Attempts {
   #attemptLines: boolean;
   #changed: () => void;
   #onStall: (ms: number, entry: Running) => void;
-  #onCancelSettled: ((job: Claimed) => void) | undefined;
+  #onCancel: ((job: Claimed, phase: "noticed" | "settled") => void) | undefined;
 
   constructor(o: AttemptsOptions) {
     this.#tasks = o.tasks;
@@ -140,7 +144,7 @@ export class Attempts {
     this.#attemptLines = o.attemptLines;
     this.#changed = o.changed;
     this.#onStall = o.onStall;
-    this.#onCancelSettled = o.onCancelSettled;
+    this.#onCancel = o.onCancel;
   }
 
   /** Counters so far. */
@@ -362,7 +366,7 @@ export class Attempts {
 
   #settled(entry: Running, ok: boolean, value: unknown): void {
     if (!this.#active.delete(entry)) return; // Abandoned: already logged.
-    if (entry.cut === "was cancelled") this.#onCancelSettled?.(entry.job);
+    if (entry.cut === "was cancelled") this.#onCancel?.(entry.job, "settled");
     if (entry.decided) {
       // It already timed out or was released: a late finish changes nothing.
       // Rejecting once its signal aborted is what a handler should do; only
@@ -448,6 +452,7 @@ export class Attempts {
             `while it ran; aborting its handler`,
         );
       }
+      this.#onCancel?.(job, "noticed");
       const reason = new JobCancelledError(job.id);
       entry.controller ??= new AbortController();
       entry.controller.abort(reason);

@@ -364,6 +364,8 @@ export interface Backend {
    * Returns how many it requeued.
    */
   requeueMany(p: { filter: BulkFilter; now: number }): Promise<number>;
+  /** The claims (seq and run) lease owner `owner` runs now. */
+  runningOf(p: { owner: string }): Promise<{ seq: number; run: number }[]>;
   /** Which of these claims (seq and run) were cancelled while they ran: their seqs. */
   cancelledRuns(p: { runs: readonly { seq: number; run: number }[] }): Promise<number[]>;
   /**

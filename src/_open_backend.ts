@@ -319,6 +319,10 @@ class LoadedOnOpen implements Backend {
     return await this.#run((b) => b.requeueMany(p));
   }
 
+  async runningOf(p: { owner: string }): Promise<{ seq: number; run: number }[]> {
+    return await this.#run((b) => b.runningOf(p));
+  }
+
   async cancelledRuns(p: { runs: readonly { seq: number; run: number }[] }): Promise<number[]> {
     return await this.#run((b) => b.cancelledRuns(p));
   }

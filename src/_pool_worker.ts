@@ -7,7 +7,8 @@
  * `alive` (it holds its life lock), `ready` (with the FFI handle when the ffi
  * driver is used), `pong` (its counts; also sent unasked when a handler
  * starts), `log`, `exiting` (code it does not control is ending this thread),
- * `closing` (the registry is about to close its handles), `stopped`, `error`.
+ * `closing` (the registry is about to close its handles), `cancel` (a job found cancelled
+ * while it ran, then its handler settled), `stopped`, `error`.
  *
  * How the pool sees this thread end: at `init` it takes a Web Lock (named by
  * the pool) and holds it for the life of the thread. Deno's lock manager is
@@ -25,6 +26,7 @@ import {
   ATTEMPT_LINES,
   LEASE_OWNER,
   type LogLevel,
+  ON_CANCEL,
   Worker,
   type WorkerCounts,
   type WorkerOptions,
@@ -66,6 +68,8 @@ export type FromWorker =
   | { type: "log"; lines: [LogLevel, string][] }
   | { type: "exiting"; how: string; counts: WorkerCounts | null }
   | { type: "closing" }
+  /** Job `seq` was found cancelled while it ran (`noticed`); its handler has settled (`settled`). */
+  | { type: "cancel"; seq: number; phase: "noticed" | "settled" }
   | { type: "stopped"; counts: WorkerCounts; processed?: boolean; error?: SentError }
   | { type: "error"; message: string; error?: SentError };
 
@@ -251,6 +255,8 @@ async function init(msg: InitMessage): Promise<void> {
     },
     [LEASE_OWNER]: msg.owner,
     [ATTEMPT_LINES]: msg.attemptLines,
+    [ON_CANCEL]: (job: { seq: number }, phase: "noticed" | "settled") =>
+      post({ type: "cancel", seq: job.seq, phase }),
   } as WorkerOptions);
   // What the parent needs to free this isolate's storage should it be terminated.
   const probe = openBackend(msg.spec);

@@ -158,11 +158,11 @@ export const LEASE_OWNER: unique symbol = Symbol("gigq.leaseOwner");
 export const ATTEMPT_LINES: unique symbol = Symbol("gigq.attemptLines");
 
 /**
- * The key of an internal Worker option: called when the handler of a job
- * cancelled while it ran settles (a pool's parent ends a Web Worker whose
- * handler does not).
+ * The key of an internal Worker option: called when a job is found
+ * cancelled while it ran, and when its handler then settles (a pool's parent
+ * ends a Web Worker whose handler does not).
  */
-export const ON_CANCEL_SETTLED: unique symbol = Symbol("gigq.onCancelSettled");
+export const ON_CANCEL: unique symbol = Symbol("gigq.onCancel");
 
 /**
  * How often a worker with running jobs asks whether one was cancelled, in
@@ -347,9 +347,9 @@ export class Worker implements AsyncDisposable {
         this.#log !== defaultLogger,
       changed: () => this.#signal(),
       onStall: (ms, entry) => this.#stalled(ms, entry),
-      onCancelSettled: (options as { [ON_CANCEL_SETTLED]?: (job: Claimed) => void })[
-        ON_CANCEL_SETTLED
-      ],
+      onCancel: (options as {
+        [ON_CANCEL]?: (job: Claimed, phase: "noticed" | "settled") => void;
+      })[ON_CANCEL],
     });
     const owner = (options as { [LEASE_OWNER]?: string })[LEASE_OWNER];
     this.#claimer = {

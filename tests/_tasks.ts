@@ -81,3 +81,13 @@ export const hog = task("hog", (p: { ms: number }) => {
   while (Date.now() < end) { /* busy */ }
   return p.ms;
 });
+
+/**
+ * Waits 60 s whatever its signal says (a handler that ignores a cancel),
+ * then returns `n`: only the pool's termination of its Web Worker ends it sooner.
+ */
+export const deaf = task(
+  "deaf",
+  (p: { n?: number }) => new Promise((resolve) => setTimeout(() => resolve(p.n ?? null), 60_000)),
+  { timeout: 3600 },
+);

@@ -322,6 +322,8 @@ function build(schema: string) {
     /** Whether lease owner $1 runs a job past its timeout by more than the grace ($2 = now - grace). */
     workerOverdue: `SELECT EXISTS (SELECT 1 FROM ${jobs} WHERE status = 'running'
       AND lease_owner = $1::text AND started_at + timeout * 1000 < $2::bigint) AS overdue`,
+    /** The claims (seq, runs) lease owner $1 runs now. */
+    ownerRuns: `SELECT seq, runs FROM ${jobs} WHERE status = 'running' AND lease_owner = $1::text`,
     /** Running jobs of lease owner $1, locked, for a pool that lost its Web Worker. */
     workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,
         timeout, children, worker_id

@@ -1009,6 +1009,12 @@ export class PostgresBackend implements Backend {
     }
   }
 
+  async runningOf(p: { owner: string }): Promise<{ seq: number; run: number }[]> {
+    const sql = await this.#ready();
+    const rows = await sql.unsafe(this.#q.ownerRuns, [p.owner], PREPARED);
+    return rows.map((r) => ({ seq: Number(r.seq), run: Number(r.runs) }));
+  }
+
   async cancelledRuns(p: { runs: readonly { seq: number; run: number }[] }): Promise<number[]> {
     if (p.runs.length === 0) return [];
     const sql = await this.#ready();

@@ -356,6 +356,9 @@ export const SQL = {
   workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,
       timeout, children, worker_id
     FROM gigq_jobs INDEXED BY gigq_jobs_leases WHERE status = 'running' AND lease_owner = ?1`,
+  /** The claims (seq, run) lease owner ?1 runs now. */
+  ownerRuns: `SELECT seq, runs FROM gigq_jobs INDEXED BY gigq_jobs_leases
+    WHERE status = 'running' AND lease_owner = ?1`,
   /**
    * Whether lease owner ?1 runs a job past its timeout by more than the grace
    * (?2 = now - grace).

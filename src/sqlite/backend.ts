@@ -285,6 +285,16 @@ export class SqliteBackend implements Backend {
     }
   }
 
+  async runningOf(p: { owner: string }): Promise<{ seq: number; run: number }[]> {
+    const s = await this.#ready();
+    return await s.read(() =>
+      s.conn.prepare(SQL.ownerRuns).values(p.owner).map((r) => ({
+        seq: Number(r[0]),
+        run: Number(r[1]),
+      }))
+    );
+  }
+
   async cancelledRuns(p: { runs: readonly { seq: number; run: number }[] }): Promise<number[]> {
     if (p.runs.length === 0) return [];
     const s = await this.#ready();

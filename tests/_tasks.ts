@@ -91,3 +91,13 @@ export const deaf = task(
   (p: { n?: number }) => new Promise((resolve) => setTimeout(() => resolve(p.n ?? null), 60_000)),
   { timeout: 3600 },
 );
+
+/** Waits until its signal aborts, prints the reason's name, then returns it (a late result). */
+export const awaitAbort = task("awaitAbort", (_p: unknown, ctx) =>
+  new Promise((resolve) => {
+    ctx.signal.addEventListener("abort", () => {
+      const name = (ctx.signal.reason as Error)?.name;
+      console.log(`aborted: ${name}`);
+      resolve(name);
+    });
+  }), { timeout: 3600 });

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { Job, JobCancelledError, JobQueue, task, why, Worker } from "../mod.ts";
 import { backendTest, postgresTest } from "./_backends.ts";
-import { FakeClock } from "./_helpers.ts";
+import { FakeClock, until } from "./_helpers.ts";
+import { awaitAbort } from "./_tasks.ts";
 
 const quiet = () => {};
 
@@ -141,5 +142,39 @@ postgresTest(
     assert.equal(await done, true);
     worker.close();
     queue.close();
+  },
+);
+
+backendTest(
+  "a worker in another process aborts the signal of a job cancelled here",
+  async ({ target, driver, options }) => {
+    const queue = new JobQueue(target, options);
+    const id = await awaitAbort.submit(queue, {});
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./_cancel_worker.ts", import.meta.url).pathname,
+        target,
+        driver ?? "",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    try {
+      await until(async () => (await queue.getStatus(id))?.status === "running", 30_000);
+      assert.equal(await queue.cancel(id), true);
+      const out = await child.output();
+      const stdout = new TextDecoder().decode(out.stdout);
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      assert.match(stdout, /aborted: JobCancelledError\ndone/);
+      const job = await queue.getStatus(id);
+      assert.equal(job?.status, "cancelled", "its late result is fenced out");
+      assert.equal(job?.result, null);
+    } finally {
+      clearTimeout(killer);
+      queue.close();
+    }
   },
 );

@@ -73,7 +73,10 @@ export interface WorkerPoolOptions extends ConnectionOptions {
   /**
    * Seconds past a job's timeout after which, if its handler still has not
    * given up, the pool terminates the Web Worker running it, records the
-   * attempt as timed out, and starts a new Web Worker in its place.
+   * attempt as timed out, and starts a new Web Worker in its place. The
+   * same for a job cancelled while it runs: that long after the pool hears
+   * of the cancel, a handler that has not settled has its Web Worker
+   * terminated and replaced.
    *
    * @default {5}
    */

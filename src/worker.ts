@@ -79,7 +79,8 @@ export interface WorkerOptions extends ConnectionOptions {
   lease?: number;
   /**
    * Seconds after a job's timeout (when its attempt is recorded as timed out
-   * and `ctx.signal` aborts) that its handler may keep its slot. A handler
+   * and `ctx.signal` aborts), or after the worker saw it cancelled while it
+   * ran, that its handler may keep its slot. A handler
    * still unsettled then is abandoned: its slot is freed for other jobs and
    * it is counted in `counts.abandoned` (its eventual result is ignored).
    *

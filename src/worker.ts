@@ -283,6 +283,8 @@ export class Worker implements AsyncDisposable {
   #unwatchEnds: (() => void) | undefined;
   /** A look for cancelled jobs is under way; another was asked for meanwhile. */
   #cancelLook: "idle" | "looking" | "again" = "idle";
+  /** The steps and lease renewals in flight (a look for cancels waits for them). */
+  #inFlight = new Set<Promise<unknown>>();
 
   /**
    * Prepares a worker for the queue in `path`. Nothing runs until
@@ -455,13 +457,13 @@ export class Worker implements AsyncDisposable {
       this.#stallLogged = false;
       this.#checkFile();
       try {
-        await this.#backend.renewLeases({
+        await this.#tracked(this.#backend.renewLeases({
           owner: this.#claimer.owner,
           workerId: this.id,
           now: this.#clock.now(),
           leaseMs: this.#leaseMs,
           graceMs: this.#claimer.graceMs,
-        });
+        }));
       } catch (error) {
         this.#log(
           "error",
@@ -543,6 +545,14 @@ export class Worker implements AsyncDisposable {
     unwatch?.();
   }
 
+  /** Tracks `p` as in flight until it settles. */
+  #tracked<T>(p: Promise<T>): Promise<T> {
+    this.#inFlight.add(p);
+    const done = () => void this.#inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
   async #lookForCancels(): Promise<void> {
     if (this.#cancelLook !== "idle") {
       this.#cancelLook = "again";
@@ -551,6 +561,12 @@ export class Worker implements AsyncDisposable {
     this.#cancelLook = "looking";
     try {
       do {
+        // Behind the steps and renewals in flight, not beside them: a look
+        // adds no connection of its own (one stuck behind a cut network
+        // would only fail on connecting).
+        while (this.#inFlight.size > 0) {
+          await Promise.allSettled([...this.#inFlight]);
+        }
         this.#cancelLook = "looking";
         const runs = this.#attempts.undecidedAttempts().map((e) => ({
           seq: e.job.seq,
@@ -581,12 +597,12 @@ export class Worker implements AsyncDisposable {
   async #cycle(backend: Backend, limit: number): Promise<Claimed[]> {
     const outcomes = this.#attempts.take();
     try {
-      return await backend.step({
+      return await this.#tracked(backend.step({
         claimer: this.#claimer,
         outcomes,
         limit,
         now: this.#clock.now(),
-      });
+      }));
     } catch (error) {
       this.#attempts.giveBack(outcomes);
       throw error;

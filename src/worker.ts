@@ -285,6 +285,8 @@ export class Worker implements AsyncDisposable {
   #cancelLook: "idle" | "looking" | "again" = "idle";
   /** The steps and lease renewals in flight (a look for cancels waits for them). */
   #inFlight = new Set<Promise<unknown>>();
+  /** The look for cancels in flight (a step waits for it). */
+  #look: Promise<number[]> | undefined;
 
   /**
    * Prepares a worker for the queue in `path`. Nothing runs until
@@ -561,9 +563,9 @@ export class Worker implements AsyncDisposable {
     this.#cancelLook = "looking";
     try {
       do {
-        // Behind the steps and renewals in flight, not beside them: a look
-        // adds no connection of its own (one stuck behind a cut network
-        // would only fail on connecting).
+        // Behind the steps and renewals in flight, and steps wait for it: a
+        // look needs no connection of its own (one opened while the network
+        // is cut would only fail on connecting, and fail a step with it).
         while (this.#inFlight.size > 0) {
           await Promise.allSettled([...this.#inFlight]);
         }
@@ -573,7 +575,13 @@ export class Worker implements AsyncDisposable {
           run: e.job.run,
         }));
         if (runs.length === 0 || this.#closed) break;
-        const seqs = await this.#backend.cancelledRuns({ runs });
+        const look = this.#look = this.#backend.cancelledRuns({ runs });
+        let seqs: number[];
+        try {
+          seqs = await look;
+        } finally {
+          this.#look = undefined;
+        }
         if (seqs.length > 0) this.#attempts.cancelled(new Set(seqs));
       } while ((this.#cancelLook as string) === "again");
     } catch (error) {
@@ -595,6 +603,8 @@ export class Worker implements AsyncDisposable {
 
   /** Writes decided outcomes and claims up to `limit` jobs, in one transaction. */
   async #cycle(backend: Backend, limit: number): Promise<Claimed[]> {
+    // Never beside a look for cancels: together they would need a connection more.
+    while (this.#look !== undefined) await this.#look.catch(() => {});
     const outcomes = this.#attempts.take();
     try {
       return await this.#tracked(backend.step({

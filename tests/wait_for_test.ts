@@ -1,6 +1,6 @@
 /** queue.waitFor: woken by the job's end, not by polling; on every backend. */
 import assert from "node:assert/strict";
-import { JobNotFoundError, JobQueue, task, WaitTimeoutError, Worker } from "../mod.ts";
+import { Job, JobNotFoundError, JobQueue, task, WaitTimeoutError, Worker } from "../mod.ts";
 import { backendTest } from "./_backends.ts";
 import { FakeClock } from "./_helpers.ts";
 import { noop } from "./_tasks.ts";
@@ -86,6 +86,26 @@ backendTest(
     }
     // deno-lint-ignore no-explicit-any
     await assert.rejects(queue.waitFor(id, { wait: 1 } as any), TypeError);
+    queue.close();
+  },
+);
+
+backendTest(
+  "waitFor on a dependent resolves when its parent's failure cancels it",
+  async ({ target, options }) => {
+    const clock = new FakeClock(); // never ticked: woken by the end, not the poll
+    const queue = new JobQueue(target, { ...options, clock });
+    const parent = await fail.submit(queue, {});
+    const child = await queue.submit(new Job({ task: "noop", dependencies: [parent] }));
+    const wait = queue.waitFor(child);
+    await new Promise((r) => setTimeout(r, 100));
+    const worker = new Worker(target, { ...options, tasks: [noop, fail], clock, logger: quiet });
+    assert.equal(await worker.processOne(), true);
+    worker.close();
+    const job = await within(wait, 10_000);
+    assert.notEqual(job, "pending");
+    assert.equal((job as { status: string }).status, "cancelled");
+    assert.equal((job as { error: string }).error, `Cancelled: dependency ${parent} failed`);
     queue.close();
   },
 );

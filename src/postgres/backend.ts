@@ -558,10 +558,16 @@ export class PostgresBackend implements Backend {
         written.push(run(q.releaseChildren, [parentsDone]));
         wake = true;
       }
+      let cascaded = false;
       for (const e of await Promise.all(ended)) {
         if (e.ready) wake = true;
-        if (e.cascade !== undefined) written.push(this.#cascade(run, ...e.cascade, now));
+        if (e.cascade !== undefined) {
+          written.push(this.#cascade(run, ...e.cascade, now));
+          cascaded = true;
+        }
       }
+      // Dependents cancelled with it end too: tell waiters ('[]': no idle worker wakes for it).
+      if (cascaded) written.push(run(q.notify, [this.#channel, "[]"]));
       const reaped = await expired;
       await Promise.all(written);
       if (reaped.length > 0) {

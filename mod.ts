@@ -33,12 +33,15 @@ export type { Backoff, JobInit, JobOptions, TaskRef } from "./src/job.ts";
 export { JobStatus, parseJobStatus } from "./src/job_status.ts";
 export { JobQueue } from "./src/queue.ts";
 export type {
+  CancelManyFilter,
   ClearOptions,
   JobQueueOptions,
   ListOptions,
   QueueTransaction,
+  RequeueManyFilter,
   StatsOptions,
   SubmitResult,
+  WaitOptions,
 } from "./src/queue.ts";
 export type { ExecutionInfo, JobDetails, JobInfo, QueueInfo, QueueStats } from "./src/job_info.ts";
 export { defaultLogger, Worker } from "./src/worker.ts";
@@ -63,12 +66,14 @@ export { closeConnection, closeConnections, getConnection } from "./src/sqlite/r
 export type { ConnectionOptions } from "./src/sqlite/registry.ts";
 export {
   DriverConflictError,
+  JobCancelledError,
   JobNotFoundError,
   JobTimeoutError,
   NoQueueError,
   NoRetryError,
   QueueClosedError,
   ReadOnlyQueueError,
+  WaitTimeoutError,
 } from "./src/errors.ts";
 export type { NoQueueReason, ReadOnlyQueueReason } from "./src/errors.ts";
 export { SchemaError } from "./src/sqlite/schema.ts";

@@ -10,7 +10,7 @@ import type { Claimed, Outcome } from "./_backend.ts";
 import { errorText } from "./_error_text.ts";
 import { type JsonValue, toJson } from "./_json.ts";
 import type { Clock, TimerId } from "./clock.ts";
-import { isNoRetry, JobTimeoutError } from "./errors.ts";
+import { isNoRetry, JobCancelledError, JobTimeoutError } from "./errors.ts";
 import { retryDelaySeconds } from "./job.ts";
 import type { JobContext, Task } from "./task.ts";
 import type { Logger, WorkerCounts } from "./worker.ts";
@@ -24,7 +24,9 @@ export interface Running {
   /** Its outcome has been decided (completed, failed, timed out or released). */
   decided: boolean;
   /** How it was decided before its handler settled, if it was. */
-  cut?: "timed out" | "released";
+  cut?: "timed out" | "released" | "was cancelled";
+  /** Clock time at which a cut handler still unsettled is abandoned (not for a released one). */
+  giveUpAt?: number;
   /** The handler had asked for ctx.signal before it was cut. */
   watched?: boolean;
   /** Called once decided (processOne waits for its job this way). */
@@ -110,6 +112,12 @@ export interface AttemptsOptions {
   attemptLines: boolean;
   /** Something changed the loop may act on: an outcome, a freed slot. */
   changed: () => void;
+  /**
+   * A job was found cancelled while it ran (`noticed`), and later its
+   * handler settled (`settled`): a pool's parent ends a Web Worker whose
+   * handler does not.
+   */
+  onCancel?: (job: Claimed, phase: "noticed" | "settled") => void;
   /** A handler's synchronous stretch of `ms` outlasted the lease. */
   onStall: (ms: number, entry: Running) => void;
   /** Writes a running attempt's progress now (fenced; failures only cost that write). */
@@ -149,6 +157,7 @@ export class Attempts {
   #changed: () => void;
   #onStall: (ms: number, entry: Running) => void;
   #writeProgress: (job: Claimed) => void;
+  #onCancel: ((job: Claimed, phase: "noticed" | "settled") => void) | undefined;
 
   constructor(o: AttemptsOptions) {
     this.#tasks = o.tasks;
@@ -160,6 +169,7 @@ export class Attempts {
     this.#attemptLines = o.attemptLines;
     this.#changed = o.changed;
     this.#onStall = o.onStall;
+    this.#onCancel = o.onCancel;
     this.#writeProgress = o.writeProgress;
   }
 
@@ -331,8 +341,8 @@ export class Attempts {
         if (entry.deadline <= now) this.#timedOut(entry);
         else if (entry.deadline < next) next = entry.deadline;
       }
-      if (entry.cut !== "timed out") continue;
-      const giveUp = entry.deadline + this.#graceMs;
+      const giveUp = entry.giveUpAt;
+      if (giveUp === undefined) continue;
       if (giveUp <= now) this.#abandon(entry);
       else if (giveUp < next) next = giveUp;
     }
@@ -343,11 +353,14 @@ export class Attempts {
   #abandon(entry: Running): void {
     this.#active.delete(entry);
     this.#counts.abandoned++;
+    const after = entry.cut === "was cancelled"
+      ? "it was cancelled"
+      : `its ${entry.job.timeout} s timeout`;
     this.#log(
       "error",
       `job ${entry.job.id} (${entry.job.name}): its handler had not settled ${
         this.#graceMs / 1000
-      } s after its ${entry.job.timeout} s timeout, though its signal was aborted; its slot is ` +
+      } s after ${after}, though its signal was aborted; its slot is ` +
         `freed for other jobs and its promise abandoned (${this.#counts.abandoned} so far). ` +
         `Make the handler stop when ctx.signal aborts`,
     );
@@ -415,6 +428,7 @@ export class Attempts {
 
   #settled(entry: Running, ok: boolean, value: unknown): void {
     if (!this.#active.delete(entry)) return; // Abandoned: already logged.
+    if (entry.cut === "was cancelled") this.#onCancel?.(entry.job, "settled");
     if (entry.decided) {
       // It already timed out or was released: a late finish changes nothing.
       // Rejecting once its signal aborted is what a handler should do; only
@@ -465,6 +479,7 @@ export class Attempts {
     if (entry.decided) return;
     const reason = new JobTimeoutError(entry.job.id, entry.job.timeout);
     entry.cut = "timed out";
+    entry.giveUpAt = entry.deadline + this.#graceMs;
     entry.watched = entry.controller !== undefined;
     this.#fail(entry, "timeout", reason.message, reason.message, false);
     // The handler keeps its slot until it returns; abort asks it to.
@@ -472,6 +487,39 @@ export class Attempts {
     if (entry.controller === undefined) {
       entry.controller = new AbortController();
       entry.controller.abort(reason);
+    }
+  }
+
+  /**
+   * Aborts the handlers of the undecided attempts of jobs `seqs`, which were
+   * cancelled while they ran: the queue already says so, so nothing is
+   * written; what the handlers do from now on is ignored, and one still
+   * unsettled `timeoutGrace` later is abandoned.
+   */
+  cancelled(seqs: ReadonlySet<number>): void {
+    const now = this.#clock.now();
+    for (const entry of this.#active) {
+      if (entry.decided || !seqs.has(entry.job.seq)) continue;
+      const job = entry.job;
+      entry.cut = "was cancelled";
+      entry.watched = entry.controller !== undefined;
+      entry.giveUpAt = now + this.#graceMs;
+      entry.decided = true;
+      this.#undecided--;
+      entry.onDecided?.();
+      this.#changed();
+      if (this.#attemptLines) {
+        this.#log(
+          "info",
+          `job ${job.id} (${job.name}): attempt ${job.attempt}/${job.maxAttempts} cancelled ` +
+            `while it ran; aborting its handler`,
+        );
+      }
+      this.#onCancel?.(job, "noticed");
+      const reason = new JobCancelledError(job.id);
+      entry.controller ??= new AbortController();
+      entry.controller.abort(reason);
+      if (entry.giveUpAt < this.#deadlineAt) this.#armDeadline(entry.giveUpAt);
     }
   }
 

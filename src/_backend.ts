@@ -121,6 +121,22 @@ export function keyHeldMessage(id: string, key: string, queue: string, holder?: 
     `once that job has ended)`;
 }
 
+/** The error a job cancelled while it ran carries (and its attempt's record). */
+export const CANCELLED_WHILE_RUNNING = "Cancelled by a user while it ran";
+
+/** Which jobs a bulk cancel or requeue touches (validated: at least one filter given). */
+export interface BulkFilter {
+  /** The statuses a job may have (for cancel: pending and running at most). */
+  statuses: readonly JobStatus[];
+  /** Only jobs of this named queue (undefined: any). */
+  queue: string | undefined;
+  /** Only jobs of this name (undefined: any). */
+  name: string | undefined;
+}
+
+/** Most jobs a bulk cancel or requeue changes in one transaction (it runs several for more). */
+export const BULK_BATCH = 500;
+
 /** What `listJobs` asks for: newest first, at most `limit`. */
 export interface ListParams {
   status: JobStatus | undefined;
@@ -337,8 +353,35 @@ export interface Backend {
     now: number;
     fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
   }): Promise<T>;
+  /** Cancels a pending or running job (a running one ends at once; its worker is told). */
   cancel(p: { id: string; now: number }): Promise<boolean>;
   requeue(p: { id: string; now: number }): Promise<boolean>;
+  /**
+   * Cancels every job matching `filter` (as `cancel` each), in transactions
+   * of at most {@linkcode BULK_BATCH} jobs, in seq order; jobs added after
+   * it began are left alone. Returns how many it cancelled.
+   */
+  cancelMany(p: { filter: BulkFilter; now: number }): Promise<number>;
+  /**
+   * Requeues every job matching `filter` (as `requeue` each, but a job whose
+   * unique key is held is skipped, not an error), batched as `cancelMany`.
+   * Returns how many it requeued.
+   */
+  requeueMany(p: { filter: BulkFilter; now: number }): Promise<number>;
+  /** The claims (seq and run) lease owner `owner` runs now. */
+  runningOf(p: { owner: string }): Promise<{ seq: number; run: number }[]>;
+  /** Which of these claims (seq and run) were cancelled while they ran: their seqs. */
+  cancelledRuns(p: { runs: readonly { seq: number; run: number }[] }): Promise<number[]>;
+  /**
+   * Calls `wake` when a job may have ended or been cancelled elsewhere (a
+   * hint: callers also poll, slowly). With `id`, also makes that job's end
+   * wake this watch where ends are otherwise silent (PostgreSQL). Returns the stop.
+   */
+  watchEnds(p: {
+    id?: string;
+    wake: () => void;
+    debug: (message: string) => void;
+  }): () => void;
   clear(p: { before: number; now: number }): Promise<number>;
   getJob(p: { id: string; now: number }): Promise<JobDetails | undefined>;
   listJobs(p: ListParams): Promise<JobInfo[]>;

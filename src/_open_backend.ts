@@ -10,6 +10,7 @@
 import type {
   Backend,
   BackendSpec,
+  BulkFilter,
   Claimed,
   ListParams,
   MigrationPlan,
@@ -328,6 +329,26 @@ class LoadedOnOpen implements Backend {
 
   async requeue(p: { id: string; now: number }): Promise<boolean> {
     return await this.#run((b) => b.requeue(p));
+  }
+
+  async cancelMany(p: { filter: BulkFilter; now: number }): Promise<number> {
+    return await this.#run((b) => b.cancelMany(p));
+  }
+
+  async requeueMany(p: { filter: BulkFilter; now: number }): Promise<number> {
+    return await this.#run((b) => b.requeueMany(p));
+  }
+
+  async runningOf(p: { owner: string }): Promise<{ seq: number; run: number }[]> {
+    return await this.#run((b) => b.runningOf(p));
+  }
+
+  async cancelledRuns(p: { runs: readonly { seq: number; run: number }[] }): Promise<number[]> {
+    return await this.#run((b) => b.cancelledRuns(p));
+  }
+
+  watchEnds(p: Parameters<Backend["watchEnds"]>[0]): () => void {
+    return this.#inner?.watchEnds(p) ?? (() => {});
   }
 
   async clear(p: { before: number; now: number }): Promise<number> {

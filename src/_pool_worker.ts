@@ -9,7 +9,8 @@
  * counts; also sent unasked when a handler starts), `log`, `events` (the
  * worker's lifecycle events the pool listens to, batched like log lines),
  * `exiting` (code it does not control is ending this thread),
- * `closing` (the registry is about to close its handles), `stopped`, `error`.
+ * `closing` (the registry is about to close its handles), `cancel` (a job found
+ * cancelled while it ran, then its handler settled), `stopped`, `error`.
  *
  * How the pool sees this thread end: at `init` it takes a Web Lock (named by
  * the pool) and holds it for the life of the thread. Deno's lock manager is
@@ -32,6 +33,7 @@ import {
   ATTEMPT_LINES,
   LEASE_OWNER,
   type LogLevel,
+  ON_CANCEL,
   Worker,
   type WorkerCounts,
   type WorkerOptions,
@@ -87,6 +89,8 @@ export type FromWorker =
   | { type: "events"; events: [string, unknown][] }
   | { type: "exiting"; how: string; counts: WorkerCounts | null }
   | { type: "closing" }
+  /** Job `seq` was found cancelled while it ran (`noticed`); its handler has settled (`settled`). */
+  | { type: "cancel"; seq: number; phase: "noticed" | "settled" }
   | { type: "stopped"; counts: WorkerCounts; processed?: boolean; error?: SentError }
   | { type: "error"; message: string; error?: SentError };
 
@@ -300,6 +304,8 @@ async function init(msg: InitMessage): Promise<void> {
     },
     [LEASE_OWNER]: msg.owner,
     [ATTEMPT_LINES]: msg.attemptLines,
+    [ON_CANCEL]: (job: { seq: number }, phase: "noticed" | "settled") =>
+      post({ type: "cancel", seq: job.seq, phase }),
   } as WorkerOptions);
   forward(msg.events);
   // What the parent needs to free this isolate's storage should it be terminated.

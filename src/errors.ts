@@ -227,6 +227,72 @@ export class JobTimeoutError extends Error {
 }
 
 /**
+ * The reason `ctx.signal` aborts with when the running job is cancelled
+ * (`queue.cancel(id)`, `cancelMany`): the job has already ended
+ * `cancelled`, and whatever the handler returns or throws now is ignored.
+ *
+ * @example Tell a cancellation from a timeout in a handler
+ * ```ts ignore
+ * ctx.signal.addEventListener("abort", () => {
+ *   if (ctx.signal.reason instanceof JobCancelledError) console.log("cancelled by a user");
+ * });
+ * ```
+ */
+export class JobCancelledError extends Error {
+  /** The job that was cancelled. */
+  readonly jobId: string;
+
+  /**
+   * Creates the abort reason for a cancelled running job.
+   *
+   * @param jobId the job that was cancelled
+   */
+  constructor(jobId: string) {
+    super(`Job ${jobId} was cancelled while it ran`);
+    this.name = "JobCancelledError";
+    this.jobId = jobId;
+  }
+}
+
+/**
+ * {@linkcode JobQueue.waitFor} gave up: the job had not ended within the
+ * wait's timeout (it still runs or waits; nothing was changed).
+ *
+ * @example
+ * ```ts ignore
+ * try { await queue.waitFor(id, { timeout: 5 }); } catch (e) {
+ *   if (e instanceof WaitTimeoutError) console.log(`still ${e.status} after ${e.timeout} s`);
+ * }
+ * ```
+ */
+export class WaitTimeoutError extends Error {
+  /** The job waited for. */
+  readonly jobId: string;
+  /** Its status when the wait gave up. */
+  readonly status: string;
+  /** How long the wait was, in seconds. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error of a wait that timed out.
+   *
+   * @param jobId the job waited for
+   * @param status its status when the wait gave up
+   * @param timeout the wait, in seconds
+   */
+  constructor(jobId: string, status: string, timeout: number) {
+    super(
+      `Gave up waiting for job ${jobId} after ${timeout} seconds: it is still ${status} ` +
+        `(the wait's timeout; the job itself is unchanged)`,
+    );
+    this.name = "WaitTimeoutError";
+    this.jobId = jobId;
+    this.status = status;
+    this.timeout = timeout;
+  }
+}
+
+/**
  * The database is not one GigQ can use: written by a newer GigQ, or its
  * upgrade would break it.
  *

@@ -6,7 +6,8 @@
  *    │  ▲               │
  *    │  └──retry────────┤ (throw or timeout, attempts left)
  *    │                  ├──throw, no attempts left──▶ failed
- *    │                  └──timeout, no attempts left──▶ timeout
+ *    │                  ├──timeout, no attempts left──▶ timeout
+ *    │                  └──cancel──▶ cancelled
  *    └──cancel (or a dependency ended badly)──▶ cancelled
  * failed | timeout | cancelled ──requeue──▶ pending
  * ```
@@ -40,7 +41,10 @@ export const JobStatus = {
   COMPLETED: "completed",
   /** Threw on its last attempt. */
   FAILED: "failed",
-  /** Cancelled before it ran, directly or because a dependency ended badly. */
+  /**
+   * Cancelled (before it ran or while it ran: its worker aborts the
+   * handler), directly or because a dependency ended badly.
+   */
   CANCELLED: "cancelled",
   /** Ran past its timeout (or its worker vanished) on its last attempt. */
   TIMEOUT: "timeout",

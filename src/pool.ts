@@ -87,7 +87,10 @@ export interface WorkerPoolOptions extends ConnectionOptions {
   /**
    * Seconds past a job's timeout after which, if its handler still has not
    * given up, the pool terminates the Web Worker running it, records the
-   * attempt as timed out, and starts a new Web Worker in its place.
+   * attempt as timed out, and starts a new Web Worker in its place. The
+   * same for a job cancelled while it runs: that long after the pool hears
+   * of the cancel, a handler that has not settled has its Web Worker
+   * terminated and replaced.
    *
    * @default {5}
    */
@@ -172,6 +175,12 @@ interface Slot {
   error: SentError | undefined;
   /** Ended from outside after it had started: a new Web Worker takes its place. */
   replace: boolean;
+  /** The claims its Worker ran at the last supervision tick. */
+  runs: { seq: number; run: number }[];
+  /** Jobs cancelled while it ran them, by seq: when the parent saw it (Date.now()). */
+  cancels: Map<number, number>;
+  /** Jobs whose cancelled handlers it said had settled, before the parent saw the cancel. */
+  settledCancels: Set<number>;
 }
 
 const ZERO: WorkerCounts = {
@@ -709,6 +718,9 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
       processed: false,
       error: undefined,
       replace: false,
+      runs: [],
+      cancels: new Map(),
+      settledCancels: new Set(),
     };
     slot.ready.promise.catch(() => {});
     this.#slots[index] = slot;
@@ -770,6 +782,15 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
         if (msg.counts !== null) slot.counts = msg.counts;
         // Without a life lock to say when the thread is gone, give it a moment.
         if (slot.lifeLock === null) setTimeout(() => void this.#vanished(slot), 200);
+        break;
+      case "cancel":
+        if (msg.phase === "noticed") {
+          if (!slot.settledCancels.delete(msg.seq)) slot.cancels.set(msg.seq, Date.now());
+        } else if (!slot.cancels.delete(msg.seq)) {
+          // Settled before the parent heard of the cancel (kept small: such cancels are rare).
+          if (slot.settledCancels.size >= 1000) slot.settledCancels.clear();
+          slot.settledCancels.add(msg.seq);
+        }
         break;
       case "closing":
         // It closes its own registry now; never close that handle from here.
@@ -1025,6 +1046,7 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
       for (const slot of live) slot.web.postMessage({ type: "ping" });
       const now = Date.now();
       const overdue: Slot[] = [];
+      const ignoring: Slot[] = [];
       for (const slot of live) {
         await backend.renewLeases({
           owner: slot.owner,
@@ -1035,6 +1057,8 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
         });
         if (await backend.overdue({ owner: slot.owner, now, graceMs: this.#graceMs })) {
           overdue.push(slot);
+        } else if (await this.#ignoresCancel(backend, slot, now)) {
+          ignoring.push(slot);
         }
       }
       for (const slot of overdue) {
@@ -1045,11 +1069,42 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
             `ignores its abort signal; terminated it`,
         );
       }
+      for (const slot of ignoring) {
+        this.#retireLater(
+          slot,
+          "terminated",
+          `${slot.id} still runs the handler of job ${
+            [...slot.cancels.keys()].join(", ")
+          } more than ${this.#graceMs / 1000} s after it was cancelled, ignoring its abort ` +
+            `signal; terminated it`,
+        );
+      }
     } catch (error) {
       this.#log("error", `pool supervision: ${(error as Error).message}`);
     } finally {
       this.#ticking = false;
     }
+  }
+
+  /**
+   * Whether a Web Worker still runs the handler of a job cancelled while it
+   * ran, `timeoutGrace` after the parent heard of the cancel: from the Web
+   * Worker itself, when it notices, or — should a handler hold its thread —
+   * by asking about the jobs it ran at the last tick and runs no more. A
+   * cancelled one counts until the Web Worker says its handler settled.
+   */
+  async #ignoresCancel(backend: Backend, slot: Slot, now: number): Promise<boolean> {
+    const current = await backend.runningOf({ owner: slot.owner });
+    const live = new Set(current.map((r) => `${r.seq}:${r.run}`));
+    const gone = slot.runs.filter((r) => !live.has(`${r.seq}:${r.run}`));
+    slot.runs = current;
+    if (gone.length > 0) {
+      for (const seq of await backend.cancelledRuns({ runs: gone })) {
+        if (!slot.settledCancels.delete(seq) && !slot.cancels.has(seq)) slot.cancels.set(seq, now);
+      }
+    }
+    for (const at of slot.cancels.values()) if (at + this.#graceMs <= now) return true;
+    return false;
   }
 
   /**

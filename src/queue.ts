@@ -7,12 +7,12 @@ import { resolve } from "node:path";
 import { DEFAULT_MAX_PAYLOAD_BYTES, toJson } from "./_json.ts";
 import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
 import type { JsonValue } from "./_json.ts";
-import type { Backend, PreparedJob } from "./_backend.ts";
+import type { Backend, BulkFilter, PreparedJob } from "./_backend.ts";
 import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
 import { registerQueue } from "./_queue_backend.ts";
-import { instant, integer, knownKeys, queueName } from "./_validate.ts";
+import { instant, integer, knownKeys, oneOf, queueName } from "./_validate.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { JobNotFoundError, QueueClosedError } from "./errors.ts";
+import { JobNotFoundError, QueueClosedError, WaitTimeoutError } from "./errors.ts";
 import { Job } from "./job.ts";
 import { describe, type JobStatus, parseJobStatus, quote } from "./job_status.ts";
 import type { Connection, ConnectionOptions } from "./_open_backend.ts";
@@ -114,6 +114,114 @@ export interface SubmitResult {
   id: string;
   /** False when a pending or running job of its queue held its `uniqueKey`: nothing was added. */
   inserted: boolean;
+}
+
+/**
+ * Which jobs {@linkcode JobQueue.requeueMany} puts back: at least one of
+ * the fields must be given.
+ */
+export interface RequeueManyFilter {
+  /**
+   * Only jobs that ended this way.
+   *
+   * @default {"failed" and "timeout" (cancelled jobs were cancelled on purpose)}
+   */
+  status?: "failed" | "timeout" | "cancelled";
+  /**
+   * Only jobs of this named queue.
+   *
+   * @default {every queue}
+   */
+  queue?: string;
+  /**
+   * Only jobs of this name (exact match).
+   *
+   * @default {every name}
+   */
+  name?: string;
+}
+
+/**
+ * Which jobs {@linkcode JobQueue.cancelMany} cancels: at least one of the
+ * fields must be given.
+ */
+export interface CancelManyFilter {
+  /**
+   * Only jobs in this state.
+   *
+   * @default {"pending" and "running"}
+   */
+  status?: "pending" | "running";
+  /**
+   * Only jobs of this named queue.
+   *
+   * @default {every queue}
+   */
+  queue?: string;
+  /**
+   * Only jobs of this name (exact match).
+   *
+   * @default {every name}
+   */
+  name?: string;
+}
+
+/** Options for {@linkcode JobQueue.waitFor}. */
+export interface WaitOptions {
+  /**
+   * Seconds to wait at most (`Infinity`: no limit). Past it, the wait
+   * rejects with a {@linkcode WaitTimeoutError}; the job is left as it is.
+   *
+   * @default {Infinity}
+   */
+  timeout?: number;
+}
+
+/** Statuses a job ends in. */
+const ENDED: ReadonlySet<string> = new Set(["completed", "failed", "timeout", "cancelled"]);
+
+/**
+ * How often a wait reads its job even without a wake-up (a notification
+ * lost, a WAL that cannot be watched), in milliseconds.
+ */
+const WAIT_POLL_MS = 1000;
+
+/** The longest wait, in seconds, short of none (a timer cannot be set for longer). */
+const MAX_WAIT_SECONDS = 2_000_000;
+
+/** Validates a bulk filter: known keys, at least one given, each of the right kind. */
+function bulkFilter(
+  context: string,
+  filter: unknown,
+  statuses: readonly JobStatus[],
+  defaults: readonly JobStatus[],
+): BulkFilter {
+  const keys = ["status", "queue", "name"];
+  if (filter === undefined || filter === null || typeof filter !== "object") {
+    throw new TypeError(
+      `${context}: give a filter object with at least one of status, queue or name, got ${
+        describe(filter)
+      }`,
+    );
+  }
+  knownKeys(context, filter, keys);
+  const f = filter as { status?: unknown; queue?: unknown; name?: unknown };
+  if (keys.every((k) => (f as Record<string, unknown>)[k] === undefined)) {
+    throw new TypeError(
+      `${context}: give at least one filter (status, queue or name), got an empty filter; ` +
+        `nothing was changed`,
+    );
+  }
+  const status = f.status === undefined ? undefined : oneOf(context, "status", f.status, statuses);
+  const queue = f.queue === undefined ? undefined : queueName(context, "queue", f.queue);
+  if (f.name !== undefined && typeof f.name !== "string") {
+    throw new TypeError(`${context}: name must be a job name (a string), got ${describe(f.name)}`);
+  }
+  return {
+    statuses: status === undefined ? defaults : [status],
+    queue,
+    name: f.name as string | undefined,
+  };
 }
 
 /** Options for {@linkcode JobQueue.clearCompleted}. */
@@ -525,13 +633,18 @@ export class JobQueue implements Disposable {
   }
 
   /**
-   * Cancels a pending job, and every pending job that depends on it (they
-   * end `cancelled` with an error naming this job). Returns false if the job
-   * is unknown or not pending.
+   * Cancels a pending or running job, and every pending job that depends on
+   * it (they end `cancelled` with an error naming this job). A running job
+   * ends `cancelled` at once in the queue (its attempt recorded as
+   * cancelled); the worker running it, in whatever process, notices within
+   * about a second (at once on PostgreSQL, where LISTEN works) and aborts
+   * the handler's `ctx.signal` with a {@linkcode JobCancelledError}; what the
+   * handler returns or throws after that is ignored. Returns false if the
+   * job is unknown or has already ended.
    *
    * @example
    * ```ts ignore
-   * if (!(await queue.cancel(id))) console.log("too late: it is no longer pending");
+   * if (!(await queue.cancel(id))) console.log("too late: it has ended");
    * ```
    *
    * @param id the job id
@@ -539,6 +652,132 @@ export class JobQueue implements Disposable {
   async cancel(id: string): Promise<boolean> {
     checkId(id);
     return await (await this.#ready()).cancel({ id, now: this.#clock.now() });
+  }
+
+  /**
+   * Cancels every pending or running job that matches the filter (at least
+   * one of `status`, `queue` and `name`), each as {@linkcode JobQueue.cancel}
+   * does, with their pending dependents; resolves to how many matching jobs
+   * it cancelled (dependents cancelled with them not counted). Jobs are
+   * taken in batches of 500, each batch one transaction (so a huge set does
+   * not hold up workers); jobs submitted after the call began are left
+   * alone. A bad filter is a `TypeError` or `RangeError` naming it, and
+   * nothing is changed.
+   *
+   * @example Cancel what waits in a queue
+   * ```ts ignore
+   * const n = await queue.cancelMany({ queue: "emails", status: "pending" });
+   * console.log(`${n} cancelled`);
+   * ```
+   *
+   * @param filter which jobs: `status` ("pending" or "running"; default both), `queue`, `name`
+   */
+  async cancelMany(filter: CancelManyFilter): Promise<number> {
+    const f = bulkFilter("Cannot cancel jobs", filter, ["pending", "running"], [
+      "pending",
+      "running",
+    ]);
+    return await (await this.#ready()).cancelMany({ filter: f, now: this.#clock.now() });
+  }
+
+  /**
+   * Redrives ended jobs in bulk — the dead-letter workflow: failed jobs stay
+   * in the queue, queryable, until this puts those matching the filter (at
+   * least one of `status`, `queue` and `name`) back to pending, each as
+   * {@linkcode JobQueue.requeue} does (attempts reset, the dependents its end
+   * cancelled brought back). A job that waits on a dependency that itself
+   * ended badly is skipped, and so is one whose unique key another pending
+   * or running job holds. Resolves to how many it requeued. `status`
+   * defaults to failed and timed-out jobs. Batched as
+   * {@linkcode JobQueue.cancelMany}; a bad filter changes nothing.
+   *
+   * @example Redrive the failed jobs of a queue once the bug is fixed
+   * ```ts ignore
+   * const n = await queue.requeueMany({ status: "failed", queue: "emails" });
+   * console.log(`${n} back to pending`);
+   * ```
+   *
+   * @param filter which jobs: `status` ("failed", "timeout" or "cancelled"), `queue`, `name`
+   */
+  async requeueMany(filter: RequeueManyFilter): Promise<number> {
+    const f = bulkFilter("Cannot requeue jobs", filter, ["failed", "timeout", "cancelled"], [
+      "failed",
+      "timeout",
+    ]);
+    const backend = await this.#ready();
+    const n = await backend.requeueMany({ filter: f, now: this.#clock.now() });
+    if (n > 0) backend.notifyLocalCommit();
+    return n;
+  }
+
+  /**
+   * Waits until the job has ended (completed, failed, timed out or
+   * cancelled) and resolves to it, with its attempts. It wakes as workers
+   * do — on a write to the SQLite file's WAL, or a PostgreSQL notification
+   * that the job's end sends while someone waits — and reads the job once a
+   * second besides, never faster. An unknown id is a
+   * {@linkcode JobNotFoundError}; past `timeout` seconds a
+   * {@linkcode WaitTimeoutError} names the job and its status.
+   *
+   * @example Submit and wait for the result
+   * ```ts ignore
+   * const id = await double.submit(queue, { n: 21 });
+   * const job = await queue.waitFor(id, { timeout: 30 });
+   * if (job.status === "completed") console.log(job.result); // 42
+   * ```
+   *
+   * @param id the job id
+   * @param options how long to wait at most
+   */
+  async waitFor(id: string, options: WaitOptions = {}): Promise<JobDetails> {
+    checkId(id);
+    const context = "Cannot wait for a job";
+    knownKeys(context, options ?? {}, ["timeout"]);
+    const timeout = options?.timeout ?? Infinity;
+    if (
+      typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0 ||
+      (timeout > MAX_WAIT_SECONDS && timeout !== Infinity)
+    ) {
+      throw new RangeError(
+        `${context}: timeout must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}, or ` +
+          `Infinity (no limit), got ${describe(timeout)}`,
+      );
+    }
+    const backend = await this.#ready();
+    const clock = this.#clock;
+    const deadline = clock.now() + timeout * 1000;
+    let woken = false;
+    let wakeUp: (() => void) | undefined;
+    const wake = () => {
+      woken = true;
+      const w = wakeUp;
+      wakeUp = undefined;
+      w?.();
+    };
+    const stop = backend.watchEnds({ id, wake, debug: () => {} });
+    try {
+      for (;;) {
+        woken = false;
+        const job = await backend.getJob({ id, now: clock.now() });
+        if (job === undefined) throw new JobNotFoundError(id);
+        if (ENDED.has(job.status)) return job;
+        const left = deadline - clock.now();
+        if (left <= 0) throw new WaitTimeoutError(id, job.status, timeout);
+        if (woken) continue;
+        await new Promise<void>((resolve) => {
+          const timer = clock.setTimeout(() => {
+            wakeUp = undefined;
+            resolve();
+          }, Math.min(left, WAIT_POLL_MS));
+          wakeUp = () => {
+            clock.clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      stop();
+    }
   }
 
   /**

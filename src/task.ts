@@ -20,7 +20,8 @@ export interface JobContext {
   /** The job's `maxAttempts`. */
   readonly maxAttempts: number;
   /**
-   * Aborted when the attempt times out (the reason is a `JobTimeoutError`) or
+   * Aborted when the attempt times out (the reason is a `JobTimeoutError`),
+   * when the job is cancelled while it runs (a `JobCancelledError`), or when
    * the worker is forced to stop. Pass it to `fetch` and check it in loops.
    */
   readonly signal: AbortSignal;

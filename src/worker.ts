@@ -85,7 +85,8 @@ export interface WorkerOptions extends ConnectionOptions {
   lease?: number;
   /**
    * Seconds after a job's timeout (when its attempt is recorded as timed out
-   * and `ctx.signal` aborts) that its handler may keep its slot. A handler
+   * and `ctx.signal` aborts), or after the worker saw it cancelled while it
+   * ran, that its handler may keep its slot. A handler
    * still unsettled then is abandoned: its slot is freed for other jobs and
    * it is counted in `counts.abandoned` (its eventual result is ignored).
    *
@@ -162,6 +163,19 @@ export const LEASE_OWNER: unique symbol = Symbol("gigq.leaseOwner");
  * (a pool's Web Worker logs them only when the pool's own logger may want them).
  */
 export const ATTEMPT_LINES: unique symbol = Symbol("gigq.attemptLines");
+
+/**
+ * The key of an internal Worker option: called when a job is found
+ * cancelled while it ran, and when its handler then settles (a pool's parent
+ * ends a Web Worker whose handler does not).
+ */
+export const ON_CANCEL: unique symbol = Symbol("gigq.onCancel");
+
+/**
+ * How often a worker with running jobs asks whether one was cancelled, in
+ * milliseconds (on PostgreSQL a NOTIFY also asks at once).
+ */
+export const CANCEL_CHECK_MS = 1000;
 
 /** How far past `timeout + timeoutGrace` a lease may run: time to write the outcome. */
 export const LEASE_MARGIN_MS = 3000;
@@ -326,6 +340,16 @@ export class Worker extends EventTarget implements AsyncDisposable {
     this,
     (message) => this.#log("error", `worker ${this.id}: ${message}`),
   );
+  /** The next look for running jobs cancelled meanwhile. */
+  #cancelTimer: TimerId | undefined;
+  /** Stops the backend's notifications of cancels (while jobs run). */
+  #unwatchEnds: (() => void) | undefined;
+  /** A look for cancelled jobs is under way; another was asked for meanwhile. */
+  #cancelLook: "idle" | "looking" | "again" = "idle";
+  /** The steps and lease renewals in flight (a look for cancels waits for them). */
+  #inFlight = new Set<Promise<unknown>>();
+  /** The look for cancels in flight (a step waits for it). */
+  #look: Promise<number[]> | undefined;
 
   /**
    * Prepares a worker for the queue in `path`. Nothing runs until
@@ -393,6 +417,9 @@ export class Worker extends EventTarget implements AsyncDisposable {
       changed: () => this.#signal(),
       onStall: (ms, entry) => this.#stalled(ms, entry),
       writeProgress: (job) => this.#writeProgress(job),
+      onCancel: (options as {
+        [ON_CANCEL]?: (job: Claimed, phase: "noticed" | "settled") => void;
+      })[ON_CANCEL],
     });
     const owner = (options as { [LEASE_OWNER]?: string })[LEASE_OWNER];
     this.#claimer = {
@@ -601,13 +628,13 @@ export class Worker extends EventTarget implements AsyncDisposable {
       this.#stallLogged = false;
       this.#checkFile();
       try {
-        await this.#backend.renewLeases({
+        await this.#tracked(this.#backend.renewLeases({
           owner: this.#claimer.owner,
           workerId: this.id,
           now: this.#clock.now(),
           leaseMs: this.#leaseMs,
           graceMs: this.#claimer.graceMs,
-        });
+        }));
       } catch (error) {
         this.#log(
           "error",
@@ -663,6 +690,81 @@ export class Worker extends EventTarget implements AsyncDisposable {
     this.#signal();
   }
 
+  /**
+   * While attempts run: looks every {@linkcode CANCEL_CHECK_MS} (and at
+   * each notification of a cancel, where the backend sends them) for jobs
+   * cancelled while they run, and aborts their handlers.
+   */
+  #armCancelCheck(): void {
+    if (this.#closed || this.#attempts.undecided === 0) return;
+    this.#unwatchEnds ??= this.#backend.watchEnds({
+      wake: () => void this.#lookForCancels(),
+      debug: (message) => this.#log("debug", `worker ${this.id}: ${message}`),
+    });
+    if (this.#cancelTimer !== undefined) return;
+    this.#cancelTimer = this.#clock.setTimeout(() => {
+      this.#cancelTimer = undefined;
+      void this.#lookForCancels();
+    }, CANCEL_CHECK_MS);
+  }
+
+  #clearCancelCheck(): void {
+    if (this.#cancelTimer !== undefined) this.#clock.clearTimeout(this.#cancelTimer);
+    this.#cancelTimer = undefined;
+    const unwatch = this.#unwatchEnds;
+    this.#unwatchEnds = undefined;
+    unwatch?.();
+  }
+
+  /** Tracks `p` as in flight until it settles. */
+  #tracked<T>(p: Promise<T>): Promise<T> {
+    this.#inFlight.add(p);
+    const done = () => void this.#inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
+  async #lookForCancels(): Promise<void> {
+    if (this.#cancelLook !== "idle") {
+      this.#cancelLook = "again";
+      return;
+    }
+    this.#cancelLook = "looking";
+    try {
+      do {
+        // Behind the steps and renewals in flight, and steps wait for it: a
+        // look needs no connection of its own (one opened while the network
+        // is cut would only fail on connecting, and fail a step with it).
+        while (this.#inFlight.size > 0) {
+          await Promise.allSettled([...this.#inFlight]);
+        }
+        this.#cancelLook = "looking";
+        const runs = this.#attempts.undecidedAttempts().map((e) => ({
+          seq: e.job.seq,
+          run: e.job.run,
+        }));
+        if (runs.length === 0 || this.#closed) break;
+        const look = this.#look = this.#backend.cancelledRuns({ runs });
+        let seqs: number[];
+        try {
+          seqs = await look;
+        } finally {
+          this.#look = undefined;
+        }
+        if (seqs.length > 0) this.#attempts.cancelled(new Set(seqs));
+      } while ((this.#cancelLook as string) === "again");
+    } catch (error) {
+      this.#log(
+        "warn",
+        `worker ${this.id}: could not look for cancelled jobs: ${errorText(error).message}`,
+      );
+    } finally {
+      this.#cancelLook = "idle";
+    }
+    if (this.#attempts.undecided > 0 && !this.#closed) this.#armCancelCheck();
+    else this.#clearCancelCheck();
+  }
+
   #clearHeartbeat(): void {
     if (this.#heartbeat !== undefined) this.#clock.clearTimeout(this.#heartbeat);
     this.#heartbeat = undefined;
@@ -670,15 +772,17 @@ export class Worker extends EventTarget implements AsyncDisposable {
 
   /** Writes decided outcomes and claims up to `limit` jobs, in one transaction. */
   async #cycle(backend: Backend, limit: number): Promise<Claimed[]> {
+    // Never beside a look for cancels: together they would need a connection more.
+    while (this.#look !== undefined) await this.#look.catch(() => {});
     const outcomes = this.#attempts.take();
     let claimed: Claimed[];
     try {
-      claimed = await backend.step({
+      claimed = await this.#tracked(backend.step({
         claimer: this.#claimer,
         outcomes,
         limit,
         now: this.#clock.now(),
-      });
+      }));
     } catch (error) {
       this.#attempts.giveBack(outcomes);
       throw error;
@@ -708,10 +812,14 @@ export class Worker extends EventTarget implements AsyncDisposable {
     const entry = this.#attempts.run(job);
     if (!entry.decided) {
       this.#armHeartbeat();
+      this.#armCancelCheck();
       await new Promise<void>((resolve) => entry.onDecided = resolve);
     }
     await this.#cycle(backend, 0);
-    if (this.#attempts.undecided === 0) this.#attempts.clearDeadline();
+    if (this.#attempts.undecided === 0) {
+      this.#attempts.clearDeadline();
+      this.#clearCancelCheck();
+    }
     if (this.#attempts.size === 0) this.#clearHeartbeat();
     return true;
   }
@@ -740,6 +848,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
       this.#idle = false;
       this.#attempts.clearDeadline();
       this.#clearHeartbeat();
+      this.#clearCancelCheck();
       this.#stopWatcher();
       if (this.#graceTimer !== undefined) this.#clock.clearTimeout(this.#graceTimer);
       this.#graceTimer = undefined;
@@ -785,6 +894,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
         continue;
       }
       for (const job of claimed) this.#attempts.run(job);
+      if (claimed.length > 0) this.#armCancelCheck();
       if (this.#stopRequested) break;
       if (!this.#attempts.hasOutcomes) {
         if (this.#reopen) {
@@ -943,6 +1053,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
 
   #release(): void {
     this.#clearHeartbeat();
+    this.#clearCancelCheck();
     this.#stopWatcher();
     this.#attempts.clearDeadline();
     this.#backend.close();

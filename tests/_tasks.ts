@@ -86,3 +86,22 @@ export const hog = task("hog", (p: { ms: number }) => {
 export const refuse = task("refuse", (p: { why?: string }) => {
   throw new NoRetryError(p.why ?? "address bounced");
 }, { maxAttempts: 5 });
+/**
+ * Waits 60 s whatever its signal says (a handler that ignores a cancel),
+ * then returns `n`: only the pool's termination of its Web Worker ends it sooner.
+ */
+export const deaf = task(
+  "deaf",
+  (p: { n?: number }) => new Promise((resolve) => setTimeout(() => resolve(p.n ?? null), 60_000)),
+  { timeout: 3600 },
+);
+
+/** Waits until its signal aborts, prints the reason's name, then returns it (a late result). */
+export const awaitAbort = task("awaitAbort", (_p: unknown, ctx) =>
+  new Promise((resolve) => {
+    ctx.signal.addEventListener("abort", () => {
+      const name = (ctx.signal.reason as Error)?.name;
+      console.log(`aborted: ${name}`);
+      resolve(name);
+    });
+  }), { timeout: 3600 });

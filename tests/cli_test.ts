@@ -157,8 +157,8 @@ Deno.test("every command has --help (and -h) that documents each of its options"
     queues: [],
     pause: [],
     resume: [],
-    cancel: [],
-    requeue: [],
+    cancel: ["--status", "--queue", "--name"],
+    requeue: ["--status", "--queue", "--name"],
     clear: ["--before"],
     worker: [
       "--tasks",
@@ -691,8 +691,8 @@ dbTest(
     assert.equal(again.code, 1);
     assert.equal(
       again.stderr,
-      `gigq cancel: cannot cancel job ${parent}: it is cancelled, and only pending jobs can be ` +
-        `cancelled\n`,
+      `gigq cancel: cannot cancel job ${parent}: it is cancelled, and only pending or running ` +
+        `jobs can be cancelled\n`,
     );
     const other = await submit(path, `${TASKS}#echo`);
     assert.deepEqual(JSON.parse(await ok(["--db", path, "cancel", other, "--json"])), {
@@ -1304,8 +1304,16 @@ dbTest(
       { args: ["stats", "--db"], code: 2, message: /option --db needs a value/ },
       { args: ["status"], code: 2, message: /missing <id> \(usage: gigq status <id>/ },
       { args: ["status", "a", "b"], code: 2, message: /unexpected argument "b"/ },
-      { args: ["cancel"], code: 2, message: /missing <id>/ },
-      { args: ["requeue"], code: 2, message: /missing <id>/ },
+      {
+        args: ["cancel"],
+        code: 2,
+        message: /give a job id, or at least one of --status, --queue and --name/,
+      },
+      {
+        args: ["requeue"],
+        code: 2,
+        message: /give a job id, or at least one of --status, --queue and --name/,
+      },
       { args: ["why"], code: 2, message: /missing <id>/ },
       { args: ["submit"], code: 2, message: /missing <module>#<export>/ },
       {
@@ -1566,12 +1574,13 @@ dbTest(
       {
         args: ["cancel", cancelled],
         code: 1,
-        message: /cannot cancel job .*: it is cancelled, and only pending jobs can be cancelled/,
+        message:
+          /cannot cancel job .*: it is cancelled, and only pending or running jobs can be cancelled/,
       },
       {
         args: ["cancel", done],
         code: 1,
-        message: /cannot cancel job .*: it is completed, and only pending/,
+        message: /cannot cancel job .*: it is completed, and only pending or running/,
       },
       { args: ["requeue", done], code: 1, message: /cannot requeue job .*: it is completed/ },
       { args: ["requeue", live], code: 1, message: /cannot requeue job .*: it is pending/ },

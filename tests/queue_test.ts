@@ -273,7 +273,7 @@ driverTest(
 );
 
 backendTest(
-  "cancel() only cancels pending jobs, and sets completedAt",
+  "cancel() cancels a pending job, not an ended one, and sets completedAt",
   async ({ path, driver }) => {
     const clock = new FakeClock();
     const queue = new JobQueue(path, { driver, clock });

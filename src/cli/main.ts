@@ -242,7 +242,9 @@ export async function main(args: string[], io: CliIo = {}): Promise<number> {
       return 0;
     }
     const wanted = command.positionals.length;
-    if (parsed.positionals.length < wanted) {
+    // "[<id>]" is optional: the command checks what it got.
+    const required = command.positionals.filter((p) => !p.startsWith("[")).length;
+    if (parsed.positionals.length < required) {
       throw new UsageError(
         `missing ${command.positionals[parsed.positionals.length]} (usage: ${command.usage})`,
       );

@@ -1,9 +1,23 @@
-/** The `requeue` command: a failed, timed-out or cancelled job back to pending. */
-import { JobNotFoundError } from "../../mod.ts";
+/**
+ * The `requeue` command: a failed, timed-out or cancelled job back to
+ * pending, or (the bulk form) every one that matches filters.
+ */
+import { JobNotFoundError, type RequeueManyFilter } from "../../mod.ts";
 import { OperationError } from "./_args.ts";
+import { BULK_OPTIONS, bulkFilters } from "./_bulk.ts";
 import { type Command, type Context, out, withQueue } from "./_command.ts";
 
 async function run(ctx: Context): Promise<number> {
+  const filters = bulkFilters(ctx, "requeue");
+  if (filters !== undefined) {
+    const count = await withQueue(
+      ctx,
+      "write",
+      (queue) => queue.requeueMany(filters as RequeueManyFilter),
+    );
+    out(ctx, `${count} job${count === 1 ? "" : "s"} requeued.`, { count });
+    return 0;
+  }
   const [id] = ctx.parsed.positionals;
   await withQueue(ctx, "write", async (queue) => {
     if (await queue.requeue(id)) return;
@@ -33,11 +47,19 @@ async function run(ctx: Context): Promise<number> {
 
 /** The `requeue` command. */
 export const command: Command = {
-  summary: "put a failed, timed-out or cancelled job back to pending",
-  usage: "gigq requeue <id> [options]",
+  summary:
+    "put a failed, timed-out or cancelled job (or many: --status, --queue, --name) back to pending",
+  usage: "gigq requeue <id> [options]  |  gigq requeue --status S [--queue Q] [--name N]",
   details: `Resets its attempts and brings back the jobs its end had cancelled. Exits 1 if the job
-is unknown, in another state, or depends on a job that itself failed (requeue that one first).`,
-  options: {},
-  positionals: ["<id>"],
+is unknown, in another state, or depends on a job that itself failed (requeue that one first).
+
+Without an id, requeues every job that matches the filters (at least one) and prints how many
+(--json: {"count": N}); jobs waiting on a failed dependency, or whose unique key another job
+holds, are skipped:
+  --status STATUS  failed, timeout or cancelled (default: failed and timeout)
+  --queue NAME     only jobs of this queue
+  --name NAME      only jobs of this name`,
+  options: BULK_OPTIONS,
+  positionals: ["[<id>]"],
   run,
 };

@@ -42,6 +42,8 @@ export interface Client {
   listening: Promise<unknown> | undefined;
   /** The session holding the idle lock, once a watcher wanted it. */
   idle: IdleSession | undefined;
+  /** The session holding waiters' locks (see holdWait), once one waited. */
+  wait: Sql | undefined;
 }
 
 /** A one-connection client that holds the queue's idle lock (shared) while watchers are there. */
@@ -101,6 +103,7 @@ export function acquireClient(spec: PostgresSpec): Client {
       watchers: new Set(),
       listening: undefined,
       idle: undefined,
+      wait: undefined,
     };
     clients.set(key, client);
   }
@@ -114,6 +117,8 @@ function end(client: Client): void {
   if (clients.get(client.key) === client) clients.delete(client.key);
   client.watchers.clear();
   trackClosing(client.sql.end({ timeout: 5 }));
+  if (client.wait !== undefined) trackClosing(client.wait.end({ timeout: 5 }));
+  client.wait = undefined;
   const idle = client.idle;
   if (idle !== undefined) {
     if (idle.timer !== undefined) clearTimeout(idle.timer);
@@ -258,4 +263,31 @@ export function releaseIdle(client: Client, lock: IdleLock): void {
   }, IDLE_LINGER_MS) as unknown as number;
   Deno.unrefTimer(timer);
   idle.timer = timer;
+}
+
+/**
+ * Takes a waiter's lock on job `id` (statement `hold`, given the id) on the
+ * client's wait session, once the client LISTENs; resolves to its release
+ * (statement `drop`), or to a no-op where it could not be taken (the waiter
+ * then relies on its poll).
+ */
+export async function holdWait(
+  client: Client,
+  hold: string,
+  drop: string,
+  id: string,
+  debug: (message: string) => void,
+): Promise<() => void> {
+  await client.listening;
+  if (!client.open) return () => {};
+  const session = client.wait ??= connect({ ...client.spec, max: 1 });
+  try {
+    await session.unsafe(hold, [id], PREPARED);
+  } catch (error) {
+    debug(`cannot hold the wait lock: ${(error as Error)?.message ?? error}; polling`);
+    return () => {};
+  }
+  return () => {
+    if (client.wait === session) session.unsafe(drop, [id], PREPARED).catch(() => {});
+  };
 }

@@ -40,6 +40,18 @@ function idleKey(schema: string): string {
   return `hashtextextended('gigq idle ' || '${schema.replaceAll("'", "''")}', 0)`;
 }
 
+/**
+ * The advisory lock of a waiter on one job of the queue in `schema` (an SQL
+ * expression of the job's id, `idExpr`). A waiter holds it shared; a
+ * transaction that ends the job tries it exclusively and sends a NOTIFY
+ * when that fails (someone waits), so ends stay silent while nobody waits.
+ * A waiter taking the lock waits for such a transaction to commit, then
+ * reads the job.
+ */
+function waitKey(schema: string, idExpr: string): string {
+  return `hashtextextended('gigq wait ' || '${schema.replaceAll("'", "''")} ' || ${idExpr}, 0)`;
+}
+
 /** A pending job a claim may take now (the predicate of gigq_jobs_ready). */
 const READY = "status = 'pending' AND parents_left = 0 AND NOT scheduled";
 
@@ -169,6 +181,19 @@ function build(schema: string) {
     /** Wakes idle workers once this transaction commits, if there may be some (see idleKey). */
     notifyIdle: `SELECT pg_notify($1::text, $2::text)
       WHERE NOT pg_try_advisory_xact_lock(${idleKey(schema)})`,
+    /**
+     * Wakes waiters ('[]': no idle worker takes it for work) once this
+     * transaction commits, if one may wait for one of the jobs $2 (ids) it
+     * ends (see waitKey).
+     */
+    notifyEnds: `SELECT pg_notify($1::text, '[]') WHERE EXISTS (SELECT 1
+      FROM unnest($2::text[]) AS e(id) WHERE NOT pg_try_advisory_xact_lock(${
+      waitKey(schema, "e.id")
+    }))`,
+    /** Marks this session as waiting for job $1 (see waitKey). */
+    holdWait: `SELECT pg_advisory_lock_shared(${waitKey(schema, "$1::text")})`,
+    /** Ends one holdWait of job $1 on this session. */
+    dropWait: `SELECT pg_advisory_unlock_shared(${waitKey(schema, "$1::text")})`,
     /** Marks this session as one of an idle worker's, once no submit is committing (see idleKey). */
     holdIdle: `SELECT pg_advisory_lock_shared(${idleKey(schema)})`,
     /** Ends one holdIdle of this session. */
@@ -307,6 +332,8 @@ function build(schema: string) {
     /** Whether lease owner $1 runs a job past its timeout by more than the grace ($2 = now - grace). */
     workerOverdue: `SELECT EXISTS (SELECT 1 FROM ${jobs} WHERE status = 'running'
       AND lease_owner = $1::text AND started_at + timeout * 1000 < $2::bigint) AS overdue`,
+    /** The claims (seq, runs) lease owner $1 runs now. */
+    ownerRuns: `SELECT seq, runs FROM ${jobs} WHERE status = 'running' AND lease_owner = $1::text`,
     /** Running jobs of lease owner $1, locked, for a pool that lost its Web Worker. */
     workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,
         timeout, children, worker_id, max_retry_delay
@@ -316,7 +343,38 @@ function build(schema: string) {
     cancel: `UPDATE ${jobs} SET status = 'cancelled', completed_at = $2::bigint,
         updated_at = $2::bigint, scheduled = false
       WHERE id = $1::text AND status = 'pending' RETURNING seq, children`,
+    /**
+     * Fenced cancel of running job $3 (run $4) at $2 with error $1, with its
+     * attempt (values 5 to 8: attempt, worker_id, started_at, error). The
+     * lease owner stays; the worker that ran it asks by its runs.
+     */
+    cancelRunning: `WITH r AS (UPDATE ${jobs} SET status = 'cancelled', error = $1::text,
+        result = NULL, lease_until = NULL, completed_at = $2::bigint, updated_at = $2::bigint
+      WHERE seq = $3::bigint AND status = 'running' AND runs = $4::int RETURNING seq, children),
+      a AS (${recordAttempt("'cancelled'")})
+      SELECT seq, children FROM r`,
+    /** Running job $1, locked, with what cancelling it records. */
+    runningJob: `SELECT seq, runs, attempts, worker_id, started_at FROM ${jobs}
+      WHERE id = $1::text AND status = 'running' FOR UPDATE`,
+    /**
+     * Which of the claims $1 (a JSON array of {seq, run}) were cancelled
+     * while they ran: the job is cancelled and was not claimed again since.
+     */
+    cancelledRuns: `SELECT j.seq FROM jsonb_to_recordset($1::jsonb) AS c(seq bigint, run int)
+      JOIN ${jobs} j ON j.seq = c.seq AND j.runs = c.run WHERE j.status = 'cancelled'`,
+    /**
+     * Up to $6 jobs after seq $1 and up to $2 in statuses $3, of queue $4
+     * and name $5 (NULL: any), in seq order (parents first), locked.
+     */
+    bulkMatches: `SELECT seq, id FROM ${jobs}
+      WHERE seq > $1::bigint AND seq <= $2::bigint AND status = ANY($3::text[])
+        AND ($4::text IS NULL OR queue = $4::text) AND ($5::text IS NULL OR name = $5::text)
+      ORDER BY seq LIMIT $6::int FOR UPDATE`,
+    /** The largest seq (0 without jobs). */
+    maxSeq: `SELECT coalesce(max(seq), 0) AS max FROM ${jobs}`,
     findJob: `SELECT seq, status, queue, unique_key FROM ${jobs} WHERE id = $1::text`,
+    /** Job $1 by seq, as findJob reads it. */
+    findJobBySeq: `SELECT seq, id, status, queue, unique_key FROM ${jobs} WHERE seq = $1::bigint`,
     /** Keeps a run_at still ahead (a cancelled delayed job): the job waits for it again. */
     requeue: `UPDATE ${jobs} SET status = 'pending', attempts = 0, error = NULL, result = NULL,
         progress = NULL,

@@ -23,6 +23,9 @@ import {
 } from "../_job_row.ts";
 import {
   type Backend,
+  BULK_BATCH,
+  type BulkFilter,
+  CANCELLED_WHILE_RUNNING,
   cascadeMessage,
   type Claimed,
   keyHeldMessage,
@@ -57,6 +60,7 @@ import {
   acquireClient,
   type Client,
   holdIdle,
+  holdWait,
   notifyLocalCommit,
   onLocalCommit,
   type Param,
@@ -523,6 +527,17 @@ export class PostgresBackend implements Backend {
           }, now)));
         }
       }
+      // Ends someone may wait for (waitFor) send a NOTIFY; no one waits: none.
+      const endedIds: string[] = [];
+      for (const o of p.outcomes) {
+        if (
+          o.kind === "completed" ||
+          (o.kind !== "released" && (o.permanent || o.job.attempt >= o.job.maxAttempts))
+        ) {
+          endedIds.push(o.job.id);
+        }
+      }
+      if (endedIds.length > 0) written.push(run(q.notifyEnds, [this.#channel, endedIds]));
       const expired = run(q.expiredLeases, [now]);
       // The claim goes out behind them, in the same round trip: the rows it
       // takes are pending, never those the outcomes and the reap write.
@@ -551,10 +566,16 @@ export class PostgresBackend implements Backend {
         written.push(run(q.releaseChildren, [parentsDone]));
         wake = true;
       }
+      let cascaded = false;
       for (const e of await Promise.all(ended)) {
         if (e.ready) wake = true;
-        if (e.cascade !== undefined) written.push(this.#cascade(run, ...e.cascade, now));
+        if (e.cascade !== undefined) {
+          written.push(this.#cascade(run, ...e.cascade, now));
+          cascaded = true;
+        }
       }
+      // Dependents cancelled with it end too: tell waiters ('[]': no idle worker wakes for it).
+      if (cascaded) written.push(run(q.notify, [this.#channel, "[]"]));
       const reaped = await expired;
       await Promise.all(written);
       if (reaped.length > 0) {
@@ -813,6 +834,7 @@ export class PostgresBackend implements Backend {
         if (e.cascade !== undefined) await this.#cascade(run, ...e.cascade, now);
       }
       if (wake) await run(q.notify, [this.#channel, ""]);
+      if (ids.length > 0) await run(q.notifyEnds, [this.#channel, ids]);
       return ids;
     });
   }
@@ -837,19 +859,40 @@ export class PostgresBackend implements Backend {
   }
 
   async cancel(p: { id: string; now: number }): Promise<boolean> {
-    const q = this.#q;
     return await this.#tx(async (tx) => {
-      const [row] = await tx.unsafe(q.cancel, [p.id, p.now], PREPARED);
-      if (row === undefined) return false;
-      if (row.children > 0) {
-        await tx.unsafe(
-          q.cascadeCancel,
-          [row.seq, cascadeMessage(p.id, "cancelled"), row.seq, p.now],
-          PREPARED,
-        );
-      }
-      return true;
+      const cancelled = await this.#cancelIn(runner(tx), p.id, p.now);
+      // Tells the worker running it, and anyone waiting for it.
+      if (cancelled) await tx.unsafe(this.#q.notify, [this.#channel, "[]"], PREPARED);
+      return cancelled;
     });
+  }
+
+  /**
+   * Cancels pending or running job `id` and its pending descendants in a
+   * transaction; a running one ends at once, its attempt recorded.
+   */
+  async #cancelIn(run: Run, id: string, now: number): Promise<boolean> {
+    const q = this.#q;
+    const [row] = await run(q.cancel, [id, now]);
+    if (row !== undefined) {
+      if (Number(row.children) > 0) await this.#cascade(run, Number(row.seq), id, "cancelled", now);
+      return true;
+    }
+    const [r] = await run(q.runningJob, [id]);
+    if (r === undefined) return false;
+    const [done] = await run(q.cancelRunning, [
+      CANCELLED_WHILE_RUNNING,
+      now,
+      r.seq,
+      r.runs,
+      r.attempts,
+      r.worker_id,
+      r.started_at,
+      CANCELLED_WHILE_RUNNING,
+    ]);
+    if (done === undefined) return false;
+    if (Number(done.children) > 0) await this.#cascade(run, Number(r.seq), id, "cancelled", now);
+    return true;
   }
 
   /**
@@ -858,48 +901,174 @@ export class PostgresBackend implements Backend {
    * Refuses (false) while one of its own dependencies ended badly.
    */
   async requeue(p: { id: string; now: number }): Promise<boolean> {
-    const q = this.#q;
-    const { now } = p;
     return await this.#tx(async (tx) => {
-      const run = runner(tx);
-      const [job] = await run(q.findJob, [p.id]);
+      const [job] = await runner(tx)(this.#q.findJob, [p.id]);
       if (job === undefined) return false;
-      const seq = Number(job.seq);
-      if ((await run(q.badParent, [seq])).length > 0) return false;
-      const key = job.unique_key as string | null;
-      const held = (holder?: string) =>
-        new RangeError(keyHeldMessage(p.id, key!, String(job.queue), holder));
-      if (key !== null && job.status !== "pending" && job.status !== "running") {
-        const [holder] = await run(q.keyHolder, [job.queue, key]);
-        if (holder !== undefined) throw held(String(holder.id));
-      }
-      try {
-        if ((await run(q.requeue, [now, seq])).count === 0) return false;
-      } catch (error) {
-        // A submit of the same key committed since the look above.
-        if ((error as { code?: string })?.code === "23505" && key !== null) {
-          throw held();
-        }
-        throw error;
-      }
-      for (const { seq: d } of await run(q.cancelledBy, [seq])) {
-        const [bad] = await run(q.badParent, [d]);
-        if (bad === undefined) {
-          await run(q.restore, [d, now]);
-        } else {
-          const rootSeq = Number(bad.cancelled_by ?? bad.seq);
-          const [root] = await run(q.jobsBySeq, [[rootSeq]]);
-          await run(q.recancel, [
-            d,
-            cascadeMessage(String(root?.id), String(root?.status)),
-            rootSeq,
-            now,
-          ]);
-        }
-      }
-      await run(q.notify, [this.#channel, ""]);
+      if (!await this.#requeueIn(tx, Number(job.seq), p.id, p.now, true)) return false;
+      await tx.unsafe(this.#q.notify, [this.#channel, ""], PREPARED);
       return true;
     });
+  }
+
+  /**
+   * {@linkcode PostgresBackend.requeue} of job `seq` in a transaction. A
+   * unique key held by another job is a `RangeError` when `throwHeld`, else
+   * a refusal (false, the transaction still usable).
+   */
+  async #requeueIn(
+    tx: TransactionSql,
+    seq: number,
+    id: string,
+    now: number,
+    throwHeld: boolean,
+  ): Promise<boolean> {
+    const q = this.#q;
+    const run = runner(tx);
+    const [job] = await run(q.findJobBySeq, [seq]);
+    if (job === undefined) return false;
+    if ((await run(q.badParent, [seq])).length > 0) return false;
+    const key = job.unique_key as string | null;
+    const held = (holder?: string) =>
+      new RangeError(keyHeldMessage(id, key!, String(job.queue), holder));
+    if (key !== null && job.status !== "pending" && job.status !== "running") {
+      const [holder] = await run(q.keyHolder, [job.queue, key]);
+      if (holder !== undefined) {
+        if (throwHeld) throw held(String(holder.id));
+        return false;
+      }
+    }
+    try {
+      const update = key === null || throwHeld
+        ? run(q.requeue, [now, seq])
+        // A savepoint: a submit of the same key committed since the look
+        // above fails only this job's update, not the whole batch.
+        : tx.savepoint((sp) => sp.unsafe(q.requeue, [now, seq], PREPARED)) as unknown as Promise<
+          Row[] & { count: number }
+        >;
+      if ((await update).count === 0) return false;
+    } catch (error) {
+      if ((error as { code?: string })?.code === "23505" && key !== null) {
+        if (throwHeld) throw held();
+        return false;
+      }
+      throw error;
+    }
+    for (const { seq: d } of await run(q.cancelledBy, [seq])) {
+      const [bad] = await run(q.badParent, [d]);
+      if (bad === undefined) {
+        await run(q.restore, [d, now]);
+      } else {
+        const rootSeq = Number(bad.cancelled_by ?? bad.seq);
+        const [root] = await run(q.jobsBySeq, [[rootSeq]]);
+        await run(q.recancel, [
+          d,
+          cascadeMessage(String(root?.id), String(root?.status)),
+          rootSeq,
+          now,
+        ]);
+      }
+    }
+    return true;
+  }
+
+  async cancelMany(p: { filter: BulkFilter; now: number }): Promise<number> {
+    return await this.#bulk(p.filter, async (tx, rows) => {
+      const run = runner(tx);
+      let n = 0;
+      for (const r of rows) if (await this.#cancelIn(run, String(r.id), p.now)) n++;
+      if (n > 0) await run(this.#q.notify, [this.#channel, "[]"]);
+      return n;
+    });
+  }
+
+  async requeueMany(p: { filter: BulkFilter; now: number }): Promise<number> {
+    return await this.#bulk(p.filter, async (tx, rows) => {
+      let n = 0;
+      for (const r of rows) {
+        if (await this.#requeueIn(tx, Number(r.seq), String(r.id), p.now, false)) n++;
+      }
+      if (n > 0) await tx.unsafe(this.#q.notify, [this.#channel, ""], PREPARED);
+      return n;
+    });
+  }
+
+  /**
+   * Runs `op` on the jobs matching `filter`, {@linkcode BULK_BATCH} at a
+   * time (locked, in seq order), each batch one transaction; jobs added
+   * after it began are left alone. Returns the sum of what `op` counted.
+   */
+  async #bulk(
+    filter: BulkFilter,
+    op: (tx: TransactionSql, rows: Row[]) => Promise<number>,
+  ): Promise<number> {
+    const q = this.#q;
+    const sql = await this.#ready();
+    const [{ max }] = await sql.unsafe(q.maxSeq, [], PREPARED);
+    const upTo = Number(max);
+    let after = 0;
+    let count = 0;
+    for (;;) {
+      const batch = await this.#tx(async (tx) => {
+        const rows = await runner(tx)(q.bulkMatches, [
+          after,
+          upTo,
+          [...filter.statuses],
+          filter.queue ?? null,
+          filter.name ?? null,
+          BULK_BATCH,
+        ]);
+        const n = rows.length === 0 ? 0 : await op(tx, rows);
+        return { n, rows: rows.length, last: rows.length === 0 ? upTo : Number(rows.at(-1)!.seq) };
+      });
+      count += batch.n;
+      if (batch.rows < BULK_BATCH) return count;
+      after = batch.last;
+    }
+  }
+
+  async runningOf(p: { owner: string }): Promise<{ seq: number; run: number }[]> {
+    const sql = await this.#ready();
+    const rows = await sql.unsafe(this.#q.ownerRuns, [p.owner], PREPARED);
+    return rows.map((r) => ({ seq: Number(r.seq), run: Number(r.runs) }));
+  }
+
+  async cancelledRuns(p: { runs: readonly { seq: number; run: number }[] }): Promise<number[]> {
+    if (p.runs.length === 0) return [];
+    const sql = await this.#ready();
+    const rows = await sql.unsafe(this.#q.cancelledRuns, [
+      p.runs.map((r) => ({ seq: r.seq, run: r.run })),
+    ] as Param[], PREPARED);
+    return rows.map((r) => Number(r.seq));
+  }
+
+  /**
+   * LISTENs on the queue's channel and calls `wake` for a notification that
+   * a job ended or was cancelled ('[]'), and after each (re)LISTEN. A
+   * waiter (`id`) wakes on every notification, and holds the job's wait
+   * lock, so that its end sends one (see the statements' waitKey); it is
+   * woken once the lock is held, to read the job again.
+   */
+  watchEnds(p: Parameters<Backend["watchEnds"]>[0]): () => void {
+    const client = this.#client;
+    if (this.#closed || client === undefined || !client.open) return () => {};
+    let active = true;
+    let release: (() => void) | undefined;
+    const unsubscribe = subscribe(client, (payload) => {
+      if (active && (p.id !== undefined || payload === null || payload === "[]")) p.wake();
+    }, p.debug);
+    if (p.id !== undefined) {
+      void holdWait(client, this.#q.holdWait, this.#q.dropWait, p.id, p.debug).then((drop) => {
+        if (!active) return drop();
+        release = drop;
+        p.wake();
+      });
+    }
+    return () => {
+      if (!active) return;
+      active = false;
+      unsubscribe();
+      release?.();
+    };
   }
 
   async clear(p: { before: number; now: number }): Promise<number> {

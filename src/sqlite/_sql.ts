@@ -149,8 +149,8 @@ export const SQL = {
       AND (status = 'pending' OR status = 'running')`,
   /** A would-be parent, by id. */
   findParent: `SELECT seq, status, cancelled_by, id FROM gigq_jobs WHERE id = ?`,
-  /** Job ?1's queue and unique key. */
-  jobKey: `SELECT queue, unique_key FROM gigq_jobs WHERE seq = ?1`,
+  /** Job ?1's queue, unique key and status. */
+  jobKey: `SELECT queue, unique_key, status FROM gigq_jobs WHERE seq = ?1`,
   insertEdge: `INSERT INTO gigq_job_deps (parent, child, position) VALUES (?, ?, ?)`,
   addChild: `UPDATE gigq_jobs SET children = children + 1 WHERE seq = ?`,
 
@@ -252,6 +252,33 @@ export const SQL = {
   cancel: `UPDATE gigq_jobs SET status = 'cancelled', completed_at = ?2, updated_at = ?2,
       scheduled = 0
     WHERE id = ?1 AND status = 'pending' RETURNING seq, children`,
+  /** What cancelling a running job needs of job ?1, if it is running. */
+  runningJob: `SELECT seq, runs, attempts, worker_id, started_at FROM gigq_jobs
+    WHERE id = ?1 AND status = 'running'`,
+  /**
+   * Fenced cancel of a running job (seq ?3, run ?4) at ?2 with error ?1. The
+   * lease owner stays: the worker that ran it asks by its runs whether it was cancelled.
+   */
+  cancelRunning: `UPDATE gigq_jobs SET status = 'cancelled', error = ?1, result = NULL,
+      lease_until = NULL, completed_at = ?2, updated_at = ?2
+    WHERE seq = ?3 AND status = 'running' AND runs = ?4 RETURNING children`,
+  /**
+   * Which of the claims in JSON array ?1 ([[seq, run], …]) were cancelled
+   * while they ran: their job is cancelled and was not claimed again since.
+   */
+  cancelledRuns: `SELECT j.seq FROM json_each(?1) AS c JOIN gigq_jobs j
+      ON j.seq = json_extract(c.value, '$[0]') AND j.runs = json_extract(c.value, '$[1]')
+    WHERE j.status = 'cancelled'`,
+  /**
+   * Up to ?6 jobs after seq ?1 and up to seq ?2 in a status of JSON array
+   * ?3, of queue ?4 and name ?5 (NULL: any), in seq order (parents first).
+   */
+  bulkMatches: `SELECT seq, id FROM gigq_jobs
+    WHERE seq > ?1 AND seq <= ?2 AND status IN (SELECT value FROM json_each(?3))
+      AND (?4 IS NULL OR queue = ?4) AND (?5 IS NULL OR name = ?5)
+    ORDER BY seq LIMIT ?6`,
+  /** The largest seq (0 without jobs). */
+  maxSeq: `SELECT coalesce(max(seq), 0) FROM gigq_jobs`,
   /** Keeps a run_at still ahead (a cancelled delayed job): the job waits for it again. */
   requeue: `UPDATE gigq_jobs SET status = 'pending', attempts = 0, error = NULL, result = NULL,
       progress = NULL, worker_id = NULL, lease_owner = NULL, lease_until = NULL, started_at = NULL,
@@ -341,6 +368,9 @@ export const SQL = {
   workerJobs: `SELECT seq, id, runs, attempts, max_attempts, retry_delay, backoff, started_at,
       timeout, children, worker_id, max_retry_delay
     FROM gigq_jobs INDEXED BY gigq_jobs_leases WHERE status = 'running' AND lease_owner = ?1`,
+  /** The claims (seq, run) lease owner ?1 runs now. */
+  ownerRuns: `SELECT seq, runs FROM gigq_jobs INDEXED BY gigq_jobs_leases
+    WHERE status = 'running' AND lease_owner = ?1`,
   /**
    * Whether lease owner ?1 runs a job past its timeout by more than the grace
    * (?2 = now - grace).

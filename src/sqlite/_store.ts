@@ -16,6 +16,8 @@ import {
 } from "../_job_row.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
 import {
+  type BulkFilter,
+  CANCELLED_WHILE_RUNNING,
   cascadeMessage,
   type Claimed,
   type Claimer,
@@ -569,12 +571,79 @@ export class Store {
     this.#stmt(SQL.workerStopped).run(workerId, now);
   }
 
-  /** Cancels a pending job and its pending descendants. */
+  /**
+   * Cancels a pending or running job and its pending descendants. A running
+   * job ends `cancelled` at once, its attempt recorded as cancelled; its
+   * worker notices (see {@linkcode Store.cancelledRuns}) and aborts the
+   * handler, whose late finish is fenced out.
+   */
   cancel(id: string, now: number): boolean {
     const row = this.#stmt(SQL.cancel).values(id, now)[0];
-    if (row === undefined) return false;
-    if ((row[1] as number) > 0) this.cascade(row[0] as number, id, "cancelled", now);
+    if (row !== undefined) {
+      if ((row[1] as number) > 0) this.cascade(row[0] as number, id, "cancelled", now);
+      return true;
+    }
+    const r = this.#stmt(SQL.runningJob).values(id)[0];
+    if (r === undefined) return false;
+    const [seq, run, attempt, workerId, startedAt] = r as [number, number, number, string, number];
+    const done = this.#stmt(SQL.cancelRunning).values(CANCELLED_WHILE_RUNNING, now, seq, run)[0];
+    if (done === undefined) return false;
+    this.#stmt(SQL.insertExecution).run(
+      seq,
+      run,
+      attempt,
+      workerId,
+      "cancelled",
+      startedAt,
+      now,
+      CANCELLED_WHILE_RUNNING,
+    );
+    if ((done[0] as number) > 0) this.cascade(seq, id, "cancelled", now);
     return true;
+  }
+
+  /** Which of the claims given (seq and run) were cancelled while they ran. */
+  cancelledRuns(runs: readonly { seq: number; run: number }[]): number[] {
+    const list = JSON.stringify(runs.map((r) => [r.seq, r.run]));
+    return this.#stmt(SQL.cancelledRuns).values(list).map((r) => Number(r[0]));
+  }
+
+  /** The largest seq now (a bulk operation goes no further: jobs added meanwhile are left alone). */
+  maxSeq(): number {
+    return Number(this.#stmt(SQL.maxSeq).values()[0][0]);
+  }
+
+  /**
+   * One batch of a bulk cancel or requeue: applies `op` to up to `limit`
+   * jobs matching `f` after seq `after` and up to seq `upTo`, in seq order.
+   * Returns how many it changed, the last seq it looked at, and whether the
+   * batch was full (more may match).
+   */
+  bulk(
+    op: "cancel" | "requeue",
+    f: BulkFilter,
+    after: number,
+    upTo: number,
+    limit: number,
+    now: number,
+  ): { count: number; last: number; full: boolean } {
+    const rows = this.#stmt(SQL.bulkMatches).values(
+      after,
+      upTo,
+      JSON.stringify(f.statuses),
+      f.queue ?? null,
+      f.name ?? null,
+      limit,
+    );
+    let count = 0;
+    for (const [seq, id] of rows) {
+      const done = op === "cancel"
+        ? this.cancel(id as string, now)
+        : this.#requeueSeq(seq as number, id as string, now, false);
+      if (done) count++;
+    }
+    const last = rows.length === 0 ? upTo : Number(rows[rows.length - 1][0]);
+    return { count, last, full: rows.length === limit };
   }
 
   /**
@@ -585,12 +654,24 @@ export class Store {
   requeue(id: string, now: number): boolean {
     const row = this.#stmt(SQL.findParent).values(id)[0];
     if (row === undefined) return false;
-    const seq = row[0] as number;
+    return this.#requeueSeq(row[0] as number, id, now, true);
+  }
+
+  /**
+   * {@linkcode Store.requeue} of job `seq`. A unique key held by another
+   * job is a `RangeError` when `throwHeld`, else a refusal (false).
+   */
+  #requeueSeq(seq: number, id: string, now: number, throwHeld: boolean): boolean {
     if (this.#stmt(SQL.badParent).values(seq).length > 0) return false;
-    const [queue, key] = this.#stmt(SQL.jobKey).values(seq)[0] as [string, string | null];
-    if (key !== null && row[1] !== "pending" && row[1] !== "running") {
+    const [queue, key, status] = this.#stmt(SQL.jobKey).values(seq)[0] as [
+      string,
+      string | null,
+      string,
+    ];
+    if (key !== null && status !== "pending" && status !== "running") {
       const holder = this.#stmt(SQL.keyHolder).values(queue, key)[0];
       if (holder !== undefined) {
+        if (!throwHeld) return false;
         throw new RangeError(keyHeldMessage(id, key, queue, String(holder[3])));
       }
     }

@@ -5,21 +5,23 @@
  *
  * @module
  */
-import type {
-  Backend,
-  Claimed,
-  ListParams,
-  MigrationPlan,
-  OpenMode,
-  PreparedJob,
-  QueueDump,
-  RenewParams,
-  SqliteSpec,
-  StepParams,
-  StorageState,
-  WorkerFacts,
-  WorkerRecord,
-  WorkerRegistration,
+import {
+  type Backend,
+  BULK_BATCH,
+  type BulkFilter,
+  type Claimed,
+  type ListParams,
+  type MigrationPlan,
+  type OpenMode,
+  type PreparedJob,
+  type QueueDump,
+  type RenewParams,
+  type SqliteSpec,
+  type StepParams,
+  type StorageState,
+  type WorkerFacts,
+  type WorkerRecord,
+  type WorkerRegistration,
 } from "../_backend.ts";
 import {
   type JobDetails,
@@ -259,6 +261,100 @@ export class SqliteBackend implements Backend {
   async requeue(p: { id: string; now: number }): Promise<boolean> {
     const s = await this.#ready();
     return await s.write(() => s.requeue(p.id, p.now));
+  }
+
+  async cancelMany(p: { filter: BulkFilter; now: number }): Promise<number> {
+    return await this.#bulk("cancel", p.filter, p.now);
+  }
+
+  async requeueMany(p: { filter: BulkFilter; now: number }): Promise<number> {
+    return await this.#bulk("requeue", p.filter, p.now);
+  }
+
+  /** Batches of a bulk operation, each its own write transaction (workers go on in between). */
+  async #bulk(op: "cancel" | "requeue", filter: BulkFilter, now: number): Promise<number> {
+    const s = await this.#ready();
+    const upTo = await s.read(() => s.maxSeq());
+    let after = 0;
+    let count = 0;
+    for (;;) {
+      const batch = await s.write(() => s.bulk(op, filter, after, upTo, BULK_BATCH, now));
+      count += batch.count;
+      if (!batch.full) return count;
+      after = batch.last;
+    }
+  }
+
+  async runningOf(p: { owner: string }): Promise<{ seq: number; run: number }[]> {
+    const s = await this.#ready();
+    return await s.read(() =>
+      s.conn.prepare(SQL.ownerRuns).values(p.owner).map((r) => ({
+        seq: Number(r[0]),
+        run: Number(r[1]),
+      }))
+    );
+  }
+
+  async cancelledRuns(p: { runs: readonly { seq: number; run: number }[] }): Promise<number[]> {
+    if (p.runs.length === 0) return [];
+    const s = await this.#ready();
+    return await s.read(() => s.cancelledRuns(p.runs));
+  }
+
+  /**
+   * For a waiter (`id` given): calls `wake` after writes to the database's
+   * WAL, by any connection (this isolate's too, which `PRAGMA data_version`
+   * does not show). Nothing for a worker (`id` undefined), which reads its
+   * jobs' states every second anyway, nor where the WAL cannot be watched:
+   * the caller's slow poll covers those.
+   */
+  watchEnds(p: Parameters<Backend["watchEnds"]>[0]): () => void {
+    const path = this.spec.path;
+    if (p.id === undefined || path === ":memory:" || path.startsWith("file:")) return () => {};
+    let wal = path + "-wal";
+    try {
+      wal = Deno.realPathSync(path) + "-wal";
+    } catch {
+      // Not readable as a path: watch the name given.
+    }
+    let watcher: Deno.FsWatcher;
+    try {
+      if (Deno.permissions.querySync({ name: "read", path: wal }).state !== "granted") {
+        throw new Error("no read permission");
+      }
+      watcher = Deno.watchFs(wal, { recursive: false });
+    } catch (error) {
+      p.debug(`polling, not watching ${wal}: ${(error as Error)?.message ?? error}`);
+      return () => {};
+    }
+    let active = true;
+    let scheduled = false;
+    const stop = () => {
+      active = false;
+      try {
+        watcher.close();
+      } catch {
+        // Already closed.
+      }
+    };
+    (async () => {
+      try {
+        for await (const event of watcher) {
+          if (!active) return;
+          if (event.kind === "remove") return stop();
+          if (scheduled) continue;
+          scheduled = true;
+          // The commit may not be visible yet when its WAL write is seen.
+          setTimeout(() => {
+            scheduled = false;
+            if (active) p.wake();
+          }, 5);
+        }
+      } catch (error) {
+        p.debug(`stopped watching: ${(error as Error)?.message ?? error}`);
+      }
+    })();
+    return stop;
   }
 
   async clear(p: { before: number; now: number }): Promise<number> {

@@ -11,6 +11,7 @@ import { closeConnections } from "../mod.ts";
 import { closing } from "../src/_closers.ts";
 import type { DriverName } from "../src/sqlite/connection.ts";
 import { drivers, tempDb } from "./_helpers.ts";
+import { answers, baseUrl } from "./_pg_probe.ts";
 
 /** Where a backend test runs. */
 export type BackendName = DriverName | "postgres";
@@ -32,29 +33,6 @@ export interface BackendContext {
 }
 
 const DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/test";
-
-/** `url` without GigQ's own parameters (a test adds its own schema). */
-function baseUrl(url: string): string {
-  const q = url.indexOf("?");
-  if (q < 0) return url;
-  const params = new URLSearchParams(url.slice(q + 1));
-  params.delete("schema");
-  params.delete("max");
-  const rest = params.toString();
-  return rest === "" ? url.slice(0, q) : `${url.slice(0, q)}?${rest}`;
-}
-
-async function answers(url: string): Promise<boolean> {
-  const sql = postgres(url, { max: 1, connect_timeout: 3, onnotice: () => {} });
-  try {
-    await sql`SELECT 1`;
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await sql.end({ timeout: 1 });
-  }
-}
 
 /**
  * The server the PostgreSQL tests use, if any. A URL given but not answering

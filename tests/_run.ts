@@ -14,7 +14,7 @@
  *
  * Arguments are passed to `deno test` (the default: the whole suite).
  */
-import postgres from "npm:postgres@3";
+import { answers } from "./_pg_probe.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 
@@ -28,18 +28,6 @@ async function run(cmd: string, args: string[], what: string): Promise<void> {
         dec.decode(out.stdout)
       }`,
     );
-  }
-}
-
-async function answers(url: string): Promise<boolean> {
-  const sql = postgres(url, { max: 1, connect_timeout: 3, onnotice: () => {} });
-  try {
-    await sql`SELECT 1`;
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await sql.end({ timeout: 1 });
   }
 }
 

@@ -43,7 +43,14 @@ export type {
   SubmitResult,
   WaitOptions,
 } from "./src/queue.ts";
-export type { ExecutionInfo, JobDetails, JobInfo, QueueInfo, QueueStats } from "./src/job_info.ts";
+export type {
+  ExecutionInfo,
+  JobDetails,
+  JobInfo,
+  QueueInfo,
+  QueueStats,
+  StatusCounts,
+} from "./src/job_info.ts";
 export { defaultLogger, Worker } from "./src/worker.ts";
 export type { Logger, LogLevel, StopOptions, WorkerCounts, WorkerOptions } from "./src/worker.ts";
 export type {

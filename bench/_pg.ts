@@ -17,25 +17,15 @@
  */
 import postgres from "npm:postgres@3";
 import { uuidv7 } from "../src/_uuid.ts";
+import { baseUrl } from "../tests/_pg_probe.ts";
 
 type Sql = postgres.Sql;
 
 const PREPARED = { prepare: true } as const;
 
-/** The URL without GigQ's own parameters (`?schema=`, `?max=`), for the client. */
-export function clientUrl(url: string): string {
-  const q = url.indexOf("?");
-  if (q < 0) return url;
-  const params = new URLSearchParams(url.slice(q + 1));
-  params.delete("schema");
-  params.delete("max");
-  const rest = params.toString();
-  return rest === "" ? url.slice(0, q) : `${url.slice(0, q)}?${rest}`;
-}
-
 /** `url` naming `schema` for a JobQueue, Worker or WorkerPool. */
 export function withSchema(url: string, schema: string): string {
-  const base = clientUrl(url);
+  const base = baseUrl(url);
   return `${base}${base.includes("?") ? "&" : "?"}schema=${schema}`;
 }
 
@@ -46,7 +36,7 @@ export function schemaOf(url: string): string {
 
 /** A client on `url` with up to `max` connections, as quiet as the queue's. */
 export function connect(url: string, max: number): Sql {
-  return postgres(clientUrl(url), {
+  return postgres(baseUrl(url), {
     max,
     onnotice: () => {},
     // bigint columns as numbers, as the queue's client reads them.

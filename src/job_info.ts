@@ -93,8 +93,16 @@ export interface JobDetails extends JobInfo {
   executions: ExecutionInfo[];
 }
 
-/** Counts per status, from `JobQueue.stats`. */
-export interface QueueStats {
+/**
+ * How many jobs are in each status: the counts of {@linkcode QueueStats}
+ * and {@linkcode QueueInfo}.
+ *
+ * @example
+ * ```ts ignore
+ * const { pending, running }: StatusCounts = await queue.stats();
+ * ```
+ */
+export interface StatusCounts {
   /** Waiting to run. */
   pending: number;
   /** Running now. */
@@ -107,28 +115,20 @@ export interface QueueStats {
   cancelled: number;
   /** Timed out on their last attempt. */
   timeout: number;
+}
+
+/** Counts per status, from `JobQueue.stats`. */
+export interface QueueStats extends StatusCounts {
   /** All jobs. */
   total: number;
 }
 
 /** One named queue, from `JobQueue.queues`: its state and its jobs by status. */
-export interface QueueInfo {
+export interface QueueInfo extends StatusCounts {
   /** The queue's name. */
   name: string;
   /** Whether it is paused (its jobs are not claimed until it is resumed). */
   paused: boolean;
-  /** Waiting to run. */
-  pending: number;
-  /** Running now. */
-  running: number;
-  /** Finished successfully. */
-  completed: number;
-  /** Failed on their last attempt. */
-  failed: number;
-  /** Cancelled. */
-  cancelled: number;
-  /** Timed out on their last attempt. */
-  timeout: number;
 }
 
 /**

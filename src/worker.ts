@@ -865,7 +865,17 @@ export class Worker extends EventTarget implements AsyncDisposable {
       await this.#drain(backend);
       return;
     }
-    this.#log("info", `worker ${this.id} started (concurrency ${this.concurrency})`);
+    const queues = this.#claimer.queues;
+    this.#log(
+      "info",
+      `worker ${this.id} started (concurrency ${this.concurrency}, ${
+        queues === undefined
+          ? "every queue"
+          : `queue${queues.length === 1 ? "" : "s"} ${
+            queues.map((q) => JSON.stringify(q)).join(", ")
+          }`
+      })`,
+    );
     this.#armHeartbeat();
     const unsubscribe = backend.onLocalCommit(() => {
       if (this.#idle) this.#signal();

@@ -930,7 +930,7 @@ dbTest(
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await queue.getStatus(id))?.status, "completed");
     assert.equal(signals.count, 0);
-    assert.match(r.stderr, /info worker worker-\S+ started \(concurrency 1\)\n/);
+    assert.match(r.stderr, /info worker worker-\S+ started \(concurrency 1, every queue\)\n/);
     assert.match(r.stderr, /note SIGINT: stopping after 1 job in flight; send SIGINT again/);
     assert.match(
       r.stdout,

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { closeConnections, copyQueue, Job, JobQueue, task, why, Worker } from "../mod.ts";
 import { backendTest } from "./_backends.ts";
-import { FakeClock } from "./_helpers.ts";
+import { FakeClock, until } from "./_helpers.ts";
 import { noop, sum } from "./_tasks.ts";
 
 const quiet = () => {};
@@ -266,3 +266,28 @@ backendTest(
     copy.close();
   },
 );
+
+backendTest("a worker's first log line names the queues it serves", async ({ target, options }) => {
+  const lines: string[] = [];
+  const logger = (_level: string, message: string) => lines.push(message);
+  for (const queues of [undefined, ["emails"], ["a", "b"]]) {
+    const worker = new Worker(target, {
+      ...options,
+      tasks: [noop],
+      queues,
+      logger,
+      pollInterval: 0.05,
+    });
+    const before = lines.length;
+    const done = worker.start();
+    await until(() => lines.slice(before).some((l) => / started \(/.test(l)));
+    worker.stop();
+    await done;
+    worker.close();
+  }
+  const started = lines.filter((l) => / started \(/.test(l));
+  assert.equal(started.length, 3, lines.join("\n"));
+  assert.match(started[0], /\(concurrency 1, every queue\)$/);
+  assert.match(started[1], /\(concurrency 1, queue "emails"\)$/);
+  assert.match(started[2], /\(concurrency 1, queues "a", "b"\)$/);
+});

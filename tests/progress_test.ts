@@ -45,3 +45,32 @@ backendTest(
     queue.close();
   },
 );
+
+backendTest(
+  "a job released by its worker's stop starts again without its old progress",
+  async ({ target, options }) => {
+    const queue = new JobQueue(target, options);
+    const halfway = task("halfway", (_p: unknown, ctx) => {
+      ctx.progress(50);
+      return new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
+      );
+    });
+    const id = await halfway.submit(queue, {});
+    const worker = new Worker(target, {
+      ...options,
+      tasks: [halfway],
+      logger: () => {},
+      pollInterval: 0.05,
+    });
+    const done = worker.start();
+    await until(async () => (await queue.getStatus(id))?.progress === 50);
+    worker.stop({ grace: 0 });
+    await done;
+    worker.close();
+    const job = await queue.getStatus(id);
+    assert.equal(job?.status, "pending", "released, not failed");
+    assert.equal(job?.progress, null);
+    queue.close();
+  },
+);

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { JobQueue, task, Worker } from "../mod.ts";
 import { backendTest } from "./_backends.ts";
 import { FakeClock } from "./_helpers.ts";
+import { cli, TASKS } from "./cli/_cli.ts";
 
 const flaky = task("flaky", () => {
   throw new Error("not yet");
@@ -32,5 +33,23 @@ backendTest(
     const wide = await waitOf(other);
     assert.ok(wide >= 50 && wide <= 100, `waits ${wide} s`);
     queue.close();
+  },
+);
+
+backendTest(
+  "gigq submit --max-retry-delay stores the cap; a bad one exits 2 and adds nothing",
+  async ({ target, driver }) => {
+    const db = ["--db", target, ...(driver ? ["--driver", driver] : [])];
+    const ok = await cli([...db, "submit", `${TASKS}#echo`, "--max-retry-delay", "10", "--json"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const { id } = JSON.parse(ok.stdout);
+    const status = JSON.parse((await cli([...db, "status", id, "--json"])).stdout);
+    assert.equal(status.maxRetryDelay, 10);
+    for (const bad of ["-5", "abc", "315360001"]) {
+      const r = await cli([...db, "submit", `${TASKS}#echo`, "--max-retry-delay", bad]);
+      assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+      assert.match(r.stderr, /max-?retry-?delay/i);
+    }
+    assert.equal(JSON.parse((await cli([...db, "stats", "--json"])).stdout).total, 1);
   },
 );

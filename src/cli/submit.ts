@@ -17,6 +17,7 @@ async function run(ctx: Context): Promise<number> {
   const maxAttempts = number("max-attempts");
   const timeout = number("timeout");
   const retryDelay = number("retry-delay");
+  const maxRetryDelay = number("max-retry-delay");
   const backoff = str(p, "backoff");
   if (backoff !== undefined && backoff !== "fixed" && backoff !== "exponential") {
     throw new UsageError(
@@ -62,6 +63,7 @@ async function run(ctx: Context): Promise<number> {
     timeout,
     retryDelay,
     backoff,
+    maxRetryDelay,
     description: str(p, "description"),
     dependencies,
     runAt: delay !== undefined ? Date.now() + delay * 1000 : runAtText,
@@ -124,8 +126,10 @@ means nothing is submitted: it prints that job's id instead (and exits 0 all the
   --timeout SECONDS      per attempt (default: the task's, else 300)
   --retry-delay SECONDS  before a retry (default: the task's, else 0)
   --backoff KIND         fixed (every retry waits --retry-delay) or exponential (the
-                         delay doubles each retry, at most one day; default: the
-                         task's, else fixed)
+                         delay doubles each retry, with jitter, up to --max-retry-delay;
+                         default: the task's, else fixed)
+  --max-retry-delay SECONDS
+                         the longest exponential wait (default: the task's, else 86400)
   --description TEXT     free text (default: the task's, else "")
   --queue NAME           the named queue it waits in (default: the task's, else default)
   --unique-key KEY       submit it only if no pending or running job of its queue
@@ -142,6 +146,7 @@ Example: gigq submit ./tasks.ts#greet -p name=Ada --priority 5`,
     "max-attempts": { type: "string" },
     timeout: { type: "string" },
     "retry-delay": { type: "string" },
+    "max-retry-delay": { type: "string" },
     backoff: { type: "string" },
     description: { type: "string" },
     queue: { type: "string" },

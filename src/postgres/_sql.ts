@@ -220,7 +220,7 @@ function build(schema: string) {
      */
     release: `WITH r AS (UPDATE ${jobs} SET status = 'pending',
         attempts = greatest(attempts - 1, 0), error = $1::text, worker_id = NULL,
-        lease_until = NULL, updated_at = $2::bigint
+        lease_until = NULL, updated_at = $2::bigint, progress = NULL
       WHERE seq = $3::bigint AND status = 'running' AND runs = $4::int RETURNING seq)
       ${recordAttempt("'cancelled'")}`,
     /**

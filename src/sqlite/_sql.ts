@@ -191,7 +191,7 @@ export const SQL = {
   dataVersion: `PRAGMA data_version`,
   /** Fenced release: back to pending without counting the attempt (the worker stopped). */
   release: `UPDATE gigq_jobs SET status = 'pending', attempts = max(attempts - 1, 0), error = ?1,
-      worker_id = NULL, lease_until = NULL, updated_at = ?2
+      worker_id = NULL, lease_until = NULL, updated_at = ?2, progress = NULL
     WHERE seq = ?3 AND status = 'running' AND runs = ?4`,
   /** The claim order of every task's ready jobs, for EXPLAIN QUERY PLAN in tests. */
   claimOrder: `SELECT seq FROM gigq_jobs INDEXED BY gigq_jobs_ready

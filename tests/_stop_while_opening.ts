@@ -11,8 +11,11 @@ const echo = task("echo", (p: unknown) => p);
 const worker = new Worker(path, { tasks: [echo], driver, logger: () => {} });
 Deno.addSignalListener("SIGTERM", () => worker.stop());
 Deno.kill(Deno.pid, "SIGTERM");
-// The thread stays busy (a migration would) while the signal is delivered.
-const until = Date.now() + 300;
+// The thread stays busy (a migration would) while the signal is delivered:
+// long enough that the runtime's signal thread has queued it even on a
+// loaded machine (at 300 ms it sometimes had not, and the stop came after
+// the open, when claiming is right).
+const until = Date.now() + 1500;
 while (Date.now() < until) { /* busy */ }
 await worker.start();
 console.log(JSON.stringify(worker.counts));

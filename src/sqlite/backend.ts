@@ -311,22 +311,9 @@ export class SqliteBackend implements Backend {
   watchEnds(p: Parameters<Backend["watchEnds"]>[0]): () => void {
     const path = this.spec.path;
     if (p.id === undefined || path === ":memory:" || path.startsWith("file:")) return () => {};
-    let wal = path + "-wal";
-    try {
-      wal = Deno.realPathSync(path) + "-wal";
-    } catch {
-      // Not readable as a path: watch the name given.
-    }
-    let watcher: Deno.FsWatcher;
-    try {
-      if (Deno.permissions.querySync({ name: "read", path: wal }).state !== "granted") {
-        throw new Error("no read permission");
-      }
-      watcher = Deno.watchFs(wal, { recursive: false });
-    } catch (error) {
-      p.debug(`polling, not watching ${wal}: ${(error as Error)?.message ?? error}`);
-      return () => {};
-    }
+    const found = watchWal(path, p.debug);
+    if (found === undefined) return () => {};
+    const watcher = found;
     let active = true;
     let scheduled = false;
     const stop = () => {
@@ -513,20 +500,8 @@ export class SqliteBackend implements Backend {
     };
     lookForWork();
     if (!active) return stop;
-    // SQLite names the WAL after the real file: through a symlink, beside its target.
-    let wal = path + "-wal";
-    try {
-      wal = Deno.realPathSync(path) + "-wal";
-    } catch {
-      // Not readable as a path: watch the name given.
-    }
-    try {
-      if (Deno.permissions.querySync({ name: "read", path: wal }).state !== "granted") {
-        throw new Error("no read permission");
-      }
-      watcher = Deno.watchFs(wal, { recursive: false });
-    } catch (error) {
-      p.debug(`polling, not watching ${wal}: ${(error as Error)?.message ?? error}`);
+    watcher = watchWal(path, p.debug);
+    if (watcher === undefined) {
       timer = setTimeout(poll, intervalMs);
       return stop;
     }
@@ -605,6 +580,30 @@ export class SqliteBackend implements Backend {
     if (this.#conn !== undefined) releaseConnection(this.#conn);
     this.#conn = undefined;
     this.#store = undefined;
+  }
+}
+
+/**
+ * A watcher of the WAL of the database at `path` (SQLite names the WAL
+ * after the real file: through a symlink, beside its target), or undefined
+ * where it cannot be watched (no read permission, no such file system
+ * support), said through `debug`: the caller then polls.
+ */
+function watchWal(path: string, debug: (message: string) => void): Deno.FsWatcher | undefined {
+  let wal = path + "-wal";
+  try {
+    wal = Deno.realPathSync(path) + "-wal";
+  } catch {
+    // Not readable as a path: watch the name given.
+  }
+  try {
+    if (Deno.permissions.querySync({ name: "read", path: wal }).state !== "granted") {
+      throw new Error("no read permission");
+    }
+    return Deno.watchFs(wal, { recursive: false });
+  } catch (error) {
+    debug(`polling, not watching ${wal}: ${(error as Error)?.message ?? error}`);
+    return undefined;
   }
 }
 

@@ -93,6 +93,14 @@ export async function withPostgres<T>(
   }
 }
 
+/** Whether the test's schema (the `?schema=` of `target`) exists on the server. */
+export async function schemaExists(target: string): Promise<boolean> {
+  return await withPostgres(target, async (sql, schema) => {
+    const [row] = await sql`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ${schema}`;
+    return row.n === 1;
+  });
+}
+
 /**
  * Defines one test per backend: `[node]` and `[ffi]` each with a temp
  * database file, `[postgres]` with a fresh schema (ignored without a server).

@@ -8,10 +8,9 @@ import { resolve } from "node:path";
 import { copyQueue, type JobQueue } from "../../mod.ts";
 import { UsageError } from "./_args.ts";
 import { type Command, type Context, flag, out, str } from "./_command.ts";
-import { openQueue } from "./_database.ts";
+import { isDatabaseUrl, openQueue } from "./_database.ts";
 
 /** A PostgreSQL queue URL. */
-const POSTGRES = /^postgres(?:ql)?:\/\//i;
 /** Any other URL scheme (a `file:` URI is a SQLite file). */
 const OTHER_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 
@@ -29,7 +28,7 @@ function side(ctx: Context, name: "from" | "to"): { url: string } | { path: stri
         `usage: ${command.usage})`,
     );
   }
-  if (POSTGRES.test(given)) return { url: given };
+  if (isDatabaseUrl(given)) return { url: given };
   const scheme = OTHER_SCHEME.exec(given)?.[1];
   if (scheme !== undefined && scheme.toLowerCase() !== "file") {
     throw new UsageError(

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { Job, JobQueue, migrate, type MigrateOptions, SchemaError } from "../../mod.ts";
-import { backendTest, withPostgres } from "../_backends.ts";
+import { backendTest, schemaExists, withPostgres } from "../_backends.ts";
 import { cli, ok } from "./_cli.ts";
 
 /** Whether the queue's storage exists at all (the file, or the schema). */
@@ -15,10 +15,7 @@ async function exists(backend: string, target: string): Promise<boolean> {
       return false;
     }
   }
-  return await withPostgres(target, async (sql, schema) => {
-    const [row] = await sql`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ${schema}`;
-    return row.n === 1;
-  });
+  return await schemaExists(target);
 }
 
 /** Runs the statements `--print` gave, as an operator would (psql, or the sqlite3 shell). */

@@ -1,15 +1,7 @@
 /** The CLI on a PostgreSQL URL given in `--db` or `GIGQ_DB`. */
 import assert from "node:assert/strict";
-import { postgresTest, withPostgres } from "../_backends.ts";
+import { postgresTest, schemaExists } from "../_backends.ts";
 import { cli, cliProcess, ok, TASKS } from "./_cli.ts";
-
-/** Whether the test's schema exists on the server. */
-async function schemaExists(target: string): Promise<boolean> {
-  return await withPostgres(target, async (sql, schema) => {
-    const [row] = await sql`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ${schema}`;
-    return row.n === 1;
-  });
-}
 
 postgresTest(
   "commands that read or change jobs find no queue in a new schema, and create none",

@@ -77,7 +77,7 @@ postgresTest(
     assert.deepEqual(stats.map((s) => s.total), Array(10).fill(0));
     await withPostgres(target, async (sql, schema) => {
       const [row] = await sql.unsafe(`SELECT version FROM "${schema}".gigq_schema`);
-      assert.equal(row.version, 6);
+      assert.equal(row.version, 7);
       const tables = await sql.unsafe(
         `SELECT table_name FROM information_schema.tables WHERE table_schema = $1
           ORDER BY table_name`,
@@ -88,7 +88,10 @@ postgresTest(
         "gigq_executions",
         "gigq_job_deps",
         "gigq_jobs",
+        "gigq_queue_starts",
         "gigq_queues",
+        "gigq_schedule_runs",
+        "gigq_schedules",
         "gigq_schema",
         "gigq_workers",
       ]);
@@ -112,7 +115,7 @@ postgresTest(
     await assert.rejects(() => again.stats(), (e: Error) => {
       assert.ok(e instanceof SchemaError, `${e.name}: ${e.message}`);
       assert.equal(e.path, again.path);
-      assert.match(e.message, /newer GigQ \(schema version 99; .* up to 6\); upgrade GigQ/);
+      assert.match(e.message, /newer GigQ \(schema version 99; .* up to 7\); upgrade GigQ/);
       return true;
     });
     again.close();

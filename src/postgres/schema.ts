@@ -175,6 +175,56 @@ export const MIGRATIONS: readonly PostgresMigration[] = [
     `;
     },
   },
+  {
+    version: 7,
+    description: "schedules, queue limits (concurrency, per-key concurrency, rate) and retention",
+    // As SQLite's migration 7: see there.
+    sql: (schema) => {
+      const s = quoteIdent(schema);
+      return `
+      ALTER TABLE ${s}.gigq_jobs ADD COLUMN concurrency_key text;
+      CREATE INDEX gigq_jobs_keyed ON ${s}.gigq_jobs
+        (queue, concurrency_key, priority DESC, run_at, seq)
+        WHERE status = 'pending' AND parents_left = 0 AND NOT scheduled
+          AND concurrency_key IS NOT NULL;
+      ALTER TABLE ${s}.gigq_queues
+        ADD COLUMN concurrency integer,
+        ADD COLUMN key_concurrency integer,
+        ADD COLUMN rate_max integer,
+        ADD COLUMN rate_per bigint,
+        ADD COLUMN keep_completed bigint,
+        ADD COLUMN keep_failed bigint;
+      CREATE TABLE ${s}.gigq_queue_starts (
+        queue text   NOT NULL,
+        at    bigint NOT NULL
+      );
+      CREATE INDEX gigq_queue_starts_at ON ${s}.gigq_queue_starts (queue, at);
+      CREATE TABLE ${s}.gigq_schedules (
+        name        text    PRIMARY KEY,
+        cron        text    NOT NULL,
+        timezone    text    NOT NULL,
+        task        text    NOT NULL,
+        module      text,
+        params      text    NOT NULL,
+        options     text    NOT NULL,
+        missed      text    NOT NULL,
+        paused      boolean NOT NULL DEFAULT false,
+        next_run_at bigint,
+        last_run_at bigint,
+        created_at  bigint  NOT NULL,
+        updated_at  bigint  NOT NULL
+      );
+      CREATE TABLE ${s}.gigq_schedule_runs (
+        schedule text   NOT NULL,
+        slot     bigint NOT NULL,
+        job_id   text   NOT NULL,
+        fired_at bigint NOT NULL,
+        PRIMARY KEY (schedule, slot)
+      );
+      CREATE INDEX gigq_schedule_runs_job ON ${s}.gigq_schedule_runs (job_id);
+    `;
+    },
+  },
 ];
 
 /** The schema version this GigQ writes (the same as SQLite's). */

@@ -407,6 +407,63 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 7,
+    description: "schedules, queue limits (concurrency, per-key concurrency, rate) and retention",
+    // - concurrency_key: jobs sharing one run at most key_concurrency at a
+    //   time in their queue. gigq_jobs_keyed holds the ready keyed jobs by
+    //   key, so a claim finds the best job of each key that has room without
+    //   reading a busy key's backlog (no head-of-line blocking).
+    // - gigq_queues holds each queue's settings (NULL: no limit, or the
+    //   default retention): concurrency across every worker, per-key
+    //   concurrency, a rate (rate_max starts in any rate_per ms) and how long
+    //   ended jobs are kept (seconds; -1: forever).
+    // - gigq_queue_starts logs the claims of rate-limited queues, pruned to
+    //   the window: the claim counts it to stay under the rate.
+    // - gigq_schedules holds the cron schedules; gigq_schedule_runs records
+    //   each fired slot, its primary key making a slot fire once however
+    //   many workers race for it (its row is written with the slot's job).
+    sql: `
+      ALTER TABLE gigq_jobs ADD COLUMN concurrency_key TEXT;
+      CREATE INDEX gigq_jobs_keyed ON gigq_jobs (queue, concurrency_key, priority DESC, run_at, seq)
+        WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0
+          AND concurrency_key IS NOT NULL;
+      ALTER TABLE gigq_queues ADD COLUMN concurrency INTEGER;
+      ALTER TABLE gigq_queues ADD COLUMN key_concurrency INTEGER;
+      ALTER TABLE gigq_queues ADD COLUMN rate_max INTEGER;
+      ALTER TABLE gigq_queues ADD COLUMN rate_per INTEGER;
+      ALTER TABLE gigq_queues ADD COLUMN keep_completed INTEGER;
+      ALTER TABLE gigq_queues ADD COLUMN keep_failed INTEGER;
+      CREATE TABLE gigq_queue_starts (
+        queue TEXT    NOT NULL,
+        at    INTEGER NOT NULL
+      );
+      CREATE INDEX gigq_queue_starts_at ON gigq_queue_starts (queue, at);
+      CREATE TABLE gigq_schedules (
+        name        TEXT    PRIMARY KEY,
+        cron        TEXT    NOT NULL,
+        timezone    TEXT    NOT NULL,
+        task        TEXT    NOT NULL,
+        module      TEXT,
+        params      TEXT    NOT NULL,
+        options     TEXT    NOT NULL,
+        missed      TEXT    NOT NULL,
+        paused      INTEGER NOT NULL DEFAULT 0,
+        next_run_at INTEGER,
+        last_run_at INTEGER,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE gigq_schedule_runs (
+        schedule TEXT    NOT NULL,
+        slot     INTEGER NOT NULL,
+        job_id   TEXT    NOT NULL,
+        fired_at INTEGER NOT NULL,
+        PRIMARY KEY (schedule, slot)
+      ) WITHOUT ROWID;
+      CREATE INDEX gigq_schedule_runs_job ON gigq_schedule_runs (job_id);
+    `,
+  },
 ];
 
 /** Upgrades of databases with at least this many jobs are announced as warnings. */

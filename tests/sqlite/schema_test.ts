@@ -33,11 +33,14 @@ driverTest(
       "gigq_attempts",
       "gigq_job_deps",
       "gigq_jobs",
+      "gigq_queue_starts",
       "gigq_queues",
+      "gigq_schedule_runs",
+      "gigq_schedules",
       "gigq_schema",
       "gigq_workers",
     ]);
-    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5,6");
+    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5,6,7");
     // Running the migrations again changes nothing.
     const before = await dbHash(path);
     migrate(conn);
@@ -183,8 +186,10 @@ driverTest(
             unique_key: _key,
             progress: _progress,
             max_retry_delay: _cap,
+            concurrency_key: _ck,
             ...rest
           } = r;
+          if ("concurrency_key" in r) assert.equal(_ck, null);
           // Version 6 put every old job in the default queue, uncapped as before.
           if ("queue" in r) assert.deepEqual([_queue, _cap], ["default", 86_400]);
           return rest;
@@ -200,6 +205,7 @@ driverTest(
       "gigq_jobs_blocked",
       "gigq_jobs_cancelled_by",
       "gigq_jobs_ended",
+      "gigq_jobs_keyed",
       "gigq_jobs_leases",
       "gigq_jobs_ready",
       "gigq_jobs_scheduled",
@@ -351,13 +357,22 @@ driverTest(
               progress = null,
               max_retry_delay = 86_400,
               queues = null,
+              concurrency_key = null,
               ...rest
             } = r as Record<string, unknown>;
-            assert.deepEqual([queue, unique_key, progress, max_retry_delay, queues], [
+            assert.deepEqual([
+              queue,
+              unique_key,
+              progress,
+              max_retry_delay,
+              queues,
+              concurrency_key,
+            ], [
               "default",
               null,
               null,
               86_400,
+              null,
               null,
             ]);
             return rest;

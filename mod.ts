@@ -51,6 +51,8 @@ export type {
   QueueStats,
   StatusCounts,
 } from "./src/job_info.ts";
+export { DEFAULT_KEEP_COMPLETED, DEFAULT_KEEP_FAILED } from "./src/queue_config.ts";
+export type { QueueConfig, QueueSettings, RateLimit } from "./src/queue_config.ts";
 export { defaultLogger, Worker } from "./src/worker.ts";
 export type { Logger, LogLevel, StopOptions, WorkerCounts, WorkerOptions } from "./src/worker.ts";
 export type {

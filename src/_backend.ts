@@ -14,6 +14,7 @@ import type { JsonValue } from "./_json.ts";
 import type { Backoff, Job } from "./job.ts";
 import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
 import type { JobStatus } from "./job_status.ts";
+import type { QueueConfig, QueueSettings, SettingsRow } from "./queue_config.ts";
 
 /** How to open a backend again, in another isolate (structured-cloneable). */
 export type BackendSpec = SqliteSpec | PostgresSpec;
@@ -289,8 +290,8 @@ export interface QueueDump {
   jobs: JobRecord[];
   edges: EdgeRecord[];
   attempts: AttemptRecord[];
-  /** The stored state of each named (or paused) queue. */
-  queues: { name: string; paused: boolean }[];
+  /** The stored state of each named (or paused, or configured) queue. */
+  queues: { name: string; paused: boolean; settings?: SettingsRow }[];
 }
 
 /** What the storage under a backend is now, compared with what it opened. */
@@ -396,6 +397,11 @@ export interface Backend {
   setProgress(
     p: { rows: readonly { seq: number; run: number; progress: string }[] },
   ): Promise<void>;
+  /**
+   * Applies `config` (validated) to queue `queue`'s stored settings, in one
+   * transaction; returns the settings stored.
+   */
+  configureQueue(p: { queue: string; config: QueueConfig; now: number }): Promise<QueueSettings>;
   /** Whether queue `queue` is paused. */
   isPaused(p: { queue: string }): Promise<boolean>;
   /** Pauses or resumes a queue (kept in storage; a queue without jobs may be paused). */

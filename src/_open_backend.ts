@@ -30,6 +30,7 @@ import { closing } from "./_closers.ts";
 import { inFlight } from "./_in_flight.ts";
 import { releaseSqliteToken, shareSqliteTokenClose, SqliteBackend } from "./sqlite/backend.ts";
 import { closeConnections, resolveDbPath } from "./sqlite/registry.ts";
+import type { QueueConfig, QueueSettings } from "./queue_config.ts";
 
 /** The SQLite error classes the core passes on (a Web Worker's errors, rebuilt in its parent). */
 export { SqliteError } from "./sqlite/connection.ts";
@@ -375,6 +376,12 @@ class LoadedOnOpen implements Backend {
     p: { rows: readonly { seq: number; run: number; progress: string }[] },
   ): Promise<void> {
     await this.#run((b) => b.setProgress(p));
+  }
+
+  async configureQueue(
+    p: { queue: string; config: QueueConfig; now: number },
+  ): Promise<QueueSettings> {
+    return await this.#run((b) => b.configureQueue(p));
   }
 
   async isPaused(p: { queue: string }): Promise<boolean> {

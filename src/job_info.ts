@@ -8,6 +8,7 @@
  */
 import type { JsonValue } from "./_json.ts";
 import { JOB_STATUSES, type JobStatus } from "./job_status.ts";
+import { NO_SETTINGS, type QueueSettings, type SettingsRow, toSettings } from "./queue_config.ts";
 
 /** A job as `JobQueue.listJobs` shows it. Times are ISO 8601 strings (UTC). */
 export interface JobInfo {
@@ -129,16 +130,18 @@ export interface QueueInfo extends StatusCounts {
   name: string;
   /** Whether it is paused (its jobs are not claimed until it is resumed). */
   paused: boolean;
+  /** Its limits and retention, as `configureQueue` stored them (or the defaults). */
+  settings: QueueSettings;
 }
 
 /**
  * Every queue that has jobs or a stored state (a paused queue without jobs
  * is listed), by name, from rows of (queue, status, count) and of (name,
- * paused).
+ * paused, stored settings).
  */
 export function queueInfos(
   counts: Iterable<readonly [string, string, number]>,
-  states: Iterable<readonly [string, boolean]>,
+  states: Iterable<readonly [string, boolean, SettingsRow]>,
 ): QueueInfo[] {
   const byName = new Map<string, QueueInfo>();
   const info = (name: string): QueueInfo => {
@@ -147,6 +150,7 @@ export function queueInfos(
       q = {
         name,
         paused: false,
+        settings: toSettings(NO_SETTINGS),
         pending: 0,
         running: 0,
         completed: 0,
@@ -158,10 +162,14 @@ export function queueInfos(
     }
     return q;
   };
-  for (const [name, paused] of states) info(name).paused = paused;
+  for (const [name, paused, row] of states) {
+    const q = info(name);
+    q.paused = paused;
+    q.settings = toSettings(row);
+  }
   for (const [name, status, n] of counts) {
     const q = info(name);
-    if (status in q && status !== "name" && status !== "paused") {
+    if (status in q && status !== "name" && status !== "paused" && status !== "settings") {
       (q as unknown as Record<string, number>)[status] += n;
     }
   }

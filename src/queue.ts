@@ -16,6 +16,7 @@ import { JobNotFoundError, QueueClosedError, WaitTimeoutError } from "./errors.t
 import { Job } from "./job.ts";
 import { describe, type JobStatus, parseJobStatus, quote } from "./job_status.ts";
 import type { Connection, ConnectionOptions } from "./_open_backend.ts";
+import { applyConfig, NO_SETTINGS, type QueueConfig, type QueueSettings } from "./queue_config.ts";
 
 /** Options for {@linkcode JobQueue}. */
 export interface JobQueueOptions extends ConnectionOptions {
@@ -592,6 +593,42 @@ export class JobQueue implements Disposable {
    */
   async queues(): Promise<QueueInfo[]> {
     return await (await this.#ready()).queueList({ now: this.#clock.now() });
+  }
+
+  /**
+   * Configures a queue's limits and retention, stored in the database so
+   * every worker in every process obeys them (in the claim itself, not by
+   * each worker's own count) until changed. Each field given is set (`null`:
+   * back to its default); fields left out keep what is stored, so calling it
+   * again with the same settings changes nothing. Returns the settings now
+   * stored. Bad settings are a `TypeError` or `RangeError` naming them, and
+   * nothing is stored.
+   *
+   * - `concurrency`: at most this many jobs of the queue run at once.
+   * - `keyConcurrency`: at most this many running jobs per `concurrencyKey`
+   *   (jobs of other keys are not held back behind a busy one).
+   * - `rateLimit: { max, perSeconds }`: at most `max` job starts in any
+   *   window of `perSeconds`; jobs over the limit wait (they do not fail).
+   * - `keepCompleted`, `keepFailed`: seconds an ended job is kept before
+   *   workers prune it (`Infinity`: forever).
+   *
+   * @example
+   * ```ts ignore
+   * await queue.configureQueue("emails", {
+   *   concurrency: 5,
+   *   rateLimit: { max: 100, perSeconds: 60 },
+   *   keepCompleted: 86_400,
+   * });
+   * ```
+   *
+   * @param name the queue's name
+   * @param config the settings to change
+   */
+  async configureQueue(name: string, config: QueueConfig): Promise<QueueSettings> {
+    const queue = queueName("Cannot configure queue", "the queue name", name);
+    // Checked before opening anything: bad settings change nothing.
+    applyConfig(NO_SETTINGS, config);
+    return await (await this.#ready()).configureQueue({ queue, config, now: this.#clock.now() });
   }
 
   /**

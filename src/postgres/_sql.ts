@@ -421,7 +421,23 @@ function build(schema: string) {
     /** Every queue's jobs, counted by status. */
     queueCounts: `SELECT queue, status, count(*)::bigint AS n FROM ${jobs} GROUP BY queue, status`,
     /** Each named (or paused) queue's state. */
-    queueStates: `SELECT name, paused FROM ${queuesTable}`,
+    queueStates: `SELECT name, paused, concurrency, key_concurrency, rate_max, rate_per,
+        keep_completed, keep_failed FROM ${queuesTable}`,
+    /** Records queue $1 (at $2), if it has no row yet. */
+    nameQueue: `INSERT INTO ${queuesTable} (name, paused, updated_at)
+      VALUES ($1::text, false, $2::bigint) ON CONFLICT (name) DO NOTHING`,
+    /** Queue $1's settings, its row locked until the transaction ends (no row: none stored). */
+    lockSettings: `SELECT concurrency, key_concurrency, rate_max, rate_per, keep_completed,
+        keep_failed FROM ${queuesTable} WHERE name = $1::text FOR UPDATE`,
+    /** Stores queue $1's settings ($3 to $8) at $2, keeping its paused state. */
+    setSettings: `INSERT INTO ${queuesTable} (name, paused, updated_at, concurrency,
+        key_concurrency, rate_max, rate_per, keep_completed, keep_failed)
+      VALUES ($1::text, false, $2::bigint, $3::int, $4::int, $5::int, $6::bigint, $7::bigint,
+        $8::bigint)
+      ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at,
+        concurrency = excluded.concurrency, key_concurrency = excluded.key_concurrency,
+        rate_max = excluded.rate_max, rate_per = excluded.rate_per,
+        keep_completed = excluded.keep_completed, keep_failed = excluded.keep_failed`,
     /** Progress of running attempts ($1: JSON array of {seq, run, progress}), fenced. */
     setProgress: `UPDATE ${jobs} j SET progress = u.progress
       FROM jsonb_to_recordset($1::jsonb) AS u(seq bigint, run int, progress text)

@@ -73,6 +73,14 @@ import {
 } from "./_client.ts";
 import { channel, quoteIdent, type Statements, statements } from "./_sql.ts";
 import { migrate, migrationSql, readVersion, SCHEMA_VERSION } from "./schema.ts";
+import {
+  applyConfig,
+  type QueueConfig,
+  type QueueSettings,
+  settingsRow,
+  type SettingsRow,
+  toSettings,
+} from "../queue_config.ts";
 
 type Row = Record<string, unknown>;
 
@@ -168,6 +176,9 @@ export class PostgresBackend implements Backend {
   #client: Client | undefined;
   #generation = 0;
   #closed = false;
+  /** The limited queues, as last read (at #limitsReadAt): which claims need the limited path. */
+  #limited = new Map<string, SettingsRow>();
+  #limitsReadAt = -Infinity;
   #log: ((level: "info" | "warn", message: string) => void) | undefined;
   readonly #create: boolean;
 
@@ -1136,8 +1147,36 @@ export class PostgresBackend implements Backend {
     ]) as unknown as [Row[], Row[]];
     return queueInfos(
       counts.map((r) => [String(r.queue), String(r.status), Number(r.n)] as const),
-      states.map((r) => [String(r.name), r.paused === true] as const),
+      states.map((r) => [String(r.name), r.paused === true, settingsRow(r)] as const),
     );
+  }
+
+  async configureQueue(
+    p: { queue: string; config: QueueConfig; now: number },
+  ): Promise<QueueSettings> {
+    const q = this.#q;
+    const settings = await this.#tx(async (tx) => {
+      const run = runner(tx);
+      // Insert first, so the row exists to lock: two configures of one queue take turns.
+      await run(q.nameQueue, [p.queue, p.now]);
+      const [found] = await run(q.lockSettings, [p.queue]);
+      const row = applyConfig(settingsRow(found), p.config);
+      await run(q.setSettings, [
+        p.queue,
+        p.now,
+        row.concurrency,
+        row.key_concurrency,
+        row.rate_max,
+        row.rate_per,
+        row.keep_completed,
+        row.keep_failed,
+      ]);
+      // A limit lifted (or raised) may make jobs claimable at once.
+      await run(q.notify, [this.#channel, ""]);
+      return toSettings(row);
+    });
+    this.#limitsReadAt = -Infinity;
+    return settings;
   }
 
   async setProgress(
@@ -1211,7 +1250,11 @@ export class PostgresBackend implements Backend {
         jobs: jobs.map(toJobRecord),
         edges: edges.map(toEdgeRecord),
         attempts: attempts.map(toAttemptRecord),
-        queues: queues.map((r) => ({ name: String(r.name), paused: r.paused === true })),
+        queues: queues.map((r) => ({
+          name: String(r.name),
+          paused: r.paused === true,
+          settings: settingsRow(r),
+        })),
       };
     }) as QueueDump;
   }
@@ -1255,6 +1298,19 @@ export class PostgresBackend implements Backend {
       // A queue paused there is paused here (one paused only here stays so).
       for (const s of dump.queues) {
         if (s.paused) sent.push(run(q.setPaused, [s.name, true, p.now]));
+        const r = s.settings;
+        if (r !== undefined && Object.values(r).some((v) => v !== null)) {
+          sent.push(run(q.setSettings, [
+            s.name,
+            p.now,
+            r.concurrency,
+            r.key_concurrency,
+            r.rate_max,
+            r.rate_per,
+            r.keep_completed,
+            r.keep_failed,
+          ]));
+        }
       }
       sent.push(run(q.notify, [this.#channel, ""]));
       await Promise.all(sent);

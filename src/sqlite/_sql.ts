@@ -107,7 +107,16 @@ const SERVED_QUEUES = `SELECT q FROM (
 
 export const SQL = {
   /** Each named queue's state (no row: a queue never named nor paused, like 'default'). */
-  queueStates: `SELECT name, paused FROM gigq_queues`,
+  queueStates: `SELECT name, paused, concurrency, key_concurrency, rate_max, rate_per,
+      keep_completed, keep_failed FROM gigq_queues`,
+  /** Queue ?1's settings (no row: none stored). */
+  queueSettings: `SELECT concurrency, key_concurrency, rate_max, rate_per, keep_completed,
+      keep_failed FROM gigq_queues WHERE name = ?1`,
+  /** Stores queue ?1's settings (?3 to ?8) at ?2, keeping its paused state. */
+  setSettings: `INSERT INTO gigq_queues (name, paused, updated_at, concurrency, key_concurrency,
+      rate_max, rate_per, keep_completed, keep_failed) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+    ON CONFLICT (name) DO UPDATE SET updated_at = ?2, concurrency = ?3, key_concurrency = ?4,
+      rate_max = ?5, rate_per = ?6, keep_completed = ?7, keep_failed = ?8`,
   /** One job. Values: id, name, task, module, params, priority, max_attempts, timeout,
    * retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
    * error, cancelled_by, completed_at, created_at (= updated_at), queue, unique_key,

@@ -32,11 +32,19 @@ import { claimRangeParams, claimSql, SQL } from "./_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
 import type { JobStatus } from "../job_status.ts";
-import type { Connection, SqlRow } from "./connection.ts";
+import type { Connection, SqlRow, SqlValue } from "./connection.ts";
 import { SqliteError } from "./connection.ts";
 import { diskFullMessage, readOnlyMessage } from "./_file_errors.ts";
 import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
+import {
+  applyConfig,
+  NO_SETTINGS,
+  type QueueConfig,
+  type QueueSettings,
+  type SettingsRow,
+  toSettings,
+} from "../queue_config.ts";
 import { type ExecutionInfo, type JobInfo, type QueueInfo, queueInfos } from "../job_info.ts";
 
 /** The error a job cancelled because of another job's end carries (shared by the backends). */
@@ -61,6 +69,22 @@ function claimPlan(ranges: number): { one: string; many: string } {
   }
   return plan;
 }
+
+/** The settings in a row of SQL.queueSettings (six columns from `at`). */
+function rowOfSettings(r: readonly SqlValue[], at = 0): SettingsRow {
+  const n = (v: unknown) => v === null ? null : Number(v);
+  return {
+    concurrency: n(r[at]),
+    key_concurrency: n(r[at + 1]),
+    rate_max: n(r[at + 2]),
+    rate_per: n(r[at + 3]),
+    keep_completed: n(r[at + 4]),
+    keep_failed: n(r[at + 5]),
+  };
+}
+
+/** The settings in a row of SQL.queueStates (after the name and paused). */
+const rowOfStates = (r: readonly SqlValue[]) => rowOfSettings(r, 2);
 
 /** The default queue alone: what a worker of every queue serves while no queue is named. */
 const DEFAULT_ONLY: readonly string[] = Object.freeze(["default"]);
@@ -708,6 +732,7 @@ export class Store {
       queues: this.#stmt(SQL.queueStates).values().map((r) => ({
         name: String(r[0]),
         paused: r[1] === 1,
+        settings: rowOfStates(r),
       })),
     };
   }
@@ -765,7 +790,22 @@ export class Store {
     for (const name of new Set(dump.jobs.map((j) => j.queue))) {
       if (name !== "default") this.#stmt(SQL.nameQueue).run(name, now);
     }
-    for (const q of dump.queues) if (q.paused) this.setPaused(q.name, true, now);
+    for (const q of dump.queues) {
+      if (q.paused) this.setPaused(q.name, true, now);
+      const r = q.settings;
+      if (r !== undefined && Object.values(r).some((v) => v !== null)) {
+        this.#stmt(SQL.setSettings).run(
+          q.name,
+          now,
+          r.concurrency,
+          r.key_concurrency,
+          r.rate_max,
+          r.rate_per,
+          r.keep_completed,
+          r.keep_failed,
+        );
+      }
+    }
   }
 
   /** The job and its attempts, or undefined. */
@@ -839,8 +879,27 @@ export class Store {
       this.#stmt(SQL.queueCounts).values().map((r) =>
         [r[0] as string, r[1] as string, Number(r[2])] as const
       ),
-      this.#stmt(SQL.queueStates).values().map((r) => [r[0] as string, r[1] === 1] as const),
+      this.#stmt(SQL.queueStates).values().map((r) =>
+        [r[0] as string, r[1] === 1, rowOfStates(r)] as const
+      ),
     );
+  }
+
+  /** Applies `config` to queue `queue`'s stored settings; returns them. */
+  configureQueue(queue: string, config: QueueConfig, now: number): QueueSettings {
+    const found = this.#stmt(SQL.queueSettings).values(queue)[0];
+    const row = applyConfig(found === undefined ? NO_SETTINGS : rowOfSettings(found), config);
+    this.#stmt(SQL.setSettings).run(
+      queue,
+      now,
+      row.concurrency,
+      row.key_concurrency,
+      row.rate_max,
+      row.rate_per,
+      row.keep_completed,
+      row.keep_failed,
+    );
+    return toSettings(row);
   }
 
   /** Records progress of running attempts (fenced). */

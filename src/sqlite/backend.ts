@@ -44,6 +44,7 @@ import {
 import { SQL } from "./_sql.ts";
 import { migrationSql, readVersion, SCHEMA_VERSION } from "./schema.ts";
 import { Store } from "./_store.ts";
+import type { QueueConfig, QueueSettings } from "../queue_config.ts";
 
 /** SQLite's primary result code for a file that is not a database (SQLITE_NOTADB). */
 const SQLITE_NOTADB = 26;
@@ -375,6 +376,16 @@ export class SqliteBackend implements Backend {
   ): Promise<void> {
     const s = await this.#ready();
     await s.write(() => s.setProgress(p.rows));
+  }
+
+  async configureQueue(
+    p: { queue: string; config: QueueConfig; now: number },
+  ): Promise<QueueSettings> {
+    const s = await this.#ready();
+    const settings = await s.write(() => s.configureQueue(p.queue, p.config, p.now));
+    // A limit lifted (or raised) may make jobs claimable at once.
+    this.notifyLocalCommit();
+    return settings;
   }
 
   async isPaused(p: { queue: string }): Promise<boolean> {

@@ -182,6 +182,15 @@ export interface PreparedJob {
   params: string;
 }
 
+/** What {@linkcode Backend.limitState} found. */
+export interface LimitState {
+  settings: SettingsRow;
+  running: number;
+  keyRunning: number;
+  /** Epoch ms of each start in the rate window (empty without a rate limit). */
+  starts: number[];
+}
+
 /** What the workers table says of a worker. */
 export interface WorkerRecord {
   host: string;
@@ -264,6 +273,7 @@ export interface JobRecord {
   unique_key: string | null;
   progress: string | null;
   max_retry_delay: number;
+  concurrency_key: string | null;
 }
 
 /** One dependency edge (parent and child by seq; `position` in the child's list). */
@@ -402,6 +412,12 @@ export interface Backend {
    * transaction; returns the settings stored.
    */
   configureQueue(p: { queue: string; config: QueueConfig; now: number }): Promise<QueueSettings>;
+  /**
+   * How full queue `queue`'s limits are now (for `why`): its settings, its
+   * running jobs (in all, and of concurrency key `key`), and the times of
+   * its starts in its rate window, oldest first.
+   */
+  limitState(p: { queue: string; key: string | null; now: number }): Promise<LimitState>;
   /** Whether queue `queue` is paused. */
   isPaused(p: { queue: string }): Promise<boolean>;
   /** Pauses or resumes a queue (kept in storage; a queue without jobs may be paused). */

@@ -46,6 +46,7 @@ export function toJobInfo(r: Readonly<Record<string, unknown>>): JobInfo {
     cancelledBy: r.cancelled_by_id as string | null,
     queue: r.queue as string,
     uniqueKey: (r.unique_key ?? null) as string | null,
+    concurrencyKey: (r.concurrency_key ?? null) as string | null,
     progress: r.progress === null || r.progress === undefined ? null : fromJson(r.progress),
     maxRetryDelay: Number(r.max_retry_delay),
   };
@@ -91,6 +92,7 @@ export function toJobRecord(r: Readonly<Record<string, unknown>>): JobRecord {
     lease_owner: textOrNull(r.lease_owner),
     queue: String(r.queue),
     unique_key: textOrNull(r.unique_key),
+    concurrency_key: textOrNull(r.concurrency_key),
     progress: textOrNull(r.progress),
     max_retry_delay: num(r.max_retry_delay),
   };
@@ -151,6 +153,7 @@ export const JOB_RECORD_COLUMNS: readonly (keyof JobRecord)[] = [
   "unique_key",
   "progress",
   "max_retry_delay",
+  "concurrency_key",
 ];
 
 /** The refusal of an import into a storage that holds `count` jobs. */

@@ -12,6 +12,7 @@ import type {
   BackendSpec,
   BulkFilter,
   Claimed,
+  LimitState,
   ListParams,
   MigrationPlan,
   OpenMode,
@@ -382,6 +383,10 @@ class LoadedOnOpen implements Backend {
     p: { queue: string; config: QueueConfig; now: number },
   ): Promise<QueueSettings> {
     return await this.#run((b) => b.configureQueue(p));
+  }
+
+  async limitState(p: { queue: string; key: string | null; now: number }): Promise<LimitState> {
+    return await this.#run((b) => b.limitState(p));
   }
 
   async isPaused(p: { queue: string }): Promise<boolean> {

@@ -154,6 +154,15 @@ export interface JobInit extends JobOptions {
    * @default {none}
    */
   uniqueKey?: string;
+  /**
+   * Jobs sharing a concurrency key run at most the queue's `keyConcurrency`
+   * at a time (`JobQueue.configureQueue`), across every worker; jobs of
+   * other keys are not held back by a busy one. Without a `keyConcurrency`
+   * on the queue it limits nothing. 1 to 1,000 characters.
+   *
+   * @default {none}
+   */
+  concurrencyKey?: string;
 }
 
 /** The longest job id a dependency may name (ids are 36-character UUIDs). */
@@ -167,6 +176,7 @@ const JOB_KEYS = [
   "runAt",
   "module",
   "uniqueKey",
+  "concurrencyKey",
   "priority",
   "maxAttempts",
   "timeout",
@@ -283,6 +293,8 @@ export class Job {
   readonly queue: string;
   /** Its unique key, if any: no second pending or running job in its queue has it. */
   readonly uniqueKey: string | undefined;
+  /** Its concurrency key, if any (see {@linkcode JobInit.concurrencyKey}). */
+  readonly concurrencyKey: string | undefined;
 
   /**
    * Validates `init` and creates the job. Throws a `TypeError` or `RangeError`
@@ -350,6 +362,9 @@ export class Job {
     this.uniqueKey = init.uniqueKey === undefined
       ? undefined
       : uniqueKey(context, "uniqueKey", init.uniqueKey);
+    this.concurrencyKey = init.concurrencyKey === undefined
+      ? undefined
+      : uniqueKey(context, "concurrencyKey", init.concurrencyKey);
     if (ids.includes(this.id)) throw new RangeError(`${context}: a job cannot depend on itself`);
     Object.freeze(this);
   }

@@ -64,6 +64,8 @@ export interface JobInfo {
   queue: string;
   /** Its unique key, if it was given one (held while it is pending or running). */
   uniqueKey: string | null;
+  /** Its concurrency key, if it was given one (see `JobInit.concurrencyKey`). */
+  concurrencyKey: string | null;
   /** What its handler last reported with `ctx.progress()` (cleared on retry); `null` if nothing. */
   progress: JsonValue;
   /** The cap on its exponential backoff, in seconds. */

@@ -70,6 +70,8 @@ export interface SubmitOptions extends JobOptions {
   runAt?: Date | string | number;
   /** A unique key (see {@linkcode JobInit.uniqueKey}). */
   uniqueKey?: string;
+  /** A concurrency key (see {@linkcode JobInit.concurrencyKey}). */
+  concurrencyKey?: string;
 }
 
 /**
@@ -111,6 +113,7 @@ const SUBMIT_OPTION_KEYS = [
   "dependencies",
   "runAt",
   "uniqueKey",
+  "concurrencyKey",
 ] as const;
 
 /**

@@ -39,6 +39,9 @@ function firstLine(text: string, max: number): string {
  * - `blocked`: pending until a parent (dependency) completes;
  * - `paused`: pending in a paused queue (see `JobQueue.pause`);
  * - `waiting`: pending until its start time (a delay, or a retry's backoff);
+ * - `limited`: pending and due, but its queue is at a limit (`configureQueue`):
+ *   its concurrency, its concurrency key's, or its rate (`until`: when the
+ *   rate lets the next job start);
  * - `ready`: pending and claimable, and a worker was seen recently;
  * - `no-worker`: pending and claimable, but no worker has been seen lately;
  * - `running`: claimed by a worker (its lease may have expired);
@@ -49,6 +52,7 @@ function firstLine(text: string, max: number): string {
 export type WhyReason =
   | "blocked"
   | "paused"
+  | "limited"
   | "waiting"
   | "ready"
   | "no-worker"
@@ -288,6 +292,45 @@ async function running(
   );
 }
 
+/** The limit of its queue a ready job waits behind, if one is full. */
+async function limited(
+  backend: Backend,
+  job: JobDetails,
+  now: number,
+): Promise<{ message: string; until: string | null } | undefined> {
+  const state = await backend.limitState({ queue: job.queue, key: job.concurrencyKey, now });
+  const s = state.settings;
+  const q = JSON.stringify(job.queue);
+  if (s.concurrency !== null && state.running >= s.concurrency) {
+    return {
+      message: `pending: ready, but queue ${q} is at its concurrency limit of ${s.concurrency} ` +
+        `(${state.running} of its jobs running)`,
+      until: null,
+    };
+  }
+  if (
+    s.key_concurrency !== null && job.concurrencyKey !== null &&
+    state.keyRunning >= s.key_concurrency
+  ) {
+    return {
+      message: `pending: ready, but concurrency key ${
+        JSON.stringify(job.concurrencyKey)
+      } is at its limit in queue ${q} (${state.keyRunning} running, at most ${s.key_concurrency})`,
+      until: null,
+    };
+  }
+  if (s.rate_max !== null && s.rate_per !== null && state.starts.length >= s.rate_max) {
+    const at = state.starts[state.starts.length - s.rate_max] + s.rate_per;
+    return {
+      message: `pending: ready, but queue ${q} is at its rate limit of ${
+        plural(s.rate_max, "start")
+      } per ${formatSeconds(s.rate_per)}; the next may start at ${formatTime(at)}`,
+      until: new Date(at).toISOString(),
+    };
+  }
+  return undefined;
+}
+
 async function pending(
   queue: JobQueue,
   backend: Backend,
@@ -333,6 +376,8 @@ async function pending(
       { until: job.runAt },
     );
   }
+  const limit = await limited(backend, job, now);
+  if (limit !== undefined) return answer("limited", limit.message, { until: limit.until });
   const facts = await backend.workerFacts({ liveSince: now - staleAfter * 1000, now });
   const seen = facts.lastSeen ?? null;
   const lastWorkerSeenIso = seen === null ? null : new Date(seen).toISOString();

@@ -5,7 +5,7 @@ import { backendTest } from "./_backends.ts";
 import { FakeClock, until } from "./_helpers.ts";
 import { noop } from "./_tasks.ts";
 
-const quiet = () => {};
+const quiet = (...a: unknown[]) => { if (Deno.env.get("DBG")) console.log(...a); };
 
 /** A task whose jobs run until released, recording how many run at once, per key and in all. */
 function gated(name: string) {
@@ -107,7 +107,8 @@ backendTest(
       await assert.rejects(
         // deno-lint-ignore no-explicit-any
         () => queue.configureQueue("emails", config as any),
-        (e: Error) => (e instanceof TypeError || e instanceof RangeError) && message.test(e.message),
+        (e: Error) =>
+          (e instanceof TypeError || e instanceof RangeError) && message.test(e.message),
         `${JSON.stringify(config)} refused`,
       );
     }
@@ -213,16 +214,17 @@ backendTest(
     assert.equal(await worker.processOne(), true);
     assert.equal(await worker.processOne(), false, "a third start within 10 s waits");
     const answer = await why(queue, ids[2]);
-    assert.match(
-      answer.sentence,
-      /rate limit of 2 starts per 10 seconds.*until 2026-01-01T12:00:10\.000Z/,
-    );
+    assert.equal(answer.reason, "limited");
+    assert.match(answer.message, /rate limit of 2 starts per 10 s/);
+    assert.equal(answer.until, "2026-01-01T12:00:10.000Z", "when the first start leaves");
     assert.equal((await queue.getStatus(ids[2]))?.status, "pending");
-    clock.jump(6000); // the first start leaves the window
+    clock.jump(6000); // t = 10 s: the first start (t = 0) leaves the window
     assert.equal(await worker.processOne(), true);
-    assert.equal(await worker.processOne(), false, "the second start is still in the window");
-    clock.jump(4000);
+    assert.equal(await worker.processOne(), false, "starts at 4 s and 10 s fill the window");
+    clock.jump(4000); // t = 14 s: the start at 4 s leaves
     assert.equal(await worker.processOne(), true);
+    assert.equal(await worker.processOne(), false);
+    clock.jump(6000); // t = 20 s
     assert.equal(await worker.processOne(), true);
     assert.equal((await queue.stats({ queue: "api" })).completed, 5);
     worker.close();
@@ -248,7 +250,8 @@ backendTest(
     const run = worker.start();
     await until(async () => (await queue.getStatus(a))?.status === "running");
     const answer = await why(queue, b);
-    assert.match(answer.sentence, /concurrency limit of 1 .*1 of its jobs running/);
+    assert.equal(answer.reason, "limited");
+    assert.match(answer.message, /concurrency limit of 1 \(1 of its jobs running\)/);
     await queue.configureQueue("one", { concurrency: null });
     await until(async () => (await queue.getStatus(b))?.status === "running");
     g.free();

@@ -70,6 +70,7 @@ backendTest(
       cancelledBy: null,
       queue: "default",
       uniqueKey: null,
+      concurrencyKey: null,
       progress: null,
       maxRetryDelay: 86_400,
       executions: [],

@@ -54,6 +54,9 @@ function waitKey(schema: string, idExpr: string): string {
 
 /** A pending job a claim may take now (the predicate of gigq_jobs_ready). */
 const READY = "status = 'pending' AND parents_left = 0 AND NOT scheduled";
+/** A queue (row p of gigq_queues) whose claims must count: it has a limit. */
+const LIMITED =
+  "p.concurrency IS NOT NULL OR p.key_concurrency IS NOT NULL OR p.rate_max IS NOT NULL";
 
 function build(schema: string) {
   const s = quoteIdent(schema);
@@ -65,24 +68,29 @@ function build(schema: string) {
     j.max_attempts, j.timeout, j.retry_delay, j.backoff, j.description, j.dependencies, j.status,
     j.attempts, j.runs, j.run_at, j.scheduled, j.parents_left, j.children, j.result, j.error,
     j.worker_id, j.lease_until, j.cancelled_by, j.created_at, j.updated_at, j.started_at,
-    j.completed_at, j.queue, j.unique_key, j.progress, j.max_retry_delay,
+    j.completed_at, j.queue, j.unique_key, j.progress, j.max_retry_delay, j.concurrency_key,
     (SELECT c.id FROM ${jobs} c WHERE c.seq = j.cancelled_by) AS cancelled_by_id`;
   const queuesTable = `${s}.gigq_queues`;
   /**
    * The queues a claim reads now (parameter $n: the worker's, a text array;
-   * NULL: 'default' and every named queue), without the paused ones. Read by
-   * the claim's own statement, so a pause committed before it is honoured.
+   * NULL: 'default' and every named queue), without the paused ones (and,
+   * with `open`, without the limited ones, which a claim of their own takes
+   * under their row's lock). Read by the claim's own statement, so a pause
+   * or a limit committed before it is honoured.
    */
-  const servedAs = (n: number) =>
+  const servedAs = (n: number, open: boolean) =>
     `served AS (SELECT DISTINCT q FROM unnest(coalesce($${n}::text[],
         array_append(ARRAY(SELECT name FROM ${queuesTable}), 'default'))) AS q
-      WHERE NOT EXISTS (SELECT 1 FROM ${queuesTable} p WHERE p.name = q AND p.paused))`;
+      WHERE NOT EXISTS (SELECT 1 FROM ${queuesTable} p WHERE p.name = q AND (p.paused${
+      open ? " OR " + LIMITED : ""
+    })))`;
   /**
    * The claim's update of the rows in `ready`: for worker $1 (lease owner $6) at $2 until
    * lease $3, or the attempt's deadline plus $5 ms when sooner.
    */
-  const claimUpdate = (ready: string) =>
-    `WITH ${servedAs(8)}, ready AS (${ready})
+  const claimUpdate = (ready: string) => claimOf(`${servedAs(8, true)}, ready AS (${ready})`);
+  const claimOf = (withs: string) =>
+    `WITH ${withs}
     UPDATE ${jobs} j SET status = 'running', attempts = j.attempts + 1, runs = j.runs + 1,
       worker_id = $1::text, lease_owner = $6::text, started_at = $2::bigint,
       updated_at = $2::bigint,
@@ -140,16 +148,17 @@ function build(schema: string) {
     insertJobs: `INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts,
         timeout, retry_delay, backoff, description, dependencies, status, run_at, scheduled,
         parents_left, error, cancelled_by, completed_at, created_at, updated_at, queue,
-        unique_key, max_retry_delay)
+        unique_key, max_retry_delay, concurrency_key)
       SELECT r.id, r.name, r.task, r.module, r.params, r.priority, r.max_attempts, r.timeout,
         r.retry_delay, r.backoff, r.description, r.dependencies, r.status, r.run_at,
         r.status = 'pending' AND r.run_at > $2::bigint, r.parents_left, r.error, r.cancelled_by,
-        r.completed_at, $2::bigint, $2::bigint, r.queue, r.unique_key, r.max_retry_delay
+        r.completed_at, $2::bigint, $2::bigint, r.queue, r.unique_key, r.max_retry_delay,
+        r.concurrency_key
       FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id text, name text, task text,
           module text, params text, priority int, max_attempts int, timeout float8,
           retry_delay float8, backoff text, description text, dependencies text, status text,
           run_at bigint, parents_left int, error text, cancelled_by bigint, completed_at bigint,
-          queue text, unique_key text, max_retry_delay float8))
+          queue text, unique_key text, max_retry_delay float8, concurrency_key text))
         WITH ORDINALITY AS r
       ORDER BY r.ordinality
       ON CONFLICT (queue, unique_key)
@@ -299,7 +308,7 @@ function build(schema: string) {
      * Whether a claim at $1 by a worker of tasks $2 serving queues $3 (see
      * servedAs; NULL: every queue) could find work (read only).
      */
-    workReady: `WITH ${servedAs(3)} SELECT EXISTS (SELECT 1 FROM ${jobs}
+    workReady: `WITH ${servedAs(3, false)} SELECT EXISTS (SELECT 1 FROM ${jobs}
           WHERE queue IN (SELECT q FROM served) AND task = ANY($2::text[]) AND ${READY})
         OR EXISTS (SELECT 1 FROM ${jobs}
           WHERE status = 'pending' AND scheduled AND run_at <= $1::bigint)
@@ -423,11 +432,80 @@ function build(schema: string) {
     /** Each named (or paused) queue's state. */
     queueStates: `SELECT name, paused, concurrency, key_concurrency, rate_max, rate_per,
         keep_completed, keep_failed FROM ${queuesTable}`,
+    /** The queues with a limit, and their settings. */
+    limitedQueues: `SELECT p.name, p.concurrency, p.key_concurrency, p.rate_max, p.rate_per,
+        p.keep_completed, p.keep_failed FROM ${queuesTable} p WHERE NOT p.paused AND (${LIMITED})`,
+    /**
+     * The claim of up to $4 ready jobs of queue $8 among tasks $7, as
+     * claimMany (for a limited queue whose room the caller counted).
+     */
+    claimIn: claimOf(`ready AS (SELECT r.seq FROM unnest($7::text[]) AS t(task)
+      CROSS JOIN LATERAL (SELECT seq, priority, run_at FROM ${jobs}
+        WHERE queue = $8::text AND task = t.task AND ${READY}
+        ORDER BY priority DESC, run_at, seq LIMIT $4::int FOR UPDATE SKIP LOCKED) r
+      ORDER BY r.priority DESC, r.run_at, r.seq LIMIT $4::int)`),
+    /** The claim of the pending jobs whose seqs are $7 (chosen by a limited queue's claim). */
+    claimSeqs: claimOf(`ready AS (SELECT seq FROM ${jobs}
+      WHERE seq = ANY($7::bigint[]) AND status = 'pending' LIMIT $4::int FOR UPDATE SKIP LOCKED)`),
+    /** How many jobs of queue $1 run now. */
+    runningInQueue:
+      `SELECT count(*) AS n FROM ${jobs} WHERE status = 'running' AND queue = $1::text`,
+    /** Queue $1's running jobs per concurrency key. */
+    runningByKey: `SELECT concurrency_key AS key, count(*) AS n FROM ${jobs}
+      WHERE status = 'running' AND queue = $1::text AND concurrency_key IS NOT NULL
+      GROUP BY concurrency_key`,
+    /** How many running jobs of queue $1 have concurrency key $2. */
+    runningOfKey: `SELECT count(*) AS n FROM ${jobs}
+      WHERE status = 'running' AND queue = $1::text AND concurrency_key = $2::text`,
+    /**
+     * The candidates of a claim in queue $1 (tasks $2) with a per-key limit:
+     * up to $3 ready jobs of each of the first 1,000 keys with ready jobs
+     * (found one index seek each: a busy key's backlog is never read), and up
+     * to $4 of each task's jobs without a key, in claim order within each.
+     */
+    keyedCandidates: `WITH RECURSIVE k AS (
+        (SELECT concurrency_key AS key FROM ${jobs}
+          WHERE queue = $1::text AND ${READY} AND concurrency_key IS NOT NULL
+          ORDER BY concurrency_key LIMIT 1)
+        UNION ALL
+        SELECT (SELECT concurrency_key FROM ${jobs}
+            WHERE queue = $1::text AND ${READY} AND concurrency_key > k.key
+            ORDER BY concurrency_key LIMIT 1)
+          FROM k WHERE k.key IS NOT NULL),
+      keys AS (SELECT key FROM k WHERE key IS NOT NULL LIMIT 1000)
+      SELECT c.seq, c.priority, c.run_at, keys.key FROM keys CROSS JOIN LATERAL (
+          SELECT seq, priority, run_at FROM ${jobs}
+          WHERE queue = $1::text AND concurrency_key = keys.key AND ${READY}
+            AND task = ANY($2::text[])
+          ORDER BY priority DESC, run_at, seq LIMIT $3::int) c
+      UNION ALL
+      SELECT c.seq, c.priority, c.run_at, NULL FROM unnest($2::text[]) AS t(task)
+        CROSS JOIN LATERAL (SELECT seq, priority, run_at FROM ${jobs}
+          WHERE queue = $1::text AND task = t.task AND ${READY} AND concurrency_key IS NULL
+          ORDER BY priority DESC, run_at, seq LIMIT $4::int) c`,
+    /** Forgets queue $1's starts at or before $2 (out of its rate window). */
+    dropStarts: `DELETE FROM ${s}.gigq_queue_starts WHERE queue = $1::text AND at <= $2::bigint`,
+    /** Queue $1's starts after $2, oldest first (those in its rate window). */
+    startsSince: `SELECT at FROM ${s}.gigq_queue_starts
+      WHERE queue = $1::text AND at > $2::bigint ORDER BY at`,
+    /** Records $3 starts of queue $1 at $2 (for its rate limit). */
+    recordStarts: `INSERT INTO ${s}.gigq_queue_starts (queue, at)
+      SELECT $1::text, $2::bigint FROM generate_series(1, $3::int)`,
+    /**
+     * When a start of a rate-limited queue leaves its window (after $1): a
+     * claim may then find room.
+     */
+    rateWake: `SELECT min(s.at + q.rate_per) AS t FROM ${s}.gigq_queue_starts s
+      JOIN ${queuesTable} q ON q.name = s.queue
+      WHERE q.rate_max IS NOT NULL AND s.at + q.rate_per > $1::bigint`,
     /** Records queue $1 (at $2), if it has no row yet. */
     nameQueue: `INSERT INTO ${queuesTable} (name, paused, updated_at)
       VALUES ($1::text, false, $2::bigint) ON CONFLICT (name) DO NOTHING`,
+    /** Queue $1's settings (no row: none stored). */
+    queueSettings: `SELECT concurrency, key_concurrency, rate_max, rate_per, keep_completed,
+        keep_failed FROM ${queuesTable} WHERE name = $1::text`,
     /** Queue $1's settings, its row locked until the transaction ends (no row: none stored). */
-    lockSettings: `SELECT concurrency, key_concurrency, rate_max, rate_per, keep_completed,
+    lockSettings: `SELECT paused, concurrency, key_concurrency, rate_max, rate_per, keep_completed,
         keep_failed FROM ${queuesTable} WHERE name = $1::text FOR UPDATE`,
     /** Stores queue $1's settings ($3 to $8) at $2, keeping its paused state. */
     setSettings: `INSERT INTO ${queuesTable} (name, paused, updated_at, concurrency,
@@ -457,7 +535,7 @@ function build(schema: string) {
         retry_delay, backoff, description, dependencies, status, attempts, runs, run_at,
         scheduled, parents_left, children, result, error, worker_id, lease_until, cancelled_by,
         created_at, updated_at, started_at, completed_at, lease_owner, queue, unique_key,
-        progress, max_retry_delay
+        progress, max_retry_delay, concurrency_key
       FROM ${jobs} ORDER BY seq`,
     exportEdges: `SELECT parent, child, position FROM ${deps} ORDER BY child, position`,
     exportAttempts: `SELECT job, run, attempt, worker_id, status, started_at, completed_at,
@@ -474,21 +552,22 @@ function build(schema: string) {
         max_attempts, timeout, retry_delay, backoff, description, dependencies, status, attempts,
         runs, run_at, scheduled, parents_left, children, result, error, worker_id, lease_until,
         cancelled_by, created_at, updated_at, started_at, completed_at, lease_owner, queue,
-        unique_key, progress, max_retry_delay)
+        unique_key, progress, max_retry_delay, concurrency_key)
       OVERRIDING SYSTEM VALUE
       SELECT r.seq + $2::bigint, r.id, r.name, r.task, r.module, r.params, r.priority,
         r.max_attempts, r.timeout, r.retry_delay, r.backoff, r.description, r.dependencies,
         r.status, r.attempts, r.runs, r.run_at, r.scheduled = 1, r.parents_left, r.children,
         r.result, r.error, r.worker_id, r.lease_until, r.cancelled_by + $2::bigint, r.created_at,
         r.updated_at, r.started_at, r.completed_at, r.lease_owner, r.queue, r.unique_key,
-        r.progress, r.max_retry_delay
+        r.progress, r.max_retry_delay, r.concurrency_key
       FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, id text, name text, task text,
         module text, params text, priority int, max_attempts int, timeout float8,
         retry_delay float8, backoff text, description text, dependencies text, status text,
         attempts int, runs int, run_at bigint, scheduled int, parents_left int, children int,
         result text, error text, worker_id text, lease_until bigint, cancelled_by bigint,
         created_at bigint, updated_at bigint, started_at bigint, completed_at bigint,
-        lease_owner text, queue text, unique_key text, progress text, max_retry_delay float8)`,
+        lease_owner text, queue text, unique_key text, progress text, max_retry_delay float8,
+        concurrency_key text)`,
     /** Copied edges ($1: JSON rows by seq), moved by $2. */
     importEdges: `INSERT INTO ${deps} (parent, child, position)
       SELECT e.parent + $2::bigint, e.child + $2::bigint, e.position

@@ -28,8 +28,10 @@ import {
   CANCELLED_WHILE_RUNNING,
   cascadeMessage,
   type Claimed,
+  type Claimer,
   keyHeldMessage,
   lapseMessage,
+  type LimitState,
   type ListParams,
   type MigrationPlan,
   type PostgresSpec,
@@ -75,10 +77,12 @@ import { channel, quoteIdent, type Statements, statements } from "./_sql.ts";
 import { migrate, migrationSql, readVersion, SCHEMA_VERSION } from "./schema.ts";
 import {
   applyConfig,
+  isLimited,
+  NO_SETTINGS,
   type QueueConfig,
   type QueueSettings,
-  settingsRow,
   type SettingsRow,
+  settingsRow,
   toSettings,
 } from "../queue_config.ts";
 
@@ -284,7 +288,10 @@ export class PostgresBackend implements Backend {
     if (p.jobs.length === 0) return [];
     const q = this.#q;
     try {
-      if (p.jobs.length === 1 && p.jobs[0].job.dependencies.length === 0) {
+      if (
+        p.jobs.length === 1 && p.jobs[0].job.dependencies.length === 0 &&
+        p.jobs[0].job.concurrencyKey === undefined
+      ) {
         // The usual submit: one statement, its own transaction, NOTIFY included.
         const { job, params } = p.jobs[0];
         const sql = await this.#ready();
@@ -460,6 +467,7 @@ export class PostgresBackend implements Backend {
         queue: job.queue,
         unique_key: job.uniqueKey ?? null,
         max_retry_delay: job.maxRetryDelay,
+        concurrency_key: job.concurrencyKey ?? null,
       });
     }
     if (roots.size > 0) {
@@ -568,7 +576,11 @@ export class PostgresBackend implements Backend {
         ]);
         return Promise.all([promoted, rows]).then(([, r]) => r);
       };
-      const first = claiming ? pending(claim(p.limit)) : undefined;
+      // Limited queues first (their claims count, under their rows' locks), then the others.
+      const limitedRows = claiming ? await this.#claimLimited(run, claimer, p.limit, now) : [];
+      const first = claiming && p.limit > limitedRows.length
+        ? pending(claim(p.limit - limitedRows.length))
+        : undefined;
       let wake = false;
       const parentsDone = completed === undefined
         ? []
@@ -594,11 +606,13 @@ export class PostgresBackend implements Backend {
         await this.#reap(run, reaped, now);
       }
       if (wake) await run(q.notify, [this.#channel, ""]);
-      if (first === undefined) return [];
-      const rows: Row[] = [...await first];
+      if (first === undefined && limitedRows.length === 0) return [];
+      const rows: Row[] = [...limitedRows, ...(first === undefined ? [] : await first)];
       // Jobs this step made ready (released children, retries due now, reaped
       // leases) were not there for the first claim: offer the free slots again.
-      if (wake && rows.length < p.limit) rows.push(...await claim(p.limit - rows.length));
+      if (wake && claiming && rows.length < p.limit) {
+        rows.push(...await claim(p.limit - rows.length));
+      }
       const claimed: Claimed[] = rows.map((r) => ({
         seq: Number(r.seq),
         id: r.id as string,
@@ -1186,6 +1200,117 @@ export class PostgresBackend implements Backend {
     await sql.unsafe(this.#q.setProgress, [p.rows as unknown as Param], PREPARED);
   }
 
+  async limitState(p: { queue: string; key: string | null; now: number }): Promise<LimitState> {
+    const q = this.#q;
+    const sql = await this.#ready();
+    const [[found], [running], [keyRunning]] = await sql.begin((tx) => [
+      tx.unsafe(q.queueSettings, [p.queue], PREPARED),
+      tx.unsafe(q.runningInQueue, [p.queue], PREPARED),
+      tx.unsafe(q.runningOfKey, [p.queue, p.key], PREPARED),
+    ]) as unknown as Row[][];
+    const settings = found === undefined ? { ...NO_SETTINGS } : settingsRow(found);
+    const starts = settings.rate_per === null ? [] : await sql.unsafe(
+      q.startsSince,
+      [p.queue, Math.floor(p.now) - settings.rate_per],
+      PREPARED,
+    );
+    return {
+      settings,
+      running: Number(running.n),
+      keyRunning: Number(keyRunning.n),
+      starts: starts.map((r) => Number(r.at)),
+    };
+  }
+
+  /**
+   * The limited queues `claimer` serves, by name (the order their rows are
+   * locked in), as last read: read again when a second old, so a limit set
+   * elsewhere reaches this worker's claims within about a second (until
+   * then the queue's jobs wait: the other claims leave limited queues alone).
+   */
+  async #limitedServed(run: Run, claimer: Claimer): Promise<string[]> {
+    const t = performance.now();
+    if (t - this.#limitsReadAt > 1000) {
+      const rows = await run(this.#q.limitedQueues, []);
+      this.#limited = new Map(rows.map((r) => [String(r.name), settingsRow(r)]));
+      this.#limitsReadAt = t;
+    }
+    if (this.#limited.size === 0) return [];
+    const served = claimer.queues === undefined ? undefined : new Set(claimer.queues);
+    return [...this.#limited.keys()].filter((n) => served === undefined || served.has(n)).sort();
+  }
+
+  /**
+   * Claims up to `limit` jobs from the limited queues `claimer` serves: for
+   * each, locks its row (claims of that queue take turns; the others go
+   * on), reads its settings and counts its running jobs and recent starts
+   * afresh, then claims what its limits leave.
+   */
+  async #claimLimited(run: Run, claimer: Claimer, limit: number, now: number): Promise<Row[]> {
+    const q = this.#q;
+    const claimed: Row[] = [];
+    for (const queue of await this.#limitedServed(run, claimer)) {
+      if (claimed.length >= limit) break;
+      const [found] = await run(q.lockSettings, [queue]);
+      if (found === undefined || found.paused === true) continue;
+      const s = settingsRow(found);
+      if (!isLimited(s)) continue;
+      let room = limit - claimed.length;
+      if (s.concurrency !== null) {
+        const [r] = await run(q.runningInQueue, [queue]);
+        room = Math.min(room, s.concurrency - Number(r.n));
+      }
+      if (s.rate_max !== null && s.rate_per !== null && room > 0) {
+        await run(q.dropStarts, [queue, now - s.rate_per]);
+        const starts = await run(q.startsSince, [queue, now - s.rate_per]);
+        room = Math.min(room, s.rate_max - starts.length);
+      }
+      if (room <= 0) continue;
+      const params = [
+        claimer.workerId,
+        now,
+        now + claimer.leaseMs,
+        room,
+        claimer.graceMs,
+        claimer.owner,
+        [...claimer.tasks],
+      ];
+      let rows: Row[];
+      if (s.key_concurrency === null) {
+        rows = await run(q.claimIn, [...params, queue]);
+      } else {
+        const perKey = s.key_concurrency;
+        const [running, candidates] = await Promise.all([
+          run(q.runningByKey, [queue]),
+          run(q.keyedCandidates, [queue, [...claimer.tasks], Math.min(perKey, room), room]),
+        ]);
+        const busy = new Map(running.map((r) => [String(r.key), Number(r.n)]));
+        const taken = new Map<string, number>();
+        const chosen: number[] = [];
+        candidates.sort((a, b) =>
+          Number(b.priority) - Number(a.priority) || Number(a.run_at) - Number(b.run_at) ||
+          Number(a.seq) - Number(b.seq)
+        );
+        for (const c of candidates) {
+          if (chosen.length >= room) break;
+          if (c.key !== null) {
+            const key = String(c.key);
+            const n = (busy.get(key) ?? 0) + (taken.get(key) ?? 0);
+            if (n >= perKey) continue;
+            taken.set(key, (taken.get(key) ?? 0) + 1);
+          }
+          chosen.push(Number(c.seq));
+        }
+        rows = chosen.length === 0 ? [] : await run(q.claimSeqs, [...params.slice(0, 6), chosen]);
+      }
+      if (s.rate_max !== null && rows.length > 0) {
+        await run(q.recordStarts, [queue, now, rows.length]);
+      }
+      claimed.push(...rows);
+    }
+    return claimed;
+  }
+
   async isPaused(p: { queue: string }): Promise<boolean> {
     const sql = await this.#ready();
     const [row] = await sql.unsafe(this.#q.isPaused, [p.queue], PREPARED);
@@ -1317,10 +1442,15 @@ export class PostgresBackend implements Backend {
     });
   }
 
-  async nextWake(_p: { now: number }): Promise<number | undefined> {
+  async nextWake(p: { now: number }): Promise<number | undefined> {
     const sql = await this.#ready();
-    const [row] = await sql.unsafe(this.#q.nextWake, [], PREPARED);
-    return row?.t === null || row?.t === undefined ? undefined : Number(row.t);
+    const [[row], [rate]] = await Promise.all([
+      sql.unsafe(this.#q.nextWake, [], PREPARED),
+      // A rate-limited queue's jobs become claimable when a start leaves its window.
+      sql.unsafe(this.#q.rateWake, [Math.floor(p.now)], PREPARED),
+    ]);
+    const times = [row?.t, rate?.t].filter((t) => t !== null && t !== undefined).map(Number);
+    return times.length === 0 ? undefined : Math.min(...times);
   }
 
   /**

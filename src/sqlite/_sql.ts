@@ -7,7 +7,7 @@ const JOB_COLUMNS = `seq, id, name, task, module, params, priority, max_attempts
   retry_delay, backoff, description, dependencies, status, attempts, runs, run_at, scheduled,
   parents_left, children, result, error, worker_id, lease_until, cancelled_by, created_at,
   updated_at, started_at, completed_at, queue, unique_key, progress, max_retry_delay,
-  (SELECT c.id FROM gigq_jobs c WHERE c.seq = gigq_jobs.cancelled_by) AS cancelled_by_id`;
+  concurrency_key, (SELECT c.id FROM gigq_jobs c WHERE c.seq = gigq_jobs.cancelled_by) AS cancelled_by_id`;
 
 /**
  * The claim's update: for worker ?1 (lease owner ?6) at time ?2 until lease ?3, or until the
@@ -105,7 +105,52 @@ const SERVED_QUEUES = `SELECT q FROM (
       UNION ALL SELECT name FROM gigq_queues WHERE ?3 IS NULL)
     WHERE q NOT IN (SELECT name FROM gigq_queues WHERE paused = 1)`;
 
+/** A ready job: the predicate of gigq_jobs_ready and gigq_jobs_keyed. */
+const READY = "status = 'pending' AND parents_left = 0 AND scheduled = 0";
+
 export const SQL = {
+  /**
+   * The claim of the pending jobs whose seqs are in JSON array ?7 (chosen by
+   * a limited queue's claim), as claimSql's update.
+   */
+  claimSeqs: `${CLAIM} WHERE seq IN (SELECT value FROM json_each(?7)) AND status = 'pending'
+    ${CLAIMED}`,
+  /** How many jobs of queue ?1 run now. */
+  runningInQueue: `SELECT count(*) FROM gigq_jobs INDEXED BY gigq_jobs_leases
+    WHERE status = 'running' AND queue = ?1`,
+  /** Queue ?1's running jobs per concurrency key. */
+  runningByKey: `SELECT concurrency_key, count(*) FROM gigq_jobs INDEXED BY gigq_jobs_leases
+    WHERE status = 'running' AND queue = ?1 AND concurrency_key IS NOT NULL
+    GROUP BY concurrency_key`,
+  /** How many running jobs of queue ?1 have concurrency key ?2. */
+  runningOfKey: `SELECT count(*) FROM gigq_jobs INDEXED BY gigq_jobs_leases
+    WHERE status = 'running' AND queue = ?1 AND concurrency_key = ?2`,
+  /** The first concurrency key after ?2 with a ready job in queue ?1 (keys in order). */
+  nextReadyKey: `SELECT concurrency_key FROM gigq_jobs INDEXED BY gigq_jobs_keyed
+    WHERE ${READY} AND concurrency_key IS NOT NULL AND queue = ?1 AND concurrency_key > ?2
+    ORDER BY concurrency_key LIMIT 1`,
+  /** Up to ?4 ready jobs of key ?2 in queue ?1 of the tasks in JSON array ?3, in claim order. */
+  readyOfKey: `SELECT seq, priority, run_at FROM gigq_jobs INDEXED BY gigq_jobs_keyed
+    WHERE ${READY} AND concurrency_key IS NOT NULL AND queue = ?1 AND concurrency_key = ?2
+      AND task IN (SELECT value FROM json_each(?3))
+    ORDER BY priority DESC, run_at, seq LIMIT CAST(?4 AS INTEGER)`,
+  /** Up to ?3 ready jobs without a concurrency key of queue ?1 and task ?2, in claim order. */
+  readyWithoutKey: `SELECT seq, priority, run_at FROM gigq_jobs INDEXED BY gigq_jobs_ready
+    WHERE ${READY} AND queue = ?1 AND task = ?2 AND concurrency_key IS NULL
+    ORDER BY priority DESC, run_at, seq LIMIT CAST(?3 AS INTEGER)`,
+  /** Forgets queue ?1's starts at or before ?2 (out of its rate window). */
+  dropStarts: `DELETE FROM gigq_queue_starts WHERE queue = ?1 AND at <= ?2`,
+  /** Queue ?1's starts after ?2, oldest first (those in its rate window). */
+  startsSince: `SELECT at FROM gigq_queue_starts WHERE queue = ?1 AND at > ?2 ORDER BY at`,
+  /** Records a start of queue ?1 at ?2 (for its rate limit). */
+  recordStart: `INSERT INTO gigq_queue_starts (queue, at) VALUES (?1, ?2)`,
+  /**
+   * When a start of a rate-limited queue leaves its window (the first start
+   * still in one, plus the window): a claim may then find room.
+   */
+  rateWake: `SELECT min(s.at + q.rate_per) FROM gigq_queue_starts s
+    JOIN gigq_queues q ON q.name = s.queue
+    WHERE q.rate_max IS NOT NULL AND s.at + q.rate_per > ?1`,
   /** Each named queue's state (no row: a queue never named nor paused, like 'default'). */
   queueStates: `SELECT name, paused, concurrency, key_concurrency, rate_max, rate_per,
       keep_completed, keep_failed FROM gigq_queues`,
@@ -120,15 +165,15 @@ export const SQL = {
   /** One job. Values: id, name, task, module, params, priority, max_attempts, timeout,
    * retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
    * error, cancelled_by, completed_at, created_at (= updated_at), queue, unique_key,
-   * max_retry_delay. A job whose key a pending or running job of its queue holds is not
-   * inserted (no change). */
+   * max_retry_delay, concurrency_key. A job whose key a pending or running job of its queue
+   * holds is not inserted (no change). */
   insertJob:
     `INSERT INTO gigq_jobs (id, name, task, module, params, priority, max_attempts, timeout,
       retry_delay, backoff, description, dependencies, status, run_at, scheduled, parents_left,
       error, cancelled_by, completed_at, created_at, updated_at, queue, unique_key,
-      max_retry_delay)
+      max_retry_delay, concurrency_key)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-      ?20, ?20, ?21, ?22, ?23)
+      ?20, ?20, ?21, ?22, ?23, ?24)
     ON CONFLICT (queue, unique_key)
       WHERE unique_key IS NOT NULL AND (status = 'pending' OR status = 'running') DO NOTHING`,
   /**
@@ -406,7 +451,7 @@ export const SQL = {
       retry_delay, backoff, description, dependencies, status, attempts, runs, run_at, scheduled,
       parents_left, children, result, error, worker_id, lease_until, cancelled_by, created_at,
       updated_at, started_at, completed_at, lease_owner, queue, unique_key, progress,
-      max_retry_delay
+      max_retry_delay, concurrency_key
     FROM gigq_jobs ORDER BY seq`,
   exportEdges: `SELECT parent, child, position FROM gigq_job_deps ORDER BY child, position`,
   exportAttempts: `SELECT job, run, attempt, worker_id, status, started_at, completed_at, error
@@ -418,9 +463,9 @@ export const SQL = {
       timeout, retry_delay, backoff, description, dependencies, status, attempts, runs, run_at,
       scheduled, parents_left, children, result, error, worker_id, lease_until, cancelled_by,
       created_at, updated_at, started_at, completed_at, lease_owner, queue, unique_key, progress,
-      max_retry_delay)
+      max_retry_delay, concurrency_key)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-      ?, ?, ?, ?, ?)`,
+      ?, ?, ?, ?, ?, ?)`,
   /** How many tables the database holds (any application's), to tell an empty file from one in use. */
   tableCount: `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`,
 } as const;

@@ -23,6 +23,7 @@ import {
   type Claimer,
   keyHeldMessage,
   lapseMessage,
+  type LimitState,
   type Outcome,
   type PreparedJob,
   type QueueDump,
@@ -39,6 +40,7 @@ import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
 import {
   applyConfig,
+  isLimited,
   NO_SETTINGS,
   type QueueConfig,
   type QueueSettings,
@@ -85,6 +87,9 @@ function rowOfSettings(r: readonly SqlValue[], at = 0): SettingsRow {
 
 /** The settings in a row of SQL.queueStates (after the name and paused). */
 const rowOfStates = (r: readonly SqlValue[]) => rowOfSettings(r, 2);
+
+/** Most concurrency keys a claim of a queue with a per-key limit looks at. */
+const KEYS_PER_CLAIM = 1000;
 
 /** The default queue alone: what a worker of every queue serves while no queue is named. */
 const DEFAULT_ONLY: readonly string[] = Object.freeze(["default"]);
@@ -172,7 +177,7 @@ export class Store {
       for (; j < jobs.length; j++) {
         const { job, params } = jobs[j];
         if (job.queue !== "default") this.#nameQueue(job.queue, now);
-        if (job.dependencies.length === 0) {
+        if (job.dependencies.length === 0 && job.concurrencyKey === undefined) {
           const key = job.uniqueKey;
           const { changes, lastInsertRowid: seq } = this.#stmt(
             key === undefined ? SQL.insertReadyJob : SQL.insertReadyKeyedJob,
@@ -200,7 +205,7 @@ export class Store {
           ids[j] = entry.id;
           batch?.set(job.id, entry);
         } else {
-          ids[j] = this.#insertDependent(job, params, now, batch!);
+          ids[j] = this.#insertDependent(job, params, now, batch);
         }
       }
     } catch (e) {
@@ -241,7 +246,7 @@ export class Store {
     job: Job,
     params: string,
     now: number,
-    batch: Map<string, BatchEntry>,
+    batch: Map<string, BatchEntry> | undefined,
   ): string {
     let parentsLeft = 0;
     let status = "pending";
@@ -249,7 +254,7 @@ export class Store {
     const parentSeqs: number[] = [];
     const parentIds: string[] = [];
     for (const depId of job.dependencies) {
-      let parent = batch.get(depId);
+      let parent = batch?.get(depId);
       if (parent === undefined) {
         const row = this.#stmt(SQL.findParent).values(depId)[0];
         if (row === undefined) {
@@ -312,17 +317,18 @@ export class Store {
       job.queue,
       key,
       job.maxRetryDelay,
+      job.concurrencyKey ?? null,
     );
     if (changes === 0) {
       const holder = this.#holder(job.queue, key!);
-      batch.set(job.id, holder);
+      batch?.set(job.id, holder);
       return holder.id;
     }
     for (let i = 0; i < parentSeqs.length; i++) {
       this.#stmt(SQL.insertEdge).run(parentSeqs[i], seq, i);
       this.#stmt(SQL.addChild).run(parentSeqs[i]);
     }
-    batch.set(job.id, { seq, status, root, id: job.id });
+    batch?.set(job.id, { seq, status, root, id: job.id });
     return job.id;
   }
 
@@ -337,24 +343,42 @@ export class Store {
     return this.claim(p.claimer, p.limit, p.now);
   }
 
-  /** Claims up to `limit` ready jobs of the claimer's tasks. */
+  /**
+   * Claims up to `limit` ready jobs of the claimer's tasks: first from the
+   * limited queues it serves (each up to what its limits leave), then from
+   * the others.
+   */
   claim(c: Claimer, limit: number, now: number): Claimed[] {
     if (this.#stmt(SQL.due).values(now)[0][0] === 1) this.#stmt(SQL.promote).run(now);
-    const queues = this.servedQueues(c.queues);
-    if (queues.length === 0) return [];
-    const { params, ranges } = claimRangeParams(queues, c.tasks);
-    const plan = claimPlan(ranges);
-    const rows = this.#stmt(limit === 1 ? plan.one : plan.many).values(
-      c.workerId,
-      now,
-      now + c.leaseMs,
-      limit,
-      c.graceMs,
-      c.owner,
-      ...params,
-    );
-    const workerId = c.workerId;
-    const claimed: Claimed[] = new Array(rows.length);
+    const { open, limited } = this.servedQueues(c.queues);
+    const claimed: Claimed[] = [];
+    for (const [queue, settings] of limited) {
+      if (claimed.length >= limit) break;
+      this.#claimLimited(c, queue, settings, limit - claimed.length, now, claimed);
+    }
+    const left = limit - claimed.length;
+    if (open.length > 0 && left > 0) {
+      const { params, ranges } = claimRangeParams(open, c.tasks);
+      const plan = claimPlan(ranges);
+      const rows = this.#stmt(left === 1 ? plan.one : plan.many).values(
+        c.workerId,
+        now,
+        now + c.leaseMs,
+        left,
+        c.graceMs,
+        c.owner,
+        ...params,
+      );
+      this.#claimed(rows, c.workerId, now, claimed);
+    }
+    if (claimed.length > 1) {
+      claimed.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.seq - b.seq);
+    }
+    return claimed;
+  }
+
+  /** Adds the jobs of claim rows (see claimSql's RETURNING) to `out`. */
+  #claimed(rows: SqlValue[][], workerId: string, now: number, out: Claimed[]): void {
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i];
       const job: Claimed = {
@@ -386,29 +410,175 @@ export class Store {
         }
         job.parentResults = results;
       }
-      claimed[i] = job;
+      out.push(job);
     }
-    if (claimed.length > 1) {
-      claimed.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.seq - b.seq);
-    }
-    return claimed;
   }
 
   /**
-   * The queues a claim reads, in this transaction: those `served` (undefined:
-   * 'default' and every named queue) that are not paused.
+   * How many more jobs limited queue `queue` may start now, up to `want`:
+   * what its concurrency (its running jobs counted, in this transaction)
+   * and its rate (its starts in the window) leave.
    */
-  servedQueues(served: readonly string[] | undefined): readonly string[] {
+  #room(queue: string, s: SettingsRow, want: number, now: number): number {
+    let room = want;
+    if (s.concurrency !== null) {
+      room = Math.min(
+        room,
+        s.concurrency - Number(this.#stmt(SQL.runningInQueue).values(queue)[0][0]),
+      );
+    }
+    if (s.rate_max !== null && s.rate_per !== null && room > 0) {
+      this.#stmt(SQL.dropStarts).run(queue, now - s.rate_per);
+      room = Math.min(
+        room,
+        s.rate_max - this.#stmt(SQL.startsSince).values(queue, now - s.rate_per).length,
+      );
+    }
+    return room;
+  }
+
+  /**
+   * Claims up to `want` jobs of limited queue `queue` into `out`, as its
+   * limits allow. Safe without locks of its own: the claim runs in a write
+   * transaction, so no other claim counts the same running jobs meanwhile.
+   */
+  #claimLimited(
+    c: Claimer,
+    queue: string,
+    s: SettingsRow,
+    want: number,
+    now: number,
+    out: Claimed[],
+  ): void {
+    const room = this.#room(queue, s, want, now);
+    if (room <= 0) return;
+    const before = out.length;
+    if (s.key_concurrency === null) {
+      const { params, ranges } = claimRangeParams([queue], c.tasks);
+      const plan = claimPlan(ranges);
+      const rows = this.#stmt(room === 1 ? plan.one : plan.many).values(
+        c.workerId,
+        now,
+        now + c.leaseMs,
+        room,
+        c.graceMs,
+        c.owner,
+        ...params,
+      );
+      this.#claimed(rows, c.workerId, now, out);
+    } else {
+      const seqs = this.#keyedChoice(queue, c.tasks, s.key_concurrency, room);
+      if (seqs.length === 0) return;
+      const rows = this.#stmt(SQL.claimSeqs).values(
+        c.workerId,
+        now,
+        now + c.leaseMs,
+        null,
+        c.graceMs,
+        c.owner,
+        JSON.stringify(seqs),
+      );
+      this.#claimed(rows, c.workerId, now, out);
+    }
+    if (s.rate_max !== null) {
+      for (let i = before; i < out.length; i++) this.#stmt(SQL.recordStart).run(queue, now);
+    }
+  }
+
+  /**
+   * The seqs of up to `room` ready jobs of a queue with a per-key limit,
+   * in claim order: the best jobs of each key that has room (at most
+   * `perKey` running), and of jobs without a key. Keys are found one index
+   * seek each (never by reading a busy key's backlog), at most
+   * {@linkcode KEYS_PER_CLAIM} a claim, taking turns from where the last
+   * claim stopped.
+   */
+  #keyedChoice(queue: string, tasks: readonly string[], perKey: number, room: number): number[] {
+    const running = new Map<string, number>();
+    for (const [key, n] of this.#stmt(SQL.runningByKey).values(queue)) {
+      running.set(key as string, Number(n));
+    }
+    const candidates: { seq: number; priority: number; runAt: number }[] = [];
+    const taskList = JSON.stringify(tasks);
+    const start = this.#keyCursor.get(queue) ?? "";
+    let key = start;
+    let wrapped = start === "";
+    for (let seen = 0; seen < KEYS_PER_CLAIM;) {
+      const next = this.#stmt(SQL.nextReadyKey).values(queue, key)[0]?.[0] as string | undefined;
+      if (next === undefined || (wrapped && start !== "" && next > start)) {
+        if (wrapped) break;
+        wrapped = true;
+        key = "";
+        continue;
+      }
+      key = next;
+      seen++;
+      const free = perKey - (running.get(key) ?? 0);
+      if (free <= 0) continue;
+      for (
+        const [seq, priority, runAt] of this.#stmt(SQL.readyOfKey).values(
+          queue,
+          key,
+          taskList,
+          Math.min(free, room),
+        )
+      ) {
+        candidates.push({
+          seq: seq as number,
+          priority: priority as number,
+          runAt: runAt as number,
+        });
+      }
+    }
+    this.#keyCursor.set(queue, key);
+    for (const task of tasks) {
+      for (
+        const [seq, priority, runAt] of this.#stmt(SQL.readyWithoutKey).values(queue, task, room)
+      ) {
+        candidates.push({
+          seq: seq as number,
+          priority: priority as number,
+          runAt: runAt as number,
+        });
+      }
+    }
+    candidates.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.seq - b.seq);
+    return candidates.slice(0, room).map((c) => c.seq);
+  }
+
+  /** Per limited queue, the key after which its next claim looks first. */
+  #keyCursor = new Map<string, string>();
+
+  /**
+   * The queues a claim reads, in this transaction: those `served` (undefined:
+   * 'default' and every named queue) that are not paused, apart (`limited`,
+   * with their settings) those with a limit the claim must count.
+   */
+  servedQueues(
+    served: readonly string[] | undefined,
+  ): { open: readonly string[]; limited: [string, SettingsRow][] } {
     const states = this.#stmt(SQL.queueStates).values();
-    if (states.length === 0) return served ?? DEFAULT_ONLY;
-    const paused = new Set<string>();
+    if (states.length === 0) return { open: served ?? DEFAULT_ONLY, limited: [] };
+    const skip = new Set<string>();
+    const limited: [string, SettingsRow][] = [];
     const named: string[] = [];
-    for (const [name, isPaused] of states) {
-      if (isPaused === 1) paused.add(name as string);
-      else if (name !== "default") named.push(name as string);
+    const wanted = served === undefined ? undefined : new Set(served);
+    for (const r of states) {
+      const name = r[0] as string;
+      if (r[1] === 1) {
+        skip.add(name);
+        continue;
+      }
+      const settings = rowOfStates(r);
+      if (isLimited(settings)) {
+        skip.add(name);
+        if (wanted === undefined || wanted.has(name)) limited.push([name, settings]);
+      } else if (name !== "default") {
+        named.push(name);
+      }
     }
     const all = served ?? ["default", ...named];
-    return paused.size === 0 ? all : all.filter((q) => !paused.has(q));
+    return { open: skip.size === 0 ? all : all.filter((q) => !skip.has(q)), limited };
   }
 
   /**
@@ -883,6 +1053,22 @@ export class Store {
         [r[0] as string, r[1] === 1, rowOfStates(r)] as const
       ),
     );
+  }
+
+  /** How full queue `queue`'s limits are at `now` (see Backend.limitState). */
+  limitState(queue: string, key: string | null, now: number): LimitState {
+    const found = this.#stmt(SQL.queueSettings).values(queue)[0];
+    const settings = found === undefined ? { ...NO_SETTINGS } : rowOfSettings(found);
+    return {
+      settings,
+      running: Number(this.#stmt(SQL.runningInQueue).values(queue)[0][0]),
+      keyRunning: key === null ? 0 : Number(this.#stmt(SQL.runningOfKey).values(queue, key)[0][0]),
+      starts: settings.rate_per === null
+        ? []
+        : this.#stmt(SQL.startsSince).values(queue, now - settings.rate_per).map((r) =>
+          Number(r[0])
+        ),
+    };
   }
 
   /** Applies `config` to queue `queue`'s stored settings; returns them. */

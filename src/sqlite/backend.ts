@@ -10,6 +10,7 @@ import {
   BULK_BATCH,
   type BulkFilter,
   type Claimed,
+  type LimitState,
   type ListParams,
   type MigrationPlan,
   type OpenMode,
@@ -388,6 +389,11 @@ export class SqliteBackend implements Backend {
     return settings;
   }
 
+  async limitState(p: { queue: string; key: string | null; now: number }): Promise<LimitState> {
+    const s = await this.#ready();
+    return await s.read(() => s.limitState(p.queue, p.key, p.now));
+  }
+
   async isPaused(p: { queue: string }): Promise<boolean> {
     const s = await this.#ready();
     return await s.read(() => s.conn.prepare(SQL.isPaused).values(p.queue)[0]?.[0] === 1);
@@ -426,10 +432,13 @@ export class SqliteBackend implements Backend {
     await s.write(() => s.importQueue(p.dump, p.force, p.now));
   }
 
-  async nextWake(_p: { now: number }): Promise<number | undefined> {
+  async nextWake(p: { now: number }): Promise<number | undefined> {
     const s = await this.#ready();
     const next = s.conn.prepare(SQL.nextWake).values()[0]?.[0];
-    return typeof next === "number" ? next : undefined;
+    // A rate-limited queue's jobs become claimable when a start leaves its window.
+    const rate = s.conn.prepare(SQL.rateWake).values(p.now)[0]?.[0];
+    const times = [next, rate].filter((t): t is number => typeof t === "number");
+    return times.length === 0 ? undefined : Math.min(...times);
   }
 
   /**

@@ -5,7 +5,9 @@ import { backendTest } from "./_backends.ts";
 import { FakeClock, until } from "./_helpers.ts";
 import { noop } from "./_tasks.ts";
 
-const quiet = (...a: unknown[]) => { if (Deno.env.get("DBG")) console.log(...a); };
+const quiet = (...a: unknown[]) => {
+  if (Deno.env.get("DBG")) console.log(...a);
+};
 
 /** A task whose jobs run until released, recording how many run at once, per key and in all. */
 function gated(name: string) {

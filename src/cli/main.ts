@@ -40,6 +40,7 @@ import { type CliIo, resolveIo } from "./_io.ts";
 import { command as backup } from "./backup.ts";
 import { command as cancel } from "./cancel.ts";
 import { command as clear } from "./clear.ts";
+import { command as configure } from "./configure.ts";
 import { command as copy } from "./copy.ts";
 import { command as list } from "./list.ts";
 import { command as migrate } from "./migrate.ts";
@@ -77,6 +78,7 @@ const COMMANDS: Record<string, Command> = {
   list,
   stats,
   queues,
+  configure,
   pause,
   resume,
   cancel,

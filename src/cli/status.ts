@@ -18,6 +18,7 @@ function statusText(job: JobDetails, p: Parsed): string {
     `Priority: ${job.priority}`,
   ];
   if (job.uniqueKey !== null) lines.push(`Unique key: ${job.uniqueKey}`);
+  if (job.concurrencyKey !== null) lines.push(`Concurrency key: ${job.concurrencyKey}`);
   if (job.progress !== null) lines.push(`Progress: ${formatValue(job.progress)}`);
   if (job.status === "pending" && job.runAt > job.updatedAt) {
     lines.push(`Run at: ${formatTime(job.runAt)}`);

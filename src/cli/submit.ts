@@ -53,6 +53,10 @@ async function run(ctx: Context): Promise<number> {
   const queueName = queueText === undefined ? undefined : parseQueueName("--queue", queueText);
   const keyText = str(p, "unique-key");
   const uniqueKey = keyText === undefined ? undefined : parseUniqueKey("--unique-key", keyText);
+  const concurrencyText = str(p, "concurrency-key");
+  const concurrencyKey = concurrencyText === undefined
+    ? undefined
+    : parseUniqueKey("--concurrency-key", concurrencyText);
   const { task } = await importTask(target, ctx.io.cwd());
   const job = new Job({
     task,
@@ -70,6 +74,7 @@ async function run(ctx: Context): Promise<number> {
     module: target,
     queue: queueName,
     uniqueKey,
+    concurrencyKey,
   });
   let queue: JobQueue;
   if (dependencies.length > 0) {
@@ -134,6 +139,8 @@ means nothing is submitted: it prints that job's id instead (and exits 0 all the
   --queue NAME           the named queue it waits in (default: the task's, else default)
   --unique-key KEY       submit it only if no pending or running job of its queue
                          holds KEY (1 to 1000 characters)
+  --concurrency-key KEY  jobs sharing KEY run at most the queue's --key-concurrency at
+                         a time (see gigq configure; 1 to 1000 characters)
   --depends-on ID        a job that must complete first (repeatable)
   --delay SECONDS        start no sooner than this many seconds from now
   --run-at TIME          start no sooner than this ISO 8601 time (not with --delay)
@@ -151,6 +158,7 @@ Example: gigq submit ./tasks.ts#greet -p name=Ada --priority 5`,
     description: { type: "string" },
     queue: { type: "string" },
     "unique-key": { type: "string" },
+    "concurrency-key": { type: "string" },
     "depends-on": { type: "string", multiple: true },
     delay: { type: "string" },
     "run-at": { type: "string" },

@@ -163,20 +163,39 @@ backendTest(
       paused: true,
     });
     const zero = { running: 0, completed: 0, failed: 0, cancelled: 0, timeout: 0 };
+    const settings = {
+      concurrency: null,
+      keyConcurrency: null,
+      rateLimit: null,
+      keepCompleted: 604_800,
+      keepFailed: 2_592_000,
+    };
     assert.deepEqual(JSON.parse(await ok([...d, "queues", "--json"])), [
-      { name: "default", paused: false, pending: 0, ...zero, completed: 1 },
-      { name: "emails", paused: true, pending: 2, ...zero },
-      { name: "later", paused: true, pending: 0, ...zero },
+      { name: "default", paused: false, settings, pending: 0, ...zero, completed: 1 },
+      { name: "emails", paused: true, settings, pending: 2, ...zero },
+      { name: "later", paused: true, settings, pending: 0, ...zero },
     ]);
+    const keeps = "completed 7 d, failed 30 d";
     assert.equal(
       await ok([...d, "queues"]),
       formatTable(
         [
-          ["default", "no", "0", "0", "1", "0", "0", "0"],
-          ["emails", "yes", "2", "0", "0", "0", "0", "0"],
-          ["later", "yes", "0", "0", "0", "0", "0", "0"],
+          ["default", "no", "0", "0", "1", "0", "0", "0", "none", keeps],
+          ["emails", "yes", "2", "0", "0", "0", "0", "0", "none", keeps],
+          ["later", "yes", "0", "0", "0", "0", "0", "0", "none", keeps],
         ],
-        ["Queue", "Paused", "Pending", "Running", "Completed", "Failed", "Cancelled", "Timeout"],
+        [
+          "Queue",
+          "Paused",
+          "Pending",
+          "Running",
+          "Completed",
+          "Failed",
+          "Cancelled",
+          "Timeout",
+          "Limits",
+          "Keeps",
+        ],
       ) + "\n",
     );
     // Paused: no worker takes its jobs.
@@ -383,5 +402,75 @@ backendTest(
       assert.match(r.stderr, /no GigQ (database|queue) at/);
     }
     if (ctx.backend !== "postgres") assert.equal(existsSync(target), false);
+  },
+);
+
+backendTest(
+  "gigq configure stores limits and retention, merges later calls, and gigq queues shows them",
+  async (ctx) => {
+    const d = dbArgs(ctx);
+    await ok([...d, "migrate"]);
+    assert.equal(
+      await ok([...d, "configure", "emails", "--concurrency", "5", "--rate", "100/60"]),
+      `Queue "emails": limits: concurrency 5, 100 per 1 min; keeps completed 7 d, failed 30 d.\n`,
+    );
+    const json = JSON.parse(
+      await ok([
+        ...d,
+        "configure",
+        "emails",
+        "--key-concurrency",
+        "1",
+        "--keep-completed",
+        "3600",
+        "--keep-failed",
+        "forever",
+        "--json",
+      ]),
+    );
+    assert.deepEqual(json, {
+      queue: "emails",
+      settings: {
+        concurrency: 5,
+        keyConcurrency: 1,
+        rateLimit: { max: 100, perSeconds: 60 },
+        keepCompleted: 3600,
+        keepFailed: null,
+      },
+    });
+    // Without options: shown, unchanged.
+    assert.equal(
+      await ok([...d, "configure", "emails"]),
+      `Queue "emails": limits: concurrency 5, 1 per key, 100 per 1 min; keeps completed 1 h, ` +
+        `failed forever.\n`,
+    );
+    const listed = JSON.parse(await ok([...d, "queues", "--json"]));
+    assert.deepEqual(listed.map((q: { name: string }) => q.name), ["emails"]);
+    assert.equal(listed[0].settings.concurrency, 5);
+    assert.match(await ok([...d, "queues"]), /concurrency 5, 1 per key, 100 per 1 min/);
+    await ok([...d, "configure", "emails", "--concurrency", "none", "--rate", "none"]);
+    assert.match(await ok([...d, "configure", "emails"]), /limits: 1 per key;/);
+    // A job's concurrency key, from submit to status.
+    const job = await submit(d, `${TASKS}#mail`, "--concurrency-key", "tenant:7");
+    assert.match(await ok([...d, "status", job.id]), /Concurrency key: tenant:7/);
+    // Bad values: exit 2, one line naming the option, nothing changed.
+    const before = await ok([...d, "queues", "--json"]);
+    for (
+      const [args, message] of [
+        [["--concurrency", "0"], /--concurrency must be a whole number from 1 to 1000000/],
+        [["--concurrency", "lots"], /--concurrency must be a whole number/],
+        [["--rate", "100"], /--rate must be MAX\/SECONDS/],
+        [["--rate", "5/0"], /--rate's SECONDS must be a number of seconds from 0.001/],
+        [["--keep-completed", "-5"], /--keep-completed must be a whole number of seconds/],
+      ] as [string[], RegExp][]
+    ) {
+      const r = await cli([...d, "configure", "emails", ...args]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split("\n").length, 1);
+    }
+    const bad = await cli([...d, "configure", "", "--concurrency", "1"]);
+    assert.equal(bad.code, 2);
+    assert.equal(await ok([...d, "queues", "--json"]), before, "nothing was written");
   },
 );

@@ -252,12 +252,23 @@ backendTest(
     const keyed = await mail.submit(source, { to: "ada" }, { uniqueKey: "welcome:ada" });
     await noop.submit(source, { n: 1 }, { queue: "reports" });
     await source.pause("emails");
+    await source.configureQueue("reports", {
+      concurrency: 2,
+      rateLimit: { max: 5, perSeconds: 1.5 },
+    });
+    const tenant = await source.submit(
+      new Job({ task: noop, params: {}, queue: "reports", concurrencyKey: "t1" }),
+    );
     const copy = new JobQueue(`${dir}/copy.db`);
     await copyQueue(source, copy);
     assert.deepEqual(
       (await copy.queues()).map((q) => [q.name, q.paused, q.pending]),
-      [["emails", true, 1], ["reports", false, 1]],
+      [["emails", true, 1], ["reports", false, 2]],
     );
+    const [, reports] = await copy.queues();
+    assert.deepEqual(reports.settings, (await source.queues())[1].settings);
+    assert.equal(reports.settings.rateLimit?.perSeconds, 1.5);
+    assert.equal((await copy.getStatus(tenant))?.concurrencyKey, "t1");
     const job = await copy.getStatus(keyed);
     assert.deepEqual([job?.queue, job?.uniqueKey], ["emails", "welcome:ada"]);
     // The key is held there too.

@@ -7,7 +7,15 @@
  */
 import { describe } from "./job_status.ts";
 
-/** A rate limit: at most `max` job starts in any window of `perSeconds` seconds. */
+/**
+ * A rate limit: at most `max` job starts in any window of `perSeconds` seconds.
+ *
+ * @example 100 calls a minute
+ * ```ts ignore
+ * const rate: RateLimit = { max: 100, perSeconds: 60 };
+ * await queue.configureQueue("api", { rateLimit: rate });
+ * ```
+ */
 export interface RateLimit {
   /** Most job starts in any window (a whole number from 1 to 1,000,000). */
   max: number;
@@ -68,9 +76,25 @@ export interface QueueSettings {
   keepFailed: number;
 }
 
-/** Seconds a completed job is kept when its queue does not say: 7 days. */
+/**
+ * Seconds a completed job is kept when its queue does not say: 7 days.
+ *
+ * @example
+ * ```ts ignore
+ * const { keepCompleted } = await queue.configureQueue("emails", {});
+ * console.log(keepCompleted === DEFAULT_KEEP_COMPLETED); // true, unless set
+ * ```
+ */
 export const DEFAULT_KEEP_COMPLETED = 7 * 86_400;
-/** Seconds a failed, timed-out or cancelled job is kept when its queue does not say: 30 days. */
+/**
+ * Seconds a failed, timed-out or cancelled job is kept when its queue does
+ * not say: 30 days.
+ *
+ * @example
+ * ```ts ignore
+ * await queue.configureQueue("emails", { keepFailed: 2 * DEFAULT_KEEP_FAILED });
+ * ```
+ */
 export const DEFAULT_KEEP_FAILED = 30 * 86_400;
 
 /** The largest concurrency or rate `max`. */

@@ -582,6 +582,7 @@ const JOB_INFO_KEYS = [
   "cancelledBy",
   "queue",
   "uniqueKey",
+  "concurrencyKey",
   "progress",
   "maxRetryDelay",
 ];

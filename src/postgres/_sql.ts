@@ -417,10 +417,11 @@ function build(schema: string) {
      * seconds: the newest cutoff of any finite retention of 'default' and
      * the named queues (`cut`: an ended job older than it may be pruned;
      * NULL: every queue keeps its jobs forever), when the first job after
-     * seq $4 was submitted (`first`; NULL: none), and the last seq of the
-     * $5 jobs after $4 (`window_end`: a batch looks no further). Jobs are
-     * read in seq order, the order of their submits, and a job ends after
-     * its submit: past a job submitted after the cutoff, none is old enough.
+     * seq $4 was submitted (`first`; NULL: none), and, if that one is old
+     * enough, the last seq of the $5 jobs after $4 (`window_end`: a batch
+     * looks no further). Jobs are read in seq order, the order of their
+     * submits, and a job ends after its submit: past a job submitted after
+     * the cutoff, none is old enough.
      */
     pruneHead:
       `WITH names AS (SELECT 'default'::text AS name UNION SELECT name FROM ${queuesTable}),
@@ -430,10 +431,11 @@ function build(schema: string) {
           UNION ALL
           SELECT coalesce(q.keep_failed, $3::bigint)
             FROM names n LEFT JOIN ${queuesTable} q USING (name))
-      SELECT (SELECT $1::bigint - 1000 * min(k) FROM keeps WHERE k >= 0) AS cut,
-        (SELECT created_at FROM ${jobs} WHERE seq > $4::bigint ORDER BY seq LIMIT 1) AS first,
-        (SELECT max(seq) FROM (SELECT seq FROM ${jobs} WHERE seq > $4::bigint ORDER BY seq
-          LIMIT $5::int) w) AS window_end`,
+      SELECT h.cut, h.first, CASE WHEN h.first < h.cut THEN (SELECT max(seq) FROM (
+          SELECT seq FROM ${jobs} WHERE seq > $4::bigint ORDER BY seq LIMIT $5::int) w)
+        END AS window_end
+      FROM (SELECT (SELECT $1::bigint - 1000 * min(k) FROM keeps WHERE k >= 0) AS cut,
+        (SELECT created_at FROM ${jobs} WHERE seq > $4::bigint ORDER BY seq LIMIT 1) AS first) h`,
     /**
      * Locks, skipping rows another transaction holds, up to $6 jobs after
      * seq $1 and up to $2 that ended before $3 less their queue's retention

@@ -16,7 +16,7 @@
  * (started_at), both recorded by the database.
  */
 import { closeConnections, getConnection, Job, JobQueue, systemClock, Worker } from "../mod.ts";
-import { backendName, driverName, parseOrExit, positiveInt } from "./_args.ts";
+import { backendName, driverName, parseOrExit, positiveInt, usageError } from "./_args.ts";
 import { connect, schemaOf, withSchema } from "./_pg.ts";
 import { noop } from "./_tasks.ts";
 
@@ -24,15 +24,33 @@ const USAGE = "usage: deno task bench:retention [--backend sqlite|postgres] [--d
   "[--old N] [--rate PER_SECOND] [--baseline SECONDS] [--url URL] [--json]";
 const values = parseOrExit(Deno.args, {
   backend: { type: "string", default: "sqlite" },
-  driver: { type: "string", default: "node" },
+  driver: { type: "string" },
   old: { type: "string", default: "100000" },
   rate: { type: "string", default: "200" },
   baseline: { type: "string", default: "5" },
-  url: { type: "string", default: "postgres://postgres@127.0.0.1:5432/test" },
+  url: { type: "string" },
   json: { type: "boolean", default: false },
 }, USAGE);
 const backend = backendName(values.backend as string, USAGE);
-const driver = driverName(values.driver as string, USAGE);
+if (backend === "postgres" && values.driver !== undefined) {
+  usageError(
+    `--driver applies to --backend sqlite only, got --driver ${
+      JSON.stringify(values.driver)
+    } with --backend postgres`,
+    USAGE,
+  );
+}
+if (backend === "sqlite" && values.url !== undefined) {
+  usageError(
+    `--url applies to --backend postgres only, got --url ${JSON.stringify(values.url)}`,
+    USAGE,
+  );
+}
+const driver = driverName((values.driver as string | undefined) ?? "node", USAGE);
+const url = (values.url as string | undefined) ?? "postgres://postgres@127.0.0.1:5432/test";
+if (!/^postgres(ql)?:\/\//.test(url)) {
+  usageError(`--url must be a postgres:// or postgresql:// URL, got ${JSON.stringify(url)}`, USAGE);
+}
 const oldJobs = positiveInt("--old", values.old as string, USAGE);
 const rate = positiveInt("--rate", values.rate as string, USAGE);
 const baselineSeconds = positiveInt("--baseline", values.baseline as string, USAGE);
@@ -41,7 +59,7 @@ const DAY = 86_400_000;
 const dir = await Deno.makeTempDir({ prefix: "gigq-retention-" });
 const target = backend === "sqlite"
   ? `${dir}/retention.db`
-  : withSchema(values.url as string, `gigq_bench_${crypto.randomUUID().slice(0, 8)}`);
+  : withSchema(url, `gigq_bench_${crypto.randomUUID().slice(0, 8)}`);
 const options = backend === "sqlite" ? { driver } : {};
 
 // 1. The old jobs: submitted and completed 8 days ago (a clock that far behind).

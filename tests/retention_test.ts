@@ -289,6 +289,70 @@ backendTest(
   },
 );
 
+/** Makes every delete of a job fail (`on`), or lets them through again. */
+async function refuseDeletes(ctx: BackendContext, on: boolean): Promise<void> {
+  if (ctx.backend === "postgres") {
+    await withPostgres(ctx.target, async (sql, schema) => {
+      await sql.unsafe(
+        on
+          ? `CREATE FUNCTION "${schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN RAISE EXCEPTION 'deletes refused by the test'; END $$;
+            CREATE TRIGGER refuse BEFORE DELETE ON "${schema}".gigq_jobs
+              FOR EACH ROW EXECUTE FUNCTION "${schema}".refuse();`
+          : `DROP TRIGGER refuse ON "${schema}".gigq_jobs`,
+      ).simple();
+    });
+    return;
+  }
+  getConnection(ctx.target, { driver: ctx.driver }).exec(
+    on
+      ? `CREATE TRIGGER refuse BEFORE DELETE ON gigq_jobs
+          BEGIN SELECT RAISE(ABORT, 'deletes refused by the test'); END`
+      : "DROP TRIGGER refuse",
+  );
+}
+
+backendTest(
+  "a failed round is logged and tried again at the next interval; the worker goes on claiming",
+  async (ctx) => {
+    const { clock, queue, run, exists } = setup(ctx);
+    const old = await echo.submit(queue, {});
+    await run();
+    clock.jump(8 * DAY);
+    await refuseDeletes(ctx, true);
+    const lines: string[] = [];
+    let started = false;
+    const w = new Worker(ctx.target, {
+      ...ctx.options,
+      tasks: [echo],
+      clock,
+      pollInterval: 3600,
+      lease: 3600,
+      logger: (level, message) => {
+        if (message.includes("prune")) lines.push(`${level}: ${message}`);
+        if (message.includes(" started ")) started = true;
+      },
+    });
+    const done = w.start();
+    await until(() => started);
+    await clock.tick(ROUND);
+    await until(() => lines.length > 0);
+    assert.match(lines[0], /^warn: worker .*: could not prune ended jobs: .*deletes refused/);
+    assert.equal(w.running, true);
+    const next = await echo.submit(queue, { n: 2 });
+    await until(async () => (await queue.getStatus(next))?.status === "completed");
+    assert.equal(await exists(old), true);
+    await refuseDeletes(ctx, false);
+    await clock.tick(ROUND);
+    await until(() => lines.some((l) => l.startsWith("info:")));
+    assert.equal(await exists(old), false);
+    w.stop();
+    await done;
+    w.close();
+    queue.close();
+  },
+);
+
 backendTest("a worker with prune: false prunes nothing", async (ctx) => {
   const { clock, queue, run, pruneRound, exists } = setup(ctx);
   const id = await echo.submit(queue, {});

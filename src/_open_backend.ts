@@ -18,6 +18,8 @@ import type {
   OpenMode,
   PostgresSpec,
   PreparedJob,
+  PruneBatch,
+  PruneParams,
   QueueDump,
   RenewParams,
   StepParams,
@@ -355,6 +357,10 @@ class LoadedOnOpen implements Backend {
 
   async clear(p: { before: number; now: number }): Promise<number> {
     return await this.#run((b) => b.clear(p));
+  }
+
+  async prune(p: PruneParams): Promise<PruneBatch> {
+    return await this.#run((b) => b.prune(p));
   }
 
   async getJob(p: { id: string; now: number }): Promise<JobDetails | undefined> {

@@ -71,6 +71,10 @@ export interface InitMessage {
   once: boolean;
   /** The lifecycle event types the pool has listeners for: forward those. */
   events: string[];
+  /** Whether its Worker prunes ended jobs past their retention (one Web Worker of a pool does). */
+  prune: boolean;
+  /** Seconds between two rounds of pruning. */
+  pruneInterval: number;
 }
 
 /** Messages the pool sends. */
@@ -296,6 +300,8 @@ async function init(msg: InitMessage): Promise<void> {
     workerId: msg.workerId,
     maxPayloadBytes: msg.maxPayloadBytes,
     queues: msg.queues ?? undefined,
+    prune: msg.prune && !msg.once,
+    pruneInterval: msg.pruneInterval,
     logger: (level, message) => {
       begun = true;
       started.resolve();

@@ -19,6 +19,8 @@ export interface SharedWorkerOptions {
   maxPayloadBytes?: number;
   logger?: Logger;
   queues?: readonly string[];
+  prune?: boolean;
+  pruneInterval?: number;
 }
 
 /** The shared options, checked, with their defaults, in milliseconds where timed. */
@@ -33,6 +35,10 @@ export interface CheckedWorkerOptions {
   logger: Logger | undefined;
   /** `undefined`: every queue. */
   queues: readonly string[] | undefined;
+  /** Whether to delete ended jobs past their queue's retention, in the background. */
+  prune: boolean;
+  /** How often, in milliseconds (each time within ±50% of it). */
+  pruneMs: number;
 }
 
 /** The queues a worker serves, checked: a non-empty array of queue names, each once. */
@@ -56,6 +62,10 @@ export function checkWorkerOptions(
   const watch = options.watch ?? true;
   if (typeof watch !== "boolean") {
     throw new TypeError(`${context}: watch must be true or false, got ${describe(watch)}`);
+  }
+  const prune = options.prune ?? true;
+  if (typeof prune !== "boolean") {
+    throw new TypeError(`${context}: prune must be true or false, got ${describe(prune)}`);
   }
   const logger = options.logger;
   if (logger !== undefined && typeof logger !== "function") {
@@ -88,5 +98,11 @@ export function checkWorkerOptions(
     ),
     logger,
     queues: checkQueues(context, options.queues),
+    prune,
+    pruneMs: 1000 * seconds(context, "pruneInterval", options.pruneInterval ?? 60, {
+      min: 0,
+      max: 86_400,
+      minExclusive: true,
+    }),
   };
 }

@@ -116,6 +116,20 @@ export interface WorkerPoolOptions extends ConnectionOptions {
    * @default {defaultLogger}
    */
   logger?: Logger;
+  /**
+   * Delete ended jobs whose queue's retention has passed, in the background
+   * (see the Worker option of this name). One Web Worker of the pool does
+   * it, so a pool prunes as much as one Worker.
+   *
+   * @default {true}
+   */
+  prune?: boolean;
+  /**
+   * Seconds between two rounds of pruning (each within ±50% of it).
+   *
+   * @default {60}
+   */
+  pruneInterval?: number;
 }
 
 const POOL_OPTION_KEYS = [
@@ -130,6 +144,8 @@ const POOL_OPTION_KEYS = [
   "workerId",
   "maxPayloadBytes",
   "logger",
+  "prune",
+  "pruneInterval",
   "driver",
   "synchronous",
   "busyTimeout",
@@ -413,6 +429,8 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
       watch,
       maxPayloadBytes: checked.maxPayload,
       queues: checked.queues === undefined ? null : [...checked.queues],
+      prune: checked.prune,
+      pruneInterval: checked.pruneMs / 1000,
     };
     // Observed but not awaited by default: start() reports the same failure.
     this.#ready.promise.catch(() => {});
@@ -747,6 +765,8 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
         closeClaim: slot.closeClaim.buffer,
         once: this.#once,
         events: this.#events.types,
+        // One pruner per pool: the Web Worker of slot 0 (and its replacements).
+        prune: this.#init.prune && index === 0,
       } satisfies InitMessage,
     );
     return slot;

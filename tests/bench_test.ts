@@ -39,6 +39,15 @@ Deno.test("the benchmarks refuse bad flags in one line naming the value, exit 2"
     ["latency.ts", ["ffi"], /^Unexpected argument 'ffi'/],
     ["latency.ts", ["--jobs", "1.5"], /^--jobs must be a positive integer, got "1.5"$/],
     ["latency.ts", ["--idle", ""], /^--idle must be a positive integer, got ""$/],
+    ["retention.ts", ["--old", "0"], /^--old must be a positive integer, got "0"$/],
+    ["retention.ts", ["--rate", "fast"], /^--rate must be a positive integer, got "fast"$/],
+    ["retention.ts", ["--backend", "mysql"], /^--backend must be "sqlite" or "postgres"/],
+    [
+      "retention.ts",
+      ["--backend", "postgres", "--driver", "ffi"],
+      /^--driver applies to --backend sqlite only, got --driver "ffi" with --backend postgres$/,
+    ],
+    ["retention.ts", ["--url", "postgres://u@h/db"], /^--url applies to --backend postgres only/],
   ];
   for (const [script, args, message] of cases) {
     const r = await run(script, args);
@@ -116,4 +125,28 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("deno task bench:retention prunes every old job while a worker runs, and reports latencies", async () => {
+  const r = await run("retention.ts", [
+    "--old",
+    "600",
+    "--baseline",
+    "1",
+    "--rate",
+    "50",
+    "--json",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const result = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  assert.equal(result.backend, "sqlite (node)");
+  assert.equal(result.pruned, 600);
+  assert.equal(result.left, 0);
+  assert.ok(result.pruneSeconds > 0);
+  assert.ok(result.baseline.jobs > 0);
+  // So few old jobs are pruned in moments: the phase may hold no job.
+  for (const phase of [result.baseline, result.duringPruning]) {
+    if (phase.jobs === 0) continue;
+    assert.ok(phase.p50 <= phase.p99 && phase.p99 <= phase.max, JSON.stringify(phase));
+  }
 });

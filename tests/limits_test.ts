@@ -144,6 +144,8 @@ backendTest(
     await until(async () => (await queue.getStatus(other))?.status === "running");
     assert.equal((await queue.stats({ queue: "limited" })).pending, 9);
     for (let round = 0; round < 4; round++) {
+      // All three at the gate (a handler that reaches it after open() waits for the next one).
+      await until(() => g.now.byKey.get("") === 3);
       g.open();
       await until(async () => (await queue.stats({ queue: "limited" })).completed >= 3 * round + 3);
     }

@@ -420,6 +420,56 @@ function build(schema: string) {
       WHERE j.status IN ('completed', 'cancelled') AND j.completed_at < $1::bigint
         AND NOT EXISTS (SELECT 1 FROM keep WHERE keep.seq = j.seq)`,
 
+    /**
+     * Where a round of retention stands at $1 (now), with default
+     * retentions $2 (completed) and $3 (failed, timed out, cancelled), in
+     * seconds: the newest cutoff of any finite retention of 'default' and
+     * the named queues (`cut`: an ended job older than it may be pruned;
+     * NULL: every queue keeps its jobs forever), when the first job after
+     * seq $4 was submitted (`first`; NULL: none), and, if that one is old
+     * enough, the last seq of the $5 jobs after $4 (`window_end`: a batch
+     * looks no further). Jobs are read in seq order, the order of their
+     * submits, and a job ends after its submit: past a job submitted after
+     * the cutoff, none is old enough.
+     */
+    pruneHead:
+      `WITH names AS (SELECT 'default'::text AS name UNION SELECT name FROM ${queuesTable}),
+        keeps AS (
+          SELECT coalesce(q.keep_completed, $2::bigint) AS k
+            FROM names n LEFT JOIN ${queuesTable} q USING (name)
+          UNION ALL
+          SELECT coalesce(q.keep_failed, $3::bigint)
+            FROM names n LEFT JOIN ${queuesTable} q USING (name))
+      SELECT h.cut, h.first, CASE WHEN h.first < h.cut THEN (SELECT max(seq) FROM (
+          SELECT seq FROM ${jobs} WHERE seq > $4::bigint ORDER BY seq LIMIT $5::int) w)
+        END AS window_end
+      FROM (SELECT (SELECT $1::bigint - 1000 * min(k) FROM keeps WHERE k >= 0) AS cut,
+        (SELECT created_at FROM ${jobs} WHERE seq > $4::bigint ORDER BY seq LIMIT 1) AS first) h`,
+    /**
+     * Locks, skipping rows another transaction holds, up to $6 jobs after
+     * seq $1 and up to $2 that ended before $3 less their queue's retention
+     * ($4 and $5: the defaults, as for pruneHead; -1: forever), in seq
+     * order, and that no job depends on as this statement sees it. (Locked,
+     * no new child can take one as its parent: pruneLocked checks the edges
+     * again.) A range of the primary key: no other index is needed.
+     */
+    pruneLock: `SELECT j.seq FROM ${jobs} j LEFT JOIN ${queuesTable} q ON q.name = j.queue
+        CROSS JOIN LATERAL (SELECT CASE j.status
+          WHEN 'completed' THEN coalesce(q.keep_completed, $4::bigint)
+          WHEN 'failed' THEN coalesce(q.keep_failed, $5::bigint)
+          WHEN 'timeout' THEN coalesce(q.keep_failed, $5::bigint)
+          WHEN 'cancelled' THEN coalesce(q.keep_failed, $5::bigint) END AS keep) k
+      WHERE j.seq > $1::bigint AND j.seq <= $2::bigint
+        AND k.keep >= 0 AND j.completed_at < $3::bigint - 1000 * k.keep
+        AND (j.children = 0 OR NOT EXISTS (SELECT 1 FROM ${deps} d WHERE d.parent = j.seq))
+      ORDER BY j.seq LIMIT $6::int FOR UPDATE OF j SKIP LOCKED`,
+    /**
+     * Deletes the jobs $1 (locked by pruneLock) but those a job depends on
+     * now; their attempts and edges go with them (ON DELETE CASCADE).
+     */
+    pruneLocked: `DELETE FROM ${jobs} j WHERE j.seq = ANY($1::bigint[])
+      AND (j.children = 0 OR NOT EXISTS (SELECT 1 FROM ${deps} d WHERE d.parent = j.seq))`,
+
     /** Jobs of queue $1 (and status $2 unless NULL), newest first, at most $3. */
     listInQueue: `SELECT ${JOB_COLUMNS} FROM ${jobs} j
       WHERE j.queue = $1::text AND ($2::text IS NULL OR j.status = $2::text)

@@ -36,6 +36,9 @@ import {
   type MigrationPlan,
   type PostgresSpec,
   type PreparedJob,
+  PRUNE_WINDOW,
+  type PruneBatch,
+  type PruneParams,
   type QueueDump,
   type RenewParams,
   type StepParams,
@@ -77,6 +80,8 @@ import { channel, quoteIdent, type Statements, statements } from "./_sql.ts";
 import { migrate, migrationSql, readVersion, SCHEMA_VERSION } from "./schema.ts";
 import {
   applyConfig,
+  DEFAULT_KEEP_COMPLETED,
+  DEFAULT_KEEP_FAILED,
   isLimited,
   NO_SETTINGS,
   type QueueConfig,
@@ -1099,6 +1104,46 @@ export class PostgresBackend implements Backend {
   async clear(p: { before: number; now: number }): Promise<number> {
     const sql = await this.#ready();
     return (await sql.unsafe(this.#q.clear, [p.before], PREPARED)).count;
+  }
+
+  /**
+   * One batch of retention: where the round stands (one statement, no
+   * transaction: nothing to prune costs one round trip), then one short
+   * transaction that locks the jobs to delete, skipping rows another
+   * transaction holds (another worker's batch, a requeue: neither waits for
+   * the other), and deletes them.
+   */
+  async prune(p: PruneParams): Promise<PruneBatch> {
+    const q = this.#q;
+    const sql = await this.#ready();
+    const now = Math.floor(p.now);
+    const [head] = await sql.unsafe(q.pruneHead, [
+      now,
+      DEFAULT_KEEP_COMPLETED,
+      DEFAULT_KEEP_FAILED,
+      p.after,
+      p.limit * PRUNE_WINDOW,
+    ], PREPARED);
+    if (head.cut === null || head.first === null || Number(head.first) >= Number(head.cut)) {
+      return { deleted: 0, next: undefined };
+    }
+    const end = Number(head.window_end);
+    return await this.#tx(async (tx) => {
+      const run = runner(tx);
+      const locked = await run(q.pruneLock, [
+        p.after,
+        end,
+        now,
+        DEFAULT_KEEP_COMPLETED,
+        DEFAULT_KEEP_FAILED,
+        p.limit,
+      ]);
+      if (locked.length === 0) return { deleted: 0, next: end };
+      const seqs = locked.map((r) => Number(r.seq));
+      const deleted = (await run(q.pruneLocked, [seqs])).count;
+      // A full batch may have left some of the window: the next one starts after it.
+      return { deleted, next: seqs.length >= p.limit ? Math.max(...seqs) : end };
+    });
   }
 
   async getJob(p: { id: string; now: number }): Promise<JobDetails | undefined> {

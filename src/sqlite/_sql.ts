@@ -366,6 +366,50 @@ export const SQL = {
     WHERE status IN ('completed', 'cancelled') AND completed_at < ?1
       AND seq NOT IN keep`,
 
+  /**
+   * Where a round of retention stands at ?1 (now), with default retentions
+   * ?2 (completed) and ?3 (failed, timed out, cancelled), in seconds: the
+   * newest cutoff of any finite retention of 'default' and the named queues
+   * (an ended job older than it may be pruned; NULL: every queue keeps its
+   * jobs forever), and when the first job after seq ?4 was submitted (NULL:
+   * none). Jobs are read in seq order, the order of their submits, and a
+   * job ends after its submit: past a job submitted after the cutoff, none
+   * is old enough.
+   */
+  pruneHead: `WITH names(name) AS (SELECT 'default' UNION SELECT name FROM gigq_queues),
+      keeps(k) AS (
+        SELECT coalesce(q.keep_completed, ?2) FROM names n LEFT JOIN gigq_queues q USING (name)
+        UNION ALL
+        SELECT coalesce(q.keep_failed, ?3) FROM names n LEFT JOIN gigq_queues q USING (name))
+    SELECT (SELECT ?1 - 1000 * min(k) FROM keeps WHERE k >= 0),
+      (SELECT created_at FROM gigq_jobs WHERE seq > ?4 ORDER BY seq LIMIT 1)`,
+  /** The last seq of the ?2 jobs after seq ?1 (a batch of retention looks no further). */
+  pruneWindow: `SELECT max(seq) FROM (
+      SELECT seq FROM gigq_jobs WHERE seq > ?1 ORDER BY seq LIMIT CAST(?2 AS INTEGER))`,
+  /**
+   * Deletes up to ?6 jobs after seq ?1 and up to ?2 that ended before ?3
+   * less their queue's retention (?4 and ?5: the defaults, as for
+   * pruneHead; -1: forever), in seq order, except those a job still there
+   * depends on; returns their seqs. Their attempts and edges go with them
+   * (ON DELETE CASCADE). A range of the table's rowid: a deleted job costs
+   * later batches nothing, and no index is needed (one on completed jobs
+   * would cost every completion).
+   */
+  prune: `DELETE FROM gigq_jobs WHERE seq IN (
+      SELECT seq FROM (
+        SELECT j.seq, j.completed_at, j.children, CASE j.status
+            WHEN 'completed' THEN coalesce(q.keep_completed, ?4)
+            WHEN 'failed' THEN coalesce(q.keep_failed, ?5)
+            WHEN 'timeout' THEN coalesce(q.keep_failed, ?5)
+            WHEN 'cancelled' THEN coalesce(q.keep_failed, ?5) END AS keep
+          FROM gigq_jobs j LEFT JOIN gigq_queues q ON q.name = j.queue
+          WHERE j.seq > ?1 AND j.seq <= ?2) AS e
+      WHERE e.keep >= 0 AND e.completed_at < ?3 - 1000 * e.keep
+        AND (e.children = 0
+          OR NOT EXISTS (SELECT 1 FROM gigq_job_deps d WHERE d.parent = e.seq))
+      ORDER BY e.seq LIMIT CAST(?6 AS INTEGER))
+    RETURNING seq`,
+
   jobById: `SELECT ${JOB_COLUMNS} FROM gigq_jobs WHERE id = ?`,
   /** A job's recorded attempts (its completed one is on the job's row). */
   executions: `SELECT run, attempt, worker_id, status, started_at, completed_at, error

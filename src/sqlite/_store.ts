@@ -26,6 +26,9 @@ import {
   type LimitState,
   type Outcome,
   type PreparedJob,
+  PRUNE_WINDOW,
+  type PruneBatch,
+  type PruneParams,
   type QueueDump,
   type StepParams,
 } from "../_backend.ts";
@@ -40,6 +43,8 @@ import { retryBusy } from "./_busy.ts";
 import { migrate } from "./schema.ts";
 import {
   applyConfig,
+  DEFAULT_KEEP_COMPLETED,
+  DEFAULT_KEEP_FAILED,
   isLimited,
   NO_SETTINGS,
   type QueueConfig,
@@ -891,6 +896,33 @@ export class Store {
   /** Deletes finished jobs (see SQL.clear); returns how many. */
   clear(before: number): number {
     return this.#stmt(SQL.clear).run(before).changes;
+  }
+
+  /** One batch of retention (see `Backend.prune`); run it in one write transaction. */
+  prune(p: PruneParams): PruneBatch {
+    const head = this.#stmt(SQL.pruneHead).values(
+      p.now,
+      DEFAULT_KEEP_COMPLETED,
+      DEFAULT_KEEP_FAILED,
+      p.after,
+    )[0];
+    const [cut, first] = head;
+    if (cut === null || first === null || Number(first) >= Number(cut)) {
+      return { deleted: 0, next: undefined };
+    }
+    const end = Number(this.#stmt(SQL.pruneWindow).values(p.after, p.limit * PRUNE_WINDOW)[0][0]);
+    const rows = this.#stmt(SQL.prune).values(
+      p.after,
+      end,
+      p.now,
+      DEFAULT_KEEP_COMPLETED,
+      DEFAULT_KEEP_FAILED,
+      p.limit,
+    );
+    let last = end;
+    // A full batch may have left some of the window: the next one starts after it.
+    if (rows.length >= p.limit) last = rows.reduce((m, r) => Math.max(m, Number(r[0])), 0);
+    return { deleted: rows.length, next: last };
   }
 
   /** Every job (in seq order), edge and attempt; run it in one read transaction. */

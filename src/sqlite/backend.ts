@@ -15,6 +15,8 @@ import {
   type MigrationPlan,
   type OpenMode,
   type PreparedJob,
+  type PruneBatch,
+  type PruneParams,
   type QueueDump,
   type RenewParams,
   type SqliteSpec,
@@ -349,6 +351,11 @@ export class SqliteBackend implements Backend {
   async clear(p: { before: number; now: number }): Promise<number> {
     const s = await this.#ready();
     return await s.write(() => s.clear(p.before));
+  }
+
+  async prune(p: PruneParams): Promise<PruneBatch> {
+    const s = await this.#ready();
+    return await s.write(() => s.prune(p));
   }
 
   async getJob(p: { id: string; now: number }): Promise<JobDetails | undefined> {

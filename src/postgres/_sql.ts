@@ -318,10 +318,16 @@ function build(schema: string) {
     /**
      * Renews the leases lease owner $2 holds to $1, or each attempt's
      * deadline plus $3 ms when sooner, and records that worker $5 was seen at $4.
+     * A job another transaction has locked is skipped, not waited for: it is
+     * being ended (a completion, a cancel, a reap) or briefly written, and
+     * waiting while holding the other renewed rows could deadlock with that
+     * transaction's own multi-row update (seen under a network partition).
+     * The next renewal, a third of a lease later, takes it if it still runs.
      */
     heartbeat: `WITH r AS (UPDATE ${jobs} SET lease_until = least($1::bigint,
         started_at + trunc(timeout * 1000)::bigint + $3::bigint)
-      WHERE status = 'running' AND lease_owner = $2::text)
+      WHERE seq IN (SELECT seq FROM ${jobs} WHERE status = 'running' AND lease_owner = $2::text
+        FOR UPDATE SKIP LOCKED))
       UPDATE ${workers} SET seen_at = $4::bigint WHERE id = $5::text`,
     /**
      * Records worker $1 starting at $6; returns what was recorded of it

@@ -51,6 +51,10 @@ export interface WorkerPlan {
   workerId?: string;
   /** `--grace`: seconds jobs in flight may take after a stop signal. */
   grace?: number;
+  /** `--no-prune`: leave ended jobs alone (no background pruning). */
+  prune: boolean;
+  /** `--prune-interval`, in seconds. */
+  pruneInterval?: number;
   /** `--once`: process at most one job. */
   once: boolean;
   /** `--json`: a JSON summary on stdout at the end. */
@@ -223,6 +227,8 @@ async function runOneWorker(plan: WorkerPlan, tasks: Task[], io: Io): Promise<nu
     lease: plan.lease,
     workerId: plan.workerId,
     queues: plan.queues,
+    prune: plan.prune,
+    pruneInterval: plan.pruneInterval,
     logger: logTo(progress, plan),
   });
   progress.attach(`worker ${worker.id}`, () => worker.counts);
@@ -370,6 +376,8 @@ async function runPool(plan: WorkerPlan, io: Io): Promise<number> {
     lease: plan.lease,
     workerId: id,
     queues: plan.queues,
+    prune: plan.prune,
+    pruneInterval: plan.pruneInterval,
     logger: logTo(progress, plan),
   });
   progress.attach(single ? `worker ${id}` : `pool of ${plan.workers}`, () => pool.counts);
@@ -443,6 +451,10 @@ async function run(ctx: Context): Promise<number> {
   const grace = graceText === undefined
     ? undefined
     : parseNumber("--grace", graceText, { min: 0, max: 2_147_483, unit: "seconds" });
+  const pruneText = str(p, "prune-interval");
+  const pruneInterval = pruneText === undefined
+    ? undefined
+    : parseNumber("--prune-interval", pruneText, { min: 1, max: 86_400, unit: "seconds" });
   const workerId = str(p, "worker-id") ?? (env("GIGQ_WORKER_ID") || undefined);
   if (workerId !== undefined && workerId.trim() === "") {
     throw new UsageError(`--worker-id must not be empty`);
@@ -477,6 +489,8 @@ async function run(ctx: Context): Promise<number> {
     pollInterval,
     workerId,
     grace,
+    prune: !flag(p, "no-prune"),
+    pruneInterval,
     once: flag(p, "once"),
     json: ctx.json,
     verbose: flag(p, "verbose"),
@@ -515,6 +529,9 @@ whether it is retried, the error's first line); with --verbose, one for every at
                             lease stops its renewal, and its job may run twice
   --grace SECS              after a stop signal, how long jobs in flight may take
                             (default: until they finish or time out)
+  --no-prune                leave ended jobs alone (by default a worker deletes those past
+                            their queue's retention: see gigq configure)
+  --prune-interval SECS     seconds between two rounds of pruning (default 60)
   --verbose                 also log each completed (or released) attempt with its
                             duration, and other debug lines
 
@@ -530,6 +547,8 @@ Example: gigq worker --tasks ./tasks.ts --concurrency 4`,
     lease: { type: "string" },
     "in-process": { type: "boolean" },
     grace: { type: "string" },
+    "no-prune": { type: "boolean" },
+    "prune-interval": { type: "string" },
     verbose: { type: "boolean" },
   },
   positionals: [],

@@ -474,3 +474,29 @@ backendTest(
     assert.equal(await ok([...d, "queues", "--json"]), before, "nothing was written");
   },
 );
+
+Deno.test("gigq worker --prune-interval refuses a bad value with one line, before opening", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/new.db`;
+    const r = await cli(["--db", path, "worker", "--tasks", TASKS, "--prune-interval", "0"]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--prune-interval must be a number of seconds from 1 to 86400/);
+    assert.equal(existsSync(path), false);
+    const once = await cli([
+      "--db",
+      path,
+      "worker",
+      "--tasks",
+      TASKS,
+      "--once",
+      "--in-process",
+      "--no-prune",
+      "--prune-interval",
+      "30",
+    ]);
+    assert.equal(once.code, 0, once.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -594,3 +594,33 @@ backendTest(
     }
   },
 );
+
+backendTest(
+  "a WorkerPool fires the schedules of its tasks (each Web Worker's loop tries), once per slot",
+  async (ctx) => {
+    const { WorkerPool } = await import("../mod.ts");
+    const queue = new JobQueue(ctx.target, ctx.options);
+    const info = await queue.schedule({ name: "pooled", cron: "* * * * * *", task: "noop" });
+    const pool = new WorkerPool(ctx.target, {
+      ...ctx.options,
+      tasks: [new URL("./_tasks.ts", import.meta.url)],
+      workers: 2,
+      pollInterval: 1,
+      logger: () => {},
+    });
+    const running = pool.start();
+    try {
+      await eventually(async () => (await queue.stats()).completed >= 3);
+    } finally {
+      pool.stop();
+      await running;
+      pool.close();
+    }
+    await queue.unschedule("pooled");
+    const slots = (await jobsOf(queue, "pooled")).map((j) => Date.parse(j.runAt));
+    assert.equal(new Set(slots).size, slots.length, "no slot fired twice");
+    assert.equal(slots[0], Date.parse(info.nextRunAt!));
+    for (let i = 1; i < slots.length; i++) assert.equal(slots[i] - slots[i - 1], 1000);
+    queue.close();
+  },
+);

@@ -166,7 +166,10 @@ export class Scheduler {
   #failed(what: string, error: unknown): number {
     this.#failures++;
     const wait = Math.min(this.#o.refreshMs, 100 * 2 ** Math.min(this.#failures, 10));
-    this.#o.log("error", `${what}: ${errorText(error).message}; retrying in ${wait} ms`);
+    // A pass that was under way when its worker stopped (and closed) has nothing to report.
+    if (!this.#stopped) {
+      this.#o.log("error", `${what}: ${errorText(error).message}; retrying in ${wait} ms`);
+    }
     return wait;
   }
 

@@ -624,3 +624,47 @@ backendTest(
     queue.close();
   },
 );
+
+/** Runs `sql` on the test's storage (its tables unqualified; PostgreSQL's in the test schema). */
+async function exec(ctx: BackendContext, sql: string): Promise<void> {
+  if (ctx.backend === "postgres") {
+    await withPostgres(ctx.target, async (pg, schema) => {
+      await pg.unsafe(`SET search_path TO "${schema}"; ${sql}`);
+    });
+    return;
+  }
+  getConnection(ctx.target, ctx.options).exec(sql);
+}
+
+backendTest(
+  "a schedule that cannot fire is logged and tried again; other schedules and the claims go on",
+  async (ctx) => {
+    const clock = new FakeClock(Date.parse("2026-01-01T12:00:00Z"));
+    const queue = new JobQueue(ctx.target, { ...ctx.options, clock });
+    await queue.schedule({ name: "broken", cron: "* * * * *", task: report });
+    await queue.schedule({ name: "fine", cron: "* * * * *", task: report });
+    // Options no Job takes (as a newer GigQ might have stored): its jobs cannot be made.
+    await exec(ctx, `UPDATE gigq_schedules SET options = '{"priority":1.5}' WHERE name = 'broken'`);
+    const w = worker(ctx, clock);
+    const stop = await started(w);
+    await clock.tick(MINUTE);
+    const plain = await report.submit(queue, { kind: "plain" });
+    await clock.tick(1000);
+    await eventually(async () => (await queue.getStatus(plain))?.status === "completed");
+    assert.deepEqual((await jobsOf(queue, "fine")).map((j) => j.runAt), [
+      "2026-01-01T12:01:00.000Z",
+    ]);
+    assert.deepEqual(await jobsOf(queue, "broken"), []);
+    const errors = logs.get(w)!.filter((l) => /could not fire schedule "broken"/.test(l));
+    assert.ok(errors.length >= 1, logs.get(w)!.join("\n"));
+    assert.match(errors[0], /priority must be a whole number.*; retrying in \d+ ms$/);
+    // Mended, it fires at the next try: its slot, 2 s late, is still on time.
+    await exec(ctx, `UPDATE gigq_schedules SET options = '{"priority":2}' WHERE name = 'broken'`);
+    await clock.tick(1000);
+    await eventually(async () => (await jobsOf(queue, "broken")).length === 1);
+    const [mended] = await jobsOf(queue, "broken");
+    assert.deepEqual([mended.runAt, mended.priority], ["2026-01-01T12:01:00.000Z", 2]);
+    await stop();
+    queue.close();
+  },
+);

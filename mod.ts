@@ -66,7 +66,9 @@ export type {
 export { WorkerPool } from "./src/pool.ts";
 export type { WorkerPoolOptions } from "./src/pool.ts";
 export { why } from "./src/why.ts";
-export type { WhyAnswer, WhyOptions, WhyParent, WhyReason } from "./src/why.ts";
+export type { WhyAnswer, WhyOptions, WhyParent, WhyReason, WhySchedule } from "./src/why.ts";
+export { nextRunTimes } from "./src/schedule.ts";
+export type { MissedSlots, NextRunOptions, ScheduleInfo, ScheduleOptions } from "./src/schedule.ts";
 export { copyQueue } from "./src/copy.ts";
 export type { CopyOptions, CopyReport } from "./src/copy.ts";
 export { Workflow } from "./src/workflow.ts";

@@ -329,6 +329,63 @@ export interface AttemptRecord {
   error: string | null;
 }
 
+/**
+ * One schedule's row as both backends store it (times in epoch ms; `params`
+ * and `options` JSON text: the job options its jobs get).
+ */
+export interface ScheduleRecord {
+  name: string;
+  cron: string;
+  timezone: string;
+  task: string;
+  module: string | null;
+  params: string;
+  options: string;
+  missed: string;
+  paused: boolean;
+  /** The first slot not yet fired (null: the expression has no more slots). */
+  next_run_at: number | null;
+  /** The last slot fired, if any. */
+  last_run_at: number | null;
+  created_at: number;
+  /** Grows with each change (by at least 1 ms), so a fire can tell the row it read is current. */
+  updated_at: number;
+}
+
+/** One fired slot of a schedule: its job (times in epoch ms). */
+export interface ScheduleRunRecord {
+  schedule: string;
+  slot: number;
+  job_id: string;
+  fired_at: number;
+}
+
+/** What a fire of schedule slots writes, decided from the schedule as it was read. */
+export interface ScheduleFire {
+  name: string;
+  /** The row as read: the fire writes nothing if its next_run_at or updated_at has changed, or it was paused. */
+  expected: { nextRunAt: number; updatedAt: number };
+  /** The slots to record, each with its job. */
+  runs: readonly { slot: number; job: PreparedJob }[];
+  /** The schedule's next_run_at and last_run_at after the fire. */
+  nextRunAt: number | null;
+  lastRunAt: number | null;
+  now: number;
+}
+
+/**
+ * Slot records kept per schedule (so `why` can name the slot of a job): at
+ * most the last {@linkcode SCHEDULE_RUNS_KEEP}; of those, ones older than
+ * {@linkcode SCHEDULE_RUNS_KEEP_MS} only among the last
+ * {@linkcode SCHEDULE_RUNS_KEEP_OLD} (a monthly schedule keeps its last
+ * months). Pruned in each fire's transaction, and when a schedule is removed.
+ */
+export const SCHEDULE_RUNS_KEEP = 1000;
+/** How long a slot record beyond the last {@linkcode SCHEDULE_RUNS_KEEP_OLD} is kept: 7 days. */
+export const SCHEDULE_RUNS_KEEP_MS = 7 * 86_400_000;
+/** The last slot records of a schedule kept whatever their age. */
+export const SCHEDULE_RUNS_KEEP_OLD = 10;
+
 /** A whole queue's jobs, edges and attempts, read in one snapshot (jobs in seq order). */
 export interface QueueDump {
   jobs: JobRecord[];
@@ -336,6 +393,18 @@ export interface QueueDump {
   attempts: AttemptRecord[];
   /** The stored state of each named (or paused, or configured) queue. */
   queues: { name: string; paused: boolean; settings?: SettingsRow }[];
+  /** The schedules, by name. */
+  schedules: ScheduleRecord[];
+  /** The slot records of the schedules (and of schedules removed since). */
+  scheduleRuns: ScheduleRunRecord[];
+}
+
+/** The refusal to copy schedules the target already has (nothing written). */
+export function scheduleCollisionMessage(label: string, names: readonly string[]): string {
+  return `Cannot copy into ${label}: it already has schedule${names.length === 1 ? "" : "s"} ${
+    names.slice(0, 3).map((n) => JSON.stringify(n)).join(", ")
+  }${names.length > 3 ? ` and ${names.length - 3} more` : ""}; nothing was copied (unschedule ` +
+    `${names.length === 1 ? "it" : "them"} there first)`;
 }
 
 /** What the storage under a backend is now, compared with what it opened. */
@@ -486,6 +555,37 @@ export interface Backend {
    * `force`) or any job with an id of the dump.
    */
   importQueue(p: { dump: QueueDump; force: boolean; now: number }): Promise<void>;
+
+  /** Every schedule, by name; with `tasks`, only those of these tasks. */
+  listSchedules(p: { tasks?: readonly string[]; now: number }): Promise<ScheduleRecord[]>;
+  /**
+   * Creates or updates schedule `name` in one transaction: `merge` is given
+   * the stored row (locked until the write; undefined if there is none) and
+   * returns the row to store. Resolves to the stored row.
+   */
+  saveSchedule(p: {
+    name: string;
+    merge: (stored: ScheduleRecord | undefined) => ScheduleRecord;
+    now: number;
+  }): Promise<ScheduleRecord>;
+  /**
+   * Deletes schedule `name` (its recent slot records stay, for `why`);
+   * whether it existed.
+   */
+  deleteSchedule(p: { name: string; now: number }): Promise<boolean>;
+  /**
+   * Fires slots of a schedule in one transaction, if the schedule is still
+   * as read (see {@linkcode ScheduleFire.expected}; on PostgreSQL its row is
+   * locked, and one locked by another fire counts as changed): records each
+   * slot (a slot recorded before is skipped, with its job), inserts the
+   * jobs, moves next_run_at and last_run_at, and prunes the schedule's slot
+   * records (see {@linkcode SCHEDULE_RUNS_KEEP}). Resolves to the ids of the
+   * jobs inserted, or undefined when the schedule had changed (nothing
+   * written).
+   */
+  fireSchedule(p: ScheduleFire): Promise<string[] | undefined>;
+  /** The slot record of the schedule slot that made job `jobId`, if one did. */
+  scheduleRunOf(p: { jobId: string }): Promise<ScheduleRunRecord | undefined>;
 
   /** The next moment something may become claimable (a delayed job, a lease), if known. */
   nextWake(p: { now: number }): Promise<number | undefined>;

@@ -22,6 +22,9 @@ import type {
   PruneParams,
   QueueDump,
   RenewParams,
+  ScheduleFire,
+  ScheduleRecord,
+  ScheduleRunRecord,
   StepParams,
   StorageState,
   WorkerFacts,
@@ -419,6 +422,30 @@ class LoadedOnOpen implements Backend {
 
   async importQueue(p: { dump: QueueDump; force: boolean; now: number }): Promise<void> {
     await this.#run((b) => b.importQueue(p));
+  }
+
+  async listSchedules(p: { tasks?: readonly string[]; now: number }): Promise<ScheduleRecord[]> {
+    return await this.#run((b) => b.listSchedules(p));
+  }
+
+  async saveSchedule(p: {
+    name: string;
+    merge: (stored: ScheduleRecord | undefined) => ScheduleRecord;
+    now: number;
+  }): Promise<ScheduleRecord> {
+    return await this.#run((b) => b.saveSchedule(p));
+  }
+
+  async deleteSchedule(p: { name: string; now: number }): Promise<boolean> {
+    return await this.#run((b) => b.deleteSchedule(p));
+  }
+
+  async fireSchedule(p: ScheduleFire): Promise<string[] | undefined> {
+    return await this.#run((b) => b.fireSchedule(p));
+  }
+
+  async scheduleRunOf(p: { jobId: string }): Promise<ScheduleRunRecord | undefined> {
+    return await this.#run((b) => b.scheduleRunOf(p));
   }
 
   async nextWake(p: { now: number }): Promise<number | undefined> {

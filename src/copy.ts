@@ -40,6 +40,8 @@ export interface CopyReport {
   attempts: number;
   /** Running jobs whose attempt the copy recorded as abandoned (see {@linkcode copyQueue}). */
   abandoned: number;
+  /** Schedules copied (each with its next and last slot, and its records of fired slots). */
+  schedules: number;
 }
 
 /**
@@ -127,7 +129,10 @@ export function abandonRunning(dump: QueueDump, now: number): number {
  * in other storage (a SQLite file and a PostgreSQL schema, either way, or
  * two of one kind): each job with its id, status, attempts, params, result,
  * error, times and place in the submit order, its dependency edges and its
- * recorded attempts. The source is read in one snapshot and left as it was;
+ * recorded attempts; and every schedule, with its next and last slot and
+ * the records of the slots it fired (so a slot the source fired is not
+ * fired again by the target's workers). The source is read in one snapshot
+ * and left as it was;
  * the target is written in one transaction: all of it, or on any error
  * nothing.
  *
@@ -136,7 +141,8 @@ export function abandonRunning(dump: QueueDump, now: number): number {
  * out, as a lapse of its lease would) and makes it pending again after its
  * retry delay, or timed out for good when that was its last attempt. The
  * target must hold no jobs unless `force` (then the copies come after its
- * jobs); a copy with a job id the target holds is always refused. The
+ * jobs); a copy with a job id or a schedule name the target holds is
+ * always refused. The
  * workers table is not copied. The whole queue is held in memory while
  * it is written. Throws a `RangeError` when both are the same
  * queue, and an `Error` (nothing written) for a refused target.
@@ -186,5 +192,6 @@ export async function copyQueue(
     edges: dump.edges.length,
     attempts: dump.attempts.length,
     abandoned,
+    schedules: dump.schedules.length,
   };
 }

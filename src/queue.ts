@@ -17,6 +17,9 @@ import { Job } from "./job.ts";
 import { describe, type JobStatus, parseJobStatus, quote } from "./job_status.ts";
 import type { Connection, ConnectionOptions } from "./_open_backend.ts";
 import { applyConfig, NO_SETTINGS, type QueueConfig, type QueueSettings } from "./queue_config.ts";
+import { mergeSchedule, prepareSchedule, toScheduleInfo } from "./_schedule_plan.ts";
+import { scheduleChanged } from "./_scheduler.ts";
+import type { ScheduleInfo, ScheduleOptions } from "./schedule.ts";
 
 /** Options for {@linkcode JobQueue}. */
 export interface JobQueueOptions extends ConnectionOptions {
@@ -957,6 +960,99 @@ export class JobQueue implements Disposable {
     });
     if (inserted > 0) backend.notifyLocalCommit();
     return result;
+  }
+
+  /**
+   * Creates or updates (by name) a cron schedule: at each slot of `cron`,
+   * read in `timezone`, one job of `task` with `params` and the job options
+   * given (checked as `new Job({...})` checks them), named after the
+   * schedule. Resolves to the schedule as stored. Anything bad (an unknown
+   * option, a cron expression or time zone that does not parse, params that
+   * are not JSON) is a `TypeError` or `RangeError` naming it, and nothing
+   * is stored.
+   *
+   * Any running {@linkcode Worker} (or {@linkcode WorkerPool}) whose tasks
+   * include the schedule's task fires its slots — no leader, no separate
+   * process: each slot is recorded in the transaction that inserts its job,
+   * so however many workers in however many processes race for a slot,
+   * exactly one job is made. Workers see a new or changed schedule within
+   * their `pollInterval` (5 seconds by default; at once in the process that
+   * scheduled it).
+   *
+   * Scheduling an existing name again with the same `cron` and `timezone`
+   * keeps its next slot, so an application may schedule at every start
+   * without skipping or repeating a slot; a new `cron` or `timezone` takes
+   * effect from its first slot after now. Slots missed while no worker ran
+   * (more than 30 seconds late) follow `missed`: `"one"` (the default) fires
+   * one job for the whole missed window, `"skip"` none, `"all"` one per slot.
+   * See {@linkcode ScheduleOptions.timezone} for what happens on the days
+   * the clocks change.
+   *
+   * @example Run a report every night at 01:00, Berlin time
+   * ```ts ignore
+   * import { JobQueue, task } from "@gigq/gigq";
+   *
+   * const report = task("report", async (p: { kind: string }) => `${p.kind} done`);
+   * const queue = new JobQueue("jobs.db");
+   * await queue.schedule({
+   *   name: "nightly-report",
+   *   cron: "0 1 * * *",
+   *   timezone: "Europe/Berlin",
+   *   task: report,
+   *   params: { kind: "sales" },
+   *   queue: "reports",
+   * });
+   * // A worker with the report task fires it: new Worker("jobs.db", { tasks: [report] }).start()
+   * ```
+   *
+   * @param options the name, cron, task and params, and the jobs' options
+   */
+  async schedule(options: ScheduleOptions): Promise<ScheduleInfo> {
+    const prepared = await prepareSchedule(options, this.#maxPayload);
+    const backend = await this.#ready();
+    const now = this.#clock.now();
+    const stored = await backend.saveSchedule({
+      name: prepared.name,
+      merge: (row) => mergeSchedule(prepared, row, now),
+      now,
+    });
+    scheduleChanged(this.path);
+    return toScheduleInfo(stored);
+  }
+
+  /**
+   * Removes a schedule: no more jobs are fired for it (jobs it fired stay).
+   * Resolves to whether it existed.
+   *
+   * @example
+   * ```ts ignore
+   * if (!(await queue.unschedule("nightly-report"))) console.log("no such schedule");
+   * ```
+   *
+   * @param name the schedule's name
+   */
+  async unschedule(name: string): Promise<boolean> {
+    if (typeof name !== "string") {
+      throw new TypeError(`Cannot unschedule: name must be a string, got ${describe(name)}`);
+    }
+    const backend = await this.#ready();
+    const removed = await backend.deleteSchedule({ name, now: this.#clock.now() });
+    if (removed) scheduleChanged(this.path);
+    return removed;
+  }
+
+  /**
+   * Every schedule, by name: its cron, time zone, task, job options, and
+   * its next and last slot.
+   *
+   * @example
+   * ```ts ignore
+   * for (const s of await queue.schedules()) console.log(s.name, s.cron, s.nextRunAt);
+   * ```
+   */
+  async schedules(): Promise<ScheduleInfo[]> {
+    const rows = await (await this.#ready()).listSchedules({ now: this.#clock.now() });
+    return rows.map(toScheduleInfo);
   }
 
   /**

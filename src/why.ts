@@ -73,6 +73,16 @@ export interface WhyParent {
   status: JobStatus | "missing";
 }
 
+/** The schedule slot a job was fired for (see `JobQueue.schedule`). */
+export interface WhySchedule {
+  /** The schedule's name. */
+  name: string;
+  /** The slot the job was fired for (ISO 8601, UTC). */
+  slot: string;
+  /** When it was fired (ISO 8601, UTC): later than the slot when missed slots were caught up. */
+  firedAt: string;
+}
+
 /** What {@linkcode why} found. Times are ISO 8601 strings (UTC). */
 export interface WhyAnswer {
   /** The job's id. */
@@ -96,6 +106,8 @@ export interface WhyAnswer {
    * never); `running`: when the job's worker did (its claim of the job counts).
    */
   lastWorkerSeen: string | null;
+  /** The schedule slot that fired the job, if a schedule did (the message says so too). */
+  schedule: WhySchedule | null;
 }
 
 /** Options for {@linkcode why}. */
@@ -166,7 +178,8 @@ function ago(ms: number): string {
  * or how it ended. Reads the job and its parents as
  * {@linkcode JobQueue.getStatus} does, and when the workers last showed a
  * sign of life (every running worker records one at least every third of
- * its lease) from the queue's storage; writes nothing. Throws
+ * its lease) from the queue's storage, and the schedule slot that fired it,
+ * if a schedule did; writes nothing. Throws
  * {@linkcode JobNotFoundError} for an unknown id, a `RangeError` for a bad
  * option.
  *
@@ -207,16 +220,27 @@ export async function why(
   const job = await queue.getStatus(id);
   if (job === undefined) throw new JobNotFoundError(id);
   const backend = await lent.backend();
+  const fired = await backend.scheduleRunOf({ jobId: job.id });
+  const schedule = fired === undefined ? null : {
+    name: fired.schedule,
+    slot: new Date(fired.slot).toISOString(),
+    firedAt: new Date(fired.fired_at).toISOString(),
+  };
+  const from = fired === undefined ? "" : `; fired by schedule ${JSON.stringify(fired.schedule)} ` +
+    `for its slot at ${formatTime(fired.slot)}${
+      fired.fired_at - fired.slot > 30_000 ? ` (late, at ${formatTime(fired.fired_at)})` : ""
+    }`;
   const answer = (reason: WhyReason, message: string, extra: Partial<WhyAnswer> = {}) => ({
     id: job.id,
     name: job.name,
     status: job.status,
     reason,
-    message,
+    message: message + from,
     parent: null,
     until: null,
     workerId: null,
     lastWorkerSeen: null,
+    schedule,
     ...extra,
   });
   switch (job.status) {

@@ -10,6 +10,7 @@ import { type Backend, type Claimed, type Claimer, type Outcome, PRUNE_BATCH } f
 import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
 import { Attempts, type Running } from "./_attempts.ts";
 import { checkWorkerOptions } from "./_worker_options.ts";
+import { Scheduler } from "./_scheduler.ts";
 import { knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { QueueClosedError } from "./errors.ts";
@@ -56,7 +57,9 @@ export interface WorkerOptions extends ConnectionOptions {
    */
   concurrency?: number;
   /**
-   * Seconds to wait between polls when there is nothing to do.
+   * Seconds to wait between polls when there is nothing to do; also how
+   * often it reads the cron schedules of its tasks again (it fires their
+   * due slots: see `JobQueue.schedule`).
    *
    * @default {5}
    */
@@ -390,6 +393,8 @@ export class Worker extends EventTarget implements AsyncDisposable {
   #pruneTimer: TimerId | undefined;
   /** The round of pruning under way. */
   #pruning: Promise<void> | undefined;
+  /** Fires the due slots of its tasks' schedules while the loop runs. */
+  #scheduler: Scheduler | undefined;
 
   /**
    * Prepares a worker for the queue in `path`. Nothing runs until
@@ -892,10 +897,29 @@ export class Worker extends EventTarget implements AsyncDisposable {
       this.#clearHeartbeat();
       this.#clearCancelCheck();
       this.#stopWatcher();
+      this.#stopScheduler();
       if (this.#graceTimer !== undefined) this.#clock.clearTimeout(this.#graceTimer);
       this.#graceTimer = undefined;
     });
     return this.#loop;
+  }
+
+  /** Starts firing its tasks' schedules (on their own timers: the claim loop never waits for them). */
+  #startScheduler(): void {
+    this.#scheduler ??= new Scheduler({
+      backend: () => this.#ready(),
+      clock: this.#clock,
+      tasks: this.#claimer.tasks,
+      label: this.path,
+      refreshMs: this.#pollMs,
+      log: (level, message) => this.#log(level, `worker ${this.id}: ${message}`),
+    });
+    this.#scheduler.start();
+  }
+
+  #stopScheduler(): void {
+    this.#scheduler?.stop();
+    this.#scheduler = undefined;
   }
 
   async #runLoop(): Promise<void> {
@@ -920,6 +944,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
     );
     this.#armHeartbeat();
     this.#armPrune();
+    this.#startScheduler();
     const unsubscribe = backend.onLocalCommit(() => {
       if (this.#idle) this.#signal();
     });
@@ -1128,6 +1153,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
       { min: 0, max: MAX_TIMEOUT_SECONDS, minExclusive: false },
     );
     this.#stopRequested = true;
+    this.#stopScheduler();
     if (grace !== undefined) {
       if (this.#graceTimer !== undefined) this.#clock.clearTimeout(this.#graceTimer);
       this.#graceTimer = undefined;
@@ -1171,6 +1197,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
   }
 
   #release(): void {
+    this.#stopScheduler();
     this.#clearHeartbeat();
     this.#clearCancelCheck();
     this.#stopWatcher();

@@ -797,6 +797,7 @@ dbTest("why prints one line; --json prints the documented shape", async ({ path 
     until: null,
     workerId: null,
     lastWorkerSeen: null,
+    schedule: null,
   });
   await ok(["--db", path, "worker", "--tasks", TASKS, "--once"]);
   assert.match(await ok(["--db", path, "why", parent]), /^completed at /);

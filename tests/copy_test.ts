@@ -230,7 +230,7 @@ Deno.test("copyQueue: SQLite to SQLite keeps every job, edge and attempt", async
     const before = await snapshot(src);
     const dst = new JobQueue(b.path, { clock });
     const report = await copyQueue(src, dst);
-    assert.deepEqual(report, { jobs: 17, edges: 7, attempts: 7, abandoned: 2 });
+    assert.deepEqual(report, { jobs: 17, edges: 7, attempts: 7, abandoned: 2, schedules: 0 });
     assert.deepEqual(await snapshot(src), before, "the source is left as it was");
     const after = await snapshot(dst);
     assert.deepEqual(without(after, f.changed), without(before, f.changed));
@@ -294,6 +294,7 @@ pgTest(
         edges: 7,
         attempts: 7,
         abandoned: 2,
+        schedules: 0,
       });
       const onPg = await snapshot(mid);
       assert.deepEqual(without(onPg, f.changed), without(before, f.changed));
@@ -305,6 +306,7 @@ pgTest(
         edges: 7,
         attempts: 7,
         abandoned: 0,
+        schedules: 0,
       });
       assert.deepEqual(await snapshot(back), onPg, "back on SQLite, every job as on PostgreSQL");
       const other = new JobQueue(pg.targets[1], { clock });
@@ -576,5 +578,67 @@ postgresTest(
     assert.match(r.stderr, /no GigQ queue at postgres:\/\/.*schema=gigq_test_/);
     assert.ok(!(await exists(dst)), "no target was created");
     assert.equal(await schemaExists(target), false, "no schema was created");
+  },
+);
+
+backendTest(
+  "copyQueue copies the schedules, their next slots and fired slots; a schedule name the target has refuses the copy",
+  async ({ target, options }) => {
+    const a = await tempDb("a.db");
+    const c = await tempDb("c.db");
+    try {
+      const { task, Worker, why } = await import("../mod.ts");
+      const { settle } = await import("./_helpers.ts");
+      const tick = task("tick", () => "tock");
+      const clock = new FakeClock(Date.parse("2026-01-01T12:00:00Z"));
+      const src = new JobQueue(a.path, { clock });
+      await src.schedule({ name: "hourly", cron: "0 * * * *", task: tick, params: { n: 1 } });
+      await src.schedule({ name: "held", cron: "@daily", task: "tick", paused: true });
+      const worker = new Worker(a.path, {
+        tasks: [tick],
+        clock,
+        pollInterval: 3600,
+        lease: 86_400,
+      });
+      const running = worker.start();
+      await settle();
+      await clock.tick(60 * 60_000);
+      await settle();
+      const [fired] = await src.listJobs();
+      assert.equal(fired?.name, "hourly");
+      worker.stop();
+      await running;
+      worker.close();
+      const schedules = await src.schedules();
+      assert.equal(schedules[1].lastRunAt, "2026-01-01T13:00:00.000Z");
+
+      const dst = new JobQueue(target, { ...options, clock });
+      const report = await copyQueue(src, dst);
+      assert.equal(report.schedules, 2);
+      assert.deepEqual(await dst.schedules(), schedules);
+      assert.deepEqual((await why(dst, fired.id)).schedule, {
+        name: "hourly",
+        slot: "2026-01-01T13:00:00.000Z",
+        firedAt: "2026-01-01T13:00:00.000Z",
+      });
+      // And back to a file: the same.
+      const back = new JobQueue(c.path, { clock });
+      assert.equal((await copyQueue(dst, back)).schedules, 2);
+      assert.deepEqual(await back.schedules(), schedules);
+      assert.equal((await why(back, fired.id)).schedule?.name, "hourly");
+
+      // Into a queue that has one of the schedules: refused whole, even with force.
+      const other = new JobQueue(`${a.dir}/d.db`, { clock });
+      await other.schedule({ name: "held", cron: "@hourly", task: "x" });
+      await assert.rejects(() => copyQueue(src, other, { force: true }), (e: Error) => {
+        assert.match(e.message, /already has schedule "held"; nothing was copied/);
+        return true;
+      });
+      assert.deepEqual(await other.listJobs(), []);
+      assert.deepEqual((await other.schedules()).map((s) => s.cron), ["@hourly"]);
+      for (const q of [src, dst, back, other]) q.close();
+    } finally {
+      await cleanup(a, c);
+    }
   },
 );

@@ -90,7 +90,9 @@ async function run(ctx: Context): Promise<number> {
       ctx,
       `Copied ${plural(report.jobs, "job", "jobs")}, ${
         plural(report.edges, "dependency edge", "dependency edges")
-      } and ${plural(report.attempts, "attempt", "attempts")} from ${result.from} to ${result.to}` +
+      }${report.schedules === 0 ? " and" : ","} ${plural(report.attempts, "attempt", "attempts")}${
+        report.schedules === 0 ? "" : ` and ${plural(report.schedules, "schedule", "schedules")}`
+      } from ${result.from} to ${result.to}` +
         (report.abandoned === 0
           ? "."
           : `; ${plural(report.abandoned, "running job", "running jobs")} had ${
@@ -117,9 +119,10 @@ export const command: Command = {
                (never over one: a job id the target already holds refuses the copy)
 
 Copies every job with its id, status, attempts, params, result, error, times and place
-in the submit order, its dependency edges and its recorded attempts; the workers table
-is not copied. The target is written in one transaction: all of it, or nothing. Without
---force a target that holds jobs is refused, writing nothing.
+in the submit order, its dependency edges and its recorded attempts, and every schedule
+(with its next slot and the slots it fired); the workers table is not copied. The target
+is written in one transaction: all of it, or nothing. Without --force a target that
+holds jobs is refused, writing nothing; a schedule name the target has always is.
 Stop the source's workers first: a job running there is copied with its attempt
 recorded as abandoned (timed out), then pending after its retry delay (or timed out, if
 that was its last attempt). PostgreSQL needs --allow-net and --allow-env.

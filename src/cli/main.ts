@@ -6,6 +6,7 @@
  * deno task worker --tasks ./examples/tasks.ts --once
  * deno task gigq status <id> --show-result
  * deno task gigq list --json
+ * deno task gigq schedules add nightly --cron "0 1 * * *" --task ./examples/tasks.ts#greet
  * ```
  *
  * A thin layer over the public API: {@linkcode main} takes the arguments
@@ -48,6 +49,7 @@ import { command as pause } from "./pause.ts";
 import { command as queues } from "./queues.ts";
 import { command as requeue } from "./requeue.ts";
 import { command as resume } from "./resume.ts";
+import { command as schedules } from "./schedules.ts";
 import { command as stats } from "./stats.ts";
 import { command as status } from "./status.ts";
 import { command as submit } from "./submit.ts";
@@ -81,6 +83,7 @@ const COMMANDS: Record<string, Command> = {
   configure,
   pause,
   resume,
+  schedules,
   cancel,
   requeue,
   clear,

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { SCHEDULE_RUNS_KEEP, SCHEDULE_RUNS_KEEP_OLD } from "../_backend.ts";
+
 /** The statements of the queue in `schema` (a name {@linkcode quoteIdent} accepts). */
 export type Statements = ReturnType<typeof build>;
 
@@ -71,6 +73,11 @@ function build(schema: string) {
     j.completed_at, j.queue, j.unique_key, j.progress, j.max_retry_delay, j.concurrency_key,
     (SELECT c.id FROM ${jobs} c WHERE c.seq = j.cancelled_by) AS cancelled_by_id`;
   const queuesTable = `${s}.gigq_queues`;
+  const schedules = `${s}.gigq_schedules`;
+  const runs = `${s}.gigq_schedule_runs`;
+  /** A schedule's columns, in SCHEDULE_COLUMNS order (see src/_schedule_row.ts). */
+  const SCHEDULE_COLUMNS = `name, cron, timezone, task, module, params, options, missed,
+    paused, next_run_at, last_run_at, created_at, updated_at`;
   /**
    * The queues a claim reads now (parameter $n: the worker's, a text array;
    * NULL: 'default' and every named queue), without the paused ones (and,
@@ -659,5 +666,72 @@ function build(schema: string) {
         (SELECT coalesce(json_agg(tasks), '[]') FROM ${workers}
           WHERE stopped_at IS NULL AND seen_at >= $1::bigint) AS live_tasks,
         (SELECT seen_at FROM ${workers} WHERE id = $2::text) AS seen_at`,
+
+    // Schedules -------------------------------------------------------------
+
+    /** Every schedule, by name. */
+    schedules: `SELECT ${SCHEDULE_COLUMNS} FROM ${schedules} ORDER BY name`,
+    /** The schedules of the tasks $1, by name. */
+    schedulesOfTasks: `SELECT ${SCHEDULE_COLUMNS} FROM ${schedules}
+      WHERE task = ANY($1::text[]) ORDER BY name`,
+    /** Schedule $1, locked until the transaction ends (a save of it reads, then writes). */
+    lockSchedule: `SELECT ${SCHEDULE_COLUMNS} FROM ${schedules} WHERE name = $1::text FOR UPDATE`,
+    /**
+     * What a fire of schedule $1 checks, the row locked until it commits; no
+     * row when another transaction holds it (a fire or a save under way).
+     */
+    lockScheduleToFire: `SELECT paused, next_run_at, updated_at FROM ${schedules}
+      WHERE name = $1::text FOR UPDATE SKIP LOCKED`,
+    /** Creates or replaces schedule $1, every column (in SCHEDULE_COLUMNS order). */
+    saveSchedule: `INSERT INTO ${schedules} (${SCHEDULE_COLUMNS})
+      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
+        $9::boolean, $10::bigint, $11::bigint, $12::bigint, $13::bigint)
+      ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone,
+        task = excluded.task, module = excluded.module, params = excluded.params,
+        options = excluded.options, missed = excluded.missed, paused = excluded.paused,
+        next_run_at = excluded.next_run_at, last_run_at = excluded.last_run_at,
+        created_at = excluded.created_at, updated_at = excluded.updated_at`,
+    deleteSchedule: `DELETE FROM ${schedules} WHERE name = $1::text RETURNING name`,
+    /**
+     * Records slots of schedule $2 ($1: JSON rows of slot and job_id) fired
+     * at $3; returns the job ids of those recorded (a slot recorded before is
+     * not).
+     */
+    insertScheduleRuns: `INSERT INTO ${runs} (schedule, slot, job_id, fired_at)
+      SELECT $2::text, r.slot, r.job_id, $3::bigint
+      FROM jsonb_to_recordset($1::jsonb) AS r(slot bigint, job_id text)
+      ON CONFLICT (schedule, slot) DO NOTHING RETURNING job_id`,
+    /** Moves schedule $1 on after a fire: its next slot $2, its last fired $3. */
+    advanceSchedule: `UPDATE ${schedules} SET next_run_at = $2::bigint, last_run_at = $3::bigint
+      WHERE name = $1::text`,
+    /**
+     * Prunes schedule $1's slot records: beyond its last SCHEDULE_RUNS_KEEP,
+     * and those of slots before $2 beyond its last SCHEDULE_RUNS_KEEP_OLD.
+     */
+    pruneScheduleRuns: `DELETE FROM ${runs} WHERE schedule = $1::text AND (
+        slot < (SELECT slot FROM ${runs} WHERE schedule = $1::text
+          ORDER BY slot DESC OFFSET ${SCHEDULE_RUNS_KEEP - 1} LIMIT 1)
+        OR (slot < $2::bigint AND slot < (SELECT slot FROM ${runs} WHERE schedule = $1::text
+          ORDER BY slot DESC OFFSET ${SCHEDULE_RUNS_KEEP_OLD - 1} LIMIT 1)))`,
+    /** The slot record of job $1, if a schedule made it. */
+    scheduleRunOfJob: `SELECT schedule, slot, job_id, fired_at FROM ${runs}
+      WHERE job_id = $1::text`,
+    /** Every slot record (for a copy of the queue). */
+    exportScheduleRuns: `SELECT schedule, slot, job_id, fired_at FROM ${runs}
+      ORDER BY schedule, slot`,
+    /** Which of the schedule names $1 are taken. */
+    takenScheduleNames: `SELECT name FROM ${schedules} WHERE name = ANY($1::text[]) ORDER BY name`,
+    /** Copied schedules ($1: a JSON array of rows, every column). */
+    importSchedules: `INSERT INTO ${schedules} (${SCHEDULE_COLUMNS})
+      SELECT ${SCHEDULE_COLUMNS} FROM jsonb_to_recordset($1::jsonb) AS r(name text, cron text,
+        timezone text, task text, module text, params text, options text, missed text,
+        paused boolean, next_run_at bigint, last_run_at bigint, created_at bigint,
+        updated_at bigint)`,
+    /** Copied slot records ($1: JSON rows); one the target has already is kept. */
+    importScheduleRuns: `INSERT INTO ${runs} (schedule, slot, job_id, fired_at)
+      SELECT r.schedule, r.slot, r.job_id, r.fired_at
+      FROM jsonb_to_recordset($1::jsonb) AS r(schedule text, slot bigint, job_id text,
+        fired_at bigint)
+      ON CONFLICT (schedule, slot) DO NOTHING`,
   };
 }

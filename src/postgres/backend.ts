@@ -41,6 +41,11 @@ import {
   type PruneParams,
   type QueueDump,
   type RenewParams,
+  SCHEDULE_RUNS_KEEP_MS,
+  scheduleCollisionMessage,
+  type ScheduleFire,
+  type ScheduleRecord,
+  type ScheduleRunRecord,
   type StepParams,
   type StorageState,
   type WorkerFacts,
@@ -48,6 +53,7 @@ import {
   type WorkerRegistration,
 } from "../_backend.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
+import { SCHEDULE_COLUMNS, toScheduleRecord, toScheduleRunRecord } from "../_schedule_row.ts";
 import { inFlight } from "../_in_flight.ts";
 import { JobNotFoundError, NoQueueError, SchemaError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
@@ -1410,11 +1416,13 @@ export class PostgresBackend implements Backend {
     const sql = await this.#ready();
     return await sql.begin("isolation level repeatable read read only", async (tx) => {
       const run = runner(tx);
-      const [jobs, edges, attempts, queues] = await Promise.all([
+      const [jobs, edges, attempts, queues, schedules, scheduleRuns] = await Promise.all([
         run(q.exportJobs, []),
         run(q.exportEdges, []),
         run(q.exportAttempts, []),
         run(q.queueStates, []),
+        run(q.schedules, []),
+        run(q.exportScheduleRuns, []),
       ]);
       return {
         jobs: jobs.map(toJobRecord),
@@ -1425,6 +1433,8 @@ export class PostgresBackend implements Backend {
           paused: r.paused === true,
           settings: settingsRow(r),
         })),
+        schedules: schedules.map(toScheduleRecord),
+        scheduleRuns: scheduleRuns.map(toScheduleRunRecord),
       };
     }) as QueueDump;
   }
@@ -1452,6 +1462,12 @@ export class PostgresBackend implements Backend {
           for (const id of (row.ids as string[] | null) ?? []) if (taken.length < 3) taken.push(id);
         }
         if (total > 0) throw new Error(collisionMessage(this.#label, taken, total));
+      }
+      if (dump.schedules.length > 0) {
+        const names = await run(q.takenScheduleNames, [dump.schedules.map((d) => d.name)]);
+        if (names.length > 0) {
+          throw new Error(scheduleCollisionMessage(this.#label, names.map((r) => String(r.name))));
+        }
       }
       const offset = count > 0 ? Number(max) : 0;
       const sent: Promise<unknown>[] = [];
@@ -1482,9 +1498,93 @@ export class PostgresBackend implements Backend {
           ]));
         }
       }
+      for (let i = 0; i < dump.schedules.length; i += IMPORT_BATCH) {
+        sent.push(run(q.importSchedules, [dump.schedules.slice(i, i + IMPORT_BATCH)]));
+      }
+      for (let i = 0; i < dump.scheduleRuns.length; i += IMPORT_BATCH) {
+        sent.push(run(q.importScheduleRuns, [dump.scheduleRuns.slice(i, i + IMPORT_BATCH)]));
+      }
       sent.push(run(q.notify, [this.#channel, ""]));
       await Promise.all(sent);
     });
+  }
+
+  // Schedules ---------------------------------------------------------------
+
+  async listSchedules(p: { tasks?: readonly string[]; now: number }): Promise<ScheduleRecord[]> {
+    const sql = await this.#ready();
+    const rows = p.tasks === undefined
+      ? await sql.unsafe(this.#q.schedules, [], PREPARED)
+      : await sql.unsafe(this.#q.schedulesOfTasks, [[...p.tasks]], PREPARED);
+    return rows.map(toScheduleRecord);
+  }
+
+  /** Reads schedule `name` locked, and stores what `merge` makes of it, in one transaction. */
+  async saveSchedule(p: {
+    name: string;
+    merge: (stored: ScheduleRecord | undefined) => ScheduleRecord;
+    now: number;
+  }): Promise<ScheduleRecord> {
+    const q = this.#q;
+    return await this.#tx(async (tx) => {
+      const [row] = await tx.unsafe(q.lockSchedule, [p.name], PREPARED);
+      const next = p.merge(row === undefined ? undefined : toScheduleRecord(row));
+      await tx.unsafe(q.saveSchedule, SCHEDULE_COLUMNS.map((c) => next[c]) as Param[], PREPARED);
+      return next;
+    });
+  }
+
+  async deleteSchedule(p: { name: string; now: number }): Promise<boolean> {
+    const q = this.#q;
+    return await this.#tx(async (tx) => {
+      const run = runner(tx);
+      const deleted = run(q.deleteSchedule, [p.name]);
+      const pruned = run(q.pruneScheduleRuns, [p.name, p.now - SCHEDULE_RUNS_KEEP_MS]);
+      const [rows] = await Promise.all([deleted, pruned]);
+      return rows.length > 0;
+    });
+  }
+
+  /**
+   * Locks the schedule's row (skipping it if another transaction holds it:
+   * a fire or a save under way), checks it is as the caller read it, then
+   * records the slots, inserts their jobs (with the wake-up of idle workers)
+   * and moves the schedule on, in one transaction.
+   */
+  async fireSchedule(f: ScheduleFire): Promise<string[] | undefined> {
+    const q = this.#q;
+    return await this.#tx(async (tx) => {
+      const run = runner(tx);
+      const [row] = await run(q.lockScheduleToFire, [f.name]);
+      if (
+        row === undefined || row.paused === true || row.next_run_at === null ||
+        Number(row.next_run_at) !== f.expected.nextRunAt ||
+        Number(row.updated_at) !== f.expected.updatedAt
+      ) {
+        return undefined;
+      }
+      const recorded = f.runs.length === 0 ? [] : await run(q.insertScheduleRuns, [
+        f.runs.map((r) => ({ slot: r.slot, job_id: r.job.job.id })),
+        f.name,
+        f.now,
+      ]);
+      // A slot recorded before (a clock set back) fires no second job.
+      const kept = new Set(recorded.map((r) => String(r.job_id)));
+      const jobs = f.runs.filter((r) => kept.has(r.job.job.id)).map((r) => r.job);
+      const inserting = jobs.length === 0 ? Promise.resolve([]) : this.#insertRows(tx, jobs, f.now);
+      const written = [
+        run(q.advanceSchedule, [f.name, f.nextRunAt, f.lastRunAt]),
+        run(q.pruneScheduleRuns, [f.name, f.now - SCHEDULE_RUNS_KEEP_MS]),
+      ];
+      const [ids] = await Promise.all([inserting, ...written]);
+      return ids as string[];
+    });
+  }
+
+  async scheduleRunOf(p: { jobId: string }): Promise<ScheduleRunRecord | undefined> {
+    const sql = await this.#ready();
+    const [row] = await sql.unsafe(this.#q.scheduleRunOfJob, [p.jobId], PREPARED);
+    return row === undefined ? undefined : toScheduleRunRecord(row);
   }
 
   async nextWake(p: { now: number }): Promise<number | undefined> {

@@ -2,6 +2,11 @@
  * Every SQL statement GigQ runs, named, in one place. Parameters are
  * positional; times are epoch milliseconds (UTC).
  */
+import { SCHEDULE_RUNS_KEEP, SCHEDULE_RUNS_KEEP_OLD } from "../_backend.ts";
+
+/** A schedule's columns, in SCHEDULE_COLUMNS order (see src/_schedule_row.ts). */
+const SCHEDULE_COLUMNS = `name, cron, timezone, task, module, params, options, missed, paused,
+  next_run_at, last_run_at, created_at, updated_at`;
 
 const JOB_COLUMNS = `seq, id, name, task, module, params, priority, max_attempts, timeout,
   retry_delay, backoff, description, dependencies, status, attempts, runs, run_at, scheduled,
@@ -510,6 +515,49 @@ export const SQL = {
       max_retry_delay, concurrency_key)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
       ?, ?, ?, ?, ?, ?)`,
+  // Schedules ---------------------------------------------------------------
+
+  /** Every schedule, by name. */
+  schedules: `SELECT ${SCHEDULE_COLUMNS} FROM gigq_schedules ORDER BY name`,
+  /** The schedules of the tasks in JSON array ?1, by name. */
+  schedulesOfTasks: `SELECT ${SCHEDULE_COLUMNS} FROM gigq_schedules
+    WHERE task IN (SELECT value FROM json_each(?1)) ORDER BY name`,
+  /** Schedule ?1. */
+  scheduleByName: `SELECT ${SCHEDULE_COLUMNS} FROM gigq_schedules WHERE name = ?1`,
+  /** Creates or replaces schedule ?1, every column (in SCHEDULE_COLUMNS order). */
+  saveSchedule: `INSERT INTO gigq_schedules (${SCHEDULE_COLUMNS})
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+    ON CONFLICT (name) DO UPDATE SET cron = ?2, timezone = ?3, task = ?4, module = ?5,
+      params = ?6, options = ?7, missed = ?8, paused = ?9, next_run_at = ?10,
+      last_run_at = ?11, created_at = ?12, updated_at = ?13`,
+  /** One copied schedule, every column (in SCHEDULE_COLUMNS order). */
+  importSchedule: `INSERT INTO gigq_schedules (${SCHEDULE_COLUMNS})
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`,
+  deleteSchedule: `DELETE FROM gigq_schedules WHERE name = ?1`,
+  /** Slot ?2 of schedule ?1 fired job ?3 at ?4; nothing if that slot was recorded before. */
+  insertScheduleRun: `INSERT INTO gigq_schedule_runs (schedule, slot, job_id, fired_at)
+    VALUES (?1, ?2, ?3, ?4) ON CONFLICT (schedule, slot) DO NOTHING`,
+  /** Moves schedule ?1 on after a fire: its next slot ?2, its last fired ?3. */
+  advanceSchedule: `UPDATE gigq_schedules SET next_run_at = ?2, last_run_at = ?3 WHERE name = ?1`,
+  /**
+   * Prunes schedule ?1's slot records: beyond its last SCHEDULE_RUNS_KEEP,
+   * and those of slots before ?2 beyond its last SCHEDULE_RUNS_KEEP_OLD.
+   */
+  pruneScheduleRuns: `DELETE FROM gigq_schedule_runs WHERE schedule = ?1 AND (
+      slot < (SELECT slot FROM gigq_schedule_runs WHERE schedule = ?1
+        ORDER BY slot DESC LIMIT 1 OFFSET ${SCHEDULE_RUNS_KEEP - 1})
+      OR (slot < ?2 AND slot < (SELECT slot FROM gigq_schedule_runs WHERE schedule = ?1
+        ORDER BY slot DESC LIMIT 1 OFFSET ${SCHEDULE_RUNS_KEEP_OLD - 1})))`,
+  /** The slot record of job ?1, if a schedule made it. */
+  scheduleRunOfJob: `SELECT schedule, slot, job_id, fired_at FROM gigq_schedule_runs
+    INDEXED BY gigq_schedule_runs_job WHERE job_id = ?1`,
+  /** Every slot record (for a copy of the queue). */
+  exportScheduleRuns: `SELECT schedule, slot, job_id, fired_at FROM gigq_schedule_runs
+    ORDER BY schedule, slot`,
+  /** One copied slot record (kept if the target has that slot already). */
+  importScheduleRun: `INSERT INTO gigq_schedule_runs (schedule, slot, job_id, fired_at)
+    VALUES (?1, ?2, ?3, ?4) ON CONFLICT (schedule, slot) DO NOTHING`,
+
   /** How many tables the database holds (any application's), to tell an empty file from one in use. */
   tableCount: `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`,
 } as const;

@@ -30,8 +30,14 @@ import {
   type PruneBatch,
   type PruneParams,
   type QueueDump,
+  SCHEDULE_RUNS_KEEP_MS,
+  scheduleCollisionMessage,
+  type ScheduleFire,
+  type ScheduleRecord,
+  type ScheduleRunRecord,
   type StepParams,
 } from "../_backend.ts";
+import { SCHEDULE_COLUMNS, toScheduleRecord, toScheduleRunRecord } from "../_schedule_row.ts";
 import { claimRangeParams, claimSql, SQL } from "./_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
@@ -936,6 +942,8 @@ export class Store {
         paused: r[1] === 1,
         settings: rowOfStates(r),
       })),
+      schedules: this.listSchedules(),
+      scheduleRuns: this.#stmt(SQL.exportScheduleRuns).all().map(toScheduleRunRecord),
     };
   }
 
@@ -958,6 +966,11 @@ export class Store {
         if (taken.length < 3) taken.push(j.id);
       }
       if (total > 0) throw new Error(collisionMessage(path, taken, total));
+    }
+    const byName = this.#stmt(SQL.scheduleByName);
+    const takenNames = dump.schedules.filter((d) => byName.values(d.name).length > 0);
+    if (takenNames.length > 0) {
+      throw new Error(scheduleCollisionMessage(path, takenNames.map((d) => d.name)));
     }
     const offset = count > 0 ? max : 0;
     const insertJob = this.#stmt(SQL.importJob);
@@ -1008,6 +1021,70 @@ export class Store {
         );
       }
     }
+    const insertSchedule = this.#stmt(SQL.importSchedule);
+    for (const d of dump.schedules) insertSchedule.run(...scheduleValues(d));
+    const insertRun = this.#stmt(SQL.importScheduleRun);
+    for (const r of dump.scheduleRuns) insertRun.run(r.schedule, r.slot, r.job_id, r.fired_at);
+  }
+
+  // Schedules -----------------------------------------------------------------
+
+  /** Every schedule by name; with `tasks`, only those of these tasks. */
+  listSchedules(tasks?: readonly string[]): ScheduleRecord[] {
+    const rows = tasks === undefined
+      ? this.#stmt(SQL.schedules).all()
+      : this.#stmt(SQL.schedulesOfTasks).all(JSON.stringify(tasks));
+    return rows.map(toScheduleRecord);
+  }
+
+  /** Stores what `merge` makes of schedule `name` as stored (run in a write transaction). */
+  saveSchedule(
+    name: string,
+    merge: (stored: ScheduleRecord | undefined) => ScheduleRecord,
+  ): ScheduleRecord {
+    const row = this.#stmt(SQL.scheduleByName).get(name);
+    const next = merge(row === undefined ? undefined : toScheduleRecord(row));
+    this.#stmt(SQL.saveSchedule).run(...scheduleValues(next));
+    return next;
+  }
+
+  /** Deletes schedule `name`, pruning its slot records; whether it existed. */
+  deleteSchedule(name: string, now: number): boolean {
+    const deleted = this.#stmt(SQL.deleteSchedule).run(name).changes > 0;
+    this.#stmt(SQL.pruneScheduleRuns).run(name, now - SCHEDULE_RUNS_KEEP_MS);
+    return deleted;
+  }
+
+  /**
+   * Fires slots of a schedule if it is as the caller read it (see
+   * `Backend.fireSchedule`; run in a write transaction): the ids of the
+   * jobs inserted, or undefined when it had changed.
+   */
+  fireSchedule(f: ScheduleFire): string[] | undefined {
+    const row = this.#stmt(SQL.scheduleByName).get(f.name);
+    if (row === undefined) return undefined;
+    const s = toScheduleRecord(row);
+    if (
+      s.paused || s.next_run_at !== f.expected.nextRunAt || s.updated_at !== f.expected.updatedAt
+    ) {
+      return undefined;
+    }
+    const record = this.#stmt(SQL.insertScheduleRun);
+    const jobs: PreparedJob[] = [];
+    for (const r of f.runs) {
+      // A slot recorded before (a clock set back) fires no second job.
+      if (record.run(f.name, r.slot, r.job.job.id, f.now).changes > 0) jobs.push(r.job);
+    }
+    const ids = jobs.length === 0 ? [] : this.insertJobs(jobs, f.now);
+    this.#stmt(SQL.advanceSchedule).run(f.name, f.nextRunAt, f.lastRunAt);
+    this.#stmt(SQL.pruneScheduleRuns).run(f.name, f.now - SCHEDULE_RUNS_KEEP_MS);
+    return ids;
+  }
+
+  /** The slot record of job `jobId`, if a schedule made it. */
+  scheduleRunOf(jobId: string): ScheduleRunRecord | undefined {
+    const row = this.#stmt(SQL.scheduleRunOfJob).get(jobId);
+    return row === undefined ? undefined : toScheduleRunRecord(row);
   }
 
   /** The job and its attempts, or undefined. */
@@ -1236,4 +1313,11 @@ export class Store {
     }
     return ids;
   }
+}
+
+/** A schedule's values in SCHEDULE_COLUMNS order, as SQLite stores them. */
+function scheduleValues(s: ScheduleRecord): (string | number | null)[] {
+  return SCHEDULE_COLUMNS.map((c) =>
+    c === "paused" ? (s.paused ? 1 : 0) : s[c] as string | number | null
+  );
 }

@@ -19,6 +19,9 @@ import {
   type PruneParams,
   type QueueDump,
   type RenewParams,
+  type ScheduleFire,
+  type ScheduleRecord,
+  type ScheduleRunRecord,
   type SqliteSpec,
   type StepParams,
   type StorageState,
@@ -437,6 +440,35 @@ export class SqliteBackend implements Backend {
   async importQueue(p: { dump: QueueDump; force: boolean; now: number }): Promise<void> {
     const s = await this.#ready();
     await s.write(() => s.importQueue(p.dump, p.force, p.now));
+  }
+
+  async listSchedules(p: { tasks?: readonly string[]; now: number }): Promise<ScheduleRecord[]> {
+    const s = await this.#ready();
+    return await s.read(() => s.listSchedules(p.tasks));
+  }
+
+  async saveSchedule(p: {
+    name: string;
+    merge: (stored: ScheduleRecord | undefined) => ScheduleRecord;
+    now: number;
+  }): Promise<ScheduleRecord> {
+    const s = await this.#ready();
+    return await s.write(() => s.saveSchedule(p.name, p.merge));
+  }
+
+  async deleteSchedule(p: { name: string; now: number }): Promise<boolean> {
+    const s = await this.#ready();
+    return await s.write(() => s.deleteSchedule(p.name, p.now));
+  }
+
+  async fireSchedule(p: ScheduleFire): Promise<string[] | undefined> {
+    const s = await this.#ready();
+    return await s.write(() => s.fireSchedule(p));
+  }
+
+  async scheduleRunOf(p: { jobId: string }): Promise<ScheduleRunRecord | undefined> {
+    const s = await this.#ready();
+    return await s.read(() => s.scheduleRunOf(p.jobId));
   }
 
   async nextWake(p: { now: number }): Promise<number | undefined> {

@@ -266,6 +266,7 @@ Deno.test("why: the answer has the documented shape", async () => {
       "until",
       "workerId",
       "lastWorkerSeen",
+      "schedule",
     ]);
   } finally {
     queue.close();

@@ -63,6 +63,12 @@ export interface ScheduleOptions extends JobOptions {
    */
   timezone?: string;
   /**
+   * The concurrency key of every job it fires (as {@linkcode JobInit.concurrencyKey}).
+   *
+   * @default {none}
+   */
+  concurrencyKey?: string;
+  /**
    * Where the task came from (as {@linkcode JobInit.module}): recorded on its jobs.
    *
    * @default {none}

@@ -255,6 +255,7 @@ backendTest(
       maxAttempts: 2,
       retryDelay: 3,
       description: "five-minutely",
+      concurrencyKey: "reports",
     });
     const stop = await started(worker(ctx, clock));
     await clock.tick(5 * MINUTE - 1);
@@ -270,6 +271,7 @@ backendTest(
       [7, 2, 3, 60, "five-minutely"],
     );
     assert.equal(job.runAt, "2026-01-01T12:05:00.000Z");
+    assert.equal(job.concurrencyKey, "reports");
     // Its worker runs it.
     await until(async () => (await queue.getStatus(job.id))?.status === "completed");
     assert.equal(await queue.getResult(job.id), "report sales");

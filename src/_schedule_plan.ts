@@ -15,6 +15,7 @@ import { knownKeys, oneOf, text } from "./_validate.ts";
 import type { CronRule } from "./_cron.ts";
 import { Job, type JobInit } from "./job.ts";
 import { describe, quote } from "./job_status.ts";
+import { TASK_OPTION_KEYS } from "./task.ts";
 import type { MissedSlots, ScheduleInfo, ScheduleOptions } from "./schedule.ts";
 
 /**
@@ -79,18 +80,7 @@ export const GRACE_MS = 30_000;
 export const MAX_CATCH_UP = 1000;
 
 /** The job options a schedule gives its jobs (as `new Job` takes them). */
-const JOB_OPTION_KEYS = [
-  "priority",
-  "maxAttempts",
-  "timeout",
-  "retryDelay",
-  "backoff",
-  "maxRetryDelay",
-  "description",
-  "queue",
-  // Passed on to Job, which checks it (where this GigQ's Job has it).
-  "concurrencyKey",
-] as const;
+const JOB_OPTION_KEYS = [...TASK_OPTION_KEYS, "concurrencyKey"] as const;
 
 const SCHEDULE_KEYS = [
   "name",

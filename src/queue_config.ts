@@ -246,6 +246,18 @@ export function isLimited(row: Readonly<SettingsRow>): boolean {
   return row.concurrency !== null || row.key_concurrency !== null || row.rate_max !== null;
 }
 
+/** A stored row's columns, in table order (as the backends' setSettings statements bind them). */
+export function settingsValues(r: Readonly<SettingsRow>): (number | null)[] {
+  return [
+    r.concurrency,
+    r.key_concurrency,
+    r.rate_max,
+    r.rate_per,
+    r.keep_completed,
+    r.keep_failed,
+  ];
+}
+
 /** A row read from either backend (numbers may come as bigint strings from PostgreSQL). */
 export function settingsRow(r: Record<string, unknown>): SettingsRow {
   const n = (v: unknown) => v === null || v === undefined ? null : Number(v);

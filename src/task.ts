@@ -97,7 +97,8 @@ export interface Task<P = any, R = unknown> {
   submit(queue: JobQueue, params: P, options?: SubmitOptions): Promise<string>;
 }
 
-const TASK_OPTION_KEYS = [
+/** The job options a task (and a schedule) gives its jobs. */
+export const TASK_OPTION_KEYS = [
   "priority",
   "maxAttempts",
   "timeout",

@@ -94,6 +94,7 @@ import {
   type QueueSettings,
   type SettingsRow,
   settingsRow,
+  settingsValues,
   toSettings,
 } from "../queue_config.ts";
 
@@ -1229,12 +1230,7 @@ export class PostgresBackend implements Backend {
       await run(q.setSettings, [
         p.queue,
         p.now,
-        row.concurrency,
-        row.key_concurrency,
-        row.rate_max,
-        row.rate_per,
-        row.keep_completed,
-        row.keep_failed,
+        ...settingsValues(row),
       ]);
       // A limit lifted (or raised) may make jobs claimable at once.
       await run(q.notify, [this.#channel, ""]);
@@ -1489,12 +1485,7 @@ export class PostgresBackend implements Backend {
           sent.push(run(q.setSettings, [
             s.name,
             p.now,
-            r.concurrency,
-            r.key_concurrency,
-            r.rate_max,
-            r.rate_per,
-            r.keep_completed,
-            r.keep_failed,
+            ...settingsValues(r),
           ]));
         }
       }

@@ -56,6 +56,7 @@ import {
   type QueueConfig,
   type QueueSettings,
   type SettingsRow,
+  settingsValues,
   toSettings,
 } from "../queue_config.ts";
 import { type ExecutionInfo, type JobInfo, type QueueInfo, queueInfos } from "../job_info.ts";
@@ -368,24 +369,27 @@ export class Store {
       this.#claimLimited(c, queue, settings, limit - claimed.length, now, claimed);
     }
     const left = limit - claimed.length;
-    if (open.length > 0 && left > 0) {
-      const { params, ranges } = claimRangeParams(open, c.tasks);
-      const plan = claimPlan(ranges);
-      const rows = this.#stmt(left === 1 ? plan.one : plan.many).values(
-        c.workerId,
-        now,
-        now + c.leaseMs,
-        left,
-        c.graceMs,
-        c.owner,
-        ...params,
-      );
-      this.#claimed(rows, c.workerId, now, claimed);
-    }
+    if (open.length > 0 && left > 0) this.#claimFrom(c, open, left, now, claimed);
     if (claimed.length > 1) {
       claimed.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.seq - b.seq);
     }
     return claimed;
+  }
+
+  /** Claims up to `limit` ready jobs of the claimer's tasks in `queues` into `out`. */
+  #claimFrom(c: Claimer, queues: readonly string[], limit: number, now: number, out: Claimed[]) {
+    const { params, ranges } = claimRangeParams(queues, c.tasks);
+    const plan = claimPlan(ranges);
+    const rows = this.#stmt(limit === 1 ? plan.one : plan.many).values(
+      c.workerId,
+      now,
+      now + c.leaseMs,
+      limit,
+      c.graceMs,
+      c.owner,
+      ...params,
+    );
+    this.#claimed(rows, c.workerId, now, out);
   }
 
   /** Adds the jobs of claim rows (see claimSql's RETURNING) to `out`. */
@@ -465,18 +469,7 @@ export class Store {
     if (room <= 0) return;
     const before = out.length;
     if (s.key_concurrency === null) {
-      const { params, ranges } = claimRangeParams([queue], c.tasks);
-      const plan = claimPlan(ranges);
-      const rows = this.#stmt(room === 1 ? plan.one : plan.many).values(
-        c.workerId,
-        now,
-        now + c.leaseMs,
-        room,
-        c.graceMs,
-        c.owner,
-        ...params,
-      );
-      this.#claimed(rows, c.workerId, now, out);
+      this.#claimFrom(c, [queue], room, now, out);
     } else {
       const seqs = this.#keyedChoice(queue, c.tasks, s.key_concurrency, room);
       if (seqs.length === 0) return;
@@ -1012,12 +1005,7 @@ export class Store {
         this.#stmt(SQL.setSettings).run(
           q.name,
           now,
-          r.concurrency,
-          r.key_concurrency,
-          r.rate_max,
-          r.rate_per,
-          r.keep_completed,
-          r.keep_failed,
+          ...settingsValues(r),
         );
       }
     }
@@ -1187,12 +1175,7 @@ export class Store {
     this.#stmt(SQL.setSettings).run(
       queue,
       now,
-      row.concurrency,
-      row.key_concurrency,
-      row.rate_max,
-      row.rate_per,
-      row.keep_completed,
-      row.keep_failed,
+      ...settingsValues(row),
     );
     return toSettings(row);
   }

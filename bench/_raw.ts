@@ -12,6 +12,11 @@
  * (a bound LIMIT makes SQLite 3.53's planner re-prepare the statement on
  * every run), so the limit is as fast as we know how to make it.
  *
+ * The lean loops (`rawLeanInsertOne`, `rawLeanInsertBatch`) are what a user
+ * who writes a queue by hand compares us with: a table with an integer key,
+ * a status, a priority and a JSON text of the job, and one index on
+ * (status, priority, id); nothing else.
+ *
  * @module
  */
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
@@ -48,6 +53,23 @@ const claimSql = (limit: number) =>
   RETURNING seq, id, task, params`;
 const COMPLETE = `UPDATE jobs SET status = 'completed', result = 'null', completed_at = ?
   WHERE seq = ? AND status = 'running'`;
+
+/** The lean table: an integer key, a status, a priority, a JSON text; one index. */
+const LEAN_SCHEMA = `
+  PRAGMA journal_mode = WAL;
+  PRAGMA synchronous = NORMAL;
+  PRAGMA busy_timeout = 5000;
+  CREATE TABLE jobs (
+    id       INTEGER PRIMARY KEY,
+    status   TEXT    NOT NULL,
+    priority INTEGER NOT NULL,
+    data     TEXT    NOT NULL
+  );
+  CREATE INDEX jobs_status ON jobs (status, priority, id);
+`;
+const LEAN_INSERT = `INSERT INTO jobs (status, priority, data) VALUES ('pending', 0, ?)`;
+/** The JSON text a hand-written queue would store for one of the benchmark's no-op jobs. */
+const leanData = () => JSON.stringify({ task: "noop", params: {} });
 
 /** A claimed row: seq, id, task, params. */
 type Row = [number, string, string, string];
@@ -207,9 +229,9 @@ export function ffiSqliteVersion(): string {
   return Deno.UnsafePointerView.getCString(ffiLib().sqlite3_libversion()!);
 }
 
-function open(path: string, driver: "node" | "ffi"): RawDb {
+function open(path: string, driver: "node" | "ffi", schema = SCHEMA): RawDb {
   const db = driver === "node" ? new NodeRaw(path) : new FfiRaw(path);
-  db.exec(SCHEMA);
+  db.exec(schema);
   return db;
 }
 
@@ -258,6 +280,43 @@ export function rawInsertBatch(
         const now = Date.now();
         db.exec("BEGIN IMMEDIATE");
         for (let i = 0; i < batch; i++) db.run(INSERT, uuidv7(now), now, now);
+        db.exec("COMMIT");
+      }
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** Inserts `n` jobs into the lean table, one transaction each. Returns seconds. */
+export function rawLeanInsertOne(path: string, driver: "node" | "ffi", n: number): number {
+  const db = open(path, driver, LEAN_SCHEMA);
+  try {
+    return time(() => {
+      for (let i = 0; i < n; i++) {
+        db.exec("BEGIN IMMEDIATE");
+        db.run(LEAN_INSERT, leanData());
+        db.exec("COMMIT");
+      }
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** Inserts `n` jobs into the lean table, `batch` per transaction. Returns seconds. */
+export function rawLeanInsertBatch(
+  path: string,
+  driver: "node" | "ffi",
+  n: number,
+  batch: number,
+): number {
+  const db = open(path, driver, LEAN_SCHEMA);
+  try {
+    return time(() => {
+      for (let done = 0; done < n; done += batch) {
+        db.exec("BEGIN IMMEDIATE");
+        for (let i = 0; i < batch; i++) db.run(LEAN_INSERT, leanData());
         db.exec("COMMIT");
       }
     });

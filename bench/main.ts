@@ -54,6 +54,10 @@ interface Result {
   ratio?: number;
   /** What the ratio compares with. */
   versus?: string;
+  /** Median of per-round ratios to the group's lean limit, when it has one. */
+  leanRatio?: number;
+  /** What the lean ratio compares with. */
+  leanVersus?: string;
 }
 
 // ---------------------------------------------------------------- arguments
@@ -284,6 +288,12 @@ interface Group {
   name: string;
   /** The practical limit the cases are compared with, if any. */
   limit?: Case;
+  /**
+   * A second, leaner limit, if any: a hand-written queue's table (an integer
+   * key, a status, a priority, a JSON text and one index), what a user
+   * compares us with.
+   */
+  lean?: Case;
   cases: Case[];
 }
 
@@ -294,6 +304,11 @@ const groups: Group[] = [
       name: "raw: one insert per transaction",
       n: N.enqueueOne,
       run: (path, driver) => raw.rawInsertOne(path, sqlite(driver), N.enqueueOne),
+    },
+    lean: {
+      name: "raw lean: one insert per transaction",
+      n: N.enqueueOne,
+      run: (path, driver) => raw.rawLeanInsertOne(path, sqlite(driver), N.enqueueOne),
     },
     cases: [{
       name: "await queue.submit(job)",
@@ -315,6 +330,11 @@ const groups: Group[] = [
       name: `raw: ${N.batch.toLocaleString("en")} inserts per transaction`,
       n: N.enqueueMany,
       run: (path, driver) => raw.rawInsertBatch(path, sqlite(driver), N.enqueueMany, N.batch),
+    },
+    lean: {
+      name: `raw lean: ${N.batch.toLocaleString("en")} inserts per transaction`,
+      n: N.enqueueMany,
+      run: (path, driver) => raw.rawLeanInsertBatch(path, sqlite(driver), N.enqueueMany, N.batch),
     },
     cases: [{
       name: `queue.submitMany, ${N.batch.toLocaleString("en")} a call`,
@@ -433,6 +453,11 @@ const pgGroups: Group[] = [
       n: PG_N.enqueueOne,
       run: (path) => pg.rawInsertOne(DB, rawSchema(path), PG_N.enqueueOne),
     },
+    lean: {
+      name: "raw lean: one INSERT per statement (transaction), awaited",
+      n: PG_N.enqueueOne,
+      run: (path) => pg.rawLeanInsertOne(DB, rawSchema(path), PG_N.enqueueOne),
+    },
     cases: [{
       name: "await queue.submit(job)",
       n: PG_N.enqueueOne,
@@ -453,6 +478,11 @@ const pgGroups: Group[] = [
       name: `raw: INSERT … unnest of ${PG_N.batch.toLocaleString("en")} ids a statement`,
       n: PG_N.enqueueMany,
       run: (path) => pg.rawInsertBatch(DB, rawSchema(path), PG_N.enqueueMany, PG_N.batch),
+    },
+    lean: {
+      name: `raw lean: multi-row INSERT of ${PG_N.batch.toLocaleString("en")} rows a statement`,
+      n: PG_N.enqueueMany,
+      run: (path) => pg.rawLeanInsertBatch(DB, rawSchema(path), PG_N.enqueueMany, PG_N.batch),
     },
     cases: [{
       name: `queue.submitMany, ${PG_N.batch.toLocaleString("en")} a call`,
@@ -636,7 +666,8 @@ async function memoryResults(driver: Driver): Promise<Result[]> {
 // ---------------------------------------------------------------- running
 
 async function runGroup(group: Group, driver: Driver): Promise<Result[]> {
-  const members = group.limit ? [group.limit, ...group.cases] : group.cases;
+  const limits = [group.limit, group.lean].filter((c): c is Case => c !== undefined);
+  const members = [...limits, ...group.cases];
   const rates = new Map<Case, number[]>(members.map((c) => [c, []]));
   const templates = new Map<Case, string>();
   for (const c of members) {
@@ -657,6 +688,7 @@ async function runGroup(group: Group, driver: Driver): Promise<Result[]> {
   }
   for (const template of templates.values()) await removeDb(template, driver);
   const limitRates = group.limit ? rates.get(group.limit) : undefined;
+  const leanRates = group.lean ? rates.get(group.lean) : undefined;
   return members.map((c) => {
     const samples = rates.get(c)!;
     const res: Result = {
@@ -670,9 +702,14 @@ async function runGroup(group: Group, driver: Driver): Promise<Result[]> {
       min: Math.min(...samples),
       max: Math.max(...samples),
     };
-    if (limitRates && c !== group.limit) {
+    if (limits.includes(c)) return res;
+    if (limitRates) {
       res.ratio = median(samples.map((x, i) => x / limitRates[i]));
       res.versus = group.limit!.name;
+    }
+    if (leanRates) {
+      res.leanRatio = median(samples.map((x, i) => x / leanRates[i]));
+      res.leanVersus = group.lean!.name;
     }
     return res;
   });
@@ -713,7 +750,7 @@ function fmt(x: number, unit: string): string {
 }
 
 function table(results: Result[]): string {
-  const rows = [["driver", "case", "N", "unit", "median", "min", "max", "vs limit"]];
+  const rows = [["driver", "case", "N", "unit", "median", "min", "max", "vs limit", "vs lean"]];
   for (const r of results) {
     rows.push([
       r.driver,
@@ -724,6 +761,7 @@ function table(results: Result[]): string {
       fmt(r.min, r.unit),
       fmt(r.max, r.unit),
       r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}×`,
+      r.leanRatio === undefined ? "" : `${r.leanRatio.toFixed(2)}×`,
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

@@ -79,6 +79,31 @@ Deno.test("deno task bench --only connections --runs 1 prints the machine and a 
   }
 });
 
+Deno.test("deno task bench --only enqueue shows each enqueue case's ratio to the wide and the lean raw loop", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gigq-bench-test-" });
+  try {
+    const json = `${dir}/out.json`;
+    const r = await run("main.ts", ["--only", "enqueue", "--runs", "1", "--json", json]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\| vs limit \| vs lean \|$/m);
+    for (const driver of ["node", "ffi"]) {
+      assert.match(r.stdout, new RegExp(`^\\| ${driver} +\\| raw lean: one insert per `, "m"));
+      assert.match(r.stdout, new RegExp(`^\\| ${driver} +\\| raw lean: 1,000 inserts per `, "m"));
+    }
+    const written = JSON.parse(await Deno.readTextFile(json));
+    const cases = written.results.filter((x: { case: string }) => !x.case.startsWith("raw"));
+    assert.equal(cases.length, 4); // submit and submitMany, on each driver
+    for (const c of cases) {
+      assert.ok(c.ratio > 0, JSON.stringify(c));
+      assert.ok(c.leanRatio > 0, JSON.stringify(c));
+      assert.match(c.versus, /^raw: /);
+      assert.match(c.leanVersus, /^raw lean: /);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 const POSTGRES_URL = Deno.env.get("GIGQ_TEST_POSTGRES_URL");
 
 Deno.test({
@@ -104,11 +129,17 @@ Deno.test({
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^GigQ benchmark: .*Deno \d+\.\d+\.\d+; PostgreSQL \d+/m);
       assert.match(r.stdout, /^\| postgres +\| raw: one INSERT per statement /m);
-      assert.match(r.stdout, /^\| postgres +\| await queue\.submit\(job\) .*\| \d+\.\d\d× +\|$/m);
+      assert.match(r.stdout, /^\| postgres +\| raw lean: one INSERT per statement /m);
+      assert.match(
+        r.stdout,
+        /^\| postgres +\| await queue\.submit\(job\) .*\| \d+\.\d\d× +\| \d+\.\d\d× +\|$/m,
+      );
       const written = JSON.parse(await Deno.readTextFile(json));
       const submit = written.results.find((x: { case: string }) => x.case.includes("submit"));
       assert.equal(submit.samples.length, 1);
       assert.ok(submit.ratio > 0);
+      assert.ok(submit.leanRatio > 0);
+      assert.match(submit.leanVersus, /^raw lean: /);
       // The run's schemas (named after its process) are gone.
       const { default: postgres } = await import("npm:postgres@3");
       const sql = postgres(POSTGRES_URL!, { max: 1, onnotice: () => {} });

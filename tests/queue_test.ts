@@ -473,6 +473,62 @@ backendTest("submitting the same Job twice is refused", async ({ path, driver })
   queue.close();
 });
 
+backendTest(
+  "submitMany() of a batch holding an already submitted Job refuses it by name and adds none",
+  async ({ target, options }) => {
+    const queue = new JobQueue(target, options);
+    const old = new Job({ task: "echo", name: "the old one", params: 0 });
+    await queue.submit(old);
+    // Large enough that plain jobs go many to a statement, with the old job in the middle.
+    for (const at of [0, 70, 149]) {
+      const jobs = Array.from({ length: 150 }, (_, i) => echo.toJob(i));
+      jobs[at] = old;
+      await assert.rejects(
+        () => queue.submitMany(jobs),
+        (e: Error) =>
+          e instanceof RangeError && e.message.includes(old.id) &&
+          e.message.includes('"the old one"') && /already submitted/.test(e.message),
+      );
+      assert.equal((await queue.stats()).total, 1, `old job at ${at}`);
+    }
+    queue.close();
+  },
+);
+
+backendTest(
+  "submitMany() keeps the batch's order across plain, keyed and named-queue jobs",
+  async ({ target, options }) => {
+    const queue = new JobQueue(target, options);
+    const jobs: Job[] = [];
+    for (let i = 0; i < 300; i++) {
+      jobs.push(
+        i % 97 === 5
+          ? echo.toJob(i, { uniqueKey: `k${i}` })
+          : i % 89 === 7
+          ? echo.toJob(i, { concurrencyKey: "c" })
+          : echo.toJob(i, { queue: i % 3 === 0 ? "three" : i % 5 === 0 ? "five" : "default" }),
+      );
+    }
+    const ids = await queue.submitMany(jobs);
+    assert.deepEqual(ids, jobs.map((j) => j.id));
+    // All pending with one priority: a worker claims them in submit order.
+    const worker = new Worker(target, {
+      ...options,
+      tasks: [echo],
+      queues: ["default", "three", "five"],
+      logger: () => {},
+    });
+    const order: unknown[] = [];
+    worker.addEventListener("completed", (e) => order.push(e.detail.result));
+    while (await worker.processOne()) { /* next */ }
+    worker.close();
+    assert.deepEqual(order, jobs.map((_, i) => i));
+    const names = (await queue.queues()).map((q) => q.name).sort();
+    assert.deepEqual(names, ["default", "five", "three"]);
+    queue.close();
+  },
+);
+
 driverTest(
   "params must be JSON: a TypeError names the bad key, and nothing is written",
   async ({ path, driver }) => {

@@ -41,6 +41,32 @@ export const CLAIM_PARAMS = 6;
  */
 const MERGE_MAX_RANGES = 64;
 
+/** Values a row of {@linkcode insertReadyJobsSql} takes. */
+export const READY_JOB_VALUES = 17;
+
+/** The most rows one {@linkcode insertReadyJobsSql} statement inserts. */
+export const READY_JOBS_PER_STATEMENT = 64;
+
+/**
+ * An INSERT of `rows` jobs that have no dependencies, unique key or
+ * concurrency key (what submitMany mostly gets), in one statement: a
+ * statement a row spent more in SQLite starting and ending statements than
+ * in inserting (measured: 100k rows/s a row at a time, 140k/s 64 at a time).
+ * Each row takes {@linkcode READY_JOB_VALUES} values: id, name, task, module,
+ * params, priority, max_attempts, timeout, retry_delay, backoff,
+ * description, run_at, scheduled, created_at, updated_at, queue,
+ * max_retry_delay. Plain `?` placeholders: node:sqlite binds numbered ones
+ * (`?17`) in time that grows with their count, so a statement of 64 rows of
+ * them ran slower than 64 statements.
+ */
+export function insertReadyJobsSql(rows: number): string {
+  const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', 'pending', ?, ?, ?, ?, ?, ?)";
+  return `INSERT INTO gigq_jobs (id, name, task, module, params, priority, max_attempts,
+      timeout, retry_delay, backoff, description, dependencies, status, run_at, scheduled,
+      created_at, updated_at, queue, max_retry_delay)
+    VALUES ${Array.from({ length: rows }, () => row).join(", ")}`;
+}
+
 /**
  * The claim of up to ?4 ready jobs (exactly one when `one`) among `ranges`
  * (queue, task) pairs, given as the parameters after

@@ -38,7 +38,14 @@ import {
   type StepParams,
 } from "../_backend.ts";
 import { SCHEDULE_COLUMNS, toScheduleRecord, toScheduleRunRecord } from "../_schedule_row.ts";
-import { claimRangeParams, claimSql, SQL } from "./_sql.ts";
+import {
+  claimRangeParams,
+  claimSql,
+  insertReadyJobsSql,
+  READY_JOB_VALUES,
+  READY_JOBS_PER_STATEMENT,
+  SQL,
+} from "./_sql.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
 import type { JobStatus } from "../job_status.ts";
@@ -129,6 +136,21 @@ function namingFile<T>(path: string, fn: () => T): T {
   }
 }
 
+/** The statements of {@linkcode insertReadyJobsSql}, by their number of rows. */
+const readyJobsSqls: string[] = [];
+const readyJobsSql = (rows: number) => (readyJobsSqls[rows] ??= insertReadyJobsSql(rows));
+
+/** Whether `error` is SQLite refusing a second job with the same id (SQLITE_CONSTRAINT_UNIQUE). */
+const isDuplicateId = (error: unknown) => error instanceof SqliteError && error.code === 2067;
+
+/** What submitting a job whose id is already in the file says. */
+function duplicateIdError(job: Job): RangeError {
+  return new RangeError(
+    `Cannot submit job ${JSON.stringify(job.name)}: a job with id ${job.id} was already ` +
+      `submitted (create a new Job to run the task again)`,
+  );
+}
+
 /** Storage operations bound to one connection. */
 export class Store {
   readonly conn: Connection;
@@ -186,11 +208,25 @@ export class Store {
       const batch = jobs.some((p) => p.job.dependencies.length > 0)
         ? new Map<string, BatchEntry>()
         : undefined;
+      // The named queues this call has recorded (in this same transaction).
+      let named: Set<string> | undefined;
+      // jobs[plain..j) have no dependencies or keys and are not inserted yet.
+      let plain = 0;
       for (; j < jobs.length; j++) {
         const { job, params } = jobs[j];
-        if (job.queue !== "default") this.#nameQueue(job.queue, now);
+        if (job.queue !== "default" && !(named ??= new Set()).has(job.queue)) {
+          this.#nameQueue(job.queue, now);
+          named.add(job.queue);
+        }
+        const key = job.uniqueKey;
+        if (batch === undefined && key === undefined && job.concurrencyKey === undefined) {
+          // Inserted with the plain jobs beside it, many a statement, in the batch's order.
+          ids[j] = job.id;
+          continue;
+        }
+        if (plain < j) this.#insertPlain(jobs, plain, j, now);
+        plain = j + 1;
         if (job.dependencies.length === 0 && job.concurrencyKey === undefined) {
-          const key = job.uniqueKey;
           const { changes, lastInsertRowid: seq } = this.#stmt(
             key === undefined ? SQL.insertReadyJob : SQL.insertReadyKeyedJob,
           ).run(
@@ -220,17 +256,94 @@ export class Store {
           ids[j] = this.#insertDependent(job, params, now, batch);
         }
       }
+      if (plain < j) this.#insertPlain(jobs, plain, j, now);
     } catch (e) {
-      if (e instanceof SqliteError && e.code === 2067 /* SQLITE_CONSTRAINT_UNIQUE */) {
-        const job = jobs[j].job;
-        throw new RangeError(
-          `Cannot submit job ${JSON.stringify(job.name)}: a job with id ${job.id} was already ` +
-            `submitted (create a new Job to run the task again)`,
-        );
-      }
+      if (isDuplicateId(e) && j < jobs.length) throw duplicateIdError(jobs[j].job);
       throw e;
     }
     return ids;
+  }
+
+  /**
+   * Inserts `jobs[from..to)`, jobs without dependencies, unique key or
+   * concurrency key, up to {@linkcode READY_JOBS_PER_STATEMENT} a statement:
+   * statements of 64, 32, 16, ... rows, so a few prepared statements serve
+   * every batch size. A statement refused for a duplicate id is undone alone
+   * (the transaction goes on), and its rows are tried one at a time to name
+   * the job.
+   */
+  #insertPlain(jobs: readonly PreparedJob[], from: number, to: number, now: number): void {
+    for (let i = from; i < to;) {
+      let rows = READY_JOBS_PER_STATEMENT;
+      while (rows > to - i) rows >>= 1;
+      if (rows === 1) {
+        try {
+          this.#insertOnePlain(jobs[i], now);
+        } catch (e) {
+          throw isDuplicateId(e) ? duplicateIdError(jobs[i].job) : e;
+        }
+        i++;
+        continue;
+      }
+      const values: SqlValue[] = new Array(rows * READY_JOB_VALUES);
+      let v = 0;
+      for (let r = i; r < i + rows; r++) {
+        const { job, params } = jobs[r];
+        const runAt = job.runAt ?? now;
+        values[v++] = job.id;
+        values[v++] = job.name;
+        values[v++] = job.task;
+        values[v++] = job.module ?? null;
+        values[v++] = params;
+        values[v++] = job.priority;
+        values[v++] = job.maxAttempts;
+        values[v++] = job.timeout;
+        values[v++] = job.retryDelay;
+        values[v++] = job.backoff;
+        values[v++] = job.description;
+        values[v++] = runAt;
+        values[v++] = runAt > now ? 1 : 0;
+        values[v++] = now;
+        values[v++] = now;
+        values[v++] = job.queue;
+        values[v++] = job.maxRetryDelay;
+      }
+      try {
+        this.#stmt(readyJobsSql(rows)).run(...values);
+      } catch (error) {
+        if (!isDuplicateId(error)) throw error;
+        for (let r = i; r < i + rows; r++) {
+          try {
+            this.#insertOnePlain(jobs[r], now);
+          } catch (e) {
+            throw isDuplicateId(e) ? duplicateIdError(jobs[r].job) : e;
+          }
+        }
+        throw error;
+      }
+      i += rows;
+    }
+  }
+
+  /** Inserts one job without dependencies, unique key or concurrency key (15 values). */
+  #insertOnePlain({ job, params }: PreparedJob, now: number): void {
+    this.#stmt(SQL.insertReadyJob).run(
+      job.id,
+      job.name,
+      job.task,
+      job.module ?? null,
+      params,
+      job.priority,
+      job.maxAttempts,
+      job.timeout,
+      job.retryDelay,
+      job.backoff,
+      job.description,
+      job.runAt ?? now,
+      now,
+      job.queue,
+      job.maxRetryDelay,
+    );
   }
 
   /**

@@ -21,3 +21,16 @@ export const noop = task("noop", () => {
   if (++counter.n === counter.target) counter.reached();
   return null;
 });
+
+/** How long {@linkcode burn} keeps its thread busy, in ms. */
+export const BURN_MS = 2;
+
+/** Burns {@linkcode BURN_MS} of CPU in a busy loop (the work a pool of threads exists for). */
+export const burn = task("burn", () => {
+  const until = performance.now() + BURN_MS;
+  while (performance.now() < until) {
+    // busy: holds the thread as a CPU-bound handler does
+  }
+  if (++counter.n === counter.target) counter.reached();
+  return null;
+});

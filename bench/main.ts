@@ -33,7 +33,7 @@ import {
   Worker,
   WorkerPool,
 } from "../mod.ts";
-import { countTo, noop } from "./_tasks.ts";
+import { burn, BURN_MS, countTo, noop } from "./_tasks.ts";
 import * as raw from "./_raw.ts";
 import * as pg from "./_pg.ts";
 
@@ -123,6 +123,8 @@ const N = {
   batch: 1_000,
   claimOne: 5_000,
   process: 20_000,
+  /** Jobs of the pool cases that burn CPU (each BURN_MS). */
+  burn: 1_000,
   rawBatch: 100,
   chainSmall: 1_000,
   chainLarge: 10_000,
@@ -183,6 +185,7 @@ function sqlite(driver: Driver): "node" | "ffi" {
 
 const quiet = () => {};
 const noopJobs = (n: number) => Array.from({ length: n }, () => noop.toJob({}));
+const burnJobs = (n: number) => Array.from({ length: n }, () => burn.toJob({}));
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
 /** Submits `jobs` in one transaction while the workers wait idle, then times them all. */
@@ -205,13 +208,19 @@ async function timeAll(
 }
 
 /** One in-isolate Worker. */
-function inIsolate(path: string, driver: Driver, concurrency: number, n: number) {
+function inIsolate(
+  path: string,
+  driver: Driver,
+  concurrency: number,
+  n: number,
+  tasks = [noop],
+) {
   let worker: Worker;
   let loop: Promise<void>;
   let all: Promise<void>;
   return {
     start() {
-      worker = new Worker(path, { tasks: [noop], ...on(driver), concurrency, logger: quiet });
+      worker = new Worker(path, { tasks, ...on(driver), concurrency, logger: quiet });
       all = countTo(n);
       loop = worker.start();
       // Let it settle into its idle wait (on PostgreSQL: its LISTEN too).
@@ -256,8 +265,13 @@ function pool(path: string, driver: Driver, workers: number, concurrency: number
         return;
       }
       const conn = getConnection(path, { driver: sqlite(driver) });
+      // Through the ready and lease indexes (the cases' jobs are all ready):
+      // a scan for status would read every ended job, taking a core of this
+      // 2-core machine from the pool by the end (3 ms a look at 20,000 jobs).
       const left = conn.prepare(
-        "SELECT EXISTS (SELECT 1 FROM gigq_jobs WHERE status IN ('pending', 'running'))",
+        `SELECT EXISTS (SELECT 1 FROM gigq_jobs
+           WHERE status = 'pending' AND parents_left = 0 AND scheduled = 0)
+         OR EXISTS (SELECT 1 FROM gigq_jobs WHERE status = 'running')`,
       );
       while (left.values()[0][0] === 1) await new Promise((r) => setTimeout(r, 2));
     },
@@ -295,6 +309,36 @@ interface Group {
    */
   lean?: Case;
   cases: Case[];
+}
+
+/**
+ * A WorkerPool of 2 Web Workers next to one Worker (in the isolate, same
+ * concurrency per worker): on no-op jobs, where both are bound by the
+ * database, and on jobs that burn CPU, the work a pool exists for.
+ */
+function poolGroups(noops: number): Group[] {
+  const one = (jobs: (n: number) => Job[], n: number, tasks: typeof noop[]): Case => ({
+    name: `one Worker, concurrency 8 (${tasks[0].name})`,
+    n,
+    run: (path, driver) => timeAll(path, driver, jobs(n), inIsolate(path, driver, 8, n, tasks)),
+  });
+  const two = (jobs: (n: number) => Job[], n: number, what: string): Case => ({
+    name: `WorkerPool of 2 Web Workers × concurrency 8 (${what})`,
+    n,
+    run: (path, driver) => timeAll(path, driver, jobs(n), pool(path, driver, 2, 8)),
+  });
+  return [
+    {
+      name: "pool, no-op jobs",
+      limit: one(noopJobs, noops, [noop]),
+      cases: [two(noopJobs, noops, noop.name)],
+    },
+    {
+      name: `pool, jobs burning ${BURN_MS} ms of CPU`,
+      limit: one(burnJobs, N.burn, [burn]),
+      cases: [two(burnJobs, N.burn, burn.name)],
+    },
+  ];
 }
 
 const groups: Group[] = [
@@ -398,6 +442,7 @@ const groups: Group[] = [
       },
     ],
   },
+  ...poolGroups(N.process),
   {
     name: "dependencies",
     cases: [
@@ -547,6 +592,7 @@ const pgGroups: Group[] = [
       },
     ],
   },
+  ...poolGroups(PG_N.process),
 ];
 
 /** Submits `jobs` to `path`, then closes the file so it can be copied. */

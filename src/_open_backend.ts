@@ -40,6 +40,7 @@ import type { QueueConfig, QueueSettings } from "./queue_config.ts";
 
 /** The SQLite error classes the core passes on (a Web Worker's errors, rebuilt in its parent). */
 export { SqliteError } from "./sqlite/connection.ts";
+export { freeWriteGate, newWriteGate, shareWriteGate } from "./sqlite/_write_gate.ts";
 export { SchemaError } from "./errors.ts";
 
 /** The SQLite types the core's public options and transactions name. */

@@ -26,6 +26,7 @@ import {
   closeAllBackends,
   openBackend,
   shareBackendTokenClose,
+  shareWriteGate,
   specTarget,
 } from "./_open_backend.ts";
 import { isTask, type Task } from "./task.ts";
@@ -67,6 +68,14 @@ export interface InitMessage {
    * handle: it (as it ends) or the pool (after it ended without doing so).
    */
   closeClaim: SharedArrayBuffer;
+  /**
+   * The pool's write gate (an Int32Array's memory): its threads take it
+   * around their SQLite write transactions, so they queue for the write lock
+   * among themselves instead of colliding on it (see sqlite/_write_gate.ts).
+   */
+  writeGate: SharedArrayBuffer;
+  /** This Web Worker's token at the write gate: unique in the pool, non-zero. */
+  gateToken: number;
   /** Process at most one job, then stop (`WorkerPool.processOne`). */
   once: boolean;
   /** The lifecycle event types the pool has listeners for: forward those. */
@@ -279,6 +288,7 @@ async function loadTasks(modules: string[]): Promise<Task[]> {
 
 async function init(msg: InitMessage): Promise<void> {
   busy = new Int32Array(msg.busy);
+  shareWriteGate(msg.writeGate, msg.gateToken);
   await holdLifeLock(msg.lifeLock);
   post({ type: "alive" });
   const tasks = await loadTasks(msg.tasks);

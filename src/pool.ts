@@ -11,6 +11,8 @@ import {
   backendLabel,
   backendSpec,
   type ConnectionOptions,
+  freeWriteGate,
+  newWriteGate,
   openBackend,
   releaseBackendToken,
   SchemaError,
@@ -170,6 +172,8 @@ interface Slot {
   busy: Int32Array<SharedArrayBuffer>;
   /** Who closes its FFI handle: the first of it and the pool to flip this from 0. */
   closeClaim: Int32Array<SharedArrayBuffer>;
+  /** Its token at the pool's write gate: freed for it should it end holding the gate. */
+  gateToken: number;
   ready: PromiseWithResolvers<void>;
   gone: PromiseWithResolvers<void>;
   /** The Web Lock its thread holds while it lives (null without `navigator.locks`). */
@@ -319,8 +323,18 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
   readonly taskModules: readonly string[];
   #init: Omit<
     InitMessage,
-    "workerId" | "owner" | "lifeLock" | "once" | "busy" | "closeClaim" | "events"
+    | "workerId"
+    | "owner"
+    | "lifeLock"
+    | "once"
+    | "busy"
+    | "closeClaim"
+    | "events"
+    | "writeGate"
+    | "gateToken"
   >;
+  /** The write gate its Web Workers share (see sqlite/_write_gate.ts); each one's token is its generation + 1. */
+  #writeGate: SharedArrayBuffer = newWriteGate();
   #prefix: string;
   #leaseMs: number;
   #graceMs: number;
@@ -724,6 +738,7 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
       counts: { ...ZERO },
       busy: new Int32Array(new SharedArrayBuffer(4)),
       closeClaim: new Int32Array(new SharedArrayBuffer(4)),
+      gateToken: generation + 1,
       ready: Promise.withResolvers<void>(),
       gone: Promise.withResolvers<void>(),
       lifeLock: lockManager() === undefined ? null : `gigq-pool:${id}:${crypto.randomUUID()}`,
@@ -763,6 +778,8 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
         lifeLock: slot.lifeLock,
         busy: slot.busy.buffer,
         closeClaim: slot.closeClaim.buffer,
+        writeGate: this.#writeGate,
+        gateToken: slot.gateToken,
         once: this.#once,
         events: this.#events.types,
         // One pruner per pool: the Web Worker of slot 0 (and its replacements).
@@ -897,6 +914,8 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
     this.#retired.failed += slot.counts.failed;
     this.#retired.timedOut += slot.counts.timedOut;
     this.#retired.abandoned += slot.counts.abandoned;
+    // Ended inside a write transaction: the others need not wait out the gate.
+    freeWriteGate(this.#writeGate, slot.gateToken);
     slot.gone.resolve();
   }
 

@@ -1,4 +1,5 @@
 import type { Statement } from "./connection.ts";
+import { enterWriteGate, leaveWriteGate } from "./_write_gate.ts";
 
 /** The statements a driver hands to {@linkcode runTransaction}. */
 export interface TransactionStatements {
@@ -18,6 +19,16 @@ export function runTransaction<T>(
   mode: "write" | "read",
   fn: () => T,
 ): T {
+  // A pool's threads queue for the write lock among themselves (see _write_gate.ts).
+  const gated = mode === "write" && enterWriteGate();
+  try {
+    return transact(stmts, mode, fn);
+  } finally {
+    if (gated) leaveWriteGate();
+  }
+}
+
+function transact<T>(stmts: TransactionStatements, mode: "write" | "read", fn: () => T): T {
   (mode === "write" ? stmts.beginWrite : stmts.beginRead).run();
   let result: T;
   try {

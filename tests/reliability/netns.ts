@@ -579,11 +579,13 @@ export function netnsProblems(r: NetnsReport): string[] {
   for (const [host, count] of Object.entries(r.byHost)) {
     if (count === 0) problems.push(`${host} completed nothing`);
   }
-  // A lapsed lease on the cut host is logged; nothing else may be.
+  // A lapsed lease on the cut host is logged, and so may be a step of its
+  // worker that tried to reconnect while the link was down (it retries);
+  // nothing else may be.
   const unexpected = r.workerErrors.filter((l) =>
     !/^hostA: .*(could not renew leases|the claim reached worker hostA .* handed back unrun)/.test(
       l,
-    )
+    ) && !/^hostA: .*(EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|CONNECT_TIMEOUT)/.test(l)
   );
   if (unexpected.length > 0) problems.push(`worker errors: ${unexpected.join(" | ")}`);
   return problems;

@@ -551,6 +551,8 @@ function build(schema: string) {
     /** Queue $1's starts after $2, oldest first (those in its rate window). */
     startsSince: `SELECT at FROM ${s}.gigq_queue_starts
       WHERE queue = $1::text AND at > $2::bigint ORDER BY at`,
+    /** The latest start of queue $1 (NULL: none). */
+    latestStart: `SELECT max(at) AS t FROM ${s}.gigq_queue_starts WHERE queue = $1::text`,
     /** Records $3 starts of queue $1 at $2 (for its rate limit). */
     recordStarts: `INSERT INTO ${s}.gigq_queue_starts (queue, at)
       SELECT $1::text, $2::bigint FROM generate_series(1, $3::int)`,

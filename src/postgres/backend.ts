@@ -1307,16 +1307,23 @@ export class PostgresBackend implements Backend {
         const [r] = await run(q.runningInQueue, [queue]);
         room = Math.min(room, s.concurrency - Number(r.n));
       }
+      // As SQLite's claim: a rate-limited queue's claim takes the later of
+      // its caller's time and the queue's latest start, so starts only grow.
+      let at = now;
       if (s.rate_max !== null && s.rate_per !== null && room > 0) {
-        await run(q.dropStarts, [queue, now - s.rate_per]);
-        const starts = await run(q.startsSince, [queue, now - s.rate_per]);
+        const [latest] = await run(q.latestStart, [queue]);
+        if (latest?.t !== null && latest?.t !== undefined && Number(latest.t) > at) {
+          at = Number(latest.t);
+        }
+        await run(q.dropStarts, [queue, at - s.rate_per]);
+        const starts = await run(q.startsSince, [queue, at - s.rate_per]);
         room = Math.min(room, s.rate_max - starts.length);
       }
       if (room <= 0) continue;
       const params = [
         claimer.workerId,
-        now,
-        now + claimer.leaseMs,
+        at,
+        at + claimer.leaseMs,
         room,
         claimer.graceMs,
         claimer.owner,
@@ -1351,7 +1358,7 @@ export class PostgresBackend implements Backend {
         rows = chosen.length === 0 ? [] : await run(q.claimSeqs, [...params.slice(0, 6), chosen]);
       }
       if (s.rate_max !== null && rows.length > 0) {
-        await run(q.recordStarts, [queue, now, rows.length]);
+        await run(q.recordStarts, [queue, at, rows.length]);
       }
       claimed.push(...rows);
     }

@@ -173,6 +173,8 @@ export const SQL = {
   dropStarts: `DELETE FROM gigq_queue_starts WHERE queue = ?1 AND at <= ?2`,
   /** Queue ?1's starts after ?2, oldest first (those in its rate window). */
   startsSince: `SELECT at FROM gigq_queue_starts WHERE queue = ?1 AND at > ?2 ORDER BY at`,
+  /** The latest start of queue ?1 (NULL: none). */
+  latestStart: `SELECT max(at) FROM gigq_queue_starts WHERE queue = ?1`,
   /** Records a start of queue ?1 at ?2 (for its rate limit). */
   recordStart: `INSERT INTO gigq_queue_starts (queue, at) VALUES (?1, ?2)`,
   /**

@@ -578,6 +578,15 @@ export class Store {
     now: number,
     out: Claimed[],
   ): void {
+    if (s.rate_max !== null) {
+      // The claim's time is its caller's, read before it waited for the
+      // write lock; another process may since have claimed, and dropped the
+      // starts before its own window, at a later time. Claims of a
+      // rate-limited queue take the later of the two, so the starts'
+      // times only grow and each claim counts the window they end.
+      const latest = this.#stmt(SQL.latestStart).values(queue)[0]?.[0];
+      if (typeof latest === "number" && latest > now) now = latest;
+    }
     const room = this.#room(queue, s, want, now);
     if (room <= 0) return;
     const before = out.length;

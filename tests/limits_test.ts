@@ -282,3 +282,31 @@ backendTest(
     queue.close();
   },
 );
+
+backendTest(
+  "rateLimit holds when claims' times arrive out of order (a claim read its time before another's)",
+  async ({ target, options }) => {
+    const start = Date.parse("2026-01-01T12:00:00Z");
+    const early = new FakeClock(start);
+    const late = new FakeClock(start + 10_500);
+    const queue = new JobQueue(target, { ...options, clock: early });
+    await queue.configureQueue("api", { rateLimit: { max: 2, perSeconds: 10 } });
+    for (let i = 0; i < 3; i++) await noop.submit(queue, { n: i }, { queue: "api" });
+    const other = task("other", () => null);
+    const a = new Worker(target, { ...options, tasks: [noop], clock: early, logger: quiet });
+    const b = new Worker(target, { ...options, tasks: [other], clock: late, logger: quiet });
+    assert.equal(await a.processOne(), true); // a start at 0 s
+    early.jump(1000);
+    assert.equal(await a.processOne(), true); // and at 1 s
+    // A worker whose clock reads 10.5 s claims from the queue (nothing of its task is there):
+    // the start at 0 s must still count for a claim made at 2 s.
+    assert.equal(await b.processOne(), false);
+    early.jump(1000);
+    assert.equal(await a.processOne(), false, "a third start within 10 s of the first");
+    early.jump(8000); // 10 s: the first start leaves the window
+    assert.equal(await a.processOne(), true);
+    a.close();
+    b.close();
+    queue.close();
+  },
+);

@@ -1311,11 +1311,11 @@ export class PostgresBackend implements Backend {
       // its caller's time and the queue's latest start, so starts only grow.
       let at = now;
       if (s.rate_max !== null && s.rate_per !== null && room > 0) {
-        const [latest] = await run(q.latestStart, [queue]);
-        if (latest?.t !== null && latest?.t !== undefined && Number(latest.t) > at) {
-          at = Number(latest.t);
-        }
-        await run(q.dropStarts, [queue, at - s.rate_per]);
+        const [row] = await run(q.latestStart, [queue]);
+        const latest = row?.t === null || row?.t === undefined ? undefined : Number(row.t);
+        if (latest !== undefined && latest > at) at = latest;
+        // Only starts no later claim can count: those a window before the latest start.
+        await run(q.dropStarts, [queue, (latest ?? at) - s.rate_per]);
         const starts = await run(q.startsSince, [queue, at - s.rate_per]);
         room = Math.min(room, s.rate_max - starts.length);
       }

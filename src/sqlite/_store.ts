@@ -547,7 +547,13 @@ export class Store {
    * what its concurrency (its running jobs counted, in this transaction)
    * and its rate (its starts in the window) leave.
    */
-  #room(queue: string, s: SettingsRow, want: number, now: number): number {
+  #room(
+    queue: string,
+    s: SettingsRow,
+    want: number,
+    now: number,
+    latest: number | undefined,
+  ): number {
     let room = want;
     if (s.concurrency !== null) {
       room = Math.min(
@@ -556,7 +562,9 @@ export class Store {
       );
     }
     if (s.rate_max !== null && s.rate_per !== null && room > 0) {
-      this.#stmt(SQL.dropStarts).run(queue, now - s.rate_per);
+      // Only starts no later claim can count: those a window before the
+      // latest start (a claim's time is never before it, see #claimLimited).
+      this.#stmt(SQL.dropStarts).run(queue, (latest ?? now) - s.rate_per);
       room = Math.min(
         room,
         s.rate_max - this.#stmt(SQL.startsSince).values(queue, now - s.rate_per).length,
@@ -578,16 +586,17 @@ export class Store {
     now: number,
     out: Claimed[],
   ): void {
+    let latest: number | undefined;
     if (s.rate_max !== null) {
       // The claim's time is its caller's, read before it waited for the
-      // write lock; another process may since have claimed, and dropped the
-      // starts before its own window, at a later time. Claims of a
-      // rate-limited queue take the later of the two, so the starts'
-      // times only grow and each claim counts the window they end.
-      const latest = this.#stmt(SQL.latestStart).values(queue)[0]?.[0];
-      if (typeof latest === "number" && latest > now) now = latest;
+      // write lock; another process may since have claimed at a later time.
+      // Claims of a rate-limited queue take the later of the two, so the
+      // starts' times only grow and each claim counts the window they end.
+      const t = this.#stmt(SQL.latestStart).values(queue)[0]?.[0];
+      if (typeof t === "number") latest = t;
+      if (latest !== undefined && latest > now) now = latest;
     }
-    const room = this.#room(queue, s, want, now);
+    const room = this.#room(queue, s, want, now, latest);
     if (room <= 0) return;
     const before = out.length;
     if (s.key_concurrency === null) {

@@ -107,6 +107,27 @@ function rowOfSettings(r: readonly SqlValue[], at = 0): SettingsRow {
 /** The settings in a row of SQL.queueStates (after the name and paused). */
 const rowOfStates = (r: readonly SqlValue[]) => rowOfSettings(r, 2);
 
+/** The 15 values of SQL.insertReadyJob for `job` (insertReadyKeyedJob takes its key after them). */
+function readyJobValues(job: Job, params: string, now: number): SqlValue[] {
+  return [
+    job.id,
+    job.name,
+    job.task,
+    job.module ?? null,
+    params,
+    job.priority,
+    job.maxAttempts,
+    job.timeout,
+    job.retryDelay,
+    job.backoff,
+    job.description,
+    job.runAt ?? now,
+    now,
+    job.queue,
+    job.maxRetryDelay,
+  ];
+}
+
 /** Most concurrency keys a claim of a queue with a per-key limit looks at. */
 const KEYS_PER_CLAIM = 1000;
 
@@ -227,26 +248,11 @@ export class Store {
         if (plain < j) this.#insertPlain(jobs, plain, j, now);
         plain = j + 1;
         if (job.dependencies.length === 0 && job.concurrencyKey === undefined) {
+          const values = readyJobValues(job, params, now);
+          if (key !== undefined) values.push(key);
           const { changes, lastInsertRowid: seq } = this.#stmt(
             key === undefined ? SQL.insertReadyJob : SQL.insertReadyKeyedJob,
-          ).run(
-            job.id,
-            job.name,
-            job.task,
-            job.module ?? null,
-            params,
-            job.priority,
-            job.maxAttempts,
-            job.timeout,
-            job.retryDelay,
-            job.backoff,
-            job.description,
-            job.runAt ?? now,
-            now,
-            job.queue,
-            job.maxRetryDelay,
-            ...(key === undefined ? [] : [key]),
-          );
+          ).run(...values);
           const entry = changes > 0
             ? { seq, status: "pending", root: null, id: job.id }
             : this.#holder(job.queue, key!);
@@ -327,23 +333,7 @@ export class Store {
 
   /** Inserts one job without dependencies, unique key or concurrency key (15 values). */
   #insertOnePlain({ job, params }: PreparedJob, now: number): void {
-    this.#stmt(SQL.insertReadyJob).run(
-      job.id,
-      job.name,
-      job.task,
-      job.module ?? null,
-      params,
-      job.priority,
-      job.maxAttempts,
-      job.timeout,
-      job.retryDelay,
-      job.backoff,
-      job.description,
-      job.runAt ?? now,
-      now,
-      job.queue,
-      job.maxRetryDelay,
-    );
+    this.#stmt(SQL.insertReadyJob).run(...readyJobValues(job, params, now));
   }
 
   /**

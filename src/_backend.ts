@@ -133,6 +133,8 @@ export interface BulkFilter {
   queue: string | undefined;
   /** Only jobs of this name (undefined: any). */
   name: string | undefined;
+  /** Only jobs of this task (undefined: any). */
+  task: string | undefined;
 }
 
 /** Most jobs a bulk cancel or requeue changes in one transaction (it runs several for more). */

@@ -165,6 +165,37 @@ export interface JobInit extends JobOptions {
   concurrencyKey?: string;
 }
 
+/** The id the next Job constructed takes, set by {@linkcode withJobId} (internal). */
+let assignedId: string | undefined;
+
+function takeAssignedId(): string | undefined {
+  const id = assignedId;
+  assignedId = undefined;
+  return id;
+}
+
+/** A job id's form: a UUID, in lower case. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Constructs a job with a given id (a lower-case UUID) rather than a new one:
+ * for the HTTP API, whose clients make the id, so that a submit retried after
+ * a lost response cannot add the job twice. Internal.
+ */
+export function withJobId(id: unknown, init: JobInit): Job {
+  if (typeof id !== "string" || !UUID.test(id)) {
+    throw new TypeError(
+      `Cannot create job: id must be a UUID in lower case (like ${uuidv7()}), got ${describe(id)}`,
+    );
+  }
+  assignedId = id;
+  try {
+    return new Job(init);
+  } finally {
+    assignedId = undefined;
+  }
+}
+
 /** The longest job id a dependency may name (ids are 36-character UUIDs). */
 const MAX_ID_CHARS = 200;
 
@@ -342,7 +373,7 @@ export class Job {
       text(context, `dependencies[${i}]`, id, { max: MAX_ID_CHARS, allowEmpty: false });
       if (!ids.includes(id)) ids.push(id);
     }
-    this.id = uuidv7();
+    this.id = takeAssignedId() ?? uuidv7();
     this.task = taskName;
     this.name = name;
     this.params = init.params === undefined ? {} : init.params;

@@ -17,7 +17,7 @@ import { Job } from "./job.ts";
 import { describe, type JobStatus, parseJobStatus, quote } from "./job_status.ts";
 import type { Connection, ConnectionOptions } from "./_open_backend.ts";
 import { applyConfig, NO_SETTINGS, type QueueConfig, type QueueSettings } from "./queue_config.ts";
-import { mergeSchedule, prepareSchedule, toScheduleInfo } from "./_schedule_plan.ts";
+import { mergeSchedule, prepareSchedule, slotJobs, toScheduleInfo } from "./_schedule_plan.ts";
 import { scheduleChanged } from "./_scheduler.ts";
 import type { ScheduleInfo, ScheduleOptions } from "./schedule.ts";
 
@@ -143,6 +143,12 @@ export interface RequeueManyFilter {
    * @default {every name}
    */
   name?: string;
+  /**
+   * Only jobs of this task (exact match).
+   *
+   * @default {every task}
+   */
+  task?: string;
 }
 
 /**
@@ -168,6 +174,12 @@ export interface CancelManyFilter {
    * @default {every name}
    */
   name?: string;
+  /**
+   * Only jobs of this task (exact match).
+   *
+   * @default {every task}
+   */
+  task?: string;
 }
 
 /** Options for {@linkcode JobQueue.waitFor}. */
@@ -200,19 +212,19 @@ function bulkFilter(
   statuses: readonly JobStatus[],
   defaults: readonly JobStatus[],
 ): BulkFilter {
-  const keys = ["status", "queue", "name"];
+  const keys = ["status", "queue", "name", "task"];
   if (filter === undefined || filter === null || typeof filter !== "object") {
     throw new TypeError(
-      `${context}: give a filter object with at least one of status, queue or name, got ${
+      `${context}: give a filter object with at least one of status, queue, name or task, got ${
         describe(filter)
       }`,
     );
   }
   knownKeys(context, filter, keys);
-  const f = filter as { status?: unknown; queue?: unknown; name?: unknown };
+  const f = filter as { status?: unknown; queue?: unknown; name?: unknown; task?: unknown };
   if (keys.every((k) => (f as Record<string, unknown>)[k] === undefined)) {
     throw new TypeError(
-      `${context}: give at least one filter (status, queue or name), got an empty filter; ` +
+      `${context}: give at least one filter (status, queue, name or task), got an empty filter; ` +
         `nothing was changed`,
     );
   }
@@ -221,10 +233,14 @@ function bulkFilter(
   if (f.name !== undefined && typeof f.name !== "string") {
     throw new TypeError(`${context}: name must be a job name (a string), got ${describe(f.name)}`);
   }
+  if (f.task !== undefined && typeof f.task !== "string") {
+    throw new TypeError(`${context}: task must be a task name (a string), got ${describe(f.task)}`);
+  }
   return {
     statuses: status === undefined ? defaults : [status],
     queue,
     name: f.name as string | undefined,
+    task: f.task as string | undefined,
   };
 }
 
@@ -1053,6 +1069,33 @@ export class JobQueue implements Disposable {
   async schedules(): Promise<ScheduleInfo[]> {
     const rows = await (await this.#ready()).listSchedules({ now: this.#clock.now() });
     return rows.map(toScheduleInfo);
+  }
+
+  /**
+   * Submits one job of schedule `name` now, outside its cron slots (a
+   * dashboard's "run now"): named after the schedule, with its task, params
+   * and options. The schedule's own slots are not changed. Resolves to the
+   * job's id; throws a `RangeError` for an unknown schedule.
+   *
+   * @example
+   * ```ts ignore
+   * const id = await queue.runSchedule("nightly-report");
+   * ```
+   *
+   * @param name the schedule's name
+   */
+  async runSchedule(name: string): Promise<string> {
+    if (typeof name !== "string") {
+      throw new TypeError(`Cannot run schedule: name must be a string, got ${describe(name)}`);
+    }
+    const backend = await this.#ready();
+    const now = this.#clock.now();
+    const found = (await backend.listSchedules({ now })).find((s) => s.name === name);
+    if (found === undefined) {
+      throw new RangeError(`Cannot run schedule ${quote(name)}: no schedule has that name`);
+    }
+    const [prepared] = slotJobs(found, [now]);
+    return await this.submit(prepared.job);
   }
 
   /**

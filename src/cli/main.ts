@@ -43,6 +43,7 @@ import { command as cancel } from "./cancel.ts";
 import { command as clear } from "./clear.ts";
 import { command as configure } from "./configure.ts";
 import { command as copy } from "./copy.ts";
+import { command as dashboard } from "./dashboard.ts";
 import { command as list } from "./list.ts";
 import { command as migrate } from "./migrate.ts";
 import { command as pause } from "./pause.ts";
@@ -88,6 +89,7 @@ const COMMANDS: Record<string, Command> = {
   requeue,
   clear,
   worker,
+  dashboard,
   why,
   backup,
   copy,

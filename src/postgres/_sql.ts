@@ -386,11 +386,12 @@ function build(schema: string) {
       JOIN ${jobs} j ON j.seq = c.seq AND j.runs = c.run WHERE j.status = 'cancelled'`,
     /**
      * Up to $6 jobs after seq $1 and up to $2 in statuses $3, of queue $4
-     * and name $5 (NULL: any), in seq order (parents first), locked.
+     * name $5 and task $7 (NULL: any), in seq order (parents first), locked.
      */
     bulkMatches: `SELECT seq, id FROM ${jobs}
       WHERE seq > $1::bigint AND seq <= $2::bigint AND status = ANY($3::text[])
         AND ($4::text IS NULL OR queue = $4::text) AND ($5::text IS NULL OR name = $5::text)
+        AND ($7::text IS NULL OR task = $7::text)
       ORDER BY seq LIMIT $6::int FOR UPDATE`,
     /** The largest seq (0 without jobs). */
     maxSeq: `SELECT coalesce(max(seq), 0) AS max FROM ${jobs}`,

@@ -1053,6 +1053,7 @@ export class PostgresBackend implements Backend {
           filter.queue ?? null,
           filter.name ?? null,
           BULK_BATCH,
+          filter.task ?? null,
         ]);
         const n = rows.length === 0 ? 0 : await op(tx, rows);
         return { n, rows: rows.length, last: rows.length === 0 ? upTo : Number(rows.at(-1)!.seq) };

@@ -358,11 +358,11 @@ export const SQL = {
     WHERE j.status = 'cancelled'`,
   /**
    * Up to ?6 jobs after seq ?1 and up to seq ?2 in a status of JSON array
-   * ?3, of queue ?4 and name ?5 (NULL: any), in seq order (parents first).
+   * ?3, of queue ?4, name ?5 and task ?7 (NULL: any), in seq order (parents first).
    */
   bulkMatches: `SELECT seq, id FROM gigq_jobs
     WHERE seq > ?1 AND seq <= ?2 AND status IN (SELECT value FROM json_each(?3))
-      AND (?4 IS NULL OR queue = ?4) AND (?5 IS NULL OR name = ?5)
+      AND (?4 IS NULL OR queue = ?4) AND (?5 IS NULL OR name = ?5) AND (?7 IS NULL OR task = ?7)
     ORDER BY seq LIMIT ?6`,
   /** The largest seq (0 without jobs). */
   maxSeq: `SELECT coalesce(max(seq), 0) FROM gigq_jobs`,

@@ -953,6 +953,7 @@ export class Store {
       f.queue ?? null,
       f.name ?? null,
       limit,
+      f.task ?? null,
     );
     let count = 0;
     for (const [seq, id] of rows) {

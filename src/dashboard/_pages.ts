@@ -513,7 +513,7 @@ export function jobPage(ctx: PageContext, v: JobView): Html {
     "Jobs",
     html`
       <div id="job-live" data-live>
-        <h1>${j.name} ${badge(j.status)}</h1>
+        <h1 data-testid="job-title" data-status="${j.status}">${j.name} ${badge(j.status)}</h1>
         <div class="why r-${v.why.reason}" data-testid="why"><strong>Why:</strong> ${v.why
           .message}</div>
         <div class="actions">${canCancel

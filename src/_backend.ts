@@ -12,7 +12,14 @@
  */
 import type { JsonValue } from "./_json.ts";
 import type { Backoff, Job } from "./job.ts";
-import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
+import type {
+  JobCount,
+  JobDetails,
+  JobInfo,
+  QueueInfo,
+  QueueStats,
+  WorkerInfo,
+} from "./job_info.ts";
 import type { JobStatus } from "./job_status.ts";
 import type { QueueConfig, QueueSettings, SettingsRow } from "./queue_config.ts";
 
@@ -122,6 +129,13 @@ export function keyHeldMessage(id: string, key: string, queue: string, holder?: 
     `once that job has ended)`;
 }
 
+/** The refusal of a listing whose cursor `before` is no job's id. */
+export function beforeNotFoundMessage(what: string, id: string): string {
+  return `Cannot ${what}: before must be the id of a job, and no job has id ${
+    JSON.stringify(id)
+  } (it may have been deleted since it was listed)`;
+}
+
 /** The error a job cancelled while it ran carries (and its attempt's record). */
 export const CANCELLED_WHILE_RUNNING = "Cancelled by a user while it ran";
 
@@ -174,13 +188,44 @@ export const PRUNE_BATCH = 200;
 /** How many jobs, per job it may delete, one batch of retention looks at. */
 export const PRUNE_WINDOW = 4;
 
-/** What `listJobs` asks for: newest first, at most `limit`. */
-export interface ListParams {
+/** Which jobs `listJobs` and `countJobs` look at (validated; undefined: any). */
+export interface JobFilter {
   status: JobStatus | undefined;
   queue: string | undefined;
+  /** Only jobs of this task name. */
+  task: string | undefined;
+  /** A job id (exact) or text the params JSON, as stored, contains (case-sensitive, literal). */
+  search: string | undefined;
+}
+
+/** What `listJobs` asks for: newest first (by seq), at most `limit`. */
+export interface ListParams extends JobFilter {
   limit: number;
+  /**
+   * Only jobs submitted before the job of this id (by seq); an unknown id is
+   * a `JobNotFoundError`.
+   */
+  before: string | undefined;
   now: number;
 }
+
+/** What `countJobs` asks for: how many jobs match, counting at most `cap + 1`. */
+export interface CountParams extends JobFilter {
+  cap: number;
+  now: number;
+}
+
+/** Jobs that ended in one minute (see `Backend.activity`). */
+export interface ActivityRow {
+  /** The minute's start (epoch ms). */
+  minute: number;
+  completed: number;
+  /** Failed and timed out. */
+  failed: number;
+}
+
+/** Most stopped workers `Backend.workers` lists. */
+export const STOPPED_WORKERS_SHOWN = 100;
 
 /** A worker's record in the workers table, as it starts (or reconnects). */
 export interface WorkerRegistration {
@@ -513,6 +558,22 @@ export interface Backend {
   prune(p: PruneParams): Promise<PruneBatch>;
   getJob(p: { id: string; now: number }): Promise<JobDetails | undefined>;
   listJobs(p: ListParams): Promise<JobInfo[]>;
+  /** How many jobs match, up to `cap` (`exact` false when there are more), in one read. */
+  countJobs(p: CountParams): Promise<JobCount>;
+  /**
+   * The workers table: those not stopped, and with `stopped` also the last
+   * {@linkcode STOPPED_WORKERS_SHOWN} that stopped (by when), each with the
+   * ids of the jobs running under its id; by last sign of life, latest first.
+   */
+  workers(p: { stopped: boolean; now: number }): Promise<WorkerInfo[]>;
+  /**
+   * The jobs that completed, and those that failed or timed out, per minute
+   * (by `completed_at`) from `since` (a minute's start, epoch ms) for
+   * `minutes` minutes, of one queue or of all: only minutes with some.
+   */
+  activity(
+    p: { since: number; minutes: number; queue: string | undefined; now: number },
+  ): Promise<ActivityRow[]>;
   /** Counts per status, of one queue's jobs or (queue undefined) of all. */
   stats(p: { queue: string | undefined; now: number }): Promise<QueueStats>;
   /** Every queue with jobs or a stored state, by name. */

@@ -8,10 +8,12 @@
  * @module
  */
 import type {
+  ActivityRow,
   Backend,
   BackendSpec,
   BulkFilter,
   Claimed,
+  CountParams,
   LimitState,
   ListParams,
   MigrationPlan,
@@ -31,7 +33,14 @@ import type {
   WorkerRecord,
   WorkerRegistration,
 } from "./_backend.ts";
-import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
+import type {
+  JobCount,
+  JobDetails,
+  JobInfo,
+  QueueInfo,
+  QueueStats,
+  WorkerInfo,
+} from "./job_info.ts";
 import { closing } from "./_closers.ts";
 import { inFlight } from "./_in_flight.ts";
 import { releaseSqliteToken, shareSqliteTokenClose, SqliteBackend } from "./sqlite/backend.ts";
@@ -373,6 +382,20 @@ class LoadedOnOpen implements Backend {
 
   async listJobs(p: ListParams): Promise<JobInfo[]> {
     return await this.#run((b) => b.listJobs(p));
+  }
+
+  async countJobs(p: CountParams): Promise<JobCount> {
+    return await this.#run((b) => b.countJobs(p));
+  }
+
+  async workers(p: { stopped: boolean; now: number }): Promise<WorkerInfo[]> {
+    return await this.#run((b) => b.workers(p));
+  }
+
+  async activity(
+    p: { since: number; minutes: number; queue: string | undefined; now: number },
+  ): Promise<ActivityRow[]> {
+    return await this.#run((b) => b.activity(p));
   }
 
   async stats(p: { queue: string | undefined; now: number }): Promise<QueueStats> {

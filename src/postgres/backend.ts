@@ -22,13 +22,16 @@ import {
   toJobRecord,
 } from "../_job_row.ts";
 import {
+  type ActivityRow,
   type Backend,
+  beforeNotFoundMessage,
   BULK_BATCH,
   type BulkFilter,
   CANCELLED_WHILE_RUNNING,
   cascadeMessage,
   type Claimed,
   type Claimer,
+  type CountParams,
   keyHeldMessage,
   lapseMessage,
   type LimitState,
@@ -47,6 +50,7 @@ import {
   type ScheduleRecord,
   type ScheduleRunRecord,
   type StepParams,
+  STOPPED_WORKERS_SHOWN,
   type StorageState,
   type WorkerFacts,
   type WorkerRecord,
@@ -59,12 +63,15 @@ import { JobNotFoundError, NoQueueError, SchemaError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
 import {
   type ExecutionInfo,
+  type JobCount,
   type JobDetails,
   type JobInfo,
   type QueueInfo,
   queueInfos,
   type QueueStats,
   queueStats,
+  type WorkerInfo,
+  workerInfos,
 } from "../job_info.ts";
 import type { JobStatus } from "../job_status.ts";
 import {
@@ -82,7 +89,14 @@ import {
   subscribe,
   type TransactionSql,
 } from "./_client.ts";
-import { channel, quoteIdent, type Statements, statements } from "./_sql.ts";
+import {
+  channel,
+  countJobsSql,
+  listJobsSql,
+  quoteIdent,
+  type Statements,
+  statements,
+} from "./_sql.ts";
 import { migrate, migrationSql, readVersion, SCHEMA_VERSION } from "./schema.ts";
 import {
   applyConfig,
@@ -1182,18 +1196,55 @@ export class PostgresBackend implements Backend {
         error: null,
       });
     }
-    return { ...toJobInfo(row), executions };
+    return { ...toJobInfo(row), executions, children: (row.children_ids as string[]).map(String) };
   }
 
   async listJobs(p: ListParams): Promise<JobInfo[]> {
     const sql = await this.#ready();
-    const q = this.#q;
-    const rows = p.queue !== undefined
-      ? await sql.unsafe(q.listInQueue, [p.queue, p.status ?? null, p.limit], PREPARED)
-      : p.status === undefined
-      ? await sql.unsafe(q.listAll, [p.limit], PREPARED)
-      : await sql.unsafe(q.listByStatus, [p.status, p.limit], PREPARED);
-    return rows.map(toJobInfo);
+    let beforeSeq: number | undefined;
+    if (p.before !== undefined) {
+      // A job's seq never changes: no snapshot needs to hold both reads.
+      const [row] = await sql.unsafe(this.#q.seqOfId, [p.before], PREPARED);
+      if (row === undefined) {
+        throw new JobNotFoundError(p.before, beforeNotFoundMessage("list jobs", p.before));
+      }
+      beforeSeq = Number(row.seq);
+    }
+    const { sql: text, params } = listJobsSql(this.spec.schema, { ...p, beforeSeq }, p.limit);
+    return (await sql.unsafe(text, params, PREPARED)).map(toJobInfo);
+  }
+
+  async countJobs(p: CountParams): Promise<JobCount> {
+    const sql = await this.#ready();
+    const { sql: text, params } = countJobsSql(this.spec.schema, p, p.cap);
+    const [row] = await sql.unsafe(text, params, PREPARED);
+    const n = Number(row.n);
+    return n > p.cap ? { count: p.cap, exact: false } : { count: n, exact: true };
+  }
+
+  async workers(p: { stopped: boolean; now: number }): Promise<WorkerInfo[]> {
+    const sql = await this.#ready();
+    const [rows, running] = await sql.begin((tx) => [
+      tx.unsafe(this.#q.workers, [p.stopped, STOPPED_WORKERS_SHOWN], PREPARED),
+      tx.unsafe(this.#q.runningByWorker, [], PREPARED),
+    ]) as unknown as [Row[], Row[]];
+    return workerInfos(rows, running.map((r) => [String(r.worker_id), String(r.id)] as const));
+  }
+
+  async activity(
+    p: { since: number; minutes: number; queue: string | undefined; now: number },
+  ): Promise<ActivityRow[]> {
+    const sql = await this.#ready();
+    const rows = await sql.unsafe(this.#q.activity, [
+      p.since,
+      p.since + p.minutes * 60_000,
+      p.queue ?? null,
+    ], PREPARED);
+    return rows.map((r) => ({
+      minute: p.since + Number(r.m) * 60_000,
+      completed: Number(r.completed),
+      failed: Number(r.failed),
+    }));
   }
 
   async stats(p: { queue: string | undefined; now: number }): Promise<QueueStats> {

@@ -6,10 +6,12 @@
  * @module
  */
 import {
+  type ActivityRow,
   type Backend,
   BULK_BATCH,
   type BulkFilter,
   type Claimed,
+  type CountParams,
   type LimitState,
   type ListParams,
   type MigrationPlan,
@@ -30,11 +32,13 @@ import {
   type WorkerRegistration,
 } from "../_backend.ts";
 import {
+  type JobCount,
   type JobDetails,
   type JobInfo,
   type QueueInfo,
   type QueueStats,
   queueStats,
+  type WorkerInfo,
 } from "../job_info.ts";
 import { type Connection, SqliteError } from "./connection.ts";
 import { closeHandle, shareClose } from "./ffi_driver.ts";
@@ -368,7 +372,24 @@ export class SqliteBackend implements Backend {
 
   async listJobs(p: ListParams): Promise<JobInfo[]> {
     const s = await this.#ready();
-    return await s.read(() => s.list(p.status, p.limit, p.queue));
+    return await s.read(() => s.list(p, p.limit, p.before));
+  }
+
+  async countJobs(p: CountParams): Promise<JobCount> {
+    const s = await this.#ready();
+    return await s.read(() => s.countJobs(p, p.cap));
+  }
+
+  async workers(p: { stopped: boolean; now: number }): Promise<WorkerInfo[]> {
+    const s = await this.#ready();
+    return await s.read(() => s.workers(p.stopped));
+  }
+
+  async activity(
+    p: { since: number; minutes: number; queue: string | undefined; now: number },
+  ): Promise<ActivityRow[]> {
+    const s = await this.#ready();
+    return await s.read(() => s.activity(p.since, p.minutes, p.queue));
   }
 
   async stats(p: { queue: string | undefined; now: number }): Promise<QueueStats> {

@@ -191,7 +191,9 @@ export class VirtualClock implements Clock {
     this.#advancing = true;
     try {
       const target = this.#now + seconds * 1000;
-      // One real timer turn: a starting worker yields to one before its first claim.
+      // And one real timer turn between two settlings: a worker starting yields to one
+      // before its first claim (once its own turn is set, it comes before this one).
+      await this.#settle();
       await new Promise((resolve) => setTimeout(resolve, 0));
       await this.#settle();
       for (let fired = 0;; fired++) {
@@ -271,14 +273,17 @@ export class VirtualClock implements Clock {
   /**
    * Lets what is under way finish: turns of the event loop until two rounds
    * in a row set or clear no timer and no database operation is in flight
-   * (waiting for those without polling).
+   * (waiting for those without polling, then one real timer turn).
    */
   async #settle(): Promise<void> {
     for (let quiet = 0; quiet < 2;) {
       const before = this.#changes;
       for (let i = 0; i < TURNS; i++) await immediate();
       if (operationsInFlight() > 0) {
+        // A server's answers come as I/O; what follows one may wait a real timer turn
+        // (a worker yields to one after opening).
         await noneInFlight();
+        await new Promise((resolve) => setTimeout(resolve, 0));
         quiet = 0;
         continue;
       }

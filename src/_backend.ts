@@ -103,6 +103,8 @@ export type Outcome =
     /** No retry, whatever attempts are left (the failure would repeat). */
     permanent: boolean;
     at: number;
+    /** What the handler asked for besides the failure (the KV facade's retries and keys). */
+    extras?: FailureExtras;
   };
 
 /** Who claims: one Worker object, and what it can run. */
@@ -680,6 +682,16 @@ export interface Backend {
   releaseToken(): string | undefined;
   /** Lets go of the storage for good. Safe to call twice. */
   close(): void;
+
+  // ---- The key-value table (gigq_kv), for the Deno KV-style facade (src/kv/) ----
+  /** The entry of canonical key `key`, if there is one. */
+  kvGet(p: { key: string }): Promise<KvRow | undefined>;
+  /** The entries whose canonical key starts with `prefix`, by key, at most `limit`. */
+  kvList(p: { prefix: string; limit: number }): Promise<KvRow[]>;
+  /** Sets (inserts or replaces) entries, in one transaction. */
+  kvSet(p: { entries: readonly KvEntry[]; now: number }): Promise<void>;
+  /** Deletes the entry of canonical key `key`; whether there was one. */
+  kvDelete(p: { key: string }): Promise<boolean>;
 }
 
 /**
@@ -706,4 +718,42 @@ export function cascadeMessage(rootId: string, rootStatus: string): string {
     ? "timed out"
     : "was cancelled";
   return `Cancelled: dependency ${rootId} ${what}`;
+}
+
+// ---- The key-value table and failure extras, for the Deno KV-style facade (src/kv/) ----
+
+/** One entry to write to the key-value table: its canonical key and its JSON value. */
+export interface KvEntry {
+  /** The key's canonical text (the JSON of its parts). */
+  key: string;
+  /** The value, as JSON. */
+  value: string;
+}
+
+/** One stored entry of the key-value table. */
+export interface KvRow extends KvEntry {
+  /** When it was last written (epoch ms, the writer's clock). */
+  updatedAt: number;
+}
+
+/**
+ * What a failed attempt's handler asks for besides the failure, carried by
+ * the error it throws under {@linkcode FAILURE_EXTRAS} (the KV facade's
+ * handler does; no public API sets it).
+ */
+export interface FailureExtras {
+  /** The wait before the retry, in ms, instead of the job's retry delay. */
+  retryInMs?: number;
+  /** Entries set in the key-value table in the transaction that ends the job, if this failure does. */
+  setIfFinal?: readonly KvEntry[];
+}
+
+/** The key under which a thrown error carries its {@linkcode FailureExtras}. */
+export const FAILURE_EXTRAS: unique symbol = Symbol("gigq.failureExtras");
+
+/** The {@linkcode FailureExtras} a thrown value carries, if any. */
+export function failureExtras(thrown: unknown): FailureExtras | undefined {
+  if (typeof thrown !== "object" || thrown === null) return undefined;
+  const extras = (thrown as { [FAILURE_EXTRAS]?: unknown })[FAILURE_EXTRAS];
+  return typeof extras === "object" && extras !== null ? extras as FailureExtras : undefined;
 }

@@ -33,6 +33,7 @@ import type {
   WorkerRecord,
   WorkerRegistration,
 } from "./_backend.ts";
+import type { KvEntry, KvRow } from "./_backend.ts";
 import type {
   JobCount,
   JobDetails,
@@ -504,5 +505,22 @@ class LoadedOnOpen implements Backend {
     if (this.#closed) return;
     this.#closed = true;
     this.#inner?.close();
+  }
+
+  // ---- The key-value table (see Backend) ----
+  async kvGet(p: { key: string }): Promise<KvRow | undefined> {
+    return await this.#run((b) => b.kvGet(p));
+  }
+
+  async kvList(p: { prefix: string; limit: number }): Promise<KvRow[]> {
+    return await this.#run((b) => b.kvList(p));
+  }
+
+  async kvSet(p: { entries: readonly KvEntry[]; now: number }): Promise<void> {
+    return await this.#run((b) => b.kvSet(p));
+  }
+
+  async kvDelete(p: { key: string }): Promise<boolean> {
+    return await this.#run((b) => b.kvDelete(p));
   }
 }

@@ -474,6 +474,7 @@ export class JobQueue implements Disposable {
     registerQueue(this, {
       backend: () => this.#ready(),
       now: () => this.#clock.now(),
+      clock: this.#clock,
       prepare: (jobs) => this.#prepare(this.#list(jobs)),
     });
   }

@@ -850,5 +850,18 @@ function build(schema: string) {
       FROM jsonb_to_recordset($1::jsonb) AS r(schedule text, slot bigint, job_id text,
         fired_at bigint)
       ON CONFLICT (schedule, slot) DO NOTHING`,
+
+    // ---- The key-value table (the Deno KV-style facade) ----
+    /** The entry of key $1. */
+    kvGet: `SELECT key, value, updated_at FROM ${s}.gigq_kv WHERE key = $1::text`,
+    /** The entries whose key starts with $1, by key, at most $2. */
+    kvList: `SELECT key, value, updated_at FROM ${s}.gigq_kv
+      WHERE key >= $1::text AND starts_with(key, $1::text) ORDER BY key COLLATE "C" LIMIT $2::int`,
+    /** Sets keys $1 to values $2 (parallel arrays, keys distinct) at $3. */
+    kvSet: `INSERT INTO ${s}.gigq_kv (key, value, updated_at)
+      SELECT k, v, $3::bigint FROM unnest($1::text[], $2::text[]) AS e(k, v)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    /** Deletes key $1. */
+    kvDelete: `DELETE FROM ${s}.gigq_kv WHERE key = $1::text`,
   };
 }

@@ -56,6 +56,7 @@ import {
   type WorkerRecord,
   type WorkerRegistration,
 } from "../_backend.ts";
+import type { FailureExtras, KvEntry, KvRow } from "../_backend.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
 import { SCHEDULE_COLUMNS, toScheduleRecord, toScheduleRunRecord } from "../_schedule_row.ts";
 import { inFlight } from "../_in_flight.ts";
@@ -195,6 +196,8 @@ interface Ending {
   detail: string;
   workerId: string;
   startedAt: number;
+  /** What the handler asked for besides the failure (the KV facade). */
+  extras?: FailureExtras;
 }
 
 /** A queue in one schema of a PostgreSQL database. */
@@ -569,6 +572,7 @@ export class PostgresBackend implements Backend {
             detail: o.detail,
             workerId: j.workerId,
             startedAt: j.startedAt,
+            extras: o.extras,
           }, now)));
         }
       }
@@ -690,8 +694,8 @@ export class PostgresBackend implements Backend {
   ): Promise<{ cascade?: [number, string, string]; ready: boolean }> {
     const q = this.#q;
     if (!e.permanent && e.attempt < e.maxAttempts) {
-      const runAt = now +
-        Math.round(retryDelaySeconds(e.retryDelay, e.backoff, e.attempt, e.maxRetryDelay) * 1000);
+      const runAt = now + (e.extras?.retryInMs ??
+        Math.round(retryDelaySeconds(e.retryDelay, e.backoff, e.attempt, e.maxRetryDelay) * 1000));
       const r = await run(q.retry, [
         e.error,
         now,
@@ -718,6 +722,11 @@ export class PostgresBackend implements Backend {
       e.detail,
       e.kind,
     ]);
+    // The facade's keysIfUndelivered: written with the failure that ends the job, or not at all.
+    const sets = e.extras?.setIfFinal;
+    if (row !== undefined && sets !== undefined && sets.length > 0) {
+      await run(q.kvSet, kvSetParams(sets, now));
+    }
     return {
       ready: false,
       cascade: row !== undefined && Number(row.children) > 0 ? [e.seq, e.id, e.kind] : undefined,
@@ -1731,4 +1740,38 @@ export class PostgresBackend implements Backend {
     if (this.#client !== undefined) releaseClient(this.#client);
     this.#client = undefined;
   }
+
+  // ---- The key-value table (see Backend) ----
+  async kvGet(p: { key: string }): Promise<KvRow | undefined> {
+    const sql = await this.#ready();
+    const [row] = await sql.unsafe(this.#q.kvGet, [p.key], PREPARED);
+    return row === undefined ? undefined : kvRow(row);
+  }
+
+  async kvList(p: { prefix: string; limit: number }): Promise<KvRow[]> {
+    const sql = await this.#ready();
+    return (await sql.unsafe(this.#q.kvList, [p.prefix, p.limit], PREPARED)).map(kvRow);
+  }
+
+  async kvSet(p: { entries: readonly KvEntry[]; now: number }): Promise<void> {
+    if (p.entries.length === 0) return;
+    const sql = await this.#ready();
+    await sql.unsafe(this.#q.kvSet, kvSetParams(p.entries, p.now), PREPARED);
+  }
+
+  async kvDelete(p: { key: string }): Promise<boolean> {
+    const sql = await this.#ready();
+    return (await sql.unsafe(this.#q.kvDelete, [p.key], PREPARED)).count > 0;
+  }
+}
+
+/** A row of gigq_kv. */
+function kvRow(r: Row): KvRow {
+  return { key: String(r.key), value: String(r.value), updatedAt: Number(r.updated_at) };
+}
+
+/** The parameters of the kvSet statement: keys, values (the last of a repeated key wins), time. */
+function kvSetParams(entries: readonly KvEntry[], now: number): [string[], string[], number] {
+  const byKey = new Map(entries.map((e) => [e.key, e.value]));
+  return [[...byKey.keys()], [...byKey.values()], now];
 }

@@ -700,4 +700,16 @@ export const SQL = {
 
   /** How many tables the database holds (any application's), to tell an empty file from one in use. */
   tableCount: `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`,
+
+  // ---- The key-value table (the Deno KV-style facade) ----
+  /** The entry of key ?1. */
+  kvGet: `SELECT key, value, updated_at FROM gigq_kv WHERE key = ?1`,
+  /** The entries whose key starts with ?1 (a prefix of ?2 characters), by key, at most ?3. */
+  kvList: `SELECT key, value, updated_at FROM gigq_kv
+    WHERE key >= ?1 AND substr(key, 1, ?2) = ?1 ORDER BY key LIMIT ?3`,
+  /** Sets key ?1 to value ?2 at ?3. */
+  kvSet: `INSERT INTO gigq_kv (key, value, updated_at) VALUES (?1, ?2, ?3)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+  /** Deletes key ?1. */
+  kvDelete: `DELETE FROM gigq_kv WHERE key = ?1`,
 } as const;

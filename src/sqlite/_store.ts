@@ -41,6 +41,7 @@ import {
   type StepParams,
   STOPPED_WORKERS_SHOWN,
 } from "../_backend.ts";
+import type { FailureExtras, KvEntry, KvRow } from "../_backend.ts";
 import { SCHEDULE_COLUMNS, toScheduleRecord, toScheduleRunRecord } from "../_schedule_row.ts";
 import {
   claimRangeParams,
@@ -759,6 +760,7 @@ export class Store {
       job.workerId,
       job.startedAt,
       now,
+      o.extras,
     );
   }
 
@@ -792,11 +794,12 @@ export class Store {
     workerId: string,
     startedAt: number,
     now: number,
+    extras?: FailureExtras,
   ): boolean {
     let changed: number;
     if (!permanent && attempt < maxAttempts) {
-      const runAt = now +
-        Math.round(retryDelaySeconds(retryDelay, backoff, attempt, maxRetryDelay) * 1000);
+      const runAt = now + (extras?.retryInMs ??
+        Math.round(retryDelaySeconds(retryDelay, backoff, attempt, maxRetryDelay) * 1000));
       changed = this.#stmt(SQL.retry).run(error, now, runAt, runAt > now ? 1 : 0, seq, run)
         .changes;
     } else {
@@ -804,6 +807,8 @@ export class Store {
       const row = this.#stmt(SQL.fail).values(kind, error, now, seq, run)[0];
       changed = row === undefined ? 0 : 1;
       if (row !== undefined && (row[0] as number) > 0) this.cascade(seq, id, kind, now);
+      // The facade's keysIfUndelivered: written with the failure that ends the job, or not at all.
+      if (row !== undefined && extras?.setIfFinal !== undefined) this.kvSet(extras.setIfFinal, now);
     }
     if (changed === 0) return false;
     this.#stmt(SQL.insertExecution).run(seq, run, attempt, workerId, kind, startedAt, now, detail);
@@ -1457,6 +1462,34 @@ export class Store {
     }
     return ids;
   }
+
+  // ---- The key-value table (the Deno KV-style facade) ----
+
+  /** The entry of key `key`, if any. */
+  kvGet(key: string): KvRow | undefined {
+    const r = this.#stmt(SQL.kvGet).values(key)[0];
+    return r === undefined ? undefined : kvRow(r);
+  }
+
+  /** The entries whose key starts with `prefix`, by key, at most `limit`. */
+  kvList(prefix: string, limit: number): KvRow[] {
+    return this.#stmt(SQL.kvList).values(prefix, prefix.length, limit).map(kvRow);
+  }
+
+  /** Sets entries (call inside a write transaction). */
+  kvSet(entries: readonly KvEntry[], now: number): void {
+    for (const e of entries) this.#stmt(SQL.kvSet).run(e.key, e.value, now);
+  }
+
+  /** Deletes key `key`; whether it was there. */
+  kvDelete(key: string): boolean {
+    return this.#stmt(SQL.kvDelete).run(key).changes > 0;
+  }
+}
+
+/** A row of gigq_kv (key, value, updated_at). */
+function kvRow(r: unknown[]): KvRow {
+  return { key: String(r[0]), value: String(r[1]), updatedAt: Number(r[2]) };
 }
 
 /** A schedule's values in SCHEDULE_COLUMNS order, as SQLite stores them. */

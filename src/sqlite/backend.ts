@@ -31,6 +31,7 @@ import {
   type WorkerRecord,
   type WorkerRegistration,
 } from "../_backend.ts";
+import type { KvEntry, KvRow } from "../_backend.ts";
 import {
   type JobCount,
   type JobDetails,
@@ -660,6 +661,27 @@ export class SqliteBackend implements Backend {
     if (this.#conn !== undefined) releaseConnection(this.#conn);
     this.#conn = undefined;
     this.#store = undefined;
+  }
+
+  // ---- The key-value table (see Backend) ----
+  async kvGet(p: { key: string }): Promise<KvRow | undefined> {
+    const s = await this.#ready();
+    return await s.read(() => s.kvGet(p.key));
+  }
+
+  async kvList(p: { prefix: string; limit: number }): Promise<KvRow[]> {
+    const s = await this.#ready();
+    return await s.read(() => s.kvList(p.prefix, p.limit));
+  }
+
+  async kvSet(p: { entries: readonly KvEntry[]; now: number }): Promise<void> {
+    const s = await this.#ready();
+    await s.write(() => s.kvSet(p.entries, p.now));
+  }
+
+  async kvDelete(p: { key: string }): Promise<boolean> {
+    const s = await this.#ready();
+    return await s.write(() => s.kvDelete(p.key));
   }
 }
 

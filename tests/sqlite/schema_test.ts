@@ -39,6 +39,7 @@ driverTest(
       "gigq_attempts",
       "gigq_job_deps",
       "gigq_jobs",
+      "gigq_kv",
       "gigq_queue_starts",
       "gigq_queues",
       "gigq_schedule_runs",
@@ -46,7 +47,7 @@ driverTest(
       "gigq_schema",
       "gigq_workers",
     ]);
-    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5,6,7");
+    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5,6,7,8");
     // Running the migrations again changes nothing.
     const before = await dbHash(path);
     migrate(conn);

@@ -33,8 +33,11 @@ export type { Backoff, JobInit, JobOptions, TaskRef } from "./src/job.ts";
 export { JobStatus, parseJobStatus } from "./src/job_status.ts";
 export { JobQueue } from "./src/queue.ts";
 export type {
+  ActivityOptions,
   CancelManyFilter,
   ClearOptions,
+  CountOptions,
+  JobFilterOptions,
   JobQueueOptions,
   ListOptions,
   QueueTransaction,
@@ -42,14 +45,18 @@ export type {
   StatsOptions,
   SubmitResult,
   WaitOptions,
+  WorkersOptions,
 } from "./src/queue.ts";
 export type {
+  ActivityMinute,
   ExecutionInfo,
+  JobCount,
   JobDetails,
   JobInfo,
   QueueInfo,
   QueueStats,
   StatusCounts,
+  WorkerInfo,
 } from "./src/job_info.ts";
 export { DEFAULT_KEEP_COMPLETED, DEFAULT_KEEP_FAILED } from "./src/queue_config.ts";
 export type { QueueConfig, QueueSettings, RateLimit } from "./src/queue_config.ts";

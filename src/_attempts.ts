@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Claimed, Outcome } from "./_backend.ts";
+import { type Claimed, type FailureExtras, failureExtras, type Outcome } from "./_backend.ts";
 import { errorText } from "./_error_text.ts";
 import { type JsonValue, toJson } from "./_json.ts";
 import type { Clock, TimerId } from "./clock.ts";
@@ -90,6 +90,8 @@ function retryText(
   if (refused) return `not retried (the handler threw a NoRetryError): ${error}`;
   if (outcome.permanent) return `not retried (it would fail the same way): ${error}`;
   if (job.attempt >= job.maxAttempts) return `no attempts left: ${error}`;
+  const asked = outcome.extras?.retryInMs;
+  if (asked !== undefined) return `retrying in ${Math.round(asked / 100) / 10} s: ${error}`;
   // The store draws the jittered wait itself: say its range (one number when fixed).
   // The Claimed type gains maxRetryDelay with its column; until then, the default cap.
   const cap = job.maxRetryDelay;
@@ -421,9 +423,17 @@ export class Attempts {
     detail: string,
     permanent: boolean,
     refused = false,
+    extras?: FailureExtras,
   ): void {
     const job = entry.job;
-    this.#decide(entry, { kind, job, error, detail, permanent, at: this.#clock.now() }, refused);
+    const at = this.#clock.now();
+    this.#decide(
+      entry,
+      extras === undefined
+        ? { kind, job, error, detail, permanent, at }
+        : { kind, job, error, detail, permanent, at, extras },
+      refused,
+    );
   }
 
   #settled(entry: Running, ok: boolean, value: unknown): void {
@@ -471,7 +481,7 @@ export class Attempts {
     } else {
       const { message, detail } = errorText(value);
       const refused = isNoRetry(value);
-      this.#fail(entry, "failed", message, detail, refused, refused);
+      this.#fail(entry, "failed", message, detail, refused, refused, failureExtras(value));
     }
   }
 

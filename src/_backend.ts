@@ -12,7 +12,14 @@
  */
 import type { JsonValue } from "./_json.ts";
 import type { Backoff, Job } from "./job.ts";
-import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
+import type {
+  JobCount,
+  JobDetails,
+  JobInfo,
+  QueueInfo,
+  QueueStats,
+  WorkerInfo,
+} from "./job_info.ts";
 import type { JobStatus } from "./job_status.ts";
 import type { QueueConfig, QueueSettings, SettingsRow } from "./queue_config.ts";
 
@@ -96,6 +103,8 @@ export type Outcome =
     /** No retry, whatever attempts are left (the failure would repeat). */
     permanent: boolean;
     at: number;
+    /** What the handler asked for besides the failure (the KV facade's retries and keys). */
+    extras?: FailureExtras;
   };
 
 /** Who claims: one Worker object, and what it can run. */
@@ -120,6 +129,13 @@ export function keyHeldMessage(id: string, key: string, queue: string, holder?: 
   return `Cannot requeue job ${id}: its unique key ${JSON.stringify(key)} is held by ${by}, ` +
     `pending or running in queue ${JSON.stringify(queue)}; nothing was changed (requeue it ` +
     `once that job has ended)`;
+}
+
+/** The refusal of a listing whose cursor `before` is no job's id. */
+export function beforeNotFoundMessage(what: string, id: string): string {
+  return `Cannot ${what}: before must be the id of a job, and no job has id ${
+    JSON.stringify(id)
+  } (it may have been deleted since it was listed)`;
 }
 
 /** The error a job cancelled while it ran carries (and its attempt's record). */
@@ -174,13 +190,44 @@ export const PRUNE_BATCH = 200;
 /** How many jobs, per job it may delete, one batch of retention looks at. */
 export const PRUNE_WINDOW = 4;
 
-/** What `listJobs` asks for: newest first, at most `limit`. */
-export interface ListParams {
+/** Which jobs `listJobs` and `countJobs` look at (validated; undefined: any). */
+export interface JobFilter {
   status: JobStatus | undefined;
   queue: string | undefined;
+  /** Only jobs of this task name. */
+  task: string | undefined;
+  /** A job id (exact) or text the params JSON, as stored, contains (case-sensitive, literal). */
+  search: string | undefined;
+}
+
+/** What `listJobs` asks for: newest first (by seq), at most `limit`. */
+export interface ListParams extends JobFilter {
   limit: number;
+  /**
+   * Only jobs submitted before the job of this id (by seq); an unknown id is
+   * a `JobNotFoundError`.
+   */
+  before: string | undefined;
   now: number;
 }
+
+/** What `countJobs` asks for: how many jobs match, counting at most `cap + 1`. */
+export interface CountParams extends JobFilter {
+  cap: number;
+  now: number;
+}
+
+/** Jobs that ended in one minute (see `Backend.activity`). */
+export interface ActivityRow {
+  /** The minute's start (epoch ms). */
+  minute: number;
+  completed: number;
+  /** Failed and timed out. */
+  failed: number;
+}
+
+/** Most stopped workers `Backend.workers` lists. */
+export const STOPPED_WORKERS_SHOWN = 100;
 
 /** A worker's record in the workers table, as it starts (or reconnects). */
 export interface WorkerRegistration {
@@ -513,6 +560,22 @@ export interface Backend {
   prune(p: PruneParams): Promise<PruneBatch>;
   getJob(p: { id: string; now: number }): Promise<JobDetails | undefined>;
   listJobs(p: ListParams): Promise<JobInfo[]>;
+  /** How many jobs match, up to `cap` (`exact` false when there are more), in one read. */
+  countJobs(p: CountParams): Promise<JobCount>;
+  /**
+   * The workers table: those not stopped, and with `stopped` also the last
+   * {@linkcode STOPPED_WORKERS_SHOWN} that stopped (by when), each with the
+   * ids of the jobs running under its id; by last sign of life, latest first.
+   */
+  workers(p: { stopped: boolean; now: number }): Promise<WorkerInfo[]>;
+  /**
+   * The jobs that completed, and those that failed or timed out, per minute
+   * (by `completed_at`) from `since` (a minute's start, epoch ms) for
+   * `minutes` minutes, of one queue or of all: only minutes with some.
+   */
+  activity(
+    p: { since: number; minutes: number; queue: string | undefined; now: number },
+  ): Promise<ActivityRow[]>;
   /** Counts per status, of one queue's jobs or (queue undefined) of all. */
   stats(p: { queue: string | undefined; now: number }): Promise<QueueStats>;
   /** Every queue with jobs or a stored state, by name. */
@@ -619,6 +682,16 @@ export interface Backend {
   releaseToken(): string | undefined;
   /** Lets go of the storage for good. Safe to call twice. */
   close(): void;
+
+  // ---- The key-value table (gigq_kv), for the Deno KV-style facade (src/kv/) ----
+  /** The entry of canonical key `key`, if there is one. */
+  kvGet(p: { key: string }): Promise<KvRow | undefined>;
+  /** The entries whose canonical key starts with `prefix`, by key, at most `limit`. */
+  kvList(p: { prefix: string; limit: number }): Promise<KvRow[]>;
+  /** Sets (inserts or replaces) entries, in one transaction. */
+  kvSet(p: { entries: readonly KvEntry[]; now: number }): Promise<void>;
+  /** Deletes the entry of canonical key `key`; whether there was one. */
+  kvDelete(p: { key: string }): Promise<boolean>;
 }
 
 /**
@@ -645,4 +718,42 @@ export function cascadeMessage(rootId: string, rootStatus: string): string {
     ? "timed out"
     : "was cancelled";
   return `Cancelled: dependency ${rootId} ${what}`;
+}
+
+// ---- The key-value table and failure extras, for the Deno KV-style facade (src/kv/) ----
+
+/** One entry to write to the key-value table: its canonical key and its JSON value. */
+export interface KvEntry {
+  /** The key's canonical text (the JSON of its parts). */
+  key: string;
+  /** The value, as JSON. */
+  value: string;
+}
+
+/** One stored entry of the key-value table. */
+export interface KvRow extends KvEntry {
+  /** When it was last written (epoch ms, the writer's clock). */
+  updatedAt: number;
+}
+
+/**
+ * What a failed attempt's handler asks for besides the failure, carried by
+ * the error it throws under {@linkcode FAILURE_EXTRAS} (the KV facade's
+ * handler does; no public API sets it).
+ */
+export interface FailureExtras {
+  /** The wait before the retry, in ms, instead of the job's retry delay. */
+  retryInMs?: number;
+  /** Entries set in the key-value table in the transaction that ends the job, if this failure does. */
+  setIfFinal?: readonly KvEntry[];
+}
+
+/** The key under which a thrown error carries its {@linkcode FailureExtras}. */
+export const FAILURE_EXTRAS: unique symbol = Symbol("gigq.failureExtras");
+
+/** The {@linkcode FailureExtras} a thrown value carries, if any. */
+export function failureExtras(thrown: unknown): FailureExtras | undefined {
+  if (typeof thrown !== "object" || thrown === null) return undefined;
+  const extras = (thrown as { [FAILURE_EXTRAS]?: unknown })[FAILURE_EXTRAS];
+  return typeof extras === "object" && extras !== null ? extras as FailureExtras : undefined;
 }

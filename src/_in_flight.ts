@@ -18,6 +18,15 @@ export function inFlight<T>(work: Promise<T>): Promise<T> {
 
 function done(): void {
   count--;
+  if (count === 0 && waiters.length > 0) { for (const wake of waiters.splice(0)) wake(); }
+}
+
+const waiters: (() => void)[] = [];
+
+/** Resolves once no operation is in flight (at once if none is). */
+export function noneInFlight(): Promise<void> {
+  if (count === 0) return Promise.resolve();
+  return new Promise((resolve) => waiters.push(resolve));
 }
 
 /** How many operations are in flight now. */

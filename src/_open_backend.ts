@@ -8,10 +8,12 @@
  * @module
  */
 import type {
+  ActivityRow,
   Backend,
   BackendSpec,
   BulkFilter,
   Claimed,
+  CountParams,
   LimitState,
   ListParams,
   MigrationPlan,
@@ -31,7 +33,15 @@ import type {
   WorkerRecord,
   WorkerRegistration,
 } from "./_backend.ts";
-import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
+import type { KvEntry, KvRow } from "./_backend.ts";
+import type {
+  JobCount,
+  JobDetails,
+  JobInfo,
+  QueueInfo,
+  QueueStats,
+  WorkerInfo,
+} from "./job_info.ts";
 import { closing } from "./_closers.ts";
 import { inFlight } from "./_in_flight.ts";
 import { releaseSqliteToken, shareSqliteTokenClose, SqliteBackend } from "./sqlite/backend.ts";
@@ -375,6 +385,20 @@ class LoadedOnOpen implements Backend {
     return await this.#run((b) => b.listJobs(p));
   }
 
+  async countJobs(p: CountParams): Promise<JobCount> {
+    return await this.#run((b) => b.countJobs(p));
+  }
+
+  async workers(p: { stopped: boolean; now: number }): Promise<WorkerInfo[]> {
+    return await this.#run((b) => b.workers(p));
+  }
+
+  async activity(
+    p: { since: number; minutes: number; queue: string | undefined; now: number },
+  ): Promise<ActivityRow[]> {
+    return await this.#run((b) => b.activity(p));
+  }
+
   async stats(p: { queue: string | undefined; now: number }): Promise<QueueStats> {
     return await this.#run((b) => b.stats(p));
   }
@@ -481,5 +505,22 @@ class LoadedOnOpen implements Backend {
     if (this.#closed) return;
     this.#closed = true;
     this.#inner?.close();
+  }
+
+  // ---- The key-value table (see Backend) ----
+  async kvGet(p: { key: string }): Promise<KvRow | undefined> {
+    return await this.#run((b) => b.kvGet(p));
+  }
+
+  async kvList(p: { prefix: string; limit: number }): Promise<KvRow[]> {
+    return await this.#run((b) => b.kvList(p));
+  }
+
+  async kvSet(p: { entries: readonly KvEntry[]; now: number }): Promise<void> {
+    return await this.#run((b) => b.kvSet(p));
+  }
+
+  async kvDelete(p: { key: string }): Promise<boolean> {
+    return await this.#run((b) => b.kvDelete(p));
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Backend, PreparedJob } from "./_backend.ts";
+import type { Clock } from "./clock.ts";
 import type { Job } from "./job.ts";
 import { describe } from "./job_status.ts";
 
@@ -15,6 +16,8 @@ export interface QueueInternals {
   backend(): Promise<Backend>;
   /** The queue's clock, in epoch ms. */
   now(): number;
+  /** The queue's clock itself (the testing kit's drain runs a worker on it). */
+  clock: Clock;
   /** Jobs checked and serialized as the queue's submit does, parents first (throws as it would). */
   prepare(jobs: Iterable<Job>): PreparedJob[];
 }

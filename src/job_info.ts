@@ -94,6 +94,79 @@ export interface ExecutionInfo {
 export interface JobDetails extends JobInfo {
   /** One entry per attempt, oldest first. */
   executions: ExecutionInfo[];
+  /** The ids of the jobs that depend on this one, in the order they were submitted. */
+  children: string[];
+}
+
+/**
+ * How many jobs matched, from `JobQueue.countJobs`: counting stops past its
+ * `cap`.
+ *
+ * @example
+ * ```ts ignore
+ * const { count, exact }: JobCount = await queue.countJobs({ status: "failed" });
+ * console.log(exact ? `${count} failed` : `more than ${count} failed`);
+ * ```
+ */
+export interface JobCount {
+  /** The jobs that matched, or the cap when there were more. */
+  count: number;
+  /** False when more jobs than the cap matched (`count` is then the cap). */
+  exact: boolean;
+}
+
+/**
+ * A worker as the workers table records it, from `JobQueue.workers`. Times
+ * are ISO 8601 strings (UTC).
+ *
+ * @example
+ * ```ts ignore
+ * for (const w of await queue.workers()) {
+ *   console.log(w.id, w.host, w.pid, `${w.running.length}/${w.concurrency}`, w.lastSeenAt);
+ * }
+ * ```
+ */
+export interface WorkerInfo {
+  /** Its worker id (what a running job's `workerId` says). */
+  id: string;
+  /** The host it runs on (`unknown` without the permission to read the host name). */
+  host: string;
+  /** Its process id. */
+  pid: number;
+  /** The task names it runs. */
+  tasks: string[];
+  /** The queues it claims from; `null`: every queue. */
+  queues: string[] | null;
+  /** How many jobs it runs at once. */
+  concurrency: number;
+  /** When it started (or last registered again, after a reconnect). */
+  startedAt: string;
+  /** Its last sign of life (a claim, a lease renewal, its start or its stop). */
+  lastSeenAt: string;
+  /** When it stopped; `null` if it has not (a worker that died stays `null`: see `lastSeenAt`). */
+  stoppedAt: string | null;
+  /** The ids of the jobs running now under its id, in the order they were submitted. */
+  running: string[];
+}
+
+/**
+ * The jobs that ended in one minute, from `JobQueue.activity` (counted by
+ * when they ended, as they stand now).
+ *
+ * @example
+ * ```ts ignore
+ * for (const m of await queue.activity({ minutes: 10 })) {
+ *   console.log(m.minute, m.completed, m.failed);
+ * }
+ * ```
+ */
+export interface ActivityMinute {
+  /** The minute's start, an ISO 8601 string (UTC). */
+  minute: string;
+  /** Jobs that completed in it. */
+  completed: number;
+  /** Jobs that failed or timed out in it (on their last attempt). */
+  failed: number;
 }
 
 /**
@@ -188,4 +261,70 @@ export function queueStats(counts: ReadonlyMap<string, number>): QueueStats {
   }
   stats.total = total;
   return stats;
+}
+
+/**
+ * The report of each row of the workers table (snake_case columns, times
+ * in epoch ms, `tasks` and `queues` JSON), with the running jobs as
+ * (worker id, job id) pairs in seq order; by last sign of life, latest
+ * first (then by id).
+ */
+export function workerInfos(
+  rows: Iterable<Readonly<Record<string, unknown>>>,
+  running: Iterable<readonly [string, string]>,
+): WorkerInfo[] {
+  const jobsOf = new Map<string, string[]>();
+  for (const [worker, job] of running) {
+    const list = jobsOf.get(worker);
+    if (list === undefined) jobsOf.set(worker, [job]);
+    else list.push(job);
+  }
+  const iso = (ms: unknown) => new Date(Number(ms)).toISOString();
+  const names = (text: unknown): string[] => {
+    try {
+      const value = JSON.parse(String(text));
+      return Array.isArray(value) ? value.map(String) : [];
+    } catch {
+      return [];
+    }
+  };
+  return [...rows]
+    .map((r) => ({
+      id: String(r.id),
+      host: String(r.host),
+      pid: Number(r.pid),
+      tasks: names(r.tasks),
+      queues: r.queues === null || r.queues === undefined ? null : names(r.queues),
+      concurrency: Number(r.concurrency),
+      startedAt: iso(r.started_at),
+      lastSeenAt: iso(r.seen_at),
+      stoppedAt: r.stopped_at === null || r.stopped_at === undefined ? null : iso(r.stopped_at),
+      running: jobsOf.get(String(r.id)) ?? [],
+      seen: Number(r.seen_at),
+    }))
+    .sort((a, b) => b.seen - a.seen || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map(({ seen: _, ...info }) => info);
+}
+
+/**
+ * One entry per minute from `since` (a minute's start, epoch ms) for
+ * `minutes` minutes, oldest first, from the counts of the minutes that have
+ * some (zeros elsewhere).
+ */
+export function activityMinutes(
+  since: number,
+  minutes: number,
+  rows: Iterable<{ minute: number; completed: number; failed: number }>,
+): ActivityMinute[] {
+  const byMinute = new Map<number, { completed: number; failed: number }>();
+  for (const r of rows) byMinute.set(r.minute, r);
+  return Array.from({ length: minutes }, (_, i) => {
+    const at = since + i * 60_000;
+    const r = byMinute.get(at);
+    return {
+      minute: new Date(at).toISOString(),
+      completed: r?.completed ?? 0,
+      failed: r?.failed ?? 0,
+    };
+  });
 }

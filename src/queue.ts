@@ -5,12 +5,21 @@
  */
 import { resolve } from "node:path";
 import { DEFAULT_MAX_PAYLOAD_BYTES, toJson } from "./_json.ts";
-import type { JobDetails, JobInfo, QueueInfo, QueueStats } from "./job_info.ts";
+import {
+  type ActivityMinute,
+  activityMinutes,
+  type JobCount,
+  type JobDetails,
+  type JobInfo,
+  type QueueInfo,
+  type QueueStats,
+  type WorkerInfo,
+} from "./job_info.ts";
 import type { JsonValue } from "./_json.ts";
-import type { Backend, BulkFilter, PreparedJob } from "./_backend.ts";
+import type { Backend, BulkFilter, JobFilter, PreparedJob } from "./_backend.ts";
 import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
 import { registerQueue } from "./_queue_backend.ts";
-import { instant, integer, knownKeys, oneOf, queueName } from "./_validate.ts";
+import { instant, integer, knownKeys, oneOf, queueName, text } from "./_validate.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { JobNotFoundError, QueueClosedError, WaitTimeoutError } from "./errors.ts";
 import { Job } from "./job.ts";
@@ -80,8 +89,18 @@ export interface QueueTransaction {
   submitMany(jobs: Iterable<Job>): string[];
 }
 
-/** Options for {@linkcode JobQueue.listJobs}. */
-export interface ListOptions {
+/**
+ * Which jobs {@linkcode JobQueue.countJobs} counts (and, with a limit and a
+ * cursor, {@linkcode JobQueue.listJobs} lists): every filter given must
+ * match.
+ *
+ * @example
+ * ```ts ignore
+ * const filter: CountOptions = { queue: "emails", status: "failed", search: "ada@example.com" };
+ * const { count } = await queue.countJobs(filter);
+ * ```
+ */
+export interface JobFilterOptions {
   /**
    * Only jobs with this status.
    *
@@ -89,11 +108,77 @@ export interface ListOptions {
    */
   status?: JobStatus;
   /**
+   * Only jobs of this named queue.
+   *
+   * @default {every queue}
+   */
+  queue?: string;
+  /**
+   * Only jobs of this task name (exactly, as {@linkcode JobInfo.task}).
+   *
+   * @default {every task}
+   */
+  task?: string;
+  /**
+   * Only the job with this id, and the jobs whose params JSON (as stored:
+   * what `JSON.stringify` made of them, without spaces) contains this text:
+   * case-sensitive, every character literal (`%` and `_` are not
+   * wildcards). For example `"user":42` or `ada@example.com`. Finding text
+   * in params reads every job the other filters leave (no index holds
+   * params).
+   *
+   * @default {no search}
+   */
+  search?: string;
+}
+
+/** Options for {@linkcode JobQueue.listJobs}. */
+export interface ListOptions extends JobFilterOptions {
+  /**
    * At most this many jobs.
    *
    * @default {100}
    */
   limit?: number;
+  /**
+   * A cursor: only jobs submitted before the job with this id (pass the
+   * last job of a page to get the next page). An id no job has is a
+   * {@linkcode JobNotFoundError}.
+   *
+   * @default {from the newest job}
+   */
+  before?: string;
+}
+
+/** Options for {@linkcode JobQueue.countJobs}. */
+export interface CountOptions extends JobFilterOptions {
+  /**
+   * Stop counting past this many jobs (the count is then `cap`, and
+   * `exact` false): a count stays fast however many jobs match.
+   *
+   * @default {10000}
+   */
+  cap?: number;
+}
+
+/** Options for {@linkcode JobQueue.workers}. */
+export interface WorkersOptions {
+  /**
+   * Also list workers that stopped (the last 100 to stop).
+   *
+   * @default {false}
+   */
+  stopped?: boolean;
+}
+
+/** Options for {@linkcode JobQueue.activity}. */
+export interface ActivityOptions {
+  /**
+   * How many minutes, ending with the current one: 1 to 1440.
+   *
+   * @default {60}
+   */
+  minutes?: number;
   /**
    * Only jobs of this named queue.
    *
@@ -101,6 +186,11 @@ export interface ListOptions {
    */
   queue?: string;
 }
+
+/** The default cap of {@linkcode JobQueue.countJobs}. */
+const DEFAULT_COUNT_CAP = 10_000;
+/** The longest search text, and job id a cursor may be. */
+const MAX_SEARCH = 1000;
 
 /** Options for {@linkcode JobQueue.stats}. */
 export interface StatsOptions {
@@ -384,6 +474,7 @@ export class JobQueue implements Disposable {
     registerQueue(this, {
       backend: () => this.#ready(),
       now: () => this.#clock.now(),
+      clock: this.#clock,
       prepare: (jobs) => this.#prepare(this.#list(jobs)),
     });
   }
@@ -559,27 +650,121 @@ export class JobQueue implements Disposable {
   }
 
   /**
-   * Jobs, newest first, optionally of one status. An unknown status is a
-   * `RangeError`.
+   * Jobs, newest first (in the order they were submitted, reversed), at
+   * most `limit`, matching every filter given (see
+   * {@linkcode JobFilterOptions}). Page through them with `before`, the id
+   * of the last job of the previous page: each job comes once, in order,
+   * even while new jobs arrive. An unknown status is a `RangeError`; a
+   * `before` no job has, a {@linkcode JobNotFoundError}.
    *
    * @example
    * ```ts ignore
    * for (const job of await queue.listJobs({ status: "failed", limit: 10 })) {
    *   console.log(job.id, job.error);
    * }
+   * // Every job of queue "emails" for user 42, a page at a time:
+   * const filter = { queue: "emails", search: '"user":42' };
+   * let page = await queue.listJobs({ ...filter, limit: 100 });
+   * while (page.length > 0) {
+   *   for (const job of page) console.log(job.id, job.status);
+   *   page = await queue.listJobs({ ...filter, limit: 100, before: page.at(-1)!.id });
+   * }
    * ```
    *
-   * @param options status filter and limit
+   * @param options filters, limit and cursor
    */
   async listJobs(options: ListOptions = {}): Promise<JobInfo[]> {
     const context = "Cannot list jobs";
-    knownKeys(context, options, ["status", "limit", "queue"]);
-    const status = options.status === undefined ? undefined : parseJobStatus(options.status);
+    knownKeys(context, options, ["status", "limit", "queue", "task", "search", "before"]);
+    const filter = jobFilter(context, options);
     const limit = integer(context, "limit", options.limit ?? 100, 0, 1_000_000_000);
+    const before = options.before === undefined
+      ? undefined
+      : text(context, "before", options.before, { max: MAX_SEARCH, allowEmpty: false });
+    return await (await this.#ready()).listJobs({
+      ...filter,
+      limit,
+      before,
+      now: this.#clock.now(),
+    });
+  }
+
+  /**
+   * How many jobs match every filter given (see
+   * {@linkcode JobFilterOptions}), counting at most `cap` (default
+   * 10,000): past it, `count` is `cap` and `exact` false, so a count of a
+   * huge table stays fast.
+   *
+   * @example
+   * ```ts ignore
+   * const { count, exact } = await queue.countJobs({ status: "failed", queue: "emails" });
+   * console.log(exact ? `${count} failed` : `over ${count} failed`);
+   * ```
+   *
+   * @param options filters and cap
+   */
+  async countJobs(options: CountOptions = {}): Promise<JobCount> {
+    const context = "Cannot count jobs";
+    knownKeys(context, options, ["status", "queue", "task", "search", "cap"]);
+    const filter = jobFilter(context, options);
+    const cap = integer(context, "cap", options.cap ?? DEFAULT_COUNT_CAP, 1, 1_000_000_000);
+    return await (await this.#ready()).countJobs({ ...filter, cap, now: this.#clock.now() });
+  }
+
+  /**
+   * The workers that have not stopped, as the workers table records them
+   * (see {@linkcode WorkerInfo}), each with the ids of the jobs running
+   * under its id now; by last sign of life, latest first. A worker that was
+   * killed never records its stop: its `lastSeenAt` grows old. With
+   * `stopped: true`, also the last 100 workers to stop.
+   *
+   * @example
+   * ```ts ignore
+   * for (const w of await queue.workers()) {
+   *   console.log(w.id, w.host, w.pid, `${w.running.length}/${w.concurrency}`, w.lastSeenAt);
+   * }
+   * ```
+   *
+   * @param options whether to include stopped workers
+   */
+  async workers(options: WorkersOptions = {}): Promise<WorkerInfo[]> {
+    const context = "Cannot list workers";
+    knownKeys(context, options, ["stopped"]);
+    const stopped = options.stopped ?? false;
+    if (typeof stopped !== "boolean") {
+      throw new TypeError(`${context}: stopped must be true or false, got ${describe(stopped)}`);
+    }
+    return await (await this.#ready()).workers({ stopped, now: this.#clock.now() });
+  }
+
+  /**
+   * How many jobs completed, and how many failed or timed out (on their
+   * last attempt), in each of the last `minutes` minutes (default 60, at
+   * most 1440), ending with the current minute by the queue's clock: one
+   * entry per minute, oldest first, zeros included. Jobs are counted by
+   * when they ended, as they stand now (a job requeued since is not
+   * counted). Reads every job (no index holds when a job ended).
+   *
+   * @example
+   * ```ts ignore
+   * for (const m of await queue.activity({ minutes: 15, queue: "emails" })) {
+   *   console.log(m.minute, m.completed, m.failed);
+   * }
+   * ```
+   *
+   * @param options how many minutes, and of which queue
+   */
+  async activity(options: ActivityOptions = {}): Promise<ActivityMinute[]> {
+    const context = "Cannot read activity";
+    knownKeys(context, options, ["minutes", "queue"]);
+    const minutes = integer(context, "minutes", options.minutes ?? 60, 1, 1440);
     const queue = options.queue === undefined
       ? undefined
       : queueName(context, "queue", options.queue);
-    return await (await this.#ready()).listJobs({ status, queue, limit, now: this.#clock.now() });
+    const now = this.#clock.now();
+    const since = Math.floor(now / 60_000) * 60_000 - (minutes - 1) * 60_000;
+    const rows = await (await this.#ready()).activity({ since, minutes, queue, now });
+    return activityMinutes(since, minutes, rows);
   }
 
   /**
@@ -1117,6 +1302,20 @@ export class JobQueue implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** The filters of a listing or count, checked. */
+function jobFilter(context: string, options: JobFilterOptions): JobFilter {
+  return {
+    status: options.status === undefined ? undefined : parseJobStatus(options.status),
+    queue: options.queue === undefined ? undefined : queueName(context, "queue", options.queue),
+    task: options.task === undefined
+      ? undefined
+      : text(context, "task", options.task, { max: 1000, allowEmpty: false }),
+    search: options.search === undefined
+      ? undefined
+      : text(context, "search", options.search, { max: MAX_SEARCH, allowEmpty: false }),
+  };
 }
 
 function checkId(id: unknown): asserts id is string {

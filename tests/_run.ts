@@ -140,7 +140,10 @@ const child = new Deno.Command(Deno.execPath(), {
     "test",
     "--allow-all",
     "--parallel",
-    ...(Deno.args.length > 0 ? Deno.args : [here]),
+    // The examples' tests too (examples/retry_test.ts shows the testing kit).
+    ...(Deno.args.length > 0
+      ? Deno.args
+      : [here, new URL("../examples/", import.meta.url).pathname]),
   ],
   env,
   stdin: "inherit",

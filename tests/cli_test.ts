@@ -539,7 +539,7 @@ dbTest("status --json prints the job as getStatus() returns it", async ({ path }
   queue.close();
   assert.ok(expected !== undefined);
   assert.deepEqual(printed, expected);
-  assert.deepEqual(Object.keys(printed), [...JOB_INFO_KEYS, "executions"]);
+  assert.deepEqual(Object.keys(printed), [...JOB_INFO_KEYS, "executions", "children"]);
   assert.deepEqual(Object.keys(printed.executions[0]), [
     "attempt",
     "run",

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { JobQueue, Worker } from "../mod.ts";
 import { tasks } from "../examples/tasks.ts";
 import { untilNextRun } from "../examples/scheduled.ts";
-import { tempDb } from "./_helpers.ts";
+import { tempDb, until } from "./_helpers.ts";
+
+const TOKEN = "edge-example-token";
+const quiet = () => {};
 
 const examples = new URL("../examples/", import.meta.url);
 const PRODUCER = ["--allow-read", "--allow-write", "--allow-env"];
@@ -151,6 +154,87 @@ Deno.test("examples/worker_pool.ts: SIGTERM lets running jobs finish, then exits
       child.kill("SIGKILL");
     } catch { /* exited */ }
     queue.close();
+    await db.cleanup();
+  }
+});
+
+Deno.test("examples/edge_submit.ts, with only --allow-net, submits through `gigq dashboard` and gets the result", async () => {
+  const db = await tempDb();
+  const queue = new JobQueue(db.path);
+  const cli = new URL("../src/cli/main.ts", import.meta.url).pathname;
+  const server = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", cli, "--db", db.path, "dashboard", "--port", "0", "--token", TOKEN],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const worker = new Worker(db.path, { tasks, logger: quiet, pollInterval: 0.05 });
+  const working = worker.start();
+  try {
+    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let banner = "";
+    while (!/http:\/\/\S+\/\n/.test(banner)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the dashboard did not start: ${banner}`);
+      banner += value;
+    }
+    reader.releaseLock();
+    const url = /(http:\/\/\S+)\//.exec(banner)![1];
+    const example = new URL("edge_submit.ts", examples).pathname;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", example, url, TOKEN],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, text);
+    assert.match(text, /completed: "Hello, Ada!"/);
+    await until(async () => (await queue.stats()).completed === 1);
+  } finally {
+    worker.stop();
+    await working;
+    worker.close();
+    server.kill("SIGTERM");
+    const status = await server.status;
+    await server.stderr.cancel().catch(() => {});
+    await server.stdout.cancel().catch(() => {});
+    assert.equal(status.code, 0, "the dashboard stops cleanly on SIGTERM");
+    queue.close();
+    await db.cleanup();
+  }
+});
+
+Deno.test("examples/dashboard_app.ts mounts the dashboard under /jobs beside the app's routes", async () => {
+  const db = await tempDb();
+  new JobQueue(db.path).close();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", ...PRODUCER, new URL("dashboard_app.ts", examples).pathname],
+    env: { NO_COLOR: "1", PORT: "0", GIGQ_DB: db.path, GIGQ_DASHBOARD_TOKEN: "example-token" },
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let text = "";
+    while (!/listening on (\S+)/.test(text)) text += (await reader.read()).value ?? "";
+    const base = text.match(/listening on (\S+)/)![1];
+    const app = await fetch(`${base}/`);
+    assert.equal(await app.text(), "my app");
+    const login = await fetch(`${base}/jobs/`, { redirect: "manual" });
+    assert.equal(login.status, 303);
+    assert.equal(login.headers.get("location"), "/jobs/login");
+    await login.body?.cancel();
+    const stats = await fetch(`${base}/jobs/api/stats`, {
+      headers: { authorization: "Bearer example-token" },
+    });
+    assert.equal((await stats.json()).total, 0);
+    const page = await fetch(`${base}/jobs/jobs/`, {
+      headers: { authorization: "Bearer example-token" },
+    });
+    assert.match(await page.text(), /<h1>Jobs<\/h1>/);
+  } finally {
+    child.kill("SIGTERM");
+    while (!(await reader.read()).done) { /* drain */ }
+    await child.status;
     await db.cleanup();
   }
 });

@@ -77,7 +77,7 @@ postgresTest(
     assert.deepEqual(stats.map((s) => s.total), Array(10).fill(0));
     await withPostgres(target, async (sql, schema) => {
       const [row] = await sql.unsafe(`SELECT version FROM "${schema}".gigq_schema`);
-      assert.equal(row.version, 7);
+      assert.equal(row.version, 8);
       const tables = await sql.unsafe(
         `SELECT table_name FROM information_schema.tables WHERE table_schema = $1
           ORDER BY table_name`,
@@ -88,6 +88,7 @@ postgresTest(
         "gigq_executions",
         "gigq_job_deps",
         "gigq_jobs",
+        "gigq_kv",
         "gigq_queue_starts",
         "gigq_queues",
         "gigq_schedule_runs",

@@ -74,6 +74,7 @@ backendTest(
       progress: null,
       maxRetryDelay: 86_400,
       executions: [],
+      children: [],
     });
     queue.close();
   },

@@ -218,8 +218,8 @@ Deno.test("README.md: the deno.json it shows users has the repository's tasks an
 /**
  * The runnable command lines of the sh and console blocks: `deno task` with a
  * task of this project, no placeholder (`<id>`, `[--db PATH]`, an id from an
- * example, `…`), no pipe or redirection, and no worker without `--once`
- * (it would run until a signal).
+ * example, `…`), no pipe or redirection, and no worker without `--once`,
+ * dashboard or MCP server (they run until a signal).
  */
 function commands(block: Block): string[] {
   const found: string[] = [];
@@ -233,6 +233,8 @@ function commands(block: Block): string[] {
     if (task === undefined || !["demo", "gigq", "worker"].includes(task)) continue;
     if (/[<>[\]|…]|\$\(|[0-9a-f]{8}-[0-9a-f]{4}-/.test(line)) continue;
     if (task === "worker" && !line.includes("--once")) continue;
+    // Servers that run until a signal.
+    if (task === "gigq" && /\s(dashboard|mcp)(\s|$)/.test(line)) continue;
     found.push(line);
   }
   return found;
@@ -263,7 +265,8 @@ Deno.test("README.md: the deno task commands of its sh and console blocks run", 
     await Deno.writeTextFile(`${project.dir}/tasks.ts`, tasksTs.code);
     // This repository, copied: `deno task` runs where deno.json is, and the
     // commands create files (gigq.db, backups) there.
-    for (const item of ["deno.json", "mod.ts", "postgres.ts", "src", "examples"]) {
+    const entries = [...Deno.readDirSync(REPO)].filter((e) => e.isFile && e.name.endsWith(".ts"));
+    for (const item of ["deno.json", ...entries.map((e) => e.name), "src", "examples"]) {
       await run("cp", ["-R", new URL(item, REPO).pathname, checkout.dir], checkout.dir);
     }
     let ran = 0;

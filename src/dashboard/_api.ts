@@ -297,7 +297,10 @@ async function submitting<T>(
         }
       }
     }
-    if (e instanceof TypeError || e instanceof RangeError) throw badBody(e.message);
+    // A dependency that does not exist is bad input here, not an unknown route.
+    if (e instanceof TypeError || e instanceof RangeError || e instanceof JobNotFoundError) {
+      throw badBody(e.message);
+    }
     throw e;
   }
 }

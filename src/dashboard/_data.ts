@@ -48,19 +48,79 @@ export async function jobsPage(queue: JobQueue, f: JobsQuery): Promise<JobsPage>
   return { jobs, next: more ? jobs[jobs.length - 1].id : null, count };
 }
 
+/**
+ * A value read at most once per `ttlMs`: a read within it gets the last
+ * value; a read after it gets the last value too while one refresh runs (a
+ * first read waits for it). Counting every job of a queue of millions takes
+ * a scan (about half a second for a million SQLite rows), so the overview's
+ * counts are read like this, once for every open tab, rather than per request.
+ */
+export class Snapshot<T> {
+  readonly #read: () => Promise<T>;
+  readonly #ttlMs: number;
+  #value: { at: number; data: T } | undefined;
+  #pending: Promise<{ at: number; data: T }> | undefined;
+
+  constructor(read: () => Promise<T>, ttlMs: number) {
+    this.#read = read;
+    this.#ttlMs = ttlMs;
+  }
+
+  /** The value and when it was read (epoch ms). */
+  async get(): Promise<{ at: number; data: T }> {
+    const value = this.#value;
+    if (value !== undefined && Date.now() - value.at < this.#ttlMs) return value;
+    const refresh = this.#pending ??= (async () => {
+      try {
+        const at = Date.now();
+        const data = await this.#read();
+        return this.#value = { at, data };
+      } finally {
+        this.#pending = undefined;
+      }
+    })();
+    if (value !== undefined) {
+      refresh.catch(() => {}); // the next read tries again
+      return value;
+    }
+    return await refresh;
+  }
+
+  /** Forgets the value: the next read waits for a fresh one (after an action changed it). */
+  invalidate(): void {
+    this.#value = undefined;
+  }
+}
+
+/** How long the overview's counts are reused, in milliseconds. */
+export const COUNTS_TTL_MS = 5000;
+
+/** The counted part of the overview: every queue's counts and the last hour's activity. */
+export interface Counts {
+  queues: QueueInfo[];
+  activity: ActivityMinute[];
+}
+
+/** Reads the counted part of the overview. */
+export async function counts(queue: JobQueue): Promise<Counts> {
+  const [queues, activity] = await Promise.all([queue.queues(), queue.activity({ minutes: 60 })]);
+  return { queues, activity };
+}
+
 /** The overview: every queue, the totals, the last hour's activity and the live workers. */
 export interface Overview {
   queues: QueueInfo[];
   stats: QueueStats;
   activity: ActivityMinute[];
   workers: WorkerInfo[];
+  /** When the counts were read (epoch ms). */
+  countedAt: number;
 }
 
-/** Reads the overview. */
-export async function overview(queue: JobQueue): Promise<Overview> {
-  const [queues, activity, workers] = await Promise.all([
-    queue.queues(),
-    queue.activity({ minutes: 60 }),
+/** Reads the overview: the counts from `snapshot`, the workers now. */
+export async function overview(queue: JobQueue, snapshot: Snapshot<Counts>): Promise<Overview> {
+  const [{ at, data: { queues, activity } }, workers] = await Promise.all([
+    snapshot.get(),
     queue.workers(),
   ]);
   const stats: QueueStats = {
@@ -80,7 +140,7 @@ export async function overview(queue: JobQueue): Promise<Overview> {
       stats.total += q[s];
     }
   }
-  return { queues, stats, activity, workers };
+  return { queues, stats, activity, workers, countedAt: at };
 }
 
 /** A job related to the one shown: a parent or a child. */

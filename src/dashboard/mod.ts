@@ -7,7 +7,7 @@
 import type { JobQueue, RequeueManyFilter } from "../queue.ts";
 import { api, jsonError } from "./_api.ts";
 import { CSS, JS } from "./_assets.ts";
-import { jobsPage, jobView, overview } from "./_data.ts";
+import { counts, COUNTS_TTL_MS, jobsPage, jobView, overview, Snapshot } from "./_data.ts";
 import type { Html } from "./_html.ts";
 import { intParam, jobsQuery, knownParams, statusParam, textParam } from "./_params.ts";
 import {
@@ -147,6 +147,7 @@ export function dashboard(
   const hosts = options.allowedHosts ?? (token === undefined ? LOOPBACK_HOSTS : undefined);
   const guard = new Guard(token, base, hosts);
   const onError = options.onError ?? ((e: unknown) => console.error("gigq dashboard:", e));
+  const snapshot = new Snapshot(() => counts(queue), COUNTS_TTL_MS);
 
   return async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
@@ -213,7 +214,9 @@ export function dashboard(
           "A valid token is needed: send Authorization: Bearer <token>",
         );
       }
-      return await api({ queue, readOnly }, req, url, rest.slice(5));
+      const res = await api({ queue, readOnly }, req, url, rest.slice(5));
+      if (method === "POST") snapshot.invalidate();
+      return res;
     }
 
     if (!caller.allowed) {
@@ -238,6 +241,7 @@ export function dashboard(
       const form = new URLSearchParams(await readBody(req));
       await guard.checkCsrf(caller.session, form.get("csrf"));
       const { to, text, bad } = await act(rest, form);
+      snapshot.invalidate();
       return redirect(to, [...setCookies, ["set-cookie", flashCookie(base, text, bad)]]);
     }
 
@@ -254,11 +258,11 @@ export function dashboard(
     let status = 200;
     if (parts.length === 0) {
       knownParams(url, []);
-      body = overviewPage(ctx, await overview(queue));
+      body = overviewPage(ctx, await overview(queue, snapshot));
     } else if (parts[0] === "jobs" && parts.length === 1) {
       const f = jobsQuery(url);
-      const [pageData, queues] = await Promise.all([jobsPage(queue, f), queue.queues()]);
-      body = jobsListPage(ctx, f, pageData, queues.map((q) => q.name));
+      const [pageData, known] = await Promise.all([jobsPage(queue, f), snapshot.get()]);
+      body = jobsListPage(ctx, f, pageData, known.data.queues.map((q) => q.name));
     } else if (parts[0] === "jobs" && parts.length === 2) {
       knownParams(url, []);
       const id = decodeURIComponent(parts[1]);

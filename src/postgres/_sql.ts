@@ -54,6 +54,102 @@ function waitKey(schema: string, idExpr: string): string {
   return `hashtextextended('gigq wait ' || '${schema.replaceAll("'", "''")} ' || ${idExpr}, 0)`;
 }
 
+/** The statuses, to put one in a statement as a literal (so a partial index can serve it). */
+const STATUS_LITERALS = new Set(
+  ["pending", "running", "completed", "failed", "timeout", "cancelled"],
+);
+
+/** A job filter (validated; undefined: any), and the seq of a listing's cursor. */
+interface FilterValues {
+  status?: string;
+  queue?: string;
+  task?: string;
+  search?: string;
+  beforeSeq?: number;
+}
+
+/** A filter's conditions on jobs `j` (ANDed), with its values as $1… after `params`. */
+function filterSql(f: FilterValues, params: (string | number)[]): string[] {
+  const where: string[] = [];
+  const param = (value: string | number, type: string) => `$${params.push(value)}::${type}`;
+  if (f.status !== undefined) {
+    if (!STATUS_LITERALS.has(f.status)) throw new RangeError(`unknown status ${f.status}`);
+    where.push(`j.status = '${f.status}'`);
+  }
+  if (f.queue !== undefined) where.push(`j.queue = ${param(f.queue, "text")}`);
+  if (f.task !== undefined) where.push(`j.task = ${param(f.task, "text")}`);
+  if (f.search !== undefined) {
+    // strpos, not LIKE: literal (no wildcard to escape) and case-sensitive.
+    const text = param(f.search, "text");
+    where.push(`(j.id = ${text} OR strpos(j.params, ${text}) > 0)`);
+  }
+  if (f.beforeSeq !== undefined) where.push(`j.seq < ${param(f.beforeSeq, "bigint")}`);
+  return where;
+}
+
+const whereOf = (conds: readonly string[]) =>
+  conds.length === 0 ? "" : ` WHERE ${conds.join(" AND ")}`;
+
+/**
+ * The jobs of the queue in `schema` matching a filter, newest first (seq
+ * DESC), at most `limit`; the status is a literal (a partial index serves
+ * running, failed, timed-out and cancelled jobs), the other values are
+ * parameters, in order.
+ */
+export function listJobsSql(
+  schema: string,
+  f: FilterValues,
+  limit: number,
+): { sql: string; params: (string | number)[] } {
+  const params: (string | number)[] = [];
+  const where = filterSql(f, params);
+  const jobs = `${quoteIdent(schema)}.gigq_jobs`;
+  const columns = jobColumns(jobs);
+  return {
+    sql: `SELECT ${columns} FROM ${jobs} j${whereOf(where)}
+      ORDER BY j.seq DESC LIMIT $${params.push(limit)}::bigint`,
+    params,
+  };
+}
+
+/**
+ * How many jobs of the queue in `schema` match a filter, counting at most
+ * `cap + 1` (so a huge match stops early). Pending jobs are counted from
+ * the three partial indexes that hold them (each pending job is in exactly
+ * one), the ready one by queue.
+ */
+export function countJobsSql(
+  schema: string,
+  f: FilterValues,
+  cap: number,
+): { sql: string; params: (string | number)[] } {
+  const params: (string | number)[] = [];
+  const where = filterSql(f, params);
+  const jobs = `${quoteIdent(schema)}.gigq_jobs`;
+  const inner = f.status === "pending"
+    ? [
+      "j.parents_left = 0 AND NOT j.scheduled",
+      "j.scheduled",
+      "j.parents_left > 0 AND NOT j.scheduled",
+    ].map((predicate) => `SELECT 1 FROM ${jobs} j${whereOf([...where, predicate])}`)
+      .join(" UNION ALL ")
+    : `SELECT 1 FROM ${jobs} j${whereOf(where)}`;
+  return {
+    sql: `SELECT count(*)::bigint AS n FROM (${inner} LIMIT $${params.push(cap + 1)}::bigint) AS m`,
+    params,
+  };
+}
+
+/** Every column a job report needs, of jobs `j` in table `jobs` (with the canceller's id). */
+function jobColumns(jobs: string): string {
+  return `j.seq, j.id, j.name, j.task, j.module, j.params, j.priority,
+    j.max_attempts, j.timeout, j.retry_delay, j.backoff, j.description, j.dependencies, j.status,
+    j.attempts, j.runs, j.run_at, j.scheduled, j.parents_left, j.children, j.result, j.error,
+    j.worker_id, j.lease_until, j.cancelled_by, j.created_at, j.updated_at, j.started_at,
+    j.completed_at, j.queue, j.unique_key, j.progress, j.max_retry_delay, j.concurrency_key,
+    (SELECT c.id FROM ${jobs} c WHERE c.seq = j.cancelled_by) AS cancelled_by_id`;
+}
+
 /** A pending job a claim may take now (the predicate of gigq_jobs_ready). */
 const READY = "status = 'pending' AND parents_left = 0 AND NOT scheduled";
 /** A queue (row p of gigq_queues) whose claims must count: it has a limit. */
@@ -66,12 +162,7 @@ function build(schema: string) {
   const deps = `${s}.gigq_job_deps`;
   const attempts = `${s}.gigq_attempts`;
   const workers = `${s}.gigq_workers`;
-  const JOB_COLUMNS = `j.seq, j.id, j.name, j.task, j.module, j.params, j.priority,
-    j.max_attempts, j.timeout, j.retry_delay, j.backoff, j.description, j.dependencies, j.status,
-    j.attempts, j.runs, j.run_at, j.scheduled, j.parents_left, j.children, j.result, j.error,
-    j.worker_id, j.lease_until, j.cancelled_by, j.created_at, j.updated_at, j.started_at,
-    j.completed_at, j.queue, j.unique_key, j.progress, j.max_retry_delay, j.concurrency_key,
-    (SELECT c.id FROM ${jobs} c WHERE c.seq = j.cancelled_by) AS cancelled_by_id`;
+  const JOB_COLUMNS = jobColumns(jobs);
   const queuesTable = `${s}.gigq_queues`;
   const schedules = `${s}.gigq_schedules`;
   const runs = `${s}.gigq_schedule_runs`;
@@ -484,10 +575,6 @@ function build(schema: string) {
     pruneLocked: `DELETE FROM ${jobs} j WHERE j.seq = ANY($1::bigint[])
       AND (j.children = 0 OR NOT EXISTS (SELECT 1 FROM ${deps} d WHERE d.parent = j.seq))`,
 
-    /** Jobs of queue $1 (and status $2 unless NULL), newest first, at most $3. */
-    listInQueue: `SELECT ${JOB_COLUMNS} FROM ${jobs} j
-      WHERE j.queue = $1::text AND ($2::text IS NULL OR j.status = $2::text)
-      ORDER BY j.seq DESC LIMIT $3::bigint`,
     /** Queue $1's jobs, counted by status. */
     statsOfQueue: `SELECT status, count(*)::bigint AS n FROM ${jobs} WHERE queue = $1::text
       GROUP BY status`,
@@ -649,15 +736,42 @@ function build(schema: string) {
     syncSeq: `SELECT setval(pg_get_serial_sequence($1::text, 'seq'), max(seq))
       FROM ${jobs} HAVING max(seq) IS NOT NULL`,
 
-    /** The job and its recorded attempts (a JSON array), in one snapshot. */
+    /**
+     * The job, its recorded attempts and the ids of the jobs that depend on
+     * it (JSON arrays, attempts by run, children in seq order), in one snapshot.
+     */
     jobById: `SELECT ${JOB_COLUMNS}, (SELECT coalesce(json_agg(json_build_object(
           'run', a.run, 'attempt', a.attempt, 'worker_id', a.worker_id, 'status', a.status,
           'started_at', a.started_at, 'completed_at', a.completed_at, 'error', a.error)
-          ORDER BY a.run), '[]') FROM ${attempts} a WHERE a.job = j.seq) AS executions
+          ORDER BY a.run), '[]') FROM ${attempts} a WHERE a.job = j.seq) AS executions,
+        (SELECT coalesce(json_agg(c.id ORDER BY d.child), '[]') FROM ${deps} d
+          JOIN ${jobs} c ON c.seq = d.child WHERE d.parent = j.seq) AS children_ids
       FROM ${jobs} j WHERE j.id = $1::text`,
-    listAll: `SELECT ${JOB_COLUMNS} FROM ${jobs} j ORDER BY j.seq DESC LIMIT $1::bigint`,
-    listByStatus: `SELECT ${JOB_COLUMNS} FROM ${jobs} j WHERE j.status = $1::text
-      ORDER BY j.seq DESC LIMIT $2::bigint`,
+    /** The seq of job $1 (a listing's cursor). */
+    seqOfId: `SELECT seq FROM ${jobs} WHERE id = $1::text`,
+    /** The workers that have not stopped, and (with $1) the last $2 that stopped. */
+    workers: `(SELECT id, host, pid, tasks, queues, concurrency, started_at, seen_at, stopped_at
+        FROM ${workers} WHERE stopped_at IS NULL)
+      UNION ALL
+      (SELECT id, host, pid, tasks, queues, concurrency, started_at, seen_at, stopped_at
+        FROM ${workers} WHERE $1::boolean AND stopped_at IS NOT NULL
+        ORDER BY stopped_at DESC, id LIMIT $2::bigint)`,
+    /** Each running job's worker id and id, in seq order. */
+    runningByWorker: `SELECT worker_id, id FROM ${jobs} WHERE status = 'running' ORDER BY seq`,
+    /**
+     * Jobs that completed, and that failed or timed out, per minute (the
+     * minute's offset from $1) by completed_at from $1 to before $2, of
+     * queue $3 unless it is NULL. A scan: no index holds completed_at (one
+     * would cost every completion).
+     */
+    activity: `SELECT (completed_at - $1::bigint) / 60000 AS m,
+        count(*) FILTER (WHERE status = 'completed') AS completed,
+        count(*) FILTER (WHERE status <> 'completed') AS failed
+      FROM ${jobs}
+      WHERE completed_at >= $1::bigint AND completed_at < $2::bigint
+        AND status IN ('completed', 'failed', 'timeout')
+        AND ($3::text IS NULL OR queue = $3::text)
+      GROUP BY m`,
     stats: `SELECT status, count(*) AS n FROM ${jobs} GROUP BY status`,
     /**
      * What why() asks of the workers: the last sign of life of any that has
@@ -736,5 +850,18 @@ function build(schema: string) {
       FROM jsonb_to_recordset($1::jsonb) AS r(schedule text, slot bigint, job_id text,
         fired_at bigint)
       ON CONFLICT (schedule, slot) DO NOTHING`,
+
+    // ---- The key-value table (the Deno KV-style facade) ----
+    /** The entry of key $1. */
+    kvGet: `SELECT key, value, updated_at FROM ${s}.gigq_kv WHERE key = $1::text`,
+    /** The entries whose key starts with $1, by key, at most $2. */
+    kvList: `SELECT key, value, updated_at FROM ${s}.gigq_kv
+      WHERE key >= $1::text AND starts_with(key, $1::text) ORDER BY key COLLATE "C" LIMIT $2::int`,
+    /** Sets keys $1 to values $2 (parallel arrays, keys distinct) at $3. */
+    kvSet: `INSERT INTO ${s}.gigq_kv (key, value, updated_at)
+      SELECT k, v, $3::bigint FROM unnest($1::text[], $2::text[]) AS e(k, v)
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    /** Deletes key $1. */
+    kvDelete: `DELETE FROM ${s}.gigq_kv WHERE key = $1::text`,
   };
 }

@@ -22,13 +22,16 @@ import {
   toJobRecord,
 } from "../_job_row.ts";
 import {
+  type ActivityRow,
   type Backend,
+  beforeNotFoundMessage,
   BULK_BATCH,
   type BulkFilter,
   CANCELLED_WHILE_RUNNING,
   cascadeMessage,
   type Claimed,
   type Claimer,
+  type CountParams,
   keyHeldMessage,
   lapseMessage,
   type LimitState,
@@ -47,11 +50,13 @@ import {
   type ScheduleRecord,
   type ScheduleRunRecord,
   type StepParams,
+  STOPPED_WORKERS_SHOWN,
   type StorageState,
   type WorkerFacts,
   type WorkerRecord,
   type WorkerRegistration,
 } from "../_backend.ts";
+import type { FailureExtras, KvEntry, KvRow } from "../_backend.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
 import { SCHEDULE_COLUMNS, toScheduleRecord, toScheduleRunRecord } from "../_schedule_row.ts";
 import { inFlight } from "../_in_flight.ts";
@@ -59,12 +64,15 @@ import { JobNotFoundError, NoQueueError, SchemaError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
 import {
   type ExecutionInfo,
+  type JobCount,
   type JobDetails,
   type JobInfo,
   type QueueInfo,
   queueInfos,
   type QueueStats,
   queueStats,
+  type WorkerInfo,
+  workerInfos,
 } from "../job_info.ts";
 import type { JobStatus } from "../job_status.ts";
 import {
@@ -82,7 +90,14 @@ import {
   subscribe,
   type TransactionSql,
 } from "./_client.ts";
-import { channel, quoteIdent, type Statements, statements } from "./_sql.ts";
+import {
+  channel,
+  countJobsSql,
+  listJobsSql,
+  quoteIdent,
+  type Statements,
+  statements,
+} from "./_sql.ts";
 import { migrate, migrationSql, readVersion, SCHEMA_VERSION } from "./schema.ts";
 import {
   applyConfig,
@@ -181,6 +196,8 @@ interface Ending {
   detail: string;
   workerId: string;
   startedAt: number;
+  /** What the handler asked for besides the failure (the KV facade). */
+  extras?: FailureExtras;
 }
 
 /** A queue in one schema of a PostgreSQL database. */
@@ -555,6 +572,7 @@ export class PostgresBackend implements Backend {
             detail: o.detail,
             workerId: j.workerId,
             startedAt: j.startedAt,
+            extras: o.extras,
           }, now)));
         }
       }
@@ -676,8 +694,8 @@ export class PostgresBackend implements Backend {
   ): Promise<{ cascade?: [number, string, string]; ready: boolean }> {
     const q = this.#q;
     if (!e.permanent && e.attempt < e.maxAttempts) {
-      const runAt = now +
-        Math.round(retryDelaySeconds(e.retryDelay, e.backoff, e.attempt, e.maxRetryDelay) * 1000);
+      const runAt = now + (e.extras?.retryInMs ??
+        Math.round(retryDelaySeconds(e.retryDelay, e.backoff, e.attempt, e.maxRetryDelay) * 1000));
       const r = await run(q.retry, [
         e.error,
         now,
@@ -704,6 +722,11 @@ export class PostgresBackend implements Backend {
       e.detail,
       e.kind,
     ]);
+    // The facade's keysIfUndelivered: written with the failure that ends the job, or not at all.
+    const sets = e.extras?.setIfFinal;
+    if (row !== undefined && sets !== undefined && sets.length > 0) {
+      await run(q.kvSet, kvSetParams(sets, now));
+    }
     return {
       ready: false,
       cascade: row !== undefined && Number(row.children) > 0 ? [e.seq, e.id, e.kind] : undefined,
@@ -1182,18 +1205,55 @@ export class PostgresBackend implements Backend {
         error: null,
       });
     }
-    return { ...toJobInfo(row), executions };
+    return { ...toJobInfo(row), executions, children: (row.children_ids as string[]).map(String) };
   }
 
   async listJobs(p: ListParams): Promise<JobInfo[]> {
     const sql = await this.#ready();
-    const q = this.#q;
-    const rows = p.queue !== undefined
-      ? await sql.unsafe(q.listInQueue, [p.queue, p.status ?? null, p.limit], PREPARED)
-      : p.status === undefined
-      ? await sql.unsafe(q.listAll, [p.limit], PREPARED)
-      : await sql.unsafe(q.listByStatus, [p.status, p.limit], PREPARED);
-    return rows.map(toJobInfo);
+    let beforeSeq: number | undefined;
+    if (p.before !== undefined) {
+      // A job's seq never changes: no snapshot needs to hold both reads.
+      const [row] = await sql.unsafe(this.#q.seqOfId, [p.before], PREPARED);
+      if (row === undefined) {
+        throw new JobNotFoundError(p.before, beforeNotFoundMessage("list jobs", p.before));
+      }
+      beforeSeq = Number(row.seq);
+    }
+    const { sql: text, params } = listJobsSql(this.spec.schema, { ...p, beforeSeq }, p.limit);
+    return (await sql.unsafe(text, params, PREPARED)).map(toJobInfo);
+  }
+
+  async countJobs(p: CountParams): Promise<JobCount> {
+    const sql = await this.#ready();
+    const { sql: text, params } = countJobsSql(this.spec.schema, p, p.cap);
+    const [row] = await sql.unsafe(text, params, PREPARED);
+    const n = Number(row.n);
+    return n > p.cap ? { count: p.cap, exact: false } : { count: n, exact: true };
+  }
+
+  async workers(p: { stopped: boolean; now: number }): Promise<WorkerInfo[]> {
+    const sql = await this.#ready();
+    const [rows, running] = await sql.begin((tx) => [
+      tx.unsafe(this.#q.workers, [p.stopped, STOPPED_WORKERS_SHOWN], PREPARED),
+      tx.unsafe(this.#q.runningByWorker, [], PREPARED),
+    ]) as unknown as [Row[], Row[]];
+    return workerInfos(rows, running.map((r) => [String(r.worker_id), String(r.id)] as const));
+  }
+
+  async activity(
+    p: { since: number; minutes: number; queue: string | undefined; now: number },
+  ): Promise<ActivityRow[]> {
+    const sql = await this.#ready();
+    const rows = await sql.unsafe(this.#q.activity, [
+      p.since,
+      p.since + p.minutes * 60_000,
+      p.queue ?? null,
+    ], PREPARED);
+    return rows.map((r) => ({
+      minute: p.since + Number(r.m) * 60_000,
+      completed: Number(r.completed),
+      failed: Number(r.failed),
+    }));
   }
 
   async stats(p: { queue: string | undefined; now: number }): Promise<QueueStats> {
@@ -1680,4 +1740,38 @@ export class PostgresBackend implements Backend {
     if (this.#client !== undefined) releaseClient(this.#client);
     this.#client = undefined;
   }
+
+  // ---- The key-value table (see Backend) ----
+  async kvGet(p: { key: string }): Promise<KvRow | undefined> {
+    const sql = await this.#ready();
+    const [row] = await sql.unsafe(this.#q.kvGet, [p.key], PREPARED);
+    return row === undefined ? undefined : kvRow(row);
+  }
+
+  async kvList(p: { prefix: string; limit: number }): Promise<KvRow[]> {
+    const sql = await this.#ready();
+    return (await sql.unsafe(this.#q.kvList, [p.prefix, p.limit], PREPARED)).map(kvRow);
+  }
+
+  async kvSet(p: { entries: readonly KvEntry[]; now: number }): Promise<void> {
+    if (p.entries.length === 0) return;
+    const sql = await this.#ready();
+    await sql.unsafe(this.#q.kvSet, kvSetParams(p.entries, p.now), PREPARED);
+  }
+
+  async kvDelete(p: { key: string }): Promise<boolean> {
+    const sql = await this.#ready();
+    return (await sql.unsafe(this.#q.kvDelete, [p.key], PREPARED)).count > 0;
+  }
+}
+
+/** A row of gigq_kv. */
+function kvRow(r: Row): KvRow {
+  return { key: String(r.key), value: String(r.value), updatedAt: Number(r.updated_at) };
+}
+
+/** The parameters of the kvSet statement: keys, values (the last of a repeated key wins), time. */
+function kvSetParams(entries: readonly KvEntry[], now: number): [string[], string[], number] {
+  const byKey = new Map(entries.map((e) => [e.key, e.value]));
+  return [[...byKey.keys()], [...byKey.values()], now];
 }

@@ -225,6 +225,18 @@ export const MIGRATIONS: readonly PostgresMigration[] = [
     `;
     },
   },
+  {
+    version: 8,
+    description: "a key-value table (the Deno KV-style facade's keysIfUndelivered)",
+    // As SQLite's migration 8: see there.
+    sql: (schema) => `
+      CREATE TABLE ${quoteIdent(schema)}.gigq_kv (
+        key        text   PRIMARY KEY,
+        value      text   NOT NULL,
+        updated_at bigint NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this GigQ writes (the same as SQLite's). */

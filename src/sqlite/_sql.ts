@@ -102,6 +102,100 @@ export function claimSql(ranges: number, one: boolean): string {
   return `${CLAIM} WHERE seq ${one ? "=" : "IN"} (${ready}) ${CLAIMED}`;
 }
 
+/** A job filter as SQL: its conditions and their values (see {@linkcode listJobsSql}). */
+interface FilterSql {
+  /** The conditions, ANDed. */
+  where: string[];
+  params: (string | number)[];
+}
+
+/** The statuses, to put one in a statement as a literal (so a partial index can serve it). */
+const STATUS_LITERALS = new Set(
+  ["pending", "running", "completed", "failed", "timeout", "cancelled"],
+);
+
+/** The index whose predicate a status implies, for the statuses one holds all of. */
+function statusIndex(status: string | undefined): string {
+  if (status === "running") return " INDEXED BY gigq_jobs_leases";
+  if (status === "failed" || status === "timeout" || status === "cancelled") {
+    return " INDEXED BY gigq_jobs_ended";
+  }
+  return "";
+}
+
+function filterSql(
+  f: { status?: string; queue?: string; task?: string; search?: string; beforeSeq?: number },
+): FilterSql {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  if (f.status !== undefined) {
+    if (!STATUS_LITERALS.has(f.status)) throw new RangeError(`unknown status ${f.status}`);
+    where.push(`status = '${f.status}'`);
+  }
+  if (f.queue !== undefined) where.push("queue = ?"), params.push(f.queue);
+  if (f.task !== undefined) where.push("task = ?"), params.push(f.task);
+  if (f.search !== undefined) {
+    // instr, not LIKE: literal (no wildcard to escape) and case-sensitive.
+    where.push("(id = ? OR instr(params, ?) > 0)");
+    params.push(f.search, f.search);
+  }
+  if (f.beforeSeq !== undefined) where.push("seq < ?"), params.push(f.beforeSeq);
+  return { where, params };
+}
+
+const whereOf = (conds: readonly string[]) =>
+  conds.length === 0 ? "" : ` WHERE ${conds.join(" AND ")}`;
+
+/**
+ * The jobs matching a filter, newest first (seq DESC), at most `limit`: a
+ * scan from the newest job (for pending and completed jobs, which are the
+ * newest or the most; no index holds every status: see migration 2), or for running, failed, timed-out and cancelled
+ * jobs the partial index that holds only them. The status is a literal; the
+ * other values are the statement's parameters, in order.
+ */
+export function listJobsSql(
+  f: { status?: string; queue?: string; task?: string; search?: string; beforeSeq?: number },
+  limit: number,
+): { sql: string; params: (string | number)[] } {
+  const { where, params } = filterSql(f);
+  return {
+    sql: `SELECT ${JOB_COLUMNS} FROM gigq_jobs${statusIndex(f.status)}${whereOf(where)}
+      ORDER BY seq DESC LIMIT ?`,
+    params: [...params, limit],
+  };
+}
+
+/**
+ * How many jobs match a filter, counting at most `cap + 1` (so a huge match
+ * stops early). Pending jobs are counted from the three partial indexes that
+ * hold them (each pending job is in exactly one), the ready one by queue.
+ */
+export function countJobsSql(
+  f: { status?: string; queue?: string; task?: string; search?: string },
+  cap: number,
+): { sql: string; params: (string | number)[] } {
+  const { where, params } = filterSql(f);
+  if (f.status === "pending") {
+    const parts = [
+      ["gigq_jobs_ready", "parents_left = 0 AND scheduled = 0"],
+      ["gigq_jobs_scheduled", "scheduled = 1"],
+      ["gigq_jobs_blocked", "parents_left > 0 AND scheduled = 0"],
+    ].map(([index, predicate]) =>
+      `SELECT 1 FROM gigq_jobs INDEXED BY ${index}${whereOf([...where, predicate])}`
+    );
+    return {
+      sql: `SELECT count(*) FROM (${parts.join(" UNION ALL ")} LIMIT ?)`,
+      params: [...params, ...params, ...params, cap + 1],
+    };
+  }
+  return {
+    sql: `SELECT count(*) FROM (SELECT 1 FROM gigq_jobs${statusIndex(f.status)}${
+      whereOf(where)
+    } LIMIT ?)`,
+    params: [...params, cap + 1],
+  };
+}
+
 /**
  * The (queue, task) parameters of a claim (see {@linkcode claimSql}): one
  * range per pair, or the two JSON arrays past the merge limit; and how many
@@ -447,10 +541,6 @@ export const SQL = {
   /** A job's recorded attempts (its completed one is on the job's row). */
   executions: `SELECT run, attempt, worker_id, status, started_at, completed_at, error
     FROM gigq_attempts WHERE job = ? ORDER BY run`,
-  listAll: `SELECT ${JOB_COLUMNS} FROM gigq_jobs ORDER BY seq DESC LIMIT ?`,
-  /** Jobs of queue ?1 (and of status ?2, unless NULL), newest first. */
-  listInQueue: `SELECT ${JOB_COLUMNS} FROM gigq_jobs
-    WHERE queue = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY seq DESC LIMIT ?3`,
   /** Queue ?1's jobs, counted by status. */
   statsOfQueue: `SELECT status, count(*) FROM gigq_jobs WHERE queue = ?1 GROUP BY status`,
   /** Every queue's jobs, counted by status. */
@@ -465,19 +555,6 @@ export const SQL = {
   /** Pauses (?2 = 1) or resumes queue ?1 at ?3. */
   setPaused: `INSERT INTO gigq_queues (name, paused, updated_at) VALUES (?1, ?2, ?3)
     ON CONFLICT (name) DO UPDATE SET paused = ?2, updated_at = ?3`,
-  /**
-   * Jobs of status ?1 by scanning from the newest: for pending and completed
-   * jobs, which are the newest or the most. (No index on every status: see
-   * migration 2.)
-   */
-  listByStatus: `SELECT ${JOB_COLUMNS} FROM gigq_jobs WHERE status = ? ORDER BY seq DESC LIMIT ?`,
-  /** Running jobs, newest first. */
-  listRunning: `SELECT ${JOB_COLUMNS} FROM gigq_jobs INDEXED BY gigq_jobs_leases
-    WHERE status = 'running' ORDER BY seq DESC LIMIT ?`,
-  /** Jobs that ended with status ?1 (failed, timeout or cancelled), newest first. */
-  listEnded: `SELECT ${JOB_COLUMNS} FROM gigq_jobs INDEXED BY gigq_jobs_ended
-    WHERE status = ?1 AND (status = 'failed' OR status = 'timeout' OR status = 'cancelled')
-    ORDER BY seq DESC LIMIT ?2`,
   /**
    * All jobs, pending and running ones, from the indexes that hold them
    * (a pending job is in exactly one of jobs_ready, jobs_scheduled and
@@ -517,6 +594,41 @@ export const SQL = {
       started_at = ?6, seen_at = ?6, stopped_at = NULL, queues = ?7`,
   workerSeen: `UPDATE gigq_workers SET seen_at = ?2 WHERE id = ?1`,
   workerStopped: `UPDATE gigq_workers SET seen_at = ?2, stopped_at = ?2 WHERE id = ?1`,
+  /** The workers that have not stopped. */
+  liveWorkers: `SELECT id, host, pid, tasks, queues, concurrency, started_at, seen_at, stopped_at
+    FROM gigq_workers WHERE stopped_at IS NULL`,
+  /** The last ?1 workers that stopped, by when. */
+  stoppedWorkers: `SELECT id, host, pid, tasks, queues, concurrency, started_at, seen_at,
+      stopped_at
+    FROM gigq_workers WHERE stopped_at IS NOT NULL ORDER BY stopped_at DESC, id LIMIT ?1`,
+  /** Each running job's worker id and id, in seq order. */
+  runningByWorker: `SELECT worker_id, id FROM gigq_jobs INDEXED BY gigq_jobs_leases
+    WHERE status = 'running' ORDER BY seq`,
+  /**
+   * Jobs that completed, and that failed or timed out, per minute (the
+   * minute's offset from ?1) by completed_at from ?1 to before ?2. A scan:
+   * no index holds completed_at (one would cost every completion). The cast:
+   * node:sqlite binds a number as a REAL, which would make the division real.
+   */
+  activity:
+    `SELECT (completed_at - CAST(?1 AS INTEGER)) / 60000 AS m, sum(status = 'completed') AS completed,
+      sum(status <> 'completed') AS failed
+    FROM gigq_jobs
+    WHERE completed_at >= ?1 AND completed_at < ?2
+      AND (status = 'completed' OR status = 'failed' OR status = 'timeout')
+    GROUP BY m`,
+  /** activity, of queue ?3. */
+  activityInQueue: `SELECT (completed_at - CAST(?1 AS INTEGER)) / 60000 AS m,
+      sum(status = 'completed') AS completed, sum(status <> 'completed') AS failed
+    FROM gigq_jobs
+    WHERE completed_at >= ?1 AND completed_at < ?2 AND queue = ?3
+      AND (status = 'completed' OR status = 'failed' OR status = 'timeout')
+    GROUP BY m`,
+  /** The seq of job ?1 (a listing's cursor). */
+  seqOfId: `SELECT seq FROM gigq_jobs WHERE id = ?1`,
+  /** The ids of the jobs that depend on job seq ?1, in seq order. */
+  childIds: `SELECT c.id FROM gigq_job_deps d JOIN gigq_jobs c ON c.seq = d.child
+    WHERE d.parent = ?1 ORDER BY d.child`,
   /** The last sign of life of a worker that has not stopped. */
   lastWorkerSeen: `SELECT max(seen_at) FROM gigq_workers WHERE stopped_at IS NULL`,
   /** When worker ?1 last showed a sign of life. */
@@ -588,4 +700,16 @@ export const SQL = {
 
   /** How many tables the database holds (any application's), to tell an empty file from one in use. */
   tableCount: `SELECT count(*) FROM sqlite_schema WHERE type = 'table'`,
+
+  // ---- The key-value table (the Deno KV-style facade) ----
+  /** The entry of key ?1. */
+  kvGet: `SELECT key, value, updated_at FROM gigq_kv WHERE key = ?1`,
+  /** The entries whose key starts with ?1 (a prefix of ?2 characters), by key, at most ?3. */
+  kvList: `SELECT key, value, updated_at FROM gigq_kv
+    WHERE key >= ?1 AND substr(key, 1, ?2) = ?1 ORDER BY key LIMIT ?3`,
+  /** Sets key ?1 to value ?2 at ?3. */
+  kvSet: `INSERT INTO gigq_kv (key, value, updated_at) VALUES (?1, ?2, ?3)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+  /** Deletes key ?1. */
+  kvDelete: `DELETE FROM gigq_kv WHERE key = ?1`,
 } as const;

@@ -16,11 +16,14 @@ import {
 } from "../_job_row.ts";
 import { fromJson, type JsonValue } from "../_json.ts";
 import {
+  type ActivityRow,
+  beforeNotFoundMessage,
   type BulkFilter,
   CANCELLED_WHILE_RUNNING,
   cascadeMessage,
   type Claimed,
   type Claimer,
+  type JobFilter,
   keyHeldMessage,
   lapseMessage,
   type LimitState,
@@ -36,12 +39,16 @@ import {
   type ScheduleRecord,
   type ScheduleRunRecord,
   type StepParams,
+  STOPPED_WORKERS_SHOWN,
 } from "../_backend.ts";
+import type { FailureExtras, KvEntry, KvRow } from "../_backend.ts";
 import { SCHEDULE_COLUMNS, toScheduleRecord, toScheduleRunRecord } from "../_schedule_row.ts";
 import {
   claimRangeParams,
   claimSql,
+  countJobsSql,
   insertReadyJobsSql,
+  listJobsSql,
   READY_JOB_VALUES,
   READY_JOBS_PER_STATEMENT,
   SQL,
@@ -49,7 +56,7 @@ import {
 import { JobNotFoundError } from "../errors.ts";
 import { type Backoff, type Job, retryDelaySeconds } from "../job.ts";
 import type { JobStatus } from "../job_status.ts";
-import type { Connection, SqlRow, SqlValue } from "./connection.ts";
+import type { Connection, SqlValue } from "./connection.ts";
 import { SqliteError } from "./connection.ts";
 import { diskFullMessage, readOnlyMessage } from "./_file_errors.ts";
 import { retryBusy } from "./_busy.ts";
@@ -66,7 +73,16 @@ import {
   settingsValues,
   toSettings,
 } from "../queue_config.ts";
-import { type ExecutionInfo, type JobInfo, type QueueInfo, queueInfos } from "../job_info.ts";
+import {
+  type ExecutionInfo,
+  type JobCount,
+  type JobDetails,
+  type JobInfo,
+  type QueueInfo,
+  queueInfos,
+  type WorkerInfo,
+  workerInfos,
+} from "../job_info.ts";
 
 /** The error a job cancelled because of another job's end carries (shared by the backends). */
 export { cascadeMessage };
@@ -744,6 +760,7 @@ export class Store {
       job.workerId,
       job.startedAt,
       now,
+      o.extras,
     );
   }
 
@@ -777,11 +794,12 @@ export class Store {
     workerId: string,
     startedAt: number,
     now: number,
+    extras?: FailureExtras,
   ): boolean {
     let changed: number;
     if (!permanent && attempt < maxAttempts) {
-      const runAt = now +
-        Math.round(retryDelaySeconds(retryDelay, backoff, attempt, maxRetryDelay) * 1000);
+      const runAt = now + (extras?.retryInMs ??
+        Math.round(retryDelaySeconds(retryDelay, backoff, attempt, maxRetryDelay) * 1000));
       changed = this.#stmt(SQL.retry).run(error, now, runAt, runAt > now ? 1 : 0, seq, run)
         .changes;
     } else {
@@ -789,6 +807,8 @@ export class Store {
       const row = this.#stmt(SQL.fail).values(kind, error, now, seq, run)[0];
       changed = row === undefined ? 0 : 1;
       if (row !== undefined && (row[0] as number) > 0) this.cascade(seq, id, kind, now);
+      // The facade's keysIfUndelivered: written with the failure that ends the job, or not at all.
+      if (row !== undefined && extras?.setIfFinal !== undefined) this.kvSet(extras.setIfFinal, now);
     }
     if (changed === 0) return false;
     this.#stmt(SQL.insertExecution).run(seq, run, attempt, workerId, kind, startedAt, now, detail);
@@ -1198,7 +1218,7 @@ export class Store {
   }
 
   /** The job and its attempts, or undefined. */
-  getJob(id: string): (JobInfo & { executions: ExecutionInfo[] }) | undefined {
+  getJob(id: string): JobDetails | undefined {
     const row = this.#stmt(SQL.jobById).get(id);
     if (row === undefined) return undefined;
     const executions: ExecutionInfo[] = this.#stmt(SQL.executions).all(row.seq).map((e) => ({
@@ -1226,31 +1246,55 @@ export class Store {
         error: null,
       });
     }
-    return { ...toJobInfo(row), executions };
+    const children = this.#stmt(SQL.childIds).values(row.seq).map((r) => String(r[0]));
+    return { ...toJobInfo(row), executions, children };
   }
 
-  /** Newest first. */
-  list(status: JobStatus | undefined, limit: number, queue?: string): JobInfo[] {
-    if (queue !== undefined) {
-      return this.#stmt(SQL.listInQueue).all(queue, status ?? null, limit).map(toJobInfo);
-    }
-    let rows: SqlRow[];
-    switch (status) {
-      case undefined:
-        rows = this.#stmt(SQL.listAll).all(limit);
-        break;
-      case "running":
-        rows = this.#stmt(SQL.listRunning).all(limit);
-        break;
-      case "failed":
-      case "timeout":
-      case "cancelled":
-        rows = this.#stmt(SQL.listEnded).all(status, limit);
-        break;
-      default:
-        rows = this.#stmt(SQL.listByStatus).all(status, limit);
-    }
-    return rows.map(toJobInfo);
+  /**
+   * Newest first, at most `limit`, matching `f`; jobs before job `before`
+   * only, if given (a JobNotFoundError for an unknown id).
+   */
+  list(f: JobFilter, limit: number, before: string | undefined): JobInfo[] {
+    const beforeSeq = before === undefined ? undefined : this.#seqOf(before, "list jobs");
+    const { sql, params } = listJobsSql({ ...f, beforeSeq }, limit);
+    return this.#stmt(sql).all(...params).map(toJobInfo);
+  }
+
+  /** How many jobs match `f`, up to `cap`. */
+  countJobs(f: JobFilter, cap: number): JobCount {
+    const { sql, params } = countJobsSql(f, cap);
+    const n = Number(this.#stmt(sql).values(...params)[0][0]);
+    return n > cap ? { count: cap, exact: false } : { count: n, exact: true };
+  }
+
+  /** The workers table (see Backend.workers). */
+  workers(stopped: boolean): WorkerInfo[] {
+    const rows = this.#stmt(SQL.liveWorkers).all();
+    if (stopped) rows.push(...this.#stmt(SQL.stoppedWorkers).all(STOPPED_WORKERS_SHOWN));
+    return workerInfos(
+      rows,
+      this.#stmt(SQL.runningByWorker).values().map((r) => [String(r[0]), String(r[1])] as const),
+    );
+  }
+
+  /** Jobs ended per minute (see Backend.activity). */
+  activity(since: number, minutes: number, queue: string | undefined): ActivityRow[] {
+    const end = since + minutes * 60_000;
+    const rows = queue === undefined
+      ? this.#stmt(SQL.activity).values(since, end)
+      : this.#stmt(SQL.activityInQueue).values(since, end, queue);
+    return rows.map((r) => ({
+      minute: since + Number(r[0]) * 60_000,
+      completed: Number(r[1]),
+      failed: Number(r[2]),
+    }));
+  }
+
+  /** The seq of job `id`, a listing's cursor: a JobNotFoundError naming it if there is none. */
+  #seqOf(id: string, what: string): number {
+    const row = this.#stmt(SQL.seqOfId).values(id)[0];
+    if (row === undefined) throw new JobNotFoundError(id, beforeNotFoundMessage(what, id));
+    return Number(row[0]);
   }
 
   /** Count per status of queue `queue`'s jobs. */
@@ -1418,6 +1462,34 @@ export class Store {
     }
     return ids;
   }
+
+  // ---- The key-value table (the Deno KV-style facade) ----
+
+  /** The entry of key `key`, if any. */
+  kvGet(key: string): KvRow | undefined {
+    const r = this.#stmt(SQL.kvGet).values(key)[0];
+    return r === undefined ? undefined : kvRow(r);
+  }
+
+  /** The entries whose key starts with `prefix`, by key, at most `limit`. */
+  kvList(prefix: string, limit: number): KvRow[] {
+    return this.#stmt(SQL.kvList).values(prefix, prefix.length, limit).map(kvRow);
+  }
+
+  /** Sets entries (call inside a write transaction). */
+  kvSet(entries: readonly KvEntry[], now: number): void {
+    for (const e of entries) this.#stmt(SQL.kvSet).run(e.key, e.value, now);
+  }
+
+  /** Deletes key `key`; whether it was there. */
+  kvDelete(key: string): boolean {
+    return this.#stmt(SQL.kvDelete).run(key).changes > 0;
+  }
+}
+
+/** A row of gigq_kv (key, value, updated_at). */
+function kvRow(r: unknown[]): KvRow {
+  return { key: String(r[0]), value: String(r[1]), updatedAt: Number(r[2]) };
 }
 
 /** A schedule's values in SCHEDULE_COLUMNS order, as SQLite stores them. */

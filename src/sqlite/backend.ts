@@ -6,10 +6,12 @@
  * @module
  */
 import {
+  type ActivityRow,
   type Backend,
   BULK_BATCH,
   type BulkFilter,
   type Claimed,
+  type CountParams,
   type LimitState,
   type ListParams,
   type MigrationPlan,
@@ -29,12 +31,15 @@ import {
   type WorkerRecord,
   type WorkerRegistration,
 } from "../_backend.ts";
+import type { KvEntry, KvRow } from "../_backend.ts";
 import {
+  type JobCount,
   type JobDetails,
   type JobInfo,
   type QueueInfo,
   type QueueStats,
   queueStats,
+  type WorkerInfo,
 } from "../job_info.ts";
 import { type Connection, SqliteError } from "./connection.ts";
 import { closeHandle, shareClose } from "./ffi_driver.ts";
@@ -368,7 +373,24 @@ export class SqliteBackend implements Backend {
 
   async listJobs(p: ListParams): Promise<JobInfo[]> {
     const s = await this.#ready();
-    return await s.read(() => s.list(p.status, p.limit, p.queue));
+    return await s.read(() => s.list(p, p.limit, p.before));
+  }
+
+  async countJobs(p: CountParams): Promise<JobCount> {
+    const s = await this.#ready();
+    return await s.read(() => s.countJobs(p, p.cap));
+  }
+
+  async workers(p: { stopped: boolean; now: number }): Promise<WorkerInfo[]> {
+    const s = await this.#ready();
+    return await s.read(() => s.workers(p.stopped));
+  }
+
+  async activity(
+    p: { since: number; minutes: number; queue: string | undefined; now: number },
+  ): Promise<ActivityRow[]> {
+    const s = await this.#ready();
+    return await s.read(() => s.activity(p.since, p.minutes, p.queue));
   }
 
   async stats(p: { queue: string | undefined; now: number }): Promise<QueueStats> {
@@ -639,6 +661,27 @@ export class SqliteBackend implements Backend {
     if (this.#conn !== undefined) releaseConnection(this.#conn);
     this.#conn = undefined;
     this.#store = undefined;
+  }
+
+  // ---- The key-value table (see Backend) ----
+  async kvGet(p: { key: string }): Promise<KvRow | undefined> {
+    const s = await this.#ready();
+    return await s.read(() => s.kvGet(p.key));
+  }
+
+  async kvList(p: { prefix: string; limit: number }): Promise<KvRow[]> {
+    const s = await this.#ready();
+    return await s.read(() => s.kvList(p.prefix, p.limit));
+  }
+
+  async kvSet(p: { entries: readonly KvEntry[]; now: number }): Promise<void> {
+    const s = await this.#ready();
+    await s.write(() => s.kvSet(p.entries, p.now));
+  }
+
+  async kvDelete(p: { key: string }): Promise<boolean> {
+    const s = await this.#ready();
+    return await s.write(() => s.kvDelete(p.key));
   }
 }
 

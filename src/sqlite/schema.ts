@@ -464,6 +464,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX gigq_schedule_runs_job ON gigq_schedule_runs (job_id);
     `,
   },
+  {
+    version: 8,
+    description: "a key-value table (the Deno KV-style facade's keysIfUndelivered)",
+    // gigq_kv holds the entries of `@gigq/gigq/kv`: key is the canonical text
+    // of a key (the JSON of its parts), value its JSON. A message's
+    // keysIfUndelivered are written here in the transaction of its last failure.
+    sql: `
+      CREATE TABLE gigq_kv (
+        key        TEXT    PRIMARY KEY,
+        value      TEXT    NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Upgrades of databases with at least this many jobs are announced as warnings. */

@@ -68,7 +68,11 @@ export class Client {
   }
 
   /** POSTs JSON to the API, as a script does (no Origin). */
-  async post(path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  async post(
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
     return await this.request(path, {
       method: "POST",
       headers: body === undefined ? headers : { "content-type": "application/json", ...headers },

@@ -4,8 +4,7 @@ import { Job, JobNotFoundError, JobQueue, task, Worker } from "../../mod.ts";
 import { dashboard } from "../../dashboard.ts";
 import { RemoteError, RemoteQueue } from "../../remote.ts";
 import { backendTest } from "../_backends.ts";
-import { tempDb, until } from "../_helpers.ts";
-import { tasks } from "../../examples/tasks.ts";
+import { tempDb } from "../_helpers.ts";
 
 const TOKEN = "remote-test-token";
 const quiet = () => {};
@@ -26,44 +25,56 @@ async function serving<T>(queue: JobQueue, fn: (url: string) => Promise<T>): Pro
   }
 }
 
-backendTest("RemoteQueue submits through a running dashboard, a worker completes the job, getResult returns it", async ({ target, options }) => {
-  const queue = new JobQueue(target, options);
-  await serving(queue, async (url) => {
-    const remote = new RemoteQueue(url, { token: TOKEN });
-    const job = new Job({ task: "double", params: { n: 21 }, queue: "math" });
-    const id = await remote.submit(job);
-    assert.equal(id, job.id, "the id made on the client is the job's id");
-    assert.equal((await remote.getStatus(id))?.status, "pending");
-    assert.equal(await remote.getResult(id), undefined);
-    const worker = new Worker(target, { ...options, tasks: [double], logger: quiet });
-    assert.equal(await worker.processOne(), true);
-    worker.close();
-    assert.equal(await remote.getResult(id), 42);
-    const details = await remote.getStatus(id);
-    assert.equal(details?.status, "completed");
-    assert.equal(details?.executions.length, 1);
-    // The rest of the shapes.
-    const ids = await remote.submitMany([{ task: "double", params: { n: 1 } }, new Job({ task: "double", params: { n: 2 } })]);
-    assert.equal(ids.length, 2);
-    assert.deepEqual((await remote.listJobs({ limit: 2 })).map((j) => j.id), [...ids].reverse());
-    assert.equal((await remote.listJobs({ queue: "math" }))[0].id, id);
-    assert.equal((await remote.stats()).pending, 2);
-    assert.equal((await remote.stats({ queue: "math" })).completed, 1);
-    assert.equal(await remote.cancel(ids[0]), true);
-    assert.equal(await remote.requeue(ids[0]), true);
-    assert.equal((await remote.getStatus(ids[0]))?.status, "pending");
-    assert.equal(await remote.getStatus("0190aaaa-0000-7000-8000-000000000000"), undefined);
-    await assert.rejects(remote.getResult("0190aaaa-0000-7000-8000-000000000000"), JobNotFoundError);
-    await assert.rejects(remote.cancel("0190aaaa-0000-7000-8000-000000000000"), JobNotFoundError);
-    const unique = await remote.trySubmit({ task: "double", params: { n: 3 }, uniqueKey: "u" });
-    assert.deepEqual(await remote.trySubmit({ task: "double", params: { n: 3 }, uniqueKey: "u" }), { id: unique.id, inserted: false });
-    // A job the server refuses names the field; a wrong token is a 401.
-    await assert.rejects(remote.submit({ task: "double", runAt: -1e20 } as never), /runAt/);
-    const wrong = new RemoteQueue(url, { token: "not-the-token", retries: 0 });
-    await assert.rejects(wrong.stats(), (e) => e instanceof RemoteError && e.status === 401);
-  });
-  queue.close();
-});
+backendTest(
+  "RemoteQueue submits through a running dashboard, a worker completes the job, getResult returns it",
+  async ({ target, options }) => {
+    const queue = new JobQueue(target, options);
+    await serving(queue, async (url) => {
+      const remote = new RemoteQueue(url, { token: TOKEN });
+      const job = new Job({ task: "double", params: { n: 21 }, queue: "math" });
+      const id = await remote.submit(job);
+      assert.equal(id, job.id, "the id made on the client is the job's id");
+      assert.equal((await remote.getStatus(id))?.status, "pending");
+      assert.equal(await remote.getResult(id), undefined);
+      const worker = new Worker(target, { ...options, tasks: [double], logger: quiet });
+      assert.equal(await worker.processOne(), true);
+      worker.close();
+      assert.equal(await remote.getResult(id), 42);
+      const details = await remote.getStatus(id);
+      assert.equal(details?.status, "completed");
+      assert.equal(details?.executions.length, 1);
+      // The rest of the shapes.
+      const ids = await remote.submitMany([
+        { task: "double", params: { n: 1 } },
+        new Job({ task: "double", params: { n: 2 } }),
+      ]);
+      assert.equal(ids.length, 2);
+      assert.deepEqual((await remote.listJobs({ limit: 2 })).map((j) => j.id), [...ids].reverse());
+      assert.equal((await remote.listJobs({ queue: "math" }))[0].id, id);
+      assert.equal((await remote.stats()).pending, 2);
+      assert.equal((await remote.stats({ queue: "math" })).completed, 1);
+      assert.equal(await remote.cancel(ids[0]), true);
+      assert.equal(await remote.requeue(ids[0]), true);
+      assert.equal((await remote.getStatus(ids[0]))?.status, "pending");
+      assert.equal(await remote.getStatus("0190aaaa-0000-7000-8000-000000000000"), undefined);
+      await assert.rejects(
+        remote.getResult("0190aaaa-0000-7000-8000-000000000000"),
+        JobNotFoundError,
+      );
+      await assert.rejects(remote.cancel("0190aaaa-0000-7000-8000-000000000000"), JobNotFoundError);
+      const unique = await remote.trySubmit({ task: "double", params: { n: 3 }, uniqueKey: "u" });
+      assert.deepEqual(
+        await remote.trySubmit({ task: "double", params: { n: 3 }, uniqueKey: "u" }),
+        { id: unique.id, inserted: false },
+      );
+      // A job the server refuses names the field; a wrong token is a 401.
+      await assert.rejects(remote.submit({ task: "double", runAt: -1e20 } as never), /runAt/);
+      const wrong = new RemoteQueue(url, { token: "not-the-token", retries: 0 });
+      await assert.rejects(wrong.stats(), (e) => e instanceof RemoteError && e.status === 401);
+    });
+    queue.close();
+  },
+);
 
 Deno.test("RemoteQueue retries a submit whose answer was lost, without adding the job twice", async () => {
   const db = await tempDb();
@@ -73,7 +84,12 @@ Deno.test("RemoteQueue retries a submit whose answer was lost, without adding th
     let calls = 0;
     // The first answer is lost after the server acted on the request.
     const lossy: typeof fetch = async (input, init) => {
-      const res = await handler(new Request(input as string, { ...init, headers: { ...init?.headers as Record<string, string>, host: "127.0.0.1" } }));
+      const res = await handler(
+        new Request(input as string, {
+          ...init,
+          headers: { ...init?.headers as Record<string, string>, host: "127.0.0.1" },
+        }),
+      );
       if (++calls === 1) {
         await res.body?.cancel();
         throw new TypeError("connection reset");
@@ -96,49 +112,4 @@ Deno.test("RemoteQueue refuses a bad URL and bad options", () => {
   assert.throws(() => new RemoteQueue("not a url"), /must be an http\(s\) URL/);
   assert.throws(() => new RemoteQueue("http://x", { timeout: 0 }), /timeout must be/);
   assert.throws(() => new RemoteQueue("http://x", { retries: -1 }), /retries must be/);
-});
-
-Deno.test("examples/edge_submit.ts, with only --allow-net, submits through `gigq dashboard` and gets the result", async () => {
-  const db = await tempDb();
-  const queue = new JobQueue(db.path);
-  const cli = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-  const server = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", cli, "--db", db.path, "dashboard", "--port", "0", "--token", TOKEN],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const worker = new Worker(db.path, { tasks, logger: quiet, pollInterval: 0.05 });
-  const working = worker.start();
-  try {
-    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let banner = "";
-    while (!/http:\/\/\S+\/\n/.test(banner)) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the dashboard did not start: ${banner}`);
-      banner += value;
-    }
-    reader.releaseLock();
-    const url = /(http:\/\/\S+)\//.exec(banner)![1];
-    const example = new URL("../../examples/edge_submit.ts", import.meta.url).pathname;
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", example, url, TOKEN],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, text);
-    assert.match(text, /completed: "Hello, Ada!"/);
-    await until(async () => (await queue.stats()).completed === 1);
-  } finally {
-    worker.stop();
-    await working;
-    worker.close();
-    server.kill("SIGTERM");
-    const status = await server.status;
-    await server.stderr.cancel().catch(() => {});
-    await server.stdout.cancel().catch(() => {});
-    assert.equal(status.code, 0, "the dashboard stops cleanly on SIGTERM");
-    queue.close();
-    await db.cleanup();
-  }
 });

@@ -8,7 +8,13 @@ import {
   task,
   Worker,
 } from "../../mod.ts";
-import { claimRangeParams, claimSql, SQL } from "../../src/sqlite/_sql.ts";
+import {
+  claimRangeParams,
+  claimSql,
+  countJobsSql,
+  listJobsSql,
+  SQL,
+} from "../../src/sqlite/_sql.ts";
 import { APPLICATION_ID, migrate, MIGRATIONS, SCHEMA_VERSION } from "../../src/sqlite/schema.ts";
 import { dbHash, drivers, driverTest, tempDb } from "../_helpers.ts";
 
@@ -33,6 +39,7 @@ driverTest(
       "gigq_attempts",
       "gigq_job_deps",
       "gigq_jobs",
+      "gigq_kv",
       "gigq_queue_starts",
       "gigq_queues",
       "gigq_schedule_runs",
@@ -40,7 +47,7 @@ driverTest(
       "gigq_schema",
       "gigq_workers",
     ]);
-    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5,6,7");
+    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5,6,7,8");
     // Running the migrations again changes nothing.
     const before = await dbHash(path);
     migrate(conn);
@@ -92,9 +99,32 @@ driverTest(
     assert.match(plan(path, driver, SQL.due, 0), /USING (COVERING )?INDEX gigq_jobs_scheduled/);
     assert.match(plan(path, driver, SQL.promote, 0), /USING INDEX gigq_jobs_scheduled/);
     assert.match(plan(path, driver, SQL.expiredLeases, 0), /USING INDEX gigq_jobs_leases/);
-    assert.match(plan(path, driver, SQL.listEnded, "failed", 10), /USING INDEX gigq_jobs_ended/);
-    assert.doesNotMatch(plan(path, driver, SQL.listEnded, "failed", 10), /TEMP B-TREE/);
-    assert.match(plan(path, driver, SQL.listRunning, 10), /USING INDEX gigq_jobs_leases/);
+    const listPlan = (f: Parameters<typeof listJobsSql>[0]) => {
+      const { sql, params } = listJobsSql(f, 10);
+      return plan(path, driver, sql, ...params);
+    };
+    assert.match(listPlan({ status: "failed" }), /USING INDEX gigq_jobs_ended \(status=\?\)/);
+    assert.doesNotMatch(listPlan({ status: "failed" }), /TEMP B-TREE/);
+    assert.match(
+      listPlan({ status: "cancelled", queue: "q", task: "t", search: "s", beforeSeq: 9 }),
+      /USING INDEX gigq_jobs_ended \(status=\? AND seq<\?\)/,
+    );
+    assert.match(listPlan({ status: "running" }), /USING INDEX gigq_jobs_leases/);
+    // Newest first by the table's own order: no sort, a cursor a range of it.
+    for (const status of [undefined, "pending", "completed"]) {
+      assert.doesNotMatch(listPlan({ status, queue: "q", task: "t", search: "s" }), /TEMP B-TREE/);
+      assert.match(listPlan({ status, beforeSeq: 9 }), /INTEGER PRIMARY KEY \(rowid<\?\)/);
+    }
+    const count = countJobsSql({ status: "pending", queue: "q" }, 10);
+    const countPlan = plan(path, driver, count.sql, ...count.params);
+    assert.match(countPlan, /USING INDEX gigq_jobs_ready \(queue=\?\)/);
+    assert.match(countPlan, /USING INDEX gigq_jobs_scheduled/);
+    assert.match(countPlan, /USING INDEX gigq_jobs_blocked/);
+    assert.doesNotMatch(countPlan, /SCAN gigq_jobs(?! USING)/);
+    const failed = countJobsSql({ status: "timeout", task: "t" }, 10);
+    assert.match(plan(path, driver, failed.sql, ...failed.params), /gigq_jobs_ended \(status=\?\)/);
+    assert.match(plan(path, driver, SQL.runningByWorker), /USING INDEX gigq_jobs_leases/);
+    assert.match(plan(path, driver, SQL.childIds, 1), /USING PRIMARY KEY \(parent=\?\)/);
     assert.doesNotMatch(plan(path, driver, SQL.statsOpen), /SCAN jobs(?! USING)/);
     assert.match(plan(path, driver, SQL.statsEnded), /USING (COVERING )?INDEX gigq_jobs_ended/);
     assert.match(

@@ -42,6 +42,15 @@ function badge(status: string): Html {
   return html`<span class="badge s-${status}">${status}</span>`;
 }
 
+/**
+ * A job id, shortened for a table or a graph: its last group. Ids are UUIDv7,
+ * whose first groups are the creation time (the same for a whole batch); the
+ * last group is random, so it tells jobs apart.
+ */
+export function shortId(id: string): string {
+  return id.length > 13 ? `…${id.slice(-12)}` : id;
+}
+
 function jsonText(value: unknown): string {
   return JSON.stringify(value, null, 2) ?? "null";
 }
@@ -254,7 +263,7 @@ function workersTable(ctx: PageContext, workers: readonly WorkerInfo[]): Html {
                 : w.running.map((id, i) =>
                   html`${i > 0 ? ", " : ""}<a class="mono" href="${ctx.base}/jobs/${
                     encodeURIComponent(id)
-                  }">${id.slice(0, 8)}…</a>`
+                  }">${shortId(id)}</a>`
                 )}</td>
             </tr>
           `
@@ -390,10 +399,7 @@ export function jobsListPage(
 function jobRow(b: string, j: JobInfo): Html {
   return html`
     <tr data-testid="job-row" data-id="${j.id}" data-status="${j.status}">
-      <td><a class="mono" href="${b}/jobs/${encodeURIComponent(j.id)}">${j.id.slice(
-        0,
-        13,
-      )}…</a></td>
+      <td><a class="mono" href="${b}/jobs/${encodeURIComponent(j.id)}">${shortId(j.id)}</a></td>
       <td>${j.name}</td>
       <td class="mono">${j.task}</td>
       <td>${j.queue}</td>
@@ -421,7 +427,7 @@ export function jobGraph(b: string, v: JobView): Html {
         <text x="${x + 10}" y="${yy + 18}">${label.length > 28
           ? label.slice(0, 27) + "…"
           : label}</text>
-        <text class="st" x="${x + 10}" y="${yy + 34}">${r.status} · ${r.id.slice(0, 8)}</text>
+        <text class="st" x="${x + 10}" y="${yy + 34}">${r.status} · ${shortId(r.id)}</text>
       </g>
     `;
     return self || r.status === "missing"

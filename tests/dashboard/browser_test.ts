@@ -96,6 +96,8 @@ browserTest("filter jobs", async ({ queue, origin, page }) => {
   assert.equal((await count.textContent())?.trim(), "58 jobs");
   assert.equal(await rows.count(), 50);
   const first = await rows.evaluateAll((rs) => rs.map((r) => r.getAttribute("data-id")!));
+  const shown = await rows.locator("td:first-child").allTextContents();
+  assert.equal(new Set(shown).size, 50, "each row's short id differs");
 
   // The pager: the older page holds the other 8, none of the first 50.
   await page.locator("[data-testid=older]").click();
@@ -196,6 +198,9 @@ browserTest(
       ns.map((n) => `${n.getAttribute("data-id")} ${n.getAttribute("data-status")}`)
     );
     assert.deepEqual(seen.sort(), all.map((id) => `${id} completed`).sort());
+    // Each node's short id tells it from the others (ids made in one minute share their start).
+    const labels = await nodes.locator("text.st").allTextContents();
+    assert.equal(new Set(labels).size, 4, `distinct labels, got ${labels.join(" | ")}`);
     // Parent on the left, children on the right of the job.
     const x = async (id: string) =>
       await page.locator(`[data-testid=graph-node][data-id="${id}"]`).evaluate((n) =>

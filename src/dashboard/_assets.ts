@@ -28,6 +28,8 @@ h1 { font-size:20px; margin:8px 0 16px; display:flex; align-items:center; gap:10
 h2 { font-size:15px; margin:24px 0 10px; color:#2b3648; }
 a { color:var(--accent); }
 .card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:16px; margin-bottom:16px; }
+.card > h2:first-child { margin-top:0; }
+svg.chart { height:auto; display:block; }
 .cards { display:grid; grid-template-columns:repeat(6,1fr); gap:12px; margin-bottom:16px; }
 .stat { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 14px; text-decoration:none; color:var(--ink); display:block; }
 .stat .n { font-size:24px; font-weight:650; font-variant-numeric:tabular-nums; }
@@ -47,6 +49,7 @@ td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 .s-failed { color:var(--failed); } .s-timeout { color:var(--timeout); } .s-cancelled { color:var(--cancelled); }
 .s-missing { color:var(--missing); } .paused { color:var(--timeout); }
 .muted { color:var(--muted); }
+a.mono { white-space:nowrap; }
 .mono, code, pre { font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; font-size:12.5px; }
 pre { background:#f3f5f8; border:1px solid var(--line); border-radius:6px; padding:10px; overflow:auto; max-height:360px; white-space:pre-wrap; word-break:break-word; margin:0; }
 pre.error { background:#fff5f4; border-color:#f3c7c2; color:#7a1b12; }

@@ -146,7 +146,8 @@ export function activityChart(minutes: readonly ActivityMinute[]): Html {
   const last = minutes[minutes.length - 1]?.minute.slice(11, 16) ?? "";
   const total = minutes.reduce((s, m) => s + m.completed + m.failed, 0);
   return html`
-    <svg viewBox="0 0 ${w} ${h}" width="100%" height="${h}" role="img"
+    <svg class="chart" viewBox="0 0 ${w} ${h}" width="100%" height="${h}"
+      role="img"
       aria-label="Jobs ended per minute over the last hour: ${total} in all"
       data-testid="activity-chart">
     <line class="axis" x1="${left}" y1="${h - bottom}" x2="${w}" y2="${h - bottom}"></line>

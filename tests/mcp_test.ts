@@ -12,7 +12,7 @@ import { JobQueue, Worker } from "../mod.ts";
 import { closing } from "../src/_closers.ts";
 import { postgresSchema } from "./_backends.ts";
 import { tempDb } from "./_helpers.ts";
-import { REPO, taskFlags, TASKS } from "./cli/_cli.ts";
+import { cli, REPO, taskFlags, TASKS } from "./cli/_cli.ts";
 import { boom, echo } from "./cli/_tasks.ts";
 
 const TOOL_NAMES = [
@@ -643,6 +643,12 @@ Deno.test("gigq mcp: when the client closes stdin, the calls in progress are ans
         method: "tools/call",
         params: { name: "gigq_queue_stats", arguments: {} },
       },
+      ...[4, 5, 6, 7, 8].map((id) => ({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name: "gigq_submit_job", arguments: { task: `${TASKS}#echo`, params: { id } } },
+      })),
     ];
     const writer = child.stdin.getWriter();
     await writer.write(
@@ -657,10 +663,25 @@ Deno.test("gigq mcp: when the client closes stdin, the calls in progress are ans
     const replies = lines.map((l) =>
       JSON.parse(l) as { id: number; result?: { isError?: boolean } }
     );
-    assert.deepEqual(replies.map((r) => r.id).sort(), [1, 2, 3]);
+    assert.deepEqual(replies.map((r) => r.id).sort(), [1, 2, 3, 4, 5, 6, 7, 8]);
     assert.ok(replies.every((r) => r.result !== undefined));
     const submitted = replies.find((r) => r.id === 2)!.result as { isError?: boolean };
     assert.notEqual(submitted.isError, true);
-    assert.equal((await inDb(db, (q) => q.stats())).pending, 1);
+    assert.equal((await inDb(db, (q) => q.stats())).pending, 6);
   });
+});
+
+Deno.test("gigq mcp: --help says how a client starts it; --json is a usage error", async () => {
+  const help = await cli(["mcp", "--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /gigq mcp: serve the queue's tools to an AI assistant/);
+  assert.match(help.stdout, /deno run -A jsr:@gigq\/gigq\/cli --db \/path\/to\/jobs\.db mcp/);
+  const top = await cli(["--help"]);
+  assert.match(top.stdout, /\n {2}mcp +serve the queue's tools/);
+  const json = await cli(["mcp", "--json"]);
+  assert.equal(json.code, 2);
+  assert.match(
+    json.stderr,
+    /gigq mcp: --json does not apply: the output of gigq mcp is the MCP protocol/,
+  );
 });

@@ -11,7 +11,9 @@ import type { Command, Context } from "./_command.ts";
 const MCP_MODULE = new URL("../../mcp.ts", import.meta.url).href;
 
 async function run(ctx: Context): Promise<number> {
-  if (ctx.json) throw new UsageError("gigq mcp takes no --json: its output is the MCP protocol");
+  if (ctx.json) {
+    throw new UsageError("--json does not apply: the output of gigq mcp is the MCP protocol");
+  }
   let mod: typeof import("../../mcp.ts");
   try {
     mod = await import(MCP_MODULE);

@@ -16,6 +16,7 @@ import {
   CallToolRequestSchema,
   type CallToolResult,
   ErrorCode,
+  type JSONRPCMessage,
   ListToolsRequestSchema,
   McpError,
 } from "npm:@modelcontextprotocol/sdk@1/types.js";
@@ -59,9 +60,6 @@ export interface McpServerOptions {
    */
   log?: (line: string) => void;
 }
-
-/** Each server's tool calls in progress (so that a closing server answers them first). */
-const inFlight = new WeakMap<Server, Set<Promise<CallToolResult>>>();
 
 /** The names of the server's tools, in the order it lists them. */
 export const MCP_TOOL_NAMES: readonly string[] = TOOLS.map((t) => t.name);
@@ -148,8 +146,6 @@ export function createMcpServer(options: McpServerOptions): Server {
       },
     })),
   }));
-  const calls = new Set<Promise<CallToolResult>>();
-  inFlight.set(server, calls);
   server.setRequestHandler(CallToolRequestSchema, (request: CallToolRequest) => {
     const tool = TOOLS.find((t) => t.name === request.params.name);
     if (tool === undefined) {
@@ -160,9 +156,7 @@ export function createMcpServer(options: McpServerOptions): Server {
         }`,
       );
     }
-    const call = callTool(tool, request.params.arguments, ctx);
-    calls.add(call);
-    return call.finally(() => calls.delete(call));
+    return callTool(tool, request.params.arguments, ctx);
   });
   return server;
 }
@@ -186,17 +180,42 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
   const saved = { log: console.log, info: console.info, debug: console.debug };
   console.log = console.info = console.debug = (...args: unknown[]) => console.error(...args);
   try {
+    const transport = new StdioServerTransport();
     const closed = new Promise<void>((done) => {
       server.onclose = done;
     });
-    // The client is done sending: answer the calls in progress, then close.
+    await server.connect(transport);
+    // Requests received and not yet answered: when the client is done
+    // sending, the server answers them before it closes (the process may
+    // exit as soon as this function returns).
+    let unanswered = 0;
+    let ended = false;
+    const closeIfDone = () => {
+      if (ended && unanswered === 0) void server.close();
+    };
+    const receive = transport.onmessage!;
+    transport.onmessage = (message: JSONRPCMessage) => {
+      if ("method" in message && "id" in message) unanswered++;
+      receive(message);
+    };
+    const send = transport.send.bind(transport);
+    transport.send = async (message: JSONRPCMessage) => {
+      try {
+        await send(message);
+      } finally {
+        if (!("method" in message) && "id" in message) {
+          unanswered--;
+          closeIfDone();
+        }
+      }
+    };
     const end = () => {
-      void Promise.allSettled([...inFlight.get(server)!]).then(() => server.close());
+      ended = true;
+      closeIfDone();
     };
     process.stdin.once("end", end);
     process.stdin.once("close", end);
     try {
-      await server.connect(new StdioServerTransport());
       await closed;
     } finally {
       process.stdin.off("end", end);

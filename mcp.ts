@@ -19,6 +19,6 @@
  *
  * @module
  */
-export { createMcpServer, MCP_TOOL_NAMES, serveMcp } from "./src/mcp/server.ts";
+export { MCP_TOOL_NAMES, serveMcp } from "./src/mcp/server.ts";
 export type { McpServerOptions } from "./src/mcp/server.ts";
 export type { DriverName } from "./mod.ts";

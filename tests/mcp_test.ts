@@ -133,6 +133,7 @@ Deno.test("gigq mcp: initialize, then twelve tools, each with a described JSON S
           assert.ok(description.length > 5, `${tool.name}.${field} has a description`);
         }
         assert.equal(tool.annotations?.readOnlyHint, /get|list|stats|why/.test(tool.name));
+        assert.equal(tool.annotations?.destructiveHint, tool.name === "gigq_cancel_job");
       }
     });
     // Listing changed nothing: no database was created.

@@ -47,6 +47,10 @@ export interface Tool {
   inputSchema: ObjectSchema;
   /** True if it changes nothing. */
   readOnly: boolean;
+  /** True if it may end work in progress (cancel). */
+  destructive?: boolean;
+  /** True if calling it twice does what calling it once does (pause, resume). */
+  idempotent?: boolean;
   /** Runs it on checked arguments; resolves to what it reports. */
   run(args: Record<string, unknown>, ctx: ToolContext): Promise<Record<string, unknown>>;
 }
@@ -396,6 +400,7 @@ const cancel: Tool = {
     "running job's worker aborts its handler. A job that has ended cannot be cancelled.",
   inputSchema: objectSchema("The job to cancel.", { id: ID }, ["id"]),
   readOnly: false,
+  destructive: true,
   async run(args, ctx) {
     const id = args.id as string;
     await withQueue(ctx, "write", (queue) => cancelJob(queue, id));
@@ -575,6 +580,7 @@ const pause: Tool = {
     queue: { ...QUEUE_NAME, description: "The named queue to pause." },
   }, ["queue"]),
   readOnly: false,
+  idempotent: true,
   async run(args, ctx) {
     const name = parseQueueName("queue", args.queue as string);
     await withQueue(ctx, "write", (queue) => queue.pause(name));
@@ -591,6 +597,7 @@ const resume: Tool = {
     queue: { ...QUEUE_NAME, description: "The named queue to resume." },
   }, ["queue"]),
   readOnly: false,
+  idempotent: true,
   async run(args, ctx) {
     const name = parseQueueName("queue", args.queue as string);
     await withQueue(ctx, "write", (queue) => queue.resume(name));

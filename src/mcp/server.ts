@@ -29,7 +29,7 @@ import { type Tool, type ToolContext, TOOLS } from "./_tools.ts";
 /** The version the server reports to clients (the package's). */
 const VERSION = "0.1.0";
 
-/** Options for {@linkcode createMcpServer} and {@linkcode serveMcp}. */
+/** Options for {@linkcode serveMcp}. */
 export interface McpServerOptions {
   /**
    * The queue's database: an SQLite file (a path relative to `cwd`,
@@ -106,20 +106,10 @@ async function callTool(
 
 /**
  * Makes an MCP server with GigQ's tools on the queue in `options.db`, not
- * yet connected: connect it to a transport of the SDK's (or use
- * {@linkcode serveMcp} for stdio). Each tool call opens the queue, does its
+ * yet connected to a transport. Each tool call opens the queue, does its
  * work and closes it; a failure (bad input, an unknown job, no queue) is a
  * tool result with `isError` and a message that says what was wrong, and
  * the server goes on answering. No tool starts a worker.
- *
- * @example Serve on a transport of your choice
- * ```ts ignore
- * import { createMcpServer } from "@gigq/gigq/mcp";
- * import { StdioServerTransport } from "npm:@modelcontextprotocol/sdk@1/server/stdio.js";
- *
- * const server = createMcpServer({ db: "jobs.db" });
- * await server.connect(new StdioServerTransport());
- * ```
  *
  * @param options the database, and where paths are resolved
  */
@@ -141,7 +131,8 @@ export function createMcpServer(options: McpServerOptions): Server {
       annotations: {
         title: t.title,
         readOnlyHint: t.readOnly,
-        destructiveHint: false,
+        destructiveHint: t.destructive ?? false,
+        idempotentHint: t.idempotent ?? t.readOnly,
         openWorldHint: false,
       },
     })),

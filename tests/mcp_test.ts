@@ -15,6 +15,9 @@ import { tempDb } from "./_helpers.ts";
 import { cli, REPO, taskFlags, TASKS } from "./cli/_cli.ts";
 import { boom, echo } from "./cli/_tasks.ts";
 
+/** The flags of the repository's worker task, which the worker hint shows. */
+const WORKER_FLAGS = taskFlags("node").join(" ");
+
 const TOOL_NAMES = [
   "gigq_submit_job",
   "gigq_get_job_status",
@@ -157,7 +160,10 @@ Deno.test("gigq_submit_job: a job for module#export with params and options, in 
       assert.equal(r.status, "pending");
       assert.equal(r.reason, "no-worker");
       assert.match(r.note as string, /never starts a worker/);
-      assert.equal(r.workerCommand, `gigq --db ${db} worker --tasks ${TASKS}`);
+      assert.equal(
+        r.workerCommand,
+        `deno run ${WORKER_FLAGS} ${REPO}/src/cli/main.ts --db ${db} worker --tasks ${TASKS}`,
+      );
       const job = await inDb(db, (q) => q.getStatus(r.id as string));
       assert.ok(job);
       assert.equal(job.task, "echo");
@@ -577,7 +583,10 @@ export const shout = task("shout", () => "HI");
       const r = await call("gigq_submit_job", { task: "./noisy.ts#shout" });
       assert.equal((await inDb(db, (q) => q.getStatus(r.id as string)))?.task, "shout");
       assert.match(stderr(), /hello from noisy\.ts/);
-      assert.equal(r.workerCommand, `gigq --db ${db} worker --tasks ${dir}/noisy.ts`);
+      assert.equal(
+        r.workerCommand,
+        `deno run ${WORKER_FLAGS} ${REPO}/src/cli/main.ts --db ${db} worker --tasks ${dir}/noisy.ts`,
+      );
     }, dir);
   });
 });

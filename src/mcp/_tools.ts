@@ -176,10 +176,32 @@ function tasksArg(target: string, cwd: string): string {
   return url.startsWith("file:") ? fileURLToPath(url) : url;
 }
 
+/**
+ * How to run this GigQ's command line: `jsr:@gigq/gigq@VERSION/cli` when it
+ * came from JSR, the path of `src/cli/main.ts` in a checkout.
+ */
+function cliSpecifier(): string {
+  const url = new URL("../cli/main.ts", import.meta.url).href;
+  const jsr = url.match(/^https:\/\/jsr\.io\/(@[^/]+\/[^/]+)\/([^/]+)\/src\/cli\/main\.ts$/);
+  if (jsr !== null) return `jsr:${jsr[1]}@${jsr[2]}/cli`;
+  return url.startsWith("file:") ? fileURLToPath(url) : url;
+}
+
+/** The permissions of the `worker` task (add what the tasks themselves need). */
+const WORKER_FLAGS = "--allow-read --allow-write --allow-env --allow-net --allow-sys=hostname";
+
 /** The command that runs a worker for `modules` on the context's database. */
 function workerCommand(ctx: ToolContext, modules: readonly string[]): string {
   const tasks = [...new Set(modules)].flatMap((m) => ["--tasks", shellWord(m)]);
-  return ["gigq", "--db", shellWord(dbLabel(ctx.db)), "worker", ...tasks].join(" ");
+  return [
+    "deno run",
+    WORKER_FLAGS,
+    shellWord(cliSpecifier()),
+    "--db",
+    shellWord(dbLabel(ctx.db)),
+    "worker",
+    ...tasks,
+  ].join(" ");
 }
 
 /**
@@ -196,12 +218,12 @@ function workerNote(answer: WhyAnswer, command: string): Record<string, unknown>
   if (answer.reason === "no-worker") {
     report.note = `No worker that can run it has been seen on this database lately, so it ` +
       `waits until one runs. This server never starts a worker: ask the user to run one, for ` +
-      `example: ${command}`;
+      `example (with the permissions the tasks need added): ${command}`;
   }
   return report;
 }
 
-/** A job's options from checked tool arguments (with `module` and dependencies added). */
+/** The job options among checked tool arguments (the task, params and dependencies left out). */
 function jobInit(args: Record<string, unknown>): Record<string, unknown> {
   if (args.delay !== undefined && args.runAt !== undefined) {
     throw new UsageError(`give delay or runAt, not both`);
@@ -384,9 +406,9 @@ const queueStats: Tool = {
     if (name !== undefined) report.queue = name;
     if (stats.pending > 0 && stats.running === 0) {
       report.note = `${stats.pending} pending and none running. Pending jobs run only while a ` +
-        `worker runs on this database (gigq --db ${
-          shellWord(dbLabel(ctx.db))
-        } worker --tasks MODULE), and this server starts none; some may also wait for a ` +
+        `worker runs on this database (${
+          workerCommand(ctx, ["MODULE"])
+        }), and this server starts none; some may also wait for a ` +
         `start time, a parent job or a paused queue: gigq_why on a job says which.`;
     }
     return report;

@@ -80,8 +80,8 @@ function instructions(db: string): string {
   return `GigQ is a job queue in a database; this server works on the one at ${dbLabel(db)}. ` +
     `Submit jobs (a task named by <module>#<export>), look at them (status, result, why one ` +
     `is not running, counts), cancel, requeue, and pause or resume named queues. Submitting ` +
-    `does not run a job: a worker must run on the same database (gigq --db ... worker ` +
-    `--tasks MODULE), and this server never starts one.`;
+    `does not run a job: a worker must run on the same database (gigq worker --tasks ` +
+    `MODULE), and this server never starts one.`;
 }
 
 /** Runs `tool`: its report as JSON text and structured content, or a tool error. */

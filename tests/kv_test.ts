@@ -4,7 +4,7 @@
  * handler compared against Deno.openKv where the runtime has it.
  */
 import assert from "node:assert/strict";
-import { JobQueue } from "../mod.ts";
+import { JobQueue, NoRetryError } from "../mod.ts";
 import { type KvQueue, openKvQueue } from "../kv.ts";
 import { VirtualClock } from "../testing.ts";
 import { backendTest } from "./_backends.ts";
@@ -166,6 +166,56 @@ backendTest(
       assert.equal((await kv.get(["lost"])).value, null, "the fenced failure wrote nothing");
     } finally {
       jobs.close();
+      kv.close();
+      await listening;
+    }
+  },
+);
+
+backendTest(
+  "one error object thrown by two deliveries at once: each message's keys get its own value",
+  async (ctx) => {
+    const clock = new VirtualClock(START);
+    const kv = await openKvQueue(ctx.target, { ...ctx.options, clock, concurrency: 2 });
+    const shared = new Error("down");
+    const waiting: (() => void)[] = [];
+    const listening = kv.listenQueue(async () => {
+      await new Promise<void>((r) => waiting.push(r));
+      throw shared;
+    });
+    try {
+      for (const n of [1, 2]) {
+        await kv.enqueue({ n }, { backoffSchedule: [], keysIfUndelivered: [["lost", n]] });
+      }
+      await clock.advance(0);
+      assert.equal(waiting.length, 2, "both deliveries run at once");
+      for (const wake of waiting.splice(0)) wake();
+      await clock.advance(0);
+      assert.deepEqual((await kv.get(["lost", 1])).value, { n: 1 });
+      assert.deepEqual((await kv.get(["lost", 2])).value, { n: 2 });
+    } finally {
+      kv.close();
+      await listening;
+    }
+  },
+);
+
+backendTest(
+  "a NoRetryError from the handler ends the message at once, keys written",
+  async (ctx) => {
+    const clock = new VirtualClock(START);
+    const kv = await openOn(ctx, clock);
+    let deliveries = 0;
+    const listening = kv.listenQueue(() => {
+      deliveries++;
+      throw new NoRetryError("bad message");
+    });
+    try {
+      await kv.enqueue("x", { backoffSchedule: [1000, 1000], keysIfUndelivered: [["bad"]] });
+      await clock.advance(10);
+      assert.equal(deliveries, 1);
+      assert.equal((await kv.get(["bad"])).value, "x");
+    } finally {
       kv.close();
       await listening;
     }

@@ -74,8 +74,10 @@ Deno.test("a welcome email is retried an hour after the mail service fails, and 
     queue.close();
     await Deno.remove(dir, { recursive: true });
   }
-  // Two hours of retries took well under a second of real time.
-  assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
+  // Two hours of retries take a fraction of a second of real time (about 0.3 s here); the bound
+  // is loose because the machines running the suite are shared and noisy, and still fails for
+  // any real wait of the backoff or the timeout.
+  assert.ok(performance.now() - started < 10_000, `took ${performance.now() - started} ms`);
 });
 
 Deno.test("drain runs what is ready and says how each attempt left its job", async () => {

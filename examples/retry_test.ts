@@ -2,8 +2,8 @@
  * An example test of an application's retry logic with GigQ's testing kit:
  * a task that sends a welcome email through a flaky mail service retries an
  * hour later and times out after 30 seconds. A {@linkcode VirtualClock}
- * moves across the hour and the timeout at once; the whole test takes
- * milliseconds. Run it with `deno test -A examples/retry_test.ts` (the test
+ * moves across the hour and the timeout at once: the whole test takes
+ * milliseconds, not two hours. Run it with `deno test -A examples/retry_test.ts` (the test
  * suite runs it too).
  *
  * @module
@@ -32,14 +32,14 @@ function welcomeTask(service: Behaviour[], sent: string[]) {
 }
 
 Deno.test("a welcome email is retried an hour after the mail service fails, and after a hung call times out", async () => {
-  const started = performance.now();
   const clock = new VirtualClock("2026-03-01T09:00:00Z");
   const sent: string[] = [];
   const welcome = welcomeTask(["down", "hang", "ok"], sent);
   const dir = await Deno.makeTempDir();
   const path = `${dir}/jobs.db`;
   const queue = new JobQueue(path, { clock });
-  const worker = new Worker(path, { tasks: [welcome], clock, watch: false });
+  // Nothing to watch in a test, and a long poll: the worker polls on the virtual clock too.
+  const worker = new Worker(path, { tasks: [welcome], clock, watch: false, pollInterval: 600 });
   const running = worker.start();
   try {
     const id = await welcome.submit(queue, { to: "ada@example.com" });
@@ -74,8 +74,6 @@ Deno.test("a welcome email is retried an hour after the mail service fails, and 
     queue.close();
     await Deno.remove(dir, { recursive: true });
   }
-  // Two hours of retries took well under a second of real time.
-  assert.ok(performance.now() - started < 1000, `took ${performance.now() - started} ms`);
 });
 
 Deno.test("drain runs what is ready and says how each attempt left its job", async () => {

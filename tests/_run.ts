@@ -140,10 +140,7 @@ const child = new Deno.Command(Deno.execPath(), {
     "test",
     "--allow-all",
     "--parallel",
-    // The examples' tests too (examples/retry_test.ts shows the testing kit).
-    ...(Deno.args.length > 0
-      ? Deno.args
-      : [here, new URL("../examples/", import.meta.url).pathname]),
+    ...(Deno.args.length > 0 ? Deno.args : [here]),
   ],
   env,
   stdin: "inherit",

@@ -136,9 +136,13 @@ backendTest(
     const queue = new JobQueue(target, options);
     const id = await noop.submit(queue, { n: 1 });
     const cases: [() => Promise<number>, ErrorConstructor, RegExp][] = [
-      [() => queue.cancelMany({}), TypeError, /at least one filter \(status, queue or name\)/],
+      [
+        () => queue.cancelMany({}),
+        TypeError,
+        /at least one filter \(status, queue, name or task\)/,
+      ],
       // deno-lint-ignore no-explicit-any
-      [() => (queue.cancelMany as any)(), TypeError, /status, queue or name/],
+      [() => (queue.cancelMany as any)(), TypeError, /status, queue, name or task/],
       [() => queue.requeueMany({}), TypeError, /at least one filter/],
       [
         // deno-lint-ignore no-explicit-any
@@ -156,7 +160,9 @@ backendTest(
       // deno-lint-ignore no-explicit-any
       [() => queue.cancelMany({ name: 7 as any }), TypeError, /name must be a job name/],
       // deno-lint-ignore no-explicit-any
-      [() => queue.cancelMany({ task: "noop" } as any), TypeError, /unknown option "task"/],
+      [() => queue.cancelMany({ task: 7 } as any), TypeError, /task must be a task name/],
+      // deno-lint-ignore no-explicit-any
+      [() => queue.cancelMany({ colour: "red" } as any), TypeError, /unknown option "colour"/],
     ];
     for (const [call, type, message] of cases) {
       await assert.rejects(call, (e: Error) => {
@@ -201,3 +207,16 @@ backendTest(
     queue.close();
   },
 );
+
+backendTest("cancelMany and requeueMany filter by task name", async ({ target, options }) => {
+  const queue = new JobQueue(target, options);
+  const a = await noop.submit(queue, { n: 1 });
+  const b = await queue.submit(new Job({ task: "other", name: "noop", params: {} }));
+  assert.equal(await queue.cancelMany({ task: "other" }), 1);
+  assert.equal((await queue.getStatus(a))?.status, "pending");
+  assert.equal((await queue.getStatus(b))?.status, "cancelled");
+  assert.equal(await queue.requeueMany({ status: "cancelled", task: "noop" }), 0);
+  assert.equal(await queue.requeueMany({ status: "cancelled", task: "other" }), 1);
+  assert.equal((await queue.getStatus(b))?.status, "pending");
+  queue.close();
+});

@@ -3,6 +3,8 @@ import { JobQueue, Worker } from "../mod.ts";
 import { tasks } from "../examples/tasks.ts";
 import { untilNextRun } from "../examples/scheduled.ts";
 import { tempDb, until } from "./_helpers.ts";
+// The testing kit's example test (its Deno.test cases run with this file's).
+import "../examples/retry_test.ts";
 
 const TOKEN = "edge-example-token";
 const quiet = () => {};

@@ -4,6 +4,7 @@
  * handler compared against Deno.openKv where the runtime has it.
  */
 import assert from "node:assert/strict";
+import { JobQueue, NoRetryError } from "../mod.ts";
 import { type KvQueue, openKvQueue } from "../kv.ts";
 import { VirtualClock } from "../testing.ts";
 import { backendTest } from "./_backends.ts";
@@ -114,6 +115,113 @@ backendTest(
   },
 );
 
+backendTest(
+  "a delivery still running at the facade's timeout fails and is retried by the schedule",
+  async (ctx) => {
+    const clock = new VirtualClock(START);
+    const t0 = clock.now();
+    const kv = await openKvQueue(ctx.target, { ...ctx.options, clock, timeout: 10 });
+    const at: number[] = [];
+    const listening = kv.listenQueue(async () => {
+      at.push((clock.now() - t0) / 1000);
+      if (at.length === 1) await new Promise(() => {}); // hangs
+    });
+    try {
+      await kv.enqueue("x", { backoffSchedule: [5000], keysIfUndelivered: [["lost"]] });
+      await clock.advance(9);
+      assert.deepEqual(at, [0]);
+      await clock.advance(1 + 5);
+      assert.deepEqual(at, [0, 15], "failed at 10 s, retried 5 s later");
+      assert.equal(await kv.size(), 0);
+      assert.equal((await kv.get(["lost"])).value, null);
+    } finally {
+      kv.close();
+      await listening;
+    }
+  },
+);
+
+backendTest(
+  "a last delivery whose message was cancelled meanwhile writes no keysIfUndelivered",
+  async (ctx) => {
+    const clock = new VirtualClock(START);
+    const kv = await openOn(ctx, clock);
+    const jobs = new JobQueue(ctx.target, { ...ctx.options, clock });
+    let release: () => void = () => {};
+    const listening = kv.listenQueue(async () => {
+      await new Promise<void>((r) => release = r);
+      throw new Error("fails after the cancel");
+    });
+    try {
+      const { versionstamp: id } = await kv.enqueue("x", {
+        backoffSchedule: [],
+        keysIfUndelivered: [["lost"]],
+      });
+      await clock.advance(0);
+      assert.equal((await jobs.getStatus(id))?.status, "running");
+      assert.equal(await jobs.cancel(id), true);
+      release();
+      await clock.advance(0);
+      assert.equal((await jobs.getStatus(id))?.status, "cancelled");
+      assert.equal((await kv.get(["lost"])).value, null, "the fenced failure wrote nothing");
+    } finally {
+      jobs.close();
+      kv.close();
+      await listening;
+    }
+  },
+);
+
+backendTest(
+  "one error object thrown by two deliveries at once: each message's keys get its own value",
+  async (ctx) => {
+    const clock = new VirtualClock(START);
+    const kv = await openKvQueue(ctx.target, { ...ctx.options, clock, concurrency: 2 });
+    const shared = new Error("down");
+    const waiting: (() => void)[] = [];
+    const listening = kv.listenQueue(async () => {
+      await new Promise<void>((r) => waiting.push(r));
+      throw shared;
+    });
+    try {
+      for (const n of [1, 2]) {
+        await kv.enqueue({ n }, { backoffSchedule: [], keysIfUndelivered: [["lost", n]] });
+      }
+      await clock.advance(0);
+      assert.equal(waiting.length, 2, "both deliveries run at once");
+      for (const wake of waiting.splice(0)) wake();
+      await clock.advance(0);
+      assert.deepEqual((await kv.get(["lost", 1])).value, { n: 1 });
+      assert.deepEqual((await kv.get(["lost", 2])).value, { n: 2 });
+    } finally {
+      kv.close();
+      await listening;
+    }
+  },
+);
+
+backendTest(
+  "a NoRetryError from the handler ends the message at once, keys written",
+  async (ctx) => {
+    const clock = new VirtualClock(START);
+    const kv = await openOn(ctx, clock);
+    let deliveries = 0;
+    const listening = kv.listenQueue(() => {
+      deliveries++;
+      throw new NoRetryError("bad message");
+    });
+    try {
+      await kv.enqueue("x", { backoffSchedule: [1000, 1000], keysIfUndelivered: [["bad"]] });
+      await clock.advance(10);
+      assert.equal(deliveries, 1);
+      assert.equal((await kv.get(["bad"])).value, "x");
+    } finally {
+      kv.close();
+      await listening;
+    }
+  },
+);
+
 backendTest("two queue names on one database are two queues; size and peek", async (ctx) => {
   const clock = new VirtualClock(START);
   const mail = await openOn(ctx, clock, "mail");
@@ -208,9 +316,9 @@ interface QueueApi {
 }
 
 /** Runs the scenario on `kv` (real time, 10 ms backoffs) until every message is settled. */
-async function scenario(kv: QueueApi): Promise<Seen> {
+async function scenario(kv: QueueApi, listening: Promise<void>[]): Promise<Seen> {
   const log: string[] = [];
-  void kv.listenQueue(sharedHandler(log));
+  listening.push(kv.listenQueue(sharedHandler(log)));
   const options = { backoffSchedule: [10, 10], keysIfUndelivered: [["undelivered", "lost"]] };
   await kv.enqueue({ name: "ok" }, options);
   await kv.enqueue({ name: "flaky" }, options);
@@ -228,10 +336,12 @@ backendTest(
   "the shared handler's deliveries on the facade: success, retry, keysIfUndelivered",
   async (ctx) => {
     const kv = await openKvQueue(ctx.target, ctx.options);
+    const listening: Promise<void>[] = [];
     try {
-      assert.deepEqual(await scenario(kv as unknown as QueueApi), expected);
+      assert.deepEqual(await scenario(kv as unknown as QueueApi, listening), expected);
     } finally {
       kv.close();
+      await Promise.all(listening);
     }
   },
 );
@@ -250,10 +360,12 @@ Deno.test({
   ignore: openKv === undefined,
   fn: async () => {
     const kv = await openKv!(":memory:");
+    const listening: Promise<void>[] = [];
     try {
-      assert.deepEqual(await scenario(kv), expected);
+      assert.deepEqual(await scenario(kv, listening), expected);
     } finally {
       kv.close();
+      await Promise.all(listening);
     }
   },
 });

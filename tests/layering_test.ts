@@ -10,7 +10,7 @@ import { fileURLToPath as fromFileUrl } from "node:url";
 
 const ROOT = fromFileUrl(new URL("..", import.meta.url));
 /** The entry points: the package, the CLI, and what Web Workers load by URL. */
-const ENTRIES = ["mod.ts", "src/cli/main.ts", "src/_pool_worker.ts"];
+const ENTRIES = ["mod.ts", "src/cli/main.ts", "src/_pool_worker.ts", "mcp.ts"];
 /** The core files allowed to import the SQLite wing. */
 const SQLITE_DOORS = new Set(["mod.ts", "src/_open_backend.ts"]);
 
@@ -261,6 +261,112 @@ queue.close();
     assert.match(
       scheduling.stdout,
       /Cannot read cron expressions: the npm package croner@10 did not load/,
+    );
+  } finally {
+    await Deno.remove(cache, { recursive: true }).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/** The code and the type imports of each module `entry` reaches, by `deno info --json`. */
+async function importsFrom(
+  entry: string,
+): Promise<{ code: Map<string, string[]>; types: Map<string, string[]> }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", entry],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  type Dep = { code?: { specifier?: string }; type?: { specifier?: string } };
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string; dependencies?: Dep[] }[];
+  };
+  const name = (s: string) => s.startsWith("file:") ? relative(ROOT, fromFileUrl(s)) : s;
+  const code = new Map<string, string[]>();
+  const types = new Map<string, string[]>();
+  for (const m of info.modules) {
+    const deps = m.dependencies ?? [];
+    code.set(
+      name(m.specifier),
+      deps.flatMap((d) => d.code?.specifier ? [name(d.code.specifier)] : []),
+    );
+    types.set(
+      name(m.specifier),
+      deps.flatMap((d) => d.type?.specifier ? [name(d.type.specifier)] : []),
+    );
+  }
+  return { code, types };
+}
+
+/** What the code of `entry` may run: the modules its code imports reach. */
+function reachedFrom(entry: string, code: Map<string, string[]>): Set<string> {
+  const reached = new Set<string>([entry]);
+  for (const m of reached) for (const d of code.get(m) ?? []) reached.add(d);
+  return reached;
+}
+
+const isMcp = (m: string) =>
+  m === "mcp.ts" || m.startsWith("src/mcp/") || /modelcontextprotocol/.test(m);
+
+Deno.test("layering: the MCP server and its SDK load only with gigq mcp, and only it imports the SDK", async () => {
+  // The package and every other CLI command must download nothing for MCP:
+  // the mcp command imports the server by a computed name, and names it
+  // only in a type.
+  const lib = await importsFrom("mod.ts");
+  assert.deepEqual([...reachedFrom("mod.ts", lib.code)].filter(isMcp), []);
+  const cli = await importsFrom("src/cli/main.ts");
+  const reached = reachedFrom("src/cli/main.ts", cli.code);
+  assert.deepEqual([...reached].filter(isMcp), []);
+  assert.ok(reached.has("src/cli/mcp.ts"), "the walk reaches the mcp command");
+  assert.ok(
+    cli.types.get("src/cli/mcp.ts")?.includes("mcp.ts"),
+    "the command names the export's type (so deno check reaches it)",
+  );
+  assert.match(await Deno.readTextFile(`${ROOT}/src/cli/mcp.ts`), /await import\(MCP_MODULE\)/);
+  // Only the server module imports the SDK.
+  const mcp = await importsFrom("mcp.ts");
+  const importers = [...mcp.code].filter(([, deps]) =>
+    deps.some((d) => /modelcontextprotocol/.test(d))
+  ).map(([m]) => m);
+  assert.deepEqual(importers, ["src/mcp/server.ts"]);
+});
+
+Deno.test("layering: gigq stats runs without the MCP SDK in its cache; gigq mcp says it did not load", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "gigq-deno-dir-" });
+  const dir = await Deno.makeTempDir({ prefix: "gigq-layering-" });
+  try {
+    const script = `${dir}/cli.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { main } from ${JSON.stringify(`${ROOT}/src/cli/main.ts`)};
+Deno.exit(await main(Deno.args));
+`,
+    );
+    const run = async (...args: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--cached-only", "--allow-all", script, "--db", `${dir}/jobs.db`, ...args],
+        cwd: dir,
+        env: { DENO_DIR: cache, NO_COLOR: "1" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    };
+    const submit = await run("submit", `${ROOT}/tests/cli/_tasks.ts#echo`);
+    assert.equal(submit.code, 0, submit.stderr);
+    const stats = await run("stats", "--json");
+    assert.equal(stats.code, 0, stats.stderr);
+    assert.equal(JSON.parse(stats.stdout).pending, 1);
+    // The check can fail: the server needs the SDK, which that cache does not hold.
+    const mcp = await run("mcp");
+    assert.equal(mcp.code, 1);
+    assert.match(
+      mcp.stderr,
+      /gigq mcp: the MCP server did not load \(it needs the npm package @modelcontextprotocol\/sdk@1\)/,
     );
   } finally {
     await Deno.remove(cache, { recursive: true }).catch(() => {});

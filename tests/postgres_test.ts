@@ -116,7 +116,7 @@ postgresTest(
     await assert.rejects(() => again.stats(), (e: Error) => {
       assert.ok(e instanceof SchemaError, `${e.name}: ${e.message}`);
       assert.equal(e.path, again.path);
-      assert.match(e.message, /newer GigQ \(schema version 99; .* up to 7\); upgrade GigQ/);
+      assert.match(e.message, /newer GigQ \(schema version 99; .* up to 8\); upgrade GigQ/);
       return true;
     });
     again.close();

@@ -114,6 +114,8 @@ async function userProject(dir: string): Promise<void> {
       "@gigq/gigq": new URL("mod.ts", REPO).href,
       "@gigq/gigq/cli": new URL("src/cli/main.ts", REPO).href,
       "@gigq/gigq/postgres": new URL("postgres.ts", REPO).href,
+      "@gigq/gigq/testing": new URL("testing.ts", REPO).href,
+      "@gigq/gigq/kv": new URL("kv.ts", REPO).href,
     },
     compilerOptions: CONFIG.compilerOptions,
   };

@@ -2,10 +2,24 @@
  * The `cancel` command: a pending or running job (and the pending jobs that
  * depend on it), or (the bulk form) every one that matches filters.
  */
-import { type CancelManyFilter, JobNotFoundError } from "../../mod.ts";
+import { type CancelManyFilter, JobNotFoundError, type JobQueue } from "../../mod.ts";
 import { OperationError } from "./_args.ts";
 import { BULK_OPTIONS, bulkFilters } from "./_bulk.ts";
 import { type Command, type Context, out, withQueue } from "./_command.ts";
+
+/**
+ * Cancels job `id` in `queue`; an unknown job, or one that has ended, is an
+ * error that says so (and what can be cancelled).
+ */
+export async function cancelJob(queue: JobQueue, id: string): Promise<void> {
+  if (await queue.cancel(id)) return;
+  const job = await queue.getStatus(id);
+  if (job === undefined) throw new JobNotFoundError(id);
+  throw new OperationError(
+    `cannot cancel job ${id}: it is ${job.status}, and only pending or running jobs can be ` +
+      `cancelled`,
+  );
+}
 
 async function run(ctx: Context): Promise<number> {
   const filters = bulkFilters(ctx, "cancel");
@@ -19,15 +33,7 @@ async function run(ctx: Context): Promise<number> {
     return 0;
   }
   const [id] = ctx.parsed.positionals;
-  await withQueue(ctx, "write", async (queue) => {
-    if (await queue.cancel(id)) return;
-    const job = await queue.getStatus(id);
-    if (job === undefined) throw new JobNotFoundError(id);
-    throw new OperationError(
-      `cannot cancel job ${id}: it is ${job.status}, and only pending or running jobs can be ` +
-        `cancelled`,
-    );
-  });
+  await withQueue(ctx, "write", (queue) => cancelJob(queue, id));
   out(ctx, `Job ${id} cancelled.`, { id, cancelled: true });
   return 0;
 }

@@ -4,11 +4,12 @@
  */
 import { parseNumber, UsageError } from "./_args.ts";
 import { type Command, type Context, flag, open, str } from "./_command.ts";
-import { dashboard } from "../dashboard/mod.ts";
-import { LOOPBACK_HOSTS } from "../dashboard/_security.ts";
+import { dashboard } from "../../dashboard.ts";
 
+/** Whether `host` is a loopback address or name (reachable from this machine only). */
 function isLoopback(host: string): boolean {
-  return LOOPBACK_HOSTS.includes(host.toLowerCase()) || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return ["localhost", "::1", "[::1]"].includes(host.toLowerCase()) ||
+    /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 async function run(ctx: Context): Promise<number> {

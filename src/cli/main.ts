@@ -24,20 +24,12 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  DriverConflictError,
-  type DriverName,
-  JobNotFoundError,
-  NoQueueError,
-  QueueClosedError,
-  ReadOnlyQueueError,
-  SchemaError,
-  SqliteError,
-} from "../../mod.ts";
-import { OperationError, type OptionSpecs, parseOptions, UsageError } from "./_args.ts";
+import type { DriverName } from "../../mod.ts";
+import { type OptionSpecs, parseOptions, UsageError } from "./_args.ts";
 import { type Command, flag, str } from "./_command.ts";
 import { isDatabaseUrl } from "./_database.ts";
 import { type CliIo, resolveIo } from "./_io.ts";
+import { messageOf } from "./_message.ts";
 import { command as backup } from "./backup.ts";
 import { command as cancel } from "./cancel.ts";
 import { command as clear } from "./clear.ts";
@@ -45,6 +37,7 @@ import { command as configure } from "./configure.ts";
 import { command as copy } from "./copy.ts";
 import { command as dashboard } from "./dashboard.ts";
 import { command as list } from "./list.ts";
+import { command as mcp } from "./mcp.ts";
 import { command as migrate } from "./migrate.ts";
 import { command as pause } from "./pause.ts";
 import { command as queues } from "./queues.ts";
@@ -91,6 +84,7 @@ const COMMANDS: Record<string, Command> = {
   worker,
   dashboard,
   why,
+  mcp,
   backup,
   copy,
   migrate,
@@ -171,34 +165,6 @@ function exitCodeOf(error: unknown): number {
     return 2;
   }
   return 1;
-}
-
-function messageOf(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
-    return `permission denied: ${error.message}`;
-  }
-  if (error instanceof SqliteError && (error.readOnly || error.diskFull)) {
-    // The library's text names the file and says what to do: in the CLI's lower case.
-    return error.message[0].toLowerCase() + error.message.slice(1);
-  }
-  const known = [
-    UsageError,
-    OperationError,
-    TypeError,
-    RangeError,
-    JobNotFoundError,
-    SchemaError,
-    SqliteError,
-    DriverConflictError,
-    QueueClosedError,
-    NoQueueError,
-    ReadOnlyQueueError,
-  ];
-  const text = known.some((k) => error instanceof k) || error.name === "Error"
-    ? error.message
-    : `${error.name}: ${error.message}`;
-  return text.split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ");
 }
 
 /**

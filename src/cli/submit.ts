@@ -2,8 +2,34 @@
 import { Job, JobNotFoundError, type JobQueue, type SubmitResult } from "../../mod.ts";
 import { parseNumber, parseParams, parseQueueName, parseUniqueKey, UsageError } from "./_args.ts";
 import { type Command, type Context, list, open, out, str } from "./_command.ts";
-import { NoDatabaseError } from "./_database.ts";
+import { dbLabel, NoDatabaseError, type QueueUse } from "./_database.ts";
 import { importTask } from "./_modules.ts";
+
+/**
+ * Opens the queue at `path` for a submit, with `open`: creating it if
+ * missing, unless the job (named `name`) depends on `dependency`, an
+ * existing job: where there is no queue, no such job exists, and that is
+ * said rather than a database created for a submit bound to fail.
+ */
+export async function openForSubmit(
+  open: (use: QueueUse) => Promise<JobQueue>,
+  path: string,
+  name: string,
+  dependency: string | undefined,
+): Promise<JobQueue> {
+  if (dependency === undefined) return await open("create");
+  try {
+    return await open("write");
+  } catch (error) {
+    if (!(error instanceof NoDatabaseError)) throw error;
+    throw new JobNotFoundError(
+      dependency,
+      `Cannot submit job ${JSON.stringify(name)}: its dependency ${
+        JSON.stringify(dependency)
+      } does not exist (there is no GigQ database at ${dbLabel(path)} yet)`,
+    );
+  }
+}
 
 async function run(ctx: Context): Promise<number> {
   const p = ctx.parsed;
@@ -76,24 +102,12 @@ async function run(ctx: Context): Promise<number> {
     uniqueKey,
     concurrencyKey,
   });
-  let queue: JobQueue;
-  if (dependencies.length > 0) {
-    // Where there is no queue yet, no dependency can exist: say so rather
-    // than create a database for a submit that is bound to fail.
-    try {
-      queue = await open(ctx, "write");
-    } catch (error) {
-      if (!(error instanceof NoDatabaseError)) throw error;
-      throw new JobNotFoundError(
-        dependencies[0],
-        `Cannot submit job ${JSON.stringify(job.name)}: its dependency ${
-          JSON.stringify(dependencies[0])
-        } does not exist (there is no GigQ database at ${ctx.path} yet)`,
-      );
-    }
-  } else {
-    queue = await open(ctx, "create");
-  }
+  const queue = await openForSubmit(
+    (use) => open(ctx, use),
+    ctx.path,
+    job.name,
+    dependencies[0],
+  );
   let result: SubmitResult;
   try {
     result = await queue.trySubmit(job);

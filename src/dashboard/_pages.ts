@@ -509,7 +509,7 @@ export function jobPage(ctx: PageContext, v: JobView): Html {
     ["Run at", when(j.runAt)],
     ["Started", when(j.startedAt)],
     ["Ended", when(j.completedAt)],
-    ["Worker", j.workerId ?? "—"],
+    ["Worker", j.workerId ?? j.executions.at(-1)?.workerId ?? "—"],
     ["Lease until", when(j.leaseUntil)],
     ["Description", j.description === "" ? "—" : j.description],
   ];

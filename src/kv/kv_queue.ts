@@ -10,6 +10,8 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, type JsonValue } from "../_json.ts";
 import { queueInternals } from "../_queue_backend.ts";
 import { integer, knownKeys, MAX_TIMEOUT_SECONDS, queueName, seconds } from "../_validate.ts";
 import { type Clock, systemClock } from "../clock.ts";
+import { errorText } from "../_error_text.ts";
+import { isNoRetry } from "../errors.ts";
 import { describe } from "../job_status.ts";
 import type { ConnectionOptions } from "../_open_backend.ts";
 import { JobQueue } from "../queue.ts";
@@ -167,19 +169,24 @@ function millis(context: string, field: string, value: unknown): number {
   return integer(context, field, value, 0, MAX_DELAY_MS);
 }
 
-/** `thrown`, carrying `extras` (a new Error when it cannot carry them itself). */
-function carrying(thrown: unknown, extras: FailureExtras): unknown {
-  if (typeof thrown === "object" && thrown !== null && Object.isExtensible(thrown)) {
-    Object.defineProperty(thrown, FAILURE_EXTRAS, { value: extras, configurable: true });
-    return thrown;
-  }
+/**
+ * A new error that reads as `thrown` does in the job's record (its name,
+ * message and stack, and its NoRetryError mark) and carries `extras`. Never
+ * `thrown` itself: one error object thrown by two deliveries at once would
+ * carry the extras of the one that threw last.
+ */
+function carrying(thrown: unknown, extras: FailureExtras): Error {
   const error = thrown instanceof Error
-    ? new Error(thrown.message, { cause: thrown })
-    : new Error(typeof thrown === "string" ? thrown : `the handler threw ${describe(thrown)}`);
-  if (thrown instanceof Error && thrown.stack !== undefined) error.stack = thrown.stack;
+    ? Object.assign(new Error(thrown.message, { cause: thrown }), { name: thrown.name })
+    : new Error(errorText(thrown).message, { cause: thrown });
+  if (thrown instanceof Error && typeof thrown.stack === "string") error.stack = thrown.stack;
+  if (isNoRetry(thrown)) Object.defineProperty(error, NO_RETRY_MARK, { value: true });
   Object.defineProperty(error, FAILURE_EXTRAS, { value: extras });
   return error;
 }
+
+/** The mark `isNoRetry` recognises across copies of GigQ. */
+const NO_RETRY_MARK = Symbol.for("gigq.noRetry");
 
 /**
  * A queue with Deno KV's queue API, on a GigQ database (a SQLite file or a

@@ -317,6 +317,10 @@ if (values["what-if"]) {
     // With an index on completed_at, one range count per minute reads only the window's
     // entries and sorts nothing (a GROUP BY on the minute sorts or hashes every job of it).
     const since = Math.floor(NOW / 60_000) * 60_000 - 59 * 60_000;
+    // SQLite would read the failed jobs through gigq_jobs_ended (an OR of two of its
+    // ranges, each row looked up) for every minute: 30 times slower. A unary + keeps the
+    // status test off any index.
+    const plus = backend === "sqlite" ? "+" : "";
     const perMinute = (queue: string | undefined) =>
       `SELECT k.i, (SELECT count(*) FROM gigq_jobs WHERE completed_at >= ${since} + k.i * 60000
           AND completed_at < ${since} + (k.i + 1) * 60000 AND status = 'completed'${
@@ -324,7 +328,7 @@ if (values["what-if"]) {
       }) AS completed,
         (SELECT count(*) FROM gigq_jobs WHERE completed_at >= ${since} + k.i * 60000
           AND completed_at < ${since} + (k.i + 1) * 60000
-          AND (status = 'failed' OR status = 'timeout')${
+          AND (${plus}status = 'failed' OR ${plus}status = 'timeout')${
         queue === undefined ? "" : ` AND queue = '${queue}'`
       }) AS failed
       FROM (${

@@ -3,7 +3,7 @@
  * cursor), countJobs, workers, activity, getStatus, stats and queues, on a
  * table of `--jobs` jobs.
  *
- *   deno run -A bench/dashboard_queries.ts [--backend sqlite|postgres] [--driver node|ffi]
+ *   deno task bench:dashboard [--backend sqlite|postgres] [--driver node|ffi]
  *     [--jobs 1000000] [--runs 7] [--url postgres://…] [--what-if] [--keep] [--json]
  *
  * Opens a JobQueue on a fresh file (or schema) to make the tables, then
@@ -22,7 +22,7 @@ import { getConnection, JobQueue } from "../mod.ts";
 import { backendName, driverName, parseOrExit, positiveInt, usageError } from "./_args.ts";
 import { connect, schemaOf, withSchema } from "./_pg.ts";
 
-const USAGE = "usage: deno run -A bench/dashboard_queries.ts [--backend sqlite|postgres] " +
+const USAGE = "usage: deno task bench:dashboard [--backend sqlite|postgres] " +
   "[--driver node|ffi] [--jobs N] [--runs N] [--url URL] [--what-if] [--keep] [--json]";
 const values = parseOrExit(Deno.args, {
   backend: { type: "string", default: "sqlite" },

@@ -122,8 +122,8 @@ export interface JobFilterOptions {
   /**
    * Only the job with this id, and the jobs whose params JSON (as stored:
    * what `JSON.stringify` made of them, without spaces) contains this text:
-   * case-sensitive, every character literal (`%` and `_` are not
-   * wildcards). For example `"user":42` or `ada@example.com`. Finding text
+   * case-sensitive, every character literal (no wildcards: `%`, `_`, `*`
+   * and `?` are themselves). For example `"user":42` or `ada@example.com`. Finding text
    * in params reads every job the other filters leave (no index holds
    * params).
    *

@@ -48,6 +48,13 @@ Deno.test("the benchmarks refuse bad flags in one line naming the value, exit 2"
       /^--driver applies to --backend sqlite only, got --driver "ffi" with --backend postgres$/,
     ],
     ["retention.ts", ["--url", "postgres://u@h/db"], /^--url applies to --backend postgres only/],
+    ["dashboard_queries.ts", ["--jobs", "0"], /^--jobs must be a positive integer, got "0"$/],
+    ["dashboard_queries.ts", ["--runs", "x"], /^--runs must be a positive integer, got "x"$/],
+    [
+      "dashboard_queries.ts",
+      ["--backend", "postgres", "--driver", "ffi"],
+      /^--driver applies to --backend sqlite only/,
+    ],
   ];
   for (const [script, args, message] of cases) {
     const r = await run(script, args);
@@ -102,6 +109,24 @@ Deno.test("deno task bench --only enqueue shows each enqueue case's ratio to the
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("bench:dashboard times every dashboard query on a small seeded queue", async () => {
+  const r = await run("dashboard_queries.ts", ["--jobs", "3000", "--runs", "1", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.jobs, 3000);
+  for (
+    const name of [
+      "listJobs before (mid table)",
+      "countJobs pending",
+      "workers()",
+      "activity() 60 min",
+    ]
+  ) {
+    assert.ok(out.results[name]?.median >= 0, `${name}: ${r.stdout}`);
+  }
+  assert.match(r.stderr, /^seeded 3000 jobs in /m);
 });
 
 const POSTGRES_URL = Deno.env.get("GIGQ_TEST_POSTGRES_URL");

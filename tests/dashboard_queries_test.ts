@@ -139,7 +139,7 @@ backendTest(
 );
 
 backendTest(
-  "search is literal and case-sensitive: %, _ and \\ are plain characters; an id matches exactly",
+  "search is literal and case-sensitive: %, _, \\, *, ? and [ ] are plain characters; an id matches exactly",
   async ({ target, options }) => {
     const queue = new JobQueue(target, options);
     const pct = await noop.submit(queue, { n: 1, note: "50% off" } as { n: number });
@@ -147,6 +147,8 @@ backendTest(
     const under = await noop.submit(queue, { n: 3, note: "a_b" } as { n: number });
     const axb = await noop.submit(queue, { n: 4, note: "axb" } as { n: number });
     const slash = await noop.submit(queue, { n: 5, note: "c\\d" } as { n: number });
+    const glob = await noop.submit(queue, { n: 9, note: "a*b?c[d]e^f" } as { n: number });
+    const aXbYc = await noop.submit(queue, { n: 10, note: "aXbYcde" } as { n: number });
     const upper = await noop.submit(queue, { n: 6, email: "Ada@Example.com" } as { n: number });
     const lower = await noop.submit(queue, { n: 7, email: "ada@example.com" } as { n: number });
     const ids = async (search: string) => (await queue.listJobs({ search })).map((j) => j.id);
@@ -155,6 +157,11 @@ backendTest(
     assert.deepEqual(await ids("a_b"), [under]);
     assert.deepEqual(await ids("_"), [under]);
     assert.deepEqual(await ids("axb"), [axb]);
+    // Nor are *, ? and [ ] (or ^): only the job that holds them matches.
+    for (const text of ["a*b", "b?c", "c[d]e", "[d]", "[", "]", "*", "?", "e^f", "a*b?c[d]e^f"]) {
+      assert.deepEqual(await ids(text), [glob], text);
+    }
+    assert.deepEqual(await ids("aXbYc"), [aXbYc]);
     // The params as stored: JSON, so a backslash is escaped there.
     assert.deepEqual(await ids("c\\\\d"), [slash]);
     assert.deepEqual(await ids("ada@example.com"), [lower]);

@@ -135,7 +135,10 @@ function filterSql(
   if (f.queue !== undefined) where.push("queue = ?"), params.push(f.queue);
   if (f.task !== undefined) where.push("task = ?"), params.push(f.task);
   if (f.search !== undefined) {
-    // instr, not LIKE: literal (no wildcard to escape) and case-sensitive.
+    // instr, not LIKE: literal (no wildcard to escape) and case-sensitive
+    // (LIKE folds ASCII case). GLOB with its wildcards bracketed was measured
+    // too: faster for rare text, up to 1.5 times slower for text that starts
+    // with a common character (`"user":42`).
     where.push("(id = ? OR instr(params, ?) > 0)");
     params.push(f.search, f.search);
   }

@@ -31,6 +31,8 @@ const values = parseOrExit(Deno.args, {
   runs: { type: "string", default: "7" },
   url: { type: "string" },
   "what-if": { type: "boolean", default: false },
+  http: { type: "boolean", default: false },
+  requests: { type: "string", default: "20" },
   keep: { type: "boolean", default: false },
   json: { type: "boolean", default: false },
 }, USAGE);
@@ -52,6 +54,7 @@ if (backend === "sqlite" && values.url !== undefined) {
 const driver = driverName((values.driver as string | undefined) ?? "node", USAGE);
 const jobs = positiveInt("--jobs", values.jobs as string, USAGE);
 const runs = positiveInt("--runs", values.runs as string, USAGE);
+const requests = positiveInt("--requests", values.requests as string, USAGE);
 const baseUrl = (values.url as string | undefined) ?? "postgres://postgres@127.0.0.1:5432/test";
 
 /** When the first job was submitted; a job every 10 ms after it. */
@@ -276,6 +279,64 @@ for (const [name, fn] of queries) {
   }
 }
 
+/**
+ * With `--http`: the dashboard itself, served on loopback, asked for its
+ * pages and API `--requests` times each (after one cold request, reported on
+ * its own: the overview's first request counts every queue, the next ones
+ * reuse those counts for 5 s).
+ */
+const http: Record<string, { cold: number; median: number; min: number; max: number }> = {};
+if (values.http) {
+  const { dashboard } = await import("../dashboard.ts");
+  const stop = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: stop.signal, onListen: () => {} },
+    dashboard(q),
+  );
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  const get = async (path: string) => {
+    const res = await fetch(`${base}${path}`);
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
+  };
+  const pages = [
+    "/",
+    "/jobs/",
+    "/jobs/?status=failed",
+    "/jobs/?queue=q2",
+    "/jobs/?status=completed&queue=q1&task=t3",
+    `/jobs/?before=${mid}`,
+    `/jobs/?search=${encodeURIComponent('"user":4242,')}`,
+    `/jobs/${mid}`,
+    "/workers/",
+    "/api/jobs?status=failed&limit=50",
+    "/api/queues",
+    "/api/stats",
+  ];
+  for (const path of pages) {
+    let t = performance.now();
+    await get(path);
+    const cold = performance.now() - t;
+    const ms: number[] = [];
+    for (let r = 0; r < requests; r++) {
+      t = performance.now();
+      await get(path);
+      ms.push(performance.now() - t);
+    }
+    ms.sort((x, y) => x - y);
+    http[path] = { cold, median: ms[Math.floor(ms.length / 2)], min: ms[0], max: ms.at(-1)! };
+    if (!values.json) {
+      const r = http[path];
+      console.log(
+        `GET ${path.slice(0, 48).padEnd(48)} median ${r.median.toFixed(1).padStart(7)} ms  ` +
+          `(${r.min.toFixed(1)}–${r.max.toFixed(1)}; first ${r.cold.toFixed(1)} ms)`,
+      );
+    }
+  }
+  stop.abort();
+  await server.finished;
+}
+
 /** What an index GigQ lacks would save activity, and cost completions. */
 const whatIf: Record<string, number> = {};
 if (values["what-if"]) {
@@ -352,8 +413,14 @@ if (values["what-if"]) {
   }
 }
 if (values.json) {
-  console.log(JSON.stringify({ backend: target.label, jobs, runs, results, whatIf }, null, 2));
+  console.log(
+    JSON.stringify({ backend: target.label, jobs, runs, results, whatIf, http }, null, 2),
+  );
 } else {
-  console.log(`(${target.label}, ${jobs} jobs, median of ${runs} runs)`);
+  console.log(
+    `(${target.label}, ${jobs} jobs, median of ${runs} runs${
+      values.http ? `; HTTP: median of ${requests} requests on loopback` : ""
+    })`,
+  );
 }
 await target.close();

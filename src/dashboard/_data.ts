@@ -60,6 +60,7 @@ export class Snapshot<T> {
   readonly #ttlMs: number;
   #value: { at: number; data: T } | undefined;
   #pending: Promise<{ at: number; data: T }> | undefined;
+  #tookMs = 0;
 
   constructor(read: () => Promise<T>, ttlMs: number) {
     this.#read = read;
@@ -69,11 +70,14 @@ export class Snapshot<T> {
   /** The value and when it was read (epoch ms). */
   async get(): Promise<{ at: number; data: T }> {
     const value = this.#value;
-    if (value !== undefined && Date.now() - value.at < this.#ttlMs) return value;
+    // A read that takes long is repeated less often: at most a tenth of the time is spent on it.
+    const ttl = Math.max(this.#ttlMs, 10 * this.#tookMs);
+    if (value !== undefined && Date.now() - value.at < ttl) return value;
     const refresh = this.#pending ??= (async () => {
       try {
         const at = Date.now();
         const data = await this.#read();
+        this.#tookMs = Date.now() - at;
         return this.#value = { at, data };
       } finally {
         this.#pending = undefined;
@@ -117,7 +121,19 @@ export interface Overview {
   countedAt: number;
 }
 
-/** Reads the overview: the counts from `snapshot`, the workers now. */
+/**
+ * A worker not seen for this long (ms) is not counted as live: a running
+ * worker records a sign of life at least every third of its lease (10 s by
+ * default), and a killed one never records that it stopped.
+ */
+export const LIVE_MS = 60_000;
+
+/** Whether a worker that has not stopped showed a sign of life lately. */
+export function isLive(w: WorkerInfo, now: number): boolean {
+  return w.stoppedAt === null && now - Date.parse(w.lastSeenAt) < LIVE_MS;
+}
+
+/** Reads the overview: the counts from `snapshot`, the live workers now. */
 export async function overview(queue: JobQueue, snapshot: Snapshot<Counts>): Promise<Overview> {
   const [{ at, data: { queues, activity } }, workers] = await Promise.all([
     snapshot.get(),
@@ -140,7 +156,8 @@ export async function overview(queue: JobQueue, snapshot: Snapshot<Counts>): Pro
       stats.total += q[s];
     }
   }
-  return { queues, stats, activity, workers, countedAt: at };
+  const now = Date.now();
+  return { queues, stats, activity, workers: workers.filter((w) => isLive(w, now)), countedAt: at };
 }
 
 /** A job related to the one shown: a parent or a child. */

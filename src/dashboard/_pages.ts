@@ -9,7 +9,7 @@ import type { ScheduleInfo } from "../schedule.ts";
 import type { ActivityMinute, WorkerInfo } from "../../mod.ts";
 import { JOB_STATUSES } from "../job_status.ts";
 import { type Html, html, query } from "./_html.ts";
-import type { JobsPage, JobView, Overview, Relative } from "./_data.ts";
+import { isLive, type JobsPage, type JobView, type Overview, type Relative } from "./_data.ts";
 import type { JobsQuery } from "./_params.ts";
 
 /** What every page needs to link and to post. */
@@ -274,12 +274,16 @@ function workersTable(ctx: PageContext, workers: readonly WorkerInfo[]): Html {
   `;
 }
 
-/** The workers page. */
+/** The workers page: the live ones, the silent ones (probably gone), and stopped ones if asked. */
 export function workersPage(
   ctx: PageContext,
   workers: readonly WorkerInfo[],
   stopped: boolean,
 ): Html {
+  const now = Date.now();
+  const live = workers.filter((w) => isLive(w, now));
+  const silent = workers.filter((w) => w.stoppedAt === null && !isLive(w, now));
+  const ended = workers.filter((w) => w.stoppedAt !== null);
   return layout(
     ctx,
     "Workers",
@@ -287,9 +291,25 @@ export function workersPage(
     html`
       <h1>Workers</h1>
       <p>${stopped
-        ? html`Live and recently stopped workers. <a href="${ctx.base}/workers/">Live only</a>`
-        : html`Live workers. <a href="${ctx.base}/workers/?stopped=1">Include stopped ones</a>`}</p>
-      <div id="workers-live" data-live>${workersTable(ctx, workers)}</div>
+        ? html`Live, silent and recently stopped workers. <a href="${ctx.base}/workers/">Hide stopped ones</a>`
+        : html`Live and silent workers. <a href="${ctx.base}/workers/?stopped=1">Include stopped ones</a>`}</p>
+      <div id="workers-live" data-live><h2>Live (${live.length})</h2>${workersTable(
+        ctx,
+        live,
+      )}${silent
+          .length === 0
+        ? ""
+        : html`
+          <h2>Silent for over a minute (${silent.length})</h2><p class="muted"
+            data-testid="silent-note">Not stopped, but no sign of life for over a minute: probably killed. Their running jobs go back to pending when their leases expire.</p>${workersTable(
+              ctx,
+              silent,
+            )}
+        `}${stopped
+        ? html`<h2>Stopped (${ended.length})</h2>${
+          ended.length === 0 ? html`<p class="muted">None.</p>` : workersTable(ctx, ended)
+        }`
+        : ""}</div>
     `,
   );
 }

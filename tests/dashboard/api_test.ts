@@ -1,8 +1,8 @@
 /** The HTTP JSON API: each route, on every backend. */
 import assert from "node:assert/strict";
-import { JobQueue, task, Worker } from "../../mod.ts";
+import { getConnection, JobQueue, task, Worker } from "../../mod.ts";
 import { backendTest } from "../_backends.ts";
-import { FakeClock, until } from "../_helpers.ts";
+import { FakeClock, tempDb, until } from "../_helpers.ts";
 import { Client } from "./_client.ts";
 
 const quiet = () => {};
@@ -267,3 +267,33 @@ backendTest(
     queue.close();
   },
 );
+
+Deno.test("a worker that stopped showing signs of life is not listed as live (it was killed)", async () => {
+  const db = await tempDb();
+  const queue = new JobQueue(db.path);
+  try {
+    await queue.stats();
+    const conn = getConnection(db.path);
+    const now = Date.now();
+    const row = (id: string, seen: number, stopped: number | null) =>
+      conn.prepare(
+        `INSERT INTO gigq_workers (id, host, pid, tasks, concurrency, started_at, seen_at, stopped_at)
+         VALUES (?, 'h', 1, '[]', 1, ?, ?, ?)`,
+      ).run(id, seen, seen, stopped);
+    row("w-live", now - 5_000, null);
+    row("w-killed", now - 120_000, null);
+    row("w-stopped", now - 30_000, now - 30_000);
+    const c = new Client(queue);
+    const overview = (await c.page("/")).text;
+    assert.match(overview, /Live workers \(1\)/);
+    assert.match(overview, /w-live/);
+    assert.doesNotMatch(overview, /w-killed|w-stopped/);
+    const page = (await c.page("/workers/")).text;
+    assert.match(page, /Live \(1\)[^]*w-live[^]*Silent for over a minute \(1\)[^]*w-killed/);
+    assert.doesNotMatch(page, /w-stopped/);
+    assert.match((await c.page("/workers/?stopped=1")).text, /Stopped \(1\)[^]*w-stopped/);
+  } finally {
+    queue.close();
+    await db.cleanup();
+  }
+});

@@ -23,7 +23,7 @@ export interface JobsPage {
 }
 
 /** A filter's count stops here (it stays fast on millions of jobs). */
-export const COUNT_CAP = 10_000;
+export const COUNT_CAP = 1000;
 
 /** A page of jobs matching `f`. */
 export async function jobsPage(queue: JobQueue, f: JobsQuery): Promise<JobsPage> {

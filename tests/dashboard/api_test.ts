@@ -297,3 +297,20 @@ Deno.test("a worker that stopped showing signs of life is not listed as live (it
     await db.cleanup();
   }
 });
+
+backendTest(
+  "a filter's count stops at 1,000 (shown as 1,000+); a first page that is not full is its own count",
+  async ({ target, options }) => {
+    const queue = new JobQueue(target, options);
+    await queue.submitMany(Array.from({ length: 1001 }, (_, n) => double.toJob({ n })));
+    await double.submit(queue, { n: -1 }, { queue: "rare" });
+    const c = new Client(queue);
+    const all = await (await c.get("/api/jobs?limit=10")).json();
+    assert.deepEqual(all.count, { count: 1000, exact: false });
+    assert.match((await c.page("/jobs/")).text, /1,000\+ jobs/);
+    const rare = await (await c.get("/api/jobs?queue=rare")).json();
+    assert.deepEqual(rare.count, { count: 1, exact: true });
+    assert.equal(rare.next, null);
+    queue.close();
+  },
+);

@@ -81,6 +81,8 @@ export interface Claimed {
   startedAt: number;
   /** Filled for jobs with dependencies. */
   parentResults: Record<string, JsonValue> | undefined;
+  /** The W3C trace context of the span that submitted it (telemetry on), else null. */
+  traceContext: string | null;
 }
 
 /** How an attempt ended. */
@@ -259,6 +261,20 @@ export interface RenewParams {
   graceMs: number;
 }
 
+/** What {@linkcode Backend.insertJobs} inserts. */
+export interface InsertParams {
+  jobs: readonly PreparedJob[];
+  now: number;
+  /**
+   * The submit span's W3C trace context (JSON), written on each job
+   * inserted; only with telemetry on (undefined leaves the column NULL).
+   */
+  traceContext?: string;
+}
+
+/** A transaction's insert of prepared jobs (with the submit span's trace context, if any). */
+export type TxInsert = (jobs: readonly PreparedJob[], traceContext?: string) => string[];
+
 /** A job validated and serialized for insertion. */
 export interface PreparedJob {
   job: Job;
@@ -357,6 +373,8 @@ export interface JobRecord {
   progress: string | null;
   max_retry_delay: number;
   concurrency_key: string | null;
+  /** The submit span's W3C trace context (JSON), carried by a copy so attempts still link to it. */
+  trace_context: string | null;
 }
 
 /** One dependency edge (parent and child by seq; `position` in the child's list). */
@@ -483,13 +501,13 @@ export interface Backend {
    */
   migration(p: { apply: boolean }): Promise<MigrationPlan>;
 
-  insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]>;
+  insertJobs(p: InsertParams): Promise<string[]>;
   /**
    * Inserts jobs within a transaction the application opened on its own
    * client (PostgreSQL only; SQLite has `transaction`): they commit or roll
    * back with it, and workers wake when it commits.
    */
-  insertJobsIn?(p: { tx: unknown; jobs: readonly PreparedJob[]; now: number }): Promise<string[]>;
+  insertJobsIn?(p: InsertParams & { tx: unknown }): Promise<string[]>;
   /** The worker step, one transaction. Returns the claimed jobs by priority. */
   step(p: StepParams): Promise<Claimed[]>;
   renewLeases(p: RenewParams): Promise<void>;
@@ -514,7 +532,7 @@ export interface Backend {
    */
   transaction<T>(p: {
     now: number;
-    fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
+    fn: (tx: { connection: unknown; insertJobs: TxInsert }) => T;
   }): Promise<T>;
   /** Cancels a pending or running job (a running one ends at once; its worker is told). */
   cancel(p: { id: string; now: number }): Promise<boolean>;

@@ -134,7 +134,7 @@ const N = {
   reopened: 200,
   rss: 100_000,
   /** Jobs of the telemetry cases (each submitted alone, then run by one Worker). */
-  telemetry: 2_000,
+  telemetry: 5_000,
 };
 
 /** Jobs per case on PostgreSQL, where each commit is a round trip to the server. */

@@ -123,6 +123,12 @@ export interface Claimer {
   leaseMs: number;
   /** A lease never outlasts its attempt's deadline by more than this. */
   graceMs: number;
+  /**
+   * Its attempts are traced (telemetry on): read each claimed job's trace
+   * context too (SQLite reads it apart, so claims with telemetry off read
+   * nothing more than before).
+   */
+  traced?: boolean;
 }
 
 /** The refusal to requeue job `id` while job `holder` holds its unique key. */

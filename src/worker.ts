@@ -497,6 +497,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
       queues: checked.queues,
       leaseMs: this.#leaseMs,
       graceMs: this.#graceMs + LEASE_MARGIN_MS,
+      traced: false,
     };
     this.#backend = openBackend(spec);
   }
@@ -628,7 +629,10 @@ export class Worker extends EventTarget implements AsyncDisposable {
       await (this.#opened ??= this.#telemetry
         ? Promise.all([
           backend.open({ log: this.#log }),
-          loadTelemetry().then((t) => this.#attempts.telemetry = t),
+          loadTelemetry().then((t) => {
+            this.#attempts.telemetry = t;
+            this.#claimer.traced = true;
+          }),
         ]).then(() => {})
         : backend.open({ log: this.#log }));
     } catch (error) {

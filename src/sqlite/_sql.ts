@@ -31,7 +31,7 @@ const readyOf = (n: number, limit: string, columns = "seq, priority, run_at") =>
 /** What a worker needs of a job it claimed. */
 const CLAIMED = `RETURNING seq, id, name, task, params, attempts, max_attempts, timeout,
     retry_delay, backoff, runs, children, dependencies <> '[]', priority, run_at, queue,
-    max_retry_delay, trace_context`;
+    max_retry_delay`;
 /** The claim's parameters before the queue and task names. */
 export const CLAIM_PARAMS = 6;
 /**
@@ -322,6 +322,8 @@ export const SQL = {
       ?13, ?14, ?15, ?16)
     ON CONFLICT (queue, unique_key)
       WHERE unique_key IS NOT NULL AND (status = 'pending' OR status = 'running') DO NOTHING`,
+  /** Job ?1's trace context (read at claim time by a worker with telemetry on). */
+  traceContextOf: `SELECT trace_context FROM gigq_jobs WHERE seq = ?1`,
   /** Writes trace context ?1 on the jobs whose ids JSON array ?2 holds (just inserted). */
   setTraceContext: `UPDATE gigq_jobs SET trace_context = ?1
     WHERE id IN (SELECT value FROM json_each(?2))`,

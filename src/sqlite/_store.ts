@@ -505,6 +505,10 @@ export class Store {
     if (claimed.length > 1) {
       claimed.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.seq - b.seq);
     }
+    if (c.traced === true) {
+      const read = this.#stmt(SQL.traceContextOf);
+      for (const job of claimed) job.traceContext = read.values(job.seq)[0][0] as string | null;
+    }
     return claimed;
   }
 
@@ -549,7 +553,7 @@ export class Store {
         workerId,
         startedAt: now,
         parentResults: undefined,
-        traceContext: r[17] as string | null,
+        traceContext: null,
       };
       if (job.hasParents) {
         const results: Record<string, JsonValue> = {};

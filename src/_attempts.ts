@@ -120,6 +120,15 @@ function endSpan(span: AttemptSpan, outcome: Outcome, refused: boolean): void {
   span.end(kind, outcome.error);
 }
 
+/**
+ * Calls the handler with its attempt's span active (apart from
+ * {@linkcode Attempts.run}, whose variables a closure there would move to the
+ * heap for every attempt, traced or not).
+ */
+function traced(span: AttemptSpan, task: Task, params: unknown, entry: Running): unknown {
+  return span.run(() => task.handler(params, new Context(entry)));
+}
+
 /** What {@linkcode Attempts} needs from its worker. */
 export interface AttemptsOptions {
   tasks: ReadonlyMap<string, Task>;
@@ -313,7 +322,7 @@ export class Attempts {
     try {
       value = entry.span === undefined
         ? task.handler(params, new Context(entry))
-        : entry.span.run(() => task.handler(params, new Context(entry)));
+        : traced(entry.span, task, params, entry);
     } catch (error) {
       this.#settled(entry, false, error);
       return entry;

@@ -553,7 +553,6 @@ export class Store {
         workerId,
         startedAt: now,
         parentResults: undefined,
-        traceContext: null,
       };
       if (job.hasParents) {
         const results: Record<string, JsonValue> = {};

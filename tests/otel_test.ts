@@ -243,7 +243,50 @@ backendTest(
 );
 
 driverTest(
-  "with telemetry off, a job stores no trace context and nothing loads",
+  "a WorkerPool's Web Workers export their attempts' spans, linked",
+  async ({ path, driver }) => {
+    const rx = receiver();
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("./_otel_pool_child.ts", import.meta.url).pathname,
+          path,
+          driver,
+        ],
+        env: {
+          OTEL_DENO: "true",
+          OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+          OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+          OTEL_BSP_SCHEDULE_DELAY: "100",
+          NO_COLOR: "1",
+        },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      assert.equal(out.code, 0, dec.decode(out.stderr));
+      const { id } = JSON.parse(dec.decode(out.stdout).trim().split("\n").at(-1)!);
+      const of = (name: string) =>
+        rx.spans.filter((s) => s.name === name && attr(s.attributes, "gigq.job.id") === id);
+      const [submit] = of("gigq.submit");
+      const attempts = of("gigq.attempt");
+      assert.ok(submit, "the submit's span");
+      assert.equal(attempts.length, 1);
+      assert.deepEqual(attempts[0].links.map((l) => [l.traceId, l.spanId]), [[
+        submit.traceId,
+        submit.spanId,
+      ]]);
+      assert.equal(attr(attempts[0].attributes, "gigq.outcome"), "completed");
+    } finally {
+      await rx.server.shutdown();
+    }
+  },
+);
+
+driverTest(
+  "with telemetry off, a job stores no trace context",
   async ({ path, driver }) => {
     const t = task("t", () => 1);
     const queue = new JobQueue(path, { driver, telemetry: false });

@@ -28,6 +28,7 @@
  */
 import { backendSpec, isPostgresUrl, specTarget } from "./src/_open_backend.ts";
 import { queueInternals } from "./src/_queue_backend.ts";
+import { loadTelemetry } from "./src/_telemetry.ts";
 import { knownKeys } from "./src/_validate.ts";
 import type { Job } from "./src/job.ts";
 import { describe } from "./src/job_status.ts";
@@ -138,10 +139,14 @@ async function submitIn(
     throw new TypeError(`${context}: expected an iterable of jobs, got ${describe(jobs)}`);
   }
   const list = [...jobs];
-  const prepared = lent.prepare(list);
-  if (prepared.length === 0) return [];
-  await backend.insertJobsIn!({ tx, jobs: prepared, now: lent.now() });
-  return list.map((j) => j.id);
+  const insert = async (traceContext: string | undefined) => {
+    const prepared = lent.prepare(list);
+    if (prepared.length === 0) return [];
+    await backend.insertJobsIn!({ tx, jobs: prepared, now: lent.now(), traceContext });
+    return list.map((j) => j.id);
+  };
+  if (!lent.telemetry || list.length === 0) return await insert(undefined);
+  return await (await loadTelemetry()).submit(list, insert);
 }
 
 /**

@@ -45,7 +45,7 @@ interface Result {
   case: string;
   driver: Driver;
   n: number;
-  unit: "jobs/s" | "µs/job" | "MiB";
+  unit: "jobs/s" | "jobs/CPU s" | "µs/job" | "MiB";
   samples: number[];
   median: number;
   min: number;
@@ -133,6 +133,8 @@ const N = {
   reused: 2_000,
   reopened: 200,
   rss: 100_000,
+  /** Jobs of the telemetry cases (each submitted alone, then run by one Worker). */
+  telemetry: 5_000,
 };
 
 /** Jobs per case on PostgreSQL, where each commit is a round trip to the server. */
@@ -142,6 +144,7 @@ const PG_N = {
   batch: 1_000,
   claimOne: 2_000,
   process: 10_000,
+  telemetry: 1_000,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -283,6 +286,90 @@ function pool(path: string, driver: Driver, workers: number, concurrency: number
   };
 }
 
+// ---------------------------------------------------------------- telemetry
+
+/**
+ * An OTLP/HTTP sink on loopback for the telemetry-on case: accepts every
+ * export and drops it (what a collector costs the exporting process is the
+ * exporter's work, which the case measures; the sink's own is small).
+ */
+let sink: { url: string; close(): Promise<void> } | undefined;
+function otlpSink(): string {
+  if (sink !== undefined) return sink.url;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    await req.arrayBuffer();
+    return new Response("{}", { headers: { "content-type": "application/json" } });
+  });
+  sink = { url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
+  return sink.url;
+}
+
+/**
+ * One run of bench/_otel.ts (submit `n` jobs one by one, one Worker runs
+ * them) in a subprocess: Deno's built-in OpenTelemetry starts with the
+ * process, so "on" needs its own environment. Returns the CPU seconds the
+ * workload took (the subprocess's every thread, its OTLP exporter's too):
+ * on a shared machine wall time swings by ±20% from run to run.
+ */
+async function otelRun(path: string, driver: Driver, n: number, mode: "plain" | "off" | "on") {
+  const env: Record<string, string> = mode === "on"
+    ? {
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink(),
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_SERVICE_NAME: "gigq-bench",
+    }
+    : { OTEL_DENO: "false" };
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      new URL("./_otel.ts", import.meta.url).pathname,
+      path,
+      driver,
+      `${n}`,
+      mode,
+    ],
+    env,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`the telemetry subprocess failed (${driver}, ${mode})`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)).cpuSeconds as number;
+}
+
+/**
+ * Telemetry off and on, each in a subprocess, next to the same workload
+ * with no telemetry option at all (the path every other case runs): the
+ * "off" ratio is what the option's checks cost, the "on" one what spans,
+ * their links and the metrics cost with Deno's OTLP exporter busy.
+ */
+function telemetryGroup(n: number): Group {
+  return {
+    name: "telemetry, submit one by one + process (subprocesses)",
+    limit: {
+      name: "no telemetry option (the plain path)",
+      n,
+      unit: "jobs/CPU s",
+      run: (path, driver) => otelRun(path, driver, n, "plain"),
+    },
+    cases: [
+      {
+        name: "telemetry: false",
+        n,
+        unit: "jobs/CPU s",
+        run: (path, driver) => otelRun(path, driver, n, "off"),
+      },
+      {
+        name: "telemetry on (OTEL_DENO=true, OTLP/HTTP JSON to loopback)",
+        n,
+        unit: "jobs/CPU s",
+        run: (path, driver) => otelRun(path, driver, n, "on"),
+      },
+    ],
+  };
+}
+
 // ---------------------------------------------------------------- cases
 
 interface Case {
@@ -295,7 +382,7 @@ interface Case {
   fill?(path: string, driver: Driver): Promise<void>;
   /** Runs once on a fresh file (a copy of the filled one, if any); returns seconds. */
   run(path: string, driver: Driver): Promise<number> | number;
-  unit?: "jobs/s" | "µs/job";
+  unit?: "jobs/s" | "jobs/CPU s" | "µs/job";
 }
 
 interface Group {
@@ -484,6 +571,7 @@ const groups: Group[] = [
       },
     ],
   },
+  telemetryGroup(N.telemetry),
 ];
 
 /** A raw loop's own schema beside a case's: the case's name with `_raw`. */
@@ -593,6 +681,7 @@ const pgGroups: Group[] = [
     ],
   },
   ...poolGroups(PG_N.process),
+  telemetryGroup(PG_N.telemetry),
 ];
 
 /** Submits `jobs` to `path`, then closes the file so it can be copied. */
@@ -789,7 +878,7 @@ function machine() {
 
 function fmt(x: number, unit: string): string {
   if (!Number.isFinite(x)) return "—";
-  if (unit === "jobs/s") {
+  if (unit === "jobs/s" || unit === "jobs/CPU s") {
     return x >= 10_000 ? `${(x / 1000).toFixed(1)}k` : Math.round(x).toLocaleString("en");
   }
   return x >= 100 ? x.toFixed(0) : x.toFixed(1);
@@ -881,6 +970,7 @@ try {
     }
   }
 } finally {
+  await sink?.close();
   await Deno.remove(root, { recursive: true }).catch(() => {});
   if (BACKEND === "postgres") await pg.dropSchemas(DB, SCHEMA_PREFIX).catch(() => {});
 }
@@ -900,6 +990,16 @@ for (const driver of DRIVERS) {
           `vs ${small.case.match(/[\d,]+/g)?.at(-1)}: ${(large.median / small.median).toFixed(2)}×`,
       );
     }
+  }
+  const plain = results.find((r) => r.driver === driver && r.case.startsWith("no telemetry"));
+  const off = get("telemetry: false");
+  const onCase = results.find((r) => r.driver === driver && r.case.startsWith("telemetry on"));
+  if (plain && off && onCase) {
+    const pct = (ratio: number) => `${((1 / ratio - 1) * 100).toFixed(1)}%`;
+    extra.push(
+      `${driver}: telemetry overhead (CPU per job vs no option): off ${pct(off.ratio!)}, ` +
+        `on ${pct(onCase.ratio!)}`,
+    );
   }
   const reuse = get("submit, one JobQueue reused");
   const fresh = get("submit, new JobQueue (connection) per job");

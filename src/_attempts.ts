@@ -14,6 +14,7 @@ import { isNoRetry, JobCancelledError, JobTimeoutError } from "./errors.ts";
 import { retryDelaySeconds } from "./job.ts";
 import type { JobContext, Task } from "./task.ts";
 import type { Logger, WorkerCounts } from "./worker.ts";
+import type { AttemptOutcome, AttemptSpan, Telemetry } from "./_telemetry.ts";
 
 /** One attempt, from its claim until its handler settles (or is abandoned). */
 export interface Running {
@@ -36,6 +37,8 @@ export interface Running {
   progressTimer?: TimerId;
   /** The owner of this attempt (for its context's progress). */
   owner?: Attempts;
+  /** Its OpenTelemetry span (telemetry on). */
+  span?: AttemptSpan;
 }
 
 /** At most this many progress writes a second per job (the last value always comes after). */
@@ -102,6 +105,30 @@ function retryText(
   return `${wait}: ${error}`;
 }
 
+/**
+ * Ends an attempt's span with its outcome: a failure or timeout that will be
+ * retried is `retry` (the store decides the same way, see retryText).
+ */
+function endSpan(span: AttemptSpan, outcome: Outcome, refused: boolean): void {
+  if (outcome.kind === "completed" || outcome.kind === "released") {
+    span.end(outcome.kind);
+    return;
+  }
+  const { job } = outcome;
+  const last = refused || outcome.permanent || job.attempt >= job.maxAttempts;
+  const kind: AttemptOutcome = !last ? "retry" : outcome.kind === "timeout" ? "timeout" : "failed";
+  span.end(kind, outcome.error);
+}
+
+/**
+ * Calls the handler with its attempt's span active (apart from
+ * {@linkcode Attempts.run}, whose variables a closure there would move to the
+ * heap for every attempt, traced or not).
+ */
+function traced(span: AttemptSpan, task: Task, params: unknown, entry: Running): unknown {
+  return span.run(() => task.handler(params, new Context(entry)));
+}
+
 /** What {@linkcode Attempts} needs from its worker. */
 export interface AttemptsOptions {
   tasks: ReadonlyMap<string, Task>;
@@ -160,6 +187,8 @@ export class Attempts {
   #onStall: (ms: number, entry: Running) => void;
   #writeProgress: (job: Claimed) => void;
   #onCancel: ((job: Claimed, phase: "noticed" | "settled") => void) | undefined;
+  /** OpenTelemetry, once loaded (telemetry on): each attempt gets a span. */
+  telemetry: Telemetry | undefined;
 
   constructor(o: AttemptsOptions) {
     this.#tasks = o.tasks;
@@ -250,6 +279,7 @@ export class Attempts {
       decided: false,
       owner: this,
     };
+    if (this.telemetry !== undefined) entry.span = this.telemetry.attempt(job);
     this.#active.add(entry);
     this.#undecided++;
     const task = this.#tasks.get(job.task);
@@ -290,7 +320,9 @@ export class Attempts {
     if (entry.deadline < this.#deadlineAt) this.#armDeadline(entry.deadline);
     let value: unknown;
     try {
-      value = task.handler(params, new Context(entry));
+      value = entry.span === undefined
+        ? task.handler(params, new Context(entry))
+        : traced(entry.span, task, params, entry);
     } catch (error) {
       this.#settled(entry, false, error);
       return entry;
@@ -395,6 +427,7 @@ export class Attempts {
     }
     if (outcome.kind !== "released") this.#counts.processed++;
     if (this.#attemptLines) this.#logAttempt(outcome, refused);
+    if (entry.span !== undefined) endSpan(entry.span, outcome, refused);
   }
 
   /** The attempt's log line: info for a failed or timed-out one, debug for the others. */
@@ -527,6 +560,7 @@ export class Attempts {
       }
       this.#onCancel?.(job, "noticed");
       const reason = new JobCancelledError(job.id);
+      entry.span?.end("cancelled", reason.message);
       entry.controller ??= new AbortController();
       entry.controller.abort(reason);
       if (entry.giveUpAt < this.#deadlineAt) this.#armDeadline(entry.giveUpAt);

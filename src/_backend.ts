@@ -81,6 +81,12 @@ export interface Claimed {
   startedAt: number;
   /** Filled for jobs with dependencies. */
   parentResults: Record<string, JsonValue> | undefined;
+  /**
+   * The W3C trace context (JSON) of the span that submitted it, read only
+   * for a claimer with `traced` (left out otherwise: a property more on every
+   * claimed job costs the hot path measurably).
+   */
+  traceContext?: string | null;
 }
 
 /** How an attempt ended. */
@@ -121,6 +127,12 @@ export interface Claimer {
   leaseMs: number;
   /** A lease never outlasts its attempt's deadline by more than this. */
   graceMs: number;
+  /**
+   * Its attempts are traced (telemetry on): read each claimed job's trace
+   * context too (SQLite reads it apart, so claims with telemetry off read
+   * nothing more than before).
+   */
+  traced?: boolean;
 }
 
 /** The refusal to requeue job `id` while job `holder` holds its unique key. */
@@ -259,6 +271,20 @@ export interface RenewParams {
   graceMs: number;
 }
 
+/** What {@linkcode Backend.insertJobs} inserts. */
+export interface InsertParams {
+  jobs: readonly PreparedJob[];
+  now: number;
+  /**
+   * The submit span's W3C trace context (JSON), written on each job
+   * inserted; only with telemetry on (undefined leaves the column NULL).
+   */
+  traceContext?: string;
+}
+
+/** A transaction's insert of prepared jobs (with the submit span's trace context, if any). */
+export type TxInsert = (jobs: readonly PreparedJob[], traceContext?: string) => string[];
+
 /** A job validated and serialized for insertion. */
 export interface PreparedJob {
   job: Job;
@@ -357,6 +383,8 @@ export interface JobRecord {
   progress: string | null;
   max_retry_delay: number;
   concurrency_key: string | null;
+  /** The submit span's W3C trace context (JSON), carried by a copy so attempts still link to it. */
+  trace_context: string | null;
 }
 
 /** One dependency edge (parent and child by seq; `position` in the child's list). */
@@ -483,13 +511,13 @@ export interface Backend {
    */
   migration(p: { apply: boolean }): Promise<MigrationPlan>;
 
-  insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]>;
+  insertJobs(p: InsertParams): Promise<string[]>;
   /**
    * Inserts jobs within a transaction the application opened on its own
    * client (PostgreSQL only; SQLite has `transaction`): they commit or roll
    * back with it, and workers wake when it commits.
    */
-  insertJobsIn?(p: { tx: unknown; jobs: readonly PreparedJob[]; now: number }): Promise<string[]>;
+  insertJobsIn?(p: InsertParams & { tx: unknown }): Promise<string[]>;
   /** The worker step, one transaction. Returns the claimed jobs by priority. */
   step(p: StepParams): Promise<Claimed[]>;
   renewLeases(p: RenewParams): Promise<void>;
@@ -514,7 +542,7 @@ export interface Backend {
    */
   transaction<T>(p: {
     now: number;
-    fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
+    fn: (tx: { connection: unknown; insertJobs: TxInsert }) => T;
   }): Promise<T>;
   /** Cancels a pending or running job (a running one ends at once; its worker is told). */
   cancel(p: { id: string; now: number }): Promise<boolean>;

@@ -95,6 +95,7 @@ export function toJobRecord(r: Readonly<Record<string, unknown>>): JobRecord {
     concurrency_key: textOrNull(r.concurrency_key),
     progress: textOrNull(r.progress),
     max_retry_delay: num(r.max_retry_delay),
+    trace_context: textOrNull(r.trace_context),
   };
 }
 
@@ -154,6 +155,7 @@ export const JOB_RECORD_COLUMNS: readonly (keyof JobRecord)[] = [
   "progress",
   "max_retry_delay",
   "concurrency_key",
+  "trace_context",
 ];
 
 /** The refusal of an import into a storage that holds `count` jobs. */

@@ -19,7 +19,6 @@ import type {
   MigrationPlan,
   OpenMode,
   PostgresSpec,
-  PreparedJob,
   PruneBatch,
   PruneParams,
   QueueDump,
@@ -33,7 +32,7 @@ import type {
   WorkerRecord,
   WorkerRegistration,
 } from "./_backend.ts";
-import type { KvEntry, KvRow } from "./_backend.ts";
+import type { InsertParams, KvEntry, KvRow, TxInsert } from "./_backend.ts";
 import type {
   JobCount,
   JobDetails,
@@ -287,13 +286,11 @@ class LoadedOnOpen implements Backend {
     return await this.#run((b) => b.migration(p));
   }
 
-  async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {
+  async insertJobs(p: InsertParams): Promise<string[]> {
     return await this.#run((b) => b.insertJobs(p));
   }
 
-  async insertJobsIn(
-    p: { tx: unknown; jobs: readonly PreparedJob[]; now: number },
-  ): Promise<string[]> {
+  async insertJobsIn(p: InsertParams & { tx: unknown }): Promise<string[]> {
     return await this.#run((b) => {
       if (b.insertJobsIn === undefined) {
         throw new TypeError(
@@ -336,7 +333,7 @@ class LoadedOnOpen implements Backend {
 
   async transaction<T>(p: {
     now: number;
-    fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
+    fn: (tx: { connection: unknown; insertJobs: TxInsert }) => T;
   }): Promise<T> {
     return await this.#run((b) => b.transaction(p));
   }

@@ -84,6 +84,8 @@ export interface InitMessage {
   prune: boolean;
   /** Seconds between two rounds of pruning. */
   pruneInterval: number;
+  /** Spans and metrics in this isolate (see WorkerOptions.telemetry). */
+  telemetry: boolean;
 }
 
 /** Messages the pool sends. */
@@ -312,6 +314,7 @@ async function init(msg: InitMessage): Promise<void> {
     queues: msg.queues ?? undefined,
     prune: msg.prune && !msg.once,
     pruneInterval: msg.pruneInterval,
+    telemetry: msg.telemetry,
     logger: (level, message) => {
       begun = true;
       started.resolve();

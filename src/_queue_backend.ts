@@ -20,6 +20,8 @@ export interface QueueInternals {
   clock: Clock;
   /** Jobs checked and serialized as the queue's submit does, parents first (throws as it would). */
   prepare(jobs: Iterable<Job>): PreparedJob[];
+  /** Whether the queue traces its submits (OpenTelemetry). */
+  telemetry: boolean;
 }
 
 const internals = new WeakMap<object, QueueInternals>();

@@ -22,6 +22,7 @@ import { integer, knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_valid
 import { describe } from "./job_status.ts";
 import type { ExecutionInfo, JobDetails } from "./job_info.ts";
 import { checkWorkerOptions } from "./_worker_options.ts";
+import { checkTelemetry } from "./_telemetry.ts";
 import {
   defaultLogger,
   LEASE_MARGIN_MS,
@@ -132,6 +133,13 @@ export interface WorkerPoolOptions extends ConnectionOptions {
    * @default {60}
    */
   pruneInterval?: number;
+  /**
+   * OpenTelemetry in each Web Worker (its own isolate, with its own
+   * providers): the same spans and metrics as {@linkcode WorkerOptions.telemetry}.
+   *
+   * @default {true when the environment has OTEL_DENO=true (read only with env access granted), else false}
+   */
+  telemetry?: boolean;
 }
 
 const POOL_OPTION_KEYS = [
@@ -148,6 +156,7 @@ const POOL_OPTION_KEYS = [
   "logger",
   "prune",
   "pruneInterval",
+  "telemetry",
   "driver",
   "synchronous",
   "busyTimeout",
@@ -445,6 +454,7 @@ export class WorkerPool extends EventTarget implements AsyncDisposable {
       queues: checked.queues === undefined ? null : [...checked.queues],
       prune: checked.prune,
       pruneInterval: checked.pruneMs / 1000,
+      telemetry: checkTelemetry(context, options.telemetry),
     };
     // Observed but not awaited by default: start() reports the same failure.
     this.#ready.promise.catch(() => {});

@@ -28,6 +28,7 @@ import type { Connection, ConnectionOptions } from "./_open_backend.ts";
 import { applyConfig, NO_SETTINGS, type QueueConfig, type QueueSettings } from "./queue_config.ts";
 import { mergeSchedule, prepareSchedule, slotJobs, toScheduleInfo } from "./_schedule_plan.ts";
 import { scheduleChanged } from "./_scheduler.ts";
+import { checkTelemetry, loadedTelemetry, loadTelemetry } from "./_telemetry.ts";
 import type { ScheduleInfo, ScheduleOptions } from "./schedule.ts";
 
 /** Options for {@linkcode JobQueue}. */
@@ -74,6 +75,17 @@ export interface JobQueueOptions extends ConnectionOptions {
    * @default {false}
    */
   readOnlyFallback?: boolean;
+  /**
+   * OpenTelemetry: a `gigq.submit` span (kind PRODUCER) for each submit
+   * call, its trace context stored on the jobs so that each attempt's span
+   * links to it (see the README's "OpenTelemetry"). Turning it on loads
+   * `npm:@opentelemetry/api@1` (on first use); off, submits pay nothing for
+   * it. Spans go where the global tracer provider sends them: with Deno's
+   * built-in OpenTelemetry (`OTEL_DENO=true`), to its OTLP exporter.
+   *
+   * @default {true when the environment has OTEL_DENO=true (read only with env access granted), else false}
+   */
+  telemetry?: boolean;
 }
 
 /**
@@ -352,6 +364,7 @@ const QUEUE_OPTION_KEYS = [
   "maxPayloadBytes",
   "create",
   "readOnlyFallback",
+  "telemetry",
 ] as const;
 
 /** Orders jobs parents-first; refuses duplicates and cycles within the batch. */
@@ -425,6 +438,8 @@ export class JobQueue implements Disposable {
   #backend: Backend;
   #opened: Promise<void> | undefined;
   #closed = false;
+  /** Submits are traced (the telemetry module loads with the backend). */
+  #telemetry: boolean;
 
   /**
    * Opens (and on first use creates, unless `create` is false) the queue in `path`.
@@ -467,6 +482,7 @@ export class JobQueue implements Disposable {
       2,
       1_073_741_824,
     );
+    this.#telemetry = checkTelemetry("Cannot open queue", options.telemetry);
     this.#backend = openBackend(spec, {
       create: create as boolean,
       readOnlyFallback: readOnlyFallback as boolean,
@@ -476,6 +492,7 @@ export class JobQueue implements Disposable {
       now: () => this.#clock.now(),
       clock: this.#clock,
       prepare: (jobs) => this.#prepare(this.#list(jobs)),
+      telemetry: this.#telemetry,
     });
   }
 
@@ -503,12 +520,20 @@ export class JobQueue implements Disposable {
   async #ready(): Promise<Backend> {
     if (this.#closed) throw new QueueClosedError(this.path);
     try {
-      await (this.#opened ??= this.#backend.open({}));
+      await (this.#opened ??= this.#telemetry
+        ? Promise.all([this.#backend.open({}), loadTelemetry()]).then(() => {})
+        : this.#backend.open({}));
     } catch (error) {
       this.#opened = undefined;
       throw error;
     }
     return this.#backend;
+  }
+
+  /** Runs a submit of `jobs` in a `gigq.submit` span (telemetry on); `fn` gets its trace context. */
+  async #traced<T>(jobs: readonly Job[], fn: (tc: string | undefined) => Promise<T>): Promise<T> {
+    const telemetry = await loadTelemetry();
+    return await telemetry.submit(jobs, fn);
   }
 
   #list(jobs: Iterable<Job>): Job[] {
@@ -560,10 +585,20 @@ export class JobQueue implements Disposable {
    *
    * @param job the job to submit
    */
-  async trySubmit(job: Job): Promise<SubmitResult> {
+  trySubmit(job: Job): Promise<SubmitResult> {
+    return this.#telemetry
+      ? this.#traced([job], (tc) => this.#trySubmit(job, tc))
+      : this.#trySubmit(job, undefined);
+  }
+
+  async #trySubmit(job: Job, traceContext: string | undefined): Promise<SubmitResult> {
     const prepared = this.#prepare([job]);
     const backend = await this.#ready();
-    const [id] = await backend.insertJobs({ jobs: prepared, now: this.#clock.now() });
+    const [id] = await backend.insertJobs({
+      jobs: prepared,
+      now: this.#clock.now(),
+      traceContext,
+    });
     const inserted = id === job.id;
     if (inserted) backend.notifyLocalCommit();
     return { id, inserted };
@@ -601,10 +636,19 @@ export class JobQueue implements Disposable {
    */
   async trySubmitMany(jobs: Iterable<Job>): Promise<SubmitResult[]> {
     const list = this.#list(jobs);
+    return await (this.#telemetry
+      ? this.#traced(list, (tc) => this.#trySubmitMany(list, tc))
+      : this.#trySubmitMany(list, undefined));
+  }
+
+  async #trySubmitMany(
+    list: readonly Job[],
+    traceContext: string | undefined,
+  ): Promise<SubmitResult[]> {
     const prepared = this.#prepare(list);
     if (prepared.length === 0) return [];
     const backend = await this.#ready();
-    const ids = await backend.insertJobs({ jobs: prepared, now: this.#clock.now() });
+    const ids = await backend.insertJobs({ jobs: prepared, now: this.#clock.now(), traceContext });
     // The backend answers in the batch's order (parents first).
     const byJob = new Map(prepared.map((p, i) => [p.job.id, ids[i]]));
     const results = list.map((j) => {
@@ -1139,7 +1183,10 @@ export class JobQueue implements Disposable {
           connection: inner.connection as Connection,
           submit: (job: Job) => {
             closed();
-            const ids = inner.insertJobs(this.#prepare([job]));
+            const telemetry = this.#telemetry ? loadedTelemetry() : undefined;
+            const ids = telemetry === undefined
+              ? inner.insertJobs(this.#prepare([job]))
+              : telemetry.submit([job], (tc) => inner.insertJobs(this.#prepare([job]), tc));
             inserted++;
             return ids[0];
           },
@@ -1147,7 +1194,9 @@ export class JobQueue implements Disposable {
             closed();
             const list = this.#list(jobs);
             if (list.length === 0) return [];
-            inner.insertJobs(this.#prepare(list));
+            const telemetry = this.#telemetry ? loadedTelemetry() : undefined;
+            if (telemetry === undefined) inner.insertJobs(this.#prepare(list));
+            else telemetry.submit(list, (tc) => inner.insertJobs(this.#prepare(list), tc));
             inserted += list.length;
             return list.map((j) => j.id);
           },

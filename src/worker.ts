@@ -10,6 +10,7 @@ import { type Backend, type Claimed, type Claimer, type Outcome, PRUNE_BATCH } f
 import { backendLabel, backendSpec, openBackend } from "./_open_backend.ts";
 import { Attempts, type Running } from "./_attempts.ts";
 import { checkWorkerOptions } from "./_worker_options.ts";
+import { checkTelemetry, loadTelemetry, type Telemetry } from "./_telemetry.ts";
 import { Scheduler } from "./_scheduler.ts";
 import { knownKeys, MAX_TIMEOUT_SECONDS, seconds, text } from "./_validate.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
@@ -153,7 +154,21 @@ export interface WorkerOptions extends ConnectionOptions {
    * @default {60}
    */
   pruneInterval?: number;
+  /**
+   * OpenTelemetry: a `gigq.attempt` span (kind CONSUMER) for each attempt,
+   * linked to the span that submitted the job, and the metrics
+   * `gigq.jobs.completed`, `gigq.jobs.failed`, `gigq.attempt.duration` and
+   * `gigq.queue.depth` (see the README's "OpenTelemetry"). Turning it on
+   * loads `npm:@opentelemetry/api@1` as the worker opens; off, attempts pay
+   * nothing for it.
+   *
+   * @default {true when the environment has OTEL_DENO=true (read only with env access granted), else false}
+   */
+  telemetry?: boolean;
 }
+
+/** How often a worker's `gigq.queue.depth` reads its queues' pending counts, at most (ms). */
+export const DEPTH_EVERY_MS = 10_000;
 
 /** Counters a worker keeps while it runs. */
 export interface WorkerCounts {
@@ -217,6 +232,7 @@ const WORKER_OPTION_KEYS = [
   "logger",
   "prune",
   "pruneInterval",
+  "telemetry",
   "driver",
   "synchronous",
   "busyTimeout",
@@ -395,6 +411,10 @@ export class Worker extends EventTarget implements AsyncDisposable {
   #pruning: Promise<void> | undefined;
   /** Fires the due slots of its tasks' schedules while the loop runs. */
   #scheduler: Scheduler | undefined;
+  /** Spans and metrics (the telemetry module loads as the worker opens). */
+  #telemetry: boolean;
+  /** Stops reporting `gigq.queue.depth` (while the loop runs, telemetry on). */
+  #stopDepth: (() => void) | undefined;
 
   /**
    * Prepares a worker for the queue in `path`. Nothing runs until
@@ -468,6 +488,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
         [ON_CANCEL]?: (job: Claimed, phase: "noticed" | "settled") => void;
       })[ON_CANCEL],
     });
+    this.#telemetry = checkTelemetry(context, options.telemetry);
     const owner = (options as { [LEASE_OWNER]?: string })[LEASE_OWNER];
     this.#claimer = {
       workerId: this.id,
@@ -476,6 +497,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
       queues: checked.queues,
       leaseMs: this.#leaseMs,
       graceMs: this.#graceMs + LEASE_MARGIN_MS,
+      traced: false,
     };
     this.#backend = openBackend(spec);
   }
@@ -604,7 +626,15 @@ export class Worker extends EventTarget implements AsyncDisposable {
     if (this.#closed) throw new QueueClosedError(this.path, "worker");
     const backend = this.#backend;
     try {
-      await (this.#opened ??= backend.open({ log: this.#log }));
+      await (this.#opened ??= this.#telemetry
+        ? Promise.all([
+          backend.open({ log: this.#log }),
+          loadTelemetry().then((t) => {
+            this.#attempts.telemetry = t;
+            this.#claimer.traced = true;
+          }),
+        ]).then(() => {})
+        : backend.open({ log: this.#log }));
     } catch (error) {
       this.#opened = undefined;
       throw error;
@@ -945,6 +975,7 @@ export class Worker extends EventTarget implements AsyncDisposable {
     this.#armHeartbeat();
     this.#armPrune();
     this.#startScheduler();
+    if (this.#attempts.telemetry !== undefined) this.#reportDepth(this.#attempts.telemetry);
     const unsubscribe = backend.onLocalCommit(() => {
       if (this.#idle) this.#signal();
     });
@@ -996,8 +1027,40 @@ export class Worker extends EventTarget implements AsyncDisposable {
       await yieldToEventLoop();
     }
     unsubscribe();
+    this.#stopDepth?.();
+    this.#stopDepth = undefined;
     await this.#stopPruning();
     await this.#drain(backend);
+  }
+
+  /**
+   * Reports the pending jobs of the queues it serves as `gigq.queue.depth`,
+   * read at most once per DEPTH_EVERY_MS whatever the export interval: a
+   * bounded count per queue it names, or (serving every queue) the queue
+   * list's counts.
+   */
+  #reportDepth(telemetry: Telemetry): void {
+    const queues = this.#claimer.queues;
+    this.#stopDepth = telemetry.depth(async () => {
+      const backend = await this.#ready();
+      const now = this.#clock.now();
+      if (queues === undefined) {
+        return (await backend.queueList({ now })).map((q) => [q.name, q.pending] as const);
+      }
+      const rows: (readonly [string, number])[] = [];
+      for (const queue of queues) {
+        const { count } = await backend.countJobs({
+          status: "pending",
+          queue,
+          task: undefined,
+          search: undefined,
+          cap: 1_000_000,
+          now,
+        });
+        rows.push([queue, count]);
+      }
+      return rows;
+    }, DEPTH_EVERY_MS);
   }
 
   /**

@@ -373,3 +373,49 @@ Deno.exit(await main(Deno.args));
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("layering: the OpenTelemetry code and @opentelemetry/api load only on demand, and only it imports the package", async () => {
+  // With telemetry off nothing may download or load the npm package: like
+  // the cron module, the OpenTelemetry module is imported by a computed
+  // name, and named only in a type.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "mod.ts"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  type Dep = { specifier: string; code?: { specifier?: string }; type?: { specifier?: string } };
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string; dependencies?: Dep[] }[];
+  };
+  const name = (s: string) => s.startsWith("file:") ? relative(ROOT, fromFileUrl(s)) : s;
+  const code = new Map<string, string[]>();
+  const types = new Map<string, string[]>();
+  for (const m of info.modules) {
+    const deps = m.dependencies ?? [];
+    code.set(
+      name(m.specifier),
+      deps.flatMap((d) => d.code?.specifier ? [name(d.code.specifier)] : []),
+    );
+    types.set(
+      name(m.specifier),
+      deps.flatMap((d) => d.type?.specifier ? [name(d.type.specifier)] : []),
+    );
+  }
+  const reached = new Set<string>(["mod.ts"]);
+  for (const m of reached) for (const d of code.get(m) ?? []) reached.add(d);
+  const offenders = [...reached].filter((m) => m === "src/_otel.ts" || /opentelemetry/.test(m));
+  assert.deepEqual(offenders, []);
+  assert.ok(reached.has("src/_telemetry.ts"), "the walk reaches the telemetry switch");
+  assert.ok(
+    types.get("src/_telemetry.ts")?.includes("src/_otel.ts"),
+    "the switch names the OpenTelemetry module's type (so deno check reaches it)",
+  );
+  const importers = [...code].filter(([m, deps]) =>
+    m !== "src/_otel.ts" && m.startsWith("src/") && deps.some((d) => /opentelemetry/.test(d))
+  ).map(([m]) => m);
+  assert.deepEqual(importers, []);
+  assert.match(await Deno.readTextFile(`${ROOT}/src/_telemetry.ts`), /import\(OTEL_MODULE\)/);
+  assert.match(await Deno.readTextFile(`${ROOT}/src/_otel.ts`), /from "npm:@opentelemetry\/api@1"/);
+});

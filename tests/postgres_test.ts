@@ -77,7 +77,7 @@ postgresTest(
     assert.deepEqual(stats.map((s) => s.total), Array(10).fill(0));
     await withPostgres(target, async (sql, schema) => {
       const [row] = await sql.unsafe(`SELECT version FROM "${schema}".gigq_schema`);
-      assert.equal(row.version, 8);
+      assert.equal(row.version, 9);
       const tables = await sql.unsafe(
         `SELECT table_name FROM information_schema.tables WHERE table_schema = $1
           ORDER BY table_name`,
@@ -116,7 +116,7 @@ postgresTest(
     await assert.rejects(() => again.stats(), (e: Error) => {
       assert.ok(e instanceof SchemaError, `${e.name}: ${e.message}`);
       assert.equal(e.path, again.path);
-      assert.match(e.message, /newer GigQ \(schema version 99; .* up to 8\); upgrade GigQ/);
+      assert.match(e.message, /newer GigQ \(schema version 99; .* up to 9\); upgrade GigQ/);
       return true;
     });
     again.close();

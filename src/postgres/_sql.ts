@@ -196,7 +196,7 @@ function build(schema: string) {
     FROM ready WHERE j.seq = ready.seq
     RETURNING j.seq, j.id, j.name, j.task, j.params, j.attempts, j.max_attempts, j.timeout,
       j.retry_delay, j.backoff, j.runs, j.children, j.dependencies <> '[]' AS has_parents,
-      j.priority, j.run_at, j.queue, j.max_retry_delay`;
+      j.priority, j.run_at, j.queue, j.max_retry_delay, j.trace_context`;
   /** An attempt that ended other than completed, written if the fenced update `r` changed a row. */
   const recordAttempt = (status: string) =>
     `INSERT INTO ${attempts} (job, run, attempt, worker_id, status, started_at, completed_at,
@@ -246,17 +246,18 @@ function build(schema: string) {
     insertJobs: `INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts,
         timeout, retry_delay, backoff, description, dependencies, status, run_at, scheduled,
         parents_left, error, cancelled_by, completed_at, created_at, updated_at, queue,
-        unique_key, max_retry_delay, concurrency_key)
+        unique_key, max_retry_delay, concurrency_key, trace_context)
       SELECT r.id, r.name, r.task, r.module, r.params, r.priority, r.max_attempts, r.timeout,
         r.retry_delay, r.backoff, r.description, r.dependencies, r.status, r.run_at,
         r.status = 'pending' AND r.run_at > $2::bigint, r.parents_left, r.error, r.cancelled_by,
         r.completed_at, $2::bigint, $2::bigint, r.queue, r.unique_key, r.max_retry_delay,
-        r.concurrency_key
+        r.concurrency_key, r.trace_context
       FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id text, name text, task text,
           module text, params text, priority int, max_attempts int, timeout float8,
           retry_delay float8, backoff text, description text, dependencies text, status text,
           run_at bigint, parents_left int, error text, cancelled_by bigint, completed_at bigint,
-          queue text, unique_key text, max_retry_delay float8, concurrency_key text))
+          queue text, unique_key text, max_retry_delay float8, concurrency_key text,
+          trace_context text))
         WITH ORDINALITY AS r
       ORDER BY r.ordinality
       ON CONFLICT (queue, unique_key)
@@ -688,7 +689,7 @@ function build(schema: string) {
         retry_delay, backoff, description, dependencies, status, attempts, runs, run_at,
         scheduled, parents_left, children, result, error, worker_id, lease_until, cancelled_by,
         created_at, updated_at, started_at, completed_at, lease_owner, queue, unique_key,
-        progress, max_retry_delay, concurrency_key
+        progress, max_retry_delay, concurrency_key, trace_context
       FROM ${jobs} ORDER BY seq`,
     exportEdges: `SELECT parent, child, position FROM ${deps} ORDER BY child, position`,
     exportAttempts: `SELECT job, run, attempt, worker_id, status, started_at, completed_at,
@@ -705,14 +706,14 @@ function build(schema: string) {
         max_attempts, timeout, retry_delay, backoff, description, dependencies, status, attempts,
         runs, run_at, scheduled, parents_left, children, result, error, worker_id, lease_until,
         cancelled_by, created_at, updated_at, started_at, completed_at, lease_owner, queue,
-        unique_key, progress, max_retry_delay, concurrency_key)
+        unique_key, progress, max_retry_delay, concurrency_key, trace_context)
       OVERRIDING SYSTEM VALUE
       SELECT r.seq + $2::bigint, r.id, r.name, r.task, r.module, r.params, r.priority,
         r.max_attempts, r.timeout, r.retry_delay, r.backoff, r.description, r.dependencies,
         r.status, r.attempts, r.runs, r.run_at, r.scheduled = 1, r.parents_left, r.children,
         r.result, r.error, r.worker_id, r.lease_until, r.cancelled_by + $2::bigint, r.created_at,
         r.updated_at, r.started_at, r.completed_at, r.lease_owner, r.queue, r.unique_key,
-        r.progress, r.max_retry_delay, r.concurrency_key
+        r.progress, r.max_retry_delay, r.concurrency_key, r.trace_context
       FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, id text, name text, task text,
         module text, params text, priority int, max_attempts int, timeout float8,
         retry_delay float8, backoff text, description text, dependencies text, status text,
@@ -720,7 +721,7 @@ function build(schema: string) {
         result text, error text, worker_id text, lease_until bigint, cancelled_by bigint,
         created_at bigint, updated_at bigint, started_at bigint, completed_at bigint,
         lease_owner text, queue text, unique_key text, progress text, max_retry_delay float8,
-        concurrency_key text)`,
+        concurrency_key text, trace_context text)`,
     /** Copied edges ($1: JSON rows by seq), moved by $2. */
     importEdges: `INSERT INTO ${deps} (parent, child, position)
       SELECT e.parent + $2::bigint, e.child + $2::bigint, e.position

@@ -237,6 +237,14 @@ export const MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    description: "the submitting trace's context on each job (OpenTelemetry)",
+    // As SQLite's migration 9: see there.
+    sql: (schema) => `
+      ALTER TABLE ${quoteIdent(schema)}.gigq_jobs ADD COLUMN trace_context text;
+    `,
+  },
 ];
 
 /** The schema version this GigQ writes (the same as SQLite's). */

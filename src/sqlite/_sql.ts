@@ -325,6 +325,11 @@ export const SQL = {
       ?13, ?14, ?15, ?16)
     ON CONFLICT (queue, unique_key)
       WHERE unique_key IS NOT NULL AND (status = 'pending' OR status = 'running') DO NOTHING`,
+  /** Job ?1's trace context (read at claim time by a worker with telemetry on). */
+  traceContextOf: `SELECT trace_context FROM gigq_jobs WHERE seq = ?1`,
+  /** Writes trace context ?1 on the jobs whose ids JSON array ?2 holds (just inserted). */
+  setTraceContext: `UPDATE gigq_jobs SET trace_context = ?1
+    WHERE id IN (SELECT value FROM json_each(?2))`,
   /** Records named queue ?1 (at ?2) so that a worker serving every queue reads it. */
   nameQueue: `INSERT OR IGNORE INTO gigq_queues (name, paused, updated_at) VALUES (?1, 0, ?2)`,
   /** The job holding key ?2 in queue ?1 (pending or running), as findParent reads it. */
@@ -643,7 +648,7 @@ export const SQL = {
       retry_delay, backoff, description, dependencies, status, attempts, runs, run_at, scheduled,
       parents_left, children, result, error, worker_id, lease_until, cancelled_by, created_at,
       updated_at, started_at, completed_at, lease_owner, queue, unique_key, progress,
-      max_retry_delay, concurrency_key
+      max_retry_delay, concurrency_key, trace_context
     FROM gigq_jobs ORDER BY seq`,
   exportEdges: `SELECT parent, child, position FROM gigq_job_deps ORDER BY child, position`,
   exportAttempts: `SELECT job, run, attempt, worker_id, status, started_at, completed_at, error
@@ -655,9 +660,9 @@ export const SQL = {
       timeout, retry_delay, backoff, description, dependencies, status, attempts, runs, run_at,
       scheduled, parents_left, children, result, error, worker_id, lease_until, cancelled_by,
       created_at, updated_at, started_at, completed_at, lease_owner, queue, unique_key, progress,
-      max_retry_delay, concurrency_key)
+      max_retry_delay, concurrency_key, trace_context)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-      ?, ?, ?, ?, ?, ?)`,
+      ?, ?, ?, ?, ?, ?, ?)`,
   // Schedules ---------------------------------------------------------------
 
   /** Every schedule, by name. */

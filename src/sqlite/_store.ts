@@ -237,7 +237,7 @@ export class Store {
    * inserted: its id in the result is the holder's (and a later job of the
    * batch that depends on it depends on the holder).
    */
-  insertJobs(jobs: readonly PreparedJob[], now: number): string[] {
+  insertJobs(jobs: readonly PreparedJob[], now: number, traceContext?: string): string[] {
     const ids: string[] = new Array(jobs.length);
     let j = 0;
     try {
@@ -283,7 +283,20 @@ export class Store {
       if (isDuplicateId(e) && j < jobs.length) throw duplicateIdError(jobs[j].job);
       throw e;
     }
+    if (traceContext !== undefined) this.#setTraceContext(jobs, ids, traceContext);
     return ids;
+  }
+
+  /**
+   * Writes the submit span's trace context on the jobs this call inserted
+   * (not on a holder of a unique key), in the insert's transaction: a
+   * statement apart, so that the inserts telemetry-off submits run stay as
+   * they are.
+   */
+  #setTraceContext(jobs: readonly PreparedJob[], ids: readonly string[], traceContext: string) {
+    const inserted = ids.filter((id, i) => id === jobs[i].job.id);
+    if (inserted.length === 0) return;
+    this.#stmt(SQL.setTraceContext).run(traceContext, JSON.stringify(inserted));
   }
 
   /**
@@ -491,6 +504,10 @@ export class Store {
     if (open.length > 0 && left > 0) this.#claimFrom(c, open, left, now, claimed);
     if (claimed.length > 1) {
       claimed.sort((a, b) => b.priority - a.priority || a.runAt - b.runAt || a.seq - b.seq);
+    }
+    if (c.traced === true) {
+      const read = this.#stmt(SQL.traceContextOf);
+      for (const job of claimed) job.traceContext = read.values(job.seq)[0][0] as string | null;
     }
     return claimed;
   }

@@ -16,7 +16,6 @@ import {
   type ListParams,
   type MigrationPlan,
   type OpenMode,
-  type PreparedJob,
   type PruneBatch,
   type PruneParams,
   type QueueDump,
@@ -31,7 +30,7 @@ import {
   type WorkerRecord,
   type WorkerRegistration,
 } from "../_backend.ts";
-import type { KvEntry, KvRow } from "../_backend.ts";
+import type { InsertParams, KvEntry, KvRow, TxInsert } from "../_backend.ts";
 import {
   type JobCount,
   type JobDetails,
@@ -210,9 +209,9 @@ export class SqliteBackend implements Backend {
     return { from, to: SCHEMA_VERSION, sql: migrationSql(from) };
   }
 
-  async insertJobs(p: { jobs: readonly PreparedJob[]; now: number }): Promise<string[]> {
+  async insertJobs(p: InsertParams): Promise<string[]> {
     const s = await this.#ready();
-    return await s.write(() => s.insertJobs(p.jobs, p.now));
+    return await s.write(() => s.insertJobs(p.jobs, p.now, p.traceContext));
   }
 
   async step(p: StepParams): Promise<Claimed[]> {
@@ -257,11 +256,11 @@ export class SqliteBackend implements Backend {
 
   async transaction<T>(p: {
     now: number;
-    fn: (tx: { connection: unknown; insertJobs(jobs: readonly PreparedJob[]): string[] }) => T;
+    fn: (tx: { connection: unknown; insertJobs: TxInsert }) => T;
   }): Promise<T> {
     const s = await this.#ready();
     return await s.write(() =>
-      p.fn({ connection: s.conn, insertJobs: (jobs) => s.insertJobs(jobs, p.now) })
+      p.fn({ connection: s.conn, insertJobs: (jobs, tc) => s.insertJobs(jobs, p.now, tc) })
     );
   }
 

@@ -478,6 +478,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    description: "the submitting trace's context on each job (OpenTelemetry)",
+    // trace_context is the W3C trace context (JSON of traceparent and, if
+    // any, tracestate) of the span that submitted the job, written only when
+    // telemetry is on; each attempt's span links to it. NULL otherwise.
+    sql: `
+      ALTER TABLE gigq_jobs ADD COLUMN trace_context TEXT;
+    `,
+  },
 ];
 
 /** Upgrades of databases with at least this many jobs are announced as warnings. */

@@ -39,7 +39,7 @@ backendTest(
   async ({ backend, target, driver }) => {
     const args = ["--db", target, ...(driver ? ["--driver", driver] : [])];
     const printed = await ok([...args, "migrate", "--print"]);
-    assert.match(printed, /schema version 0 to 8/);
+    assert.match(printed, /schema version 0 to 9/);
     assert.match(printed, /gigq_jobs/);
     assert.equal(await exists(backend, target), false, "a dry run creates nothing");
     await runPrinted(backend, target, printed);
@@ -52,7 +52,7 @@ backendTest(
       queue.close();
     }
     const again = JSON.parse(await ok([...args, "migrate", "--print", "--json"]));
-    assert.deepEqual([again.from, again.to, again.sql, again.applied], [8, 8, "", false]);
+    assert.deepEqual([again.from, again.to, again.sql, again.applied], [9, 9, "", false]);
   },
 );
 
@@ -61,10 +61,10 @@ backendTest(
   async ({ target, driver }) => {
     const args = ["--db", target, ...(driver ? ["--driver", driver] : [])];
     const first = JSON.parse(await ok([...args, "migrate", "--json"]));
-    assert.deepEqual([first.from, first.to, first.applied], [0, 8, true]);
+    assert.deepEqual([first.from, first.to, first.applied], [0, 9, true]);
     assert.match(first.sql, /gigq_jobs/);
     const second = await ok([...args, "migrate"]);
-    assert.match(second, /is at schema version 8; nothing to do/);
+    assert.match(second, /is at schema version 9; nothing to do/);
     const stats = JSON.parse(await ok([...args, "stats", "--json"]));
     assert.equal(stats.total, 0);
   },
@@ -95,7 +95,7 @@ backendTest(
       assert.equal(r.code, 1, r.stderr);
       assert.match(
         r.stderr,
-        /written by a newer GigQ \(schema version 99; this version understands up to 8\)/,
+        /written by a newer GigQ \(schema version 99; this version understands up to 9\)/,
       );
     }
     await assert.rejects(

@@ -47,7 +47,7 @@ driverTest(
       "gigq_schema",
       "gigq_workers",
     ]);
-    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5,6,7,8");
+    assert.equal(MIGRATIONS.map((m) => m.version).join(), "1,2,3,4,5,6,7,8,9");
     // Running the migrations again changes nothing.
     const before = await dbHash(path);
     migrate(conn);
@@ -217,9 +217,12 @@ driverTest(
             progress: _progress,
             max_retry_delay: _cap,
             concurrency_key: _ck,
+            trace_context: _tc,
             ...rest
           } = r;
           if ("concurrency_key" in r) assert.equal(_ck, null);
+          // Version 9's trace context: none for a job submitted before it.
+          if ("trace_context" in r) assert.equal(_tc, null);
           // Version 6 put every old job in the default queue, uncapped as before.
           if ("queue" in r) assert.deepEqual([_queue, _cap], ["default", 86_400]);
           return rest;
@@ -388,6 +391,7 @@ driverTest(
               max_retry_delay = 86_400,
               queues = null,
               concurrency_key = null,
+              trace_context = null,
               ...rest
             } = r as Record<string, unknown>;
             assert.deepEqual([
@@ -397,11 +401,13 @@ driverTest(
               max_retry_delay,
               queues,
               concurrency_key,
+              trace_context,
             ], [
               "default",
               null,
               null,
               86_400,
+              null,
               null,
               null,
             ]);

@@ -199,7 +199,8 @@ export function withJobId(id: unknown, init: JobInit): Job {
 /** The longest job id a dependency may name (ids are 36-character UUIDs). */
 const MAX_ID_CHARS = 200;
 
-const JOB_KEYS = [
+/** The fields of {@linkcode JobInit} (internal). */
+export const JOB_KEYS = [
   "task",
   "name",
   "params",

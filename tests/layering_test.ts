@@ -129,33 +129,8 @@ Deno.test("layering: the PostgreSQL wing loads only on demand, and only it impor
   // too, so no code path from the package may reach src/postgres/ or
   // npm:postgres: the core imports the backend by a computed name, and
   // names it only in a type (which type checking follows, running does not).
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "mod.ts"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  type Dep = { code?: { specifier?: string }; type?: { specifier?: string } };
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: { specifier: string; dependencies?: Dep[] }[];
-  };
-  const name = (s: string) => s.startsWith("file:") ? relative(ROOT, fromFileUrl(s)) : s;
-  const code = new Map<string, string[]>();
-  const types = new Map<string, string[]>();
-  for (const m of info.modules) {
-    const deps = m.dependencies ?? [];
-    code.set(
-      name(m.specifier),
-      deps.flatMap((d) => d.code?.specifier ? [name(d.code.specifier)] : []),
-    );
-    types.set(
-      name(m.specifier),
-      deps.flatMap((d) => d.type?.specifier ? [name(d.type.specifier)] : []),
-    );
-  }
-  const reached = new Set<string>(["mod.ts"]);
-  for (const m of reached) for (const d of code.get(m) ?? []) reached.add(d);
+  const { code, types } = await importsFrom("mod.ts");
+  const reached = reachedFrom("mod.ts", code);
   const offenders = [...reached].filter((m) =>
     m.startsWith("src/postgres/") || m.startsWith("npm:postgres") || m.startsWith("npm:/postgres")
   );
@@ -378,33 +353,8 @@ Deno.test("layering: the OpenTelemetry code and @opentelemetry/api load only on 
   // With telemetry off nothing may download or load the npm package: like
   // the cron module, the OpenTelemetry module is imported by a computed
   // name, and named only in a type.
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "mod.ts"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  type Dep = { specifier: string; code?: { specifier?: string }; type?: { specifier?: string } };
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: { specifier: string; dependencies?: Dep[] }[];
-  };
-  const name = (s: string) => s.startsWith("file:") ? relative(ROOT, fromFileUrl(s)) : s;
-  const code = new Map<string, string[]>();
-  const types = new Map<string, string[]>();
-  for (const m of info.modules) {
-    const deps = m.dependencies ?? [];
-    code.set(
-      name(m.specifier),
-      deps.flatMap((d) => d.code?.specifier ? [name(d.code.specifier)] : []),
-    );
-    types.set(
-      name(m.specifier),
-      deps.flatMap((d) => d.type?.specifier ? [name(d.type.specifier)] : []),
-    );
-  }
-  const reached = new Set<string>(["mod.ts"]);
-  for (const m of reached) for (const d of code.get(m) ?? []) reached.add(d);
+  const { code, types } = await importsFrom("mod.ts");
+  const reached = reachedFrom("mod.ts", code);
   const offenders = [...reached].filter((m) => m === "src/_otel.ts" || /opentelemetry/.test(m));
   assert.deepEqual(offenders, []);
   assert.ok(reached.has("src/_telemetry.ts"), "the walk reaches the telemetry switch");

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { Job, type JobInit, withJobId } from "../job.ts";
+import { Job, JOB_KEYS, type JobInit, withJobId } from "../job.ts";
+import { TASK_OPTION_KEYS } from "../task.ts";
 import type { JobQueue } from "../queue.ts";
 import { why } from "../why.ts";
 import { JobNotFoundError } from "../errors.ts";
@@ -35,38 +36,11 @@ export function jsonError(e: HttpError): Response {
   return json({ error: { code: e.code, message: e.message } }, e.status, headers);
 }
 
-/** The keys a submission may hold. */
-const SUBMIT_KEYS = [
-  "id",
-  "task",
-  "name",
-  "params",
-  "options",
-  "queue",
-  "uniqueKey",
-  "concurrencyKey",
-  "runAt",
-  "dependencies",
-  "module",
-  "priority",
-  "maxAttempts",
-  "timeout",
-  "retryDelay",
-  "backoff",
-  "maxRetryDelay",
-  "description",
-];
+/** The keys a submission may hold: a job's, its id, and its options grouped. */
+const SUBMIT_KEYS: readonly string[] = ["id", ...JOB_KEYS, "options"];
 
-const OPTION_KEYS = [
-  "priority",
-  "maxAttempts",
-  "timeout",
-  "retryDelay",
-  "backoff",
-  "maxRetryDelay",
-  "description",
-  "queue",
-];
+/** The keys of a submission's `options`. */
+const OPTION_KEYS: readonly string[] = TASK_OPTION_KEYS;
 
 /** The most jobs one `POST /api/jobs` may submit. */
 export const MAX_SUBMIT_BATCH = 10_000;

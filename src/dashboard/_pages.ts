@@ -314,6 +314,15 @@ export function workersPage(
   );
 }
 
+/** A select's options, `selected` marked. */
+function choices(values: readonly string[], selected: string | undefined): Html[] {
+  return values.map((v) =>
+    v === selected
+      ? html`<option value="${v}" selected>${v}</option>`
+      : html`<option value="${v}">${v}</option>`
+  );
+}
+
 /** The jobs page: the filter, the bulk requeue, a page of jobs. */
 export function jobsListPage(
   ctx: PageContext,
@@ -348,26 +357,13 @@ export function jobsListPage(
     html`
       <h1>Jobs</h1>
       <form class="filters" method="get" action="${b}/jobs/" data-testid="filters">
-      <label>Status<select name="status" data-testid="filter-status"><option value="">any</option>${JOB_STATUSES
-        .map((s) =>
-          html`
-            <option value="${s}" ${f.status === s
-              ? html`
-                selected
-              `
-              : ""}>${s}</option>
-          `
-        )}</select></label>
-      <label>Queue<select name="queue" data-testid="filter-queue"><option value="">any</option>${[
-        ...new Set([...queues, ...(f.queue === undefined ? [] : [f.queue])]),
-      ].map((q) =>
-        html`
-          <option value="${q}" ${f.queue === q
-            ? html`
-              selected
-            `
-            : ""}>${q}</option>
-        `
+      <label>Status<select name="status" data-testid="filter-status"><option value="">any</option>${choices(
+        JOB_STATUSES,
+        f.status,
+      )}</select></label>
+      <label>Queue<select name="queue" data-testid="filter-queue"><option value="">any</option>${choices(
+        [...new Set([...queues, ...(f.queue === undefined ? [] : [f.queue])])],
+        f.queue,
       )}</select></label>
       <label>Task<input name="task" value="${f.task ??
         ""}" placeholder="exact task name" data-testid="filter-task"></label>

@@ -12,7 +12,7 @@ import type { JobQueue } from "../queue.ts";
 import { why } from "../why.ts";
 import { JobNotFoundError } from "../errors.ts";
 import { HttpError, readBody } from "./_security.ts";
-import { intParam, jobsQuery, knownParams, textParam } from "./_params.ts";
+import { intParam, jobsQuery, knownParams, pathParts, textParam } from "./_params.ts";
 import { jobsPage } from "./_data.ts";
 
 /** What a route needs. */
@@ -141,7 +141,7 @@ export async function api(
   url: URL,
   rest: string,
 ): Promise<Response> {
-  const parts = rest.split("/").filter((p) => p !== "").map(decodeURIComponent);
+  const parts = pathParts(rest);
   const method = req.method;
   const route = (m: string, ...shape: string[]): boolean =>
     method === m && parts.length === shape.length &&

@@ -7,6 +7,21 @@
 import { JOB_STATUSES, type JobStatus } from "../job_status.ts";
 import { HttpError } from "./_security.ts";
 
+/** A path's parts, decoded; a malformed escape (`%ZZ`) is a 400. */
+export function pathParts(path: string): string[] {
+  return path.split("/").filter((p) => p !== "").map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      throw new HttpError(
+        400,
+        "bad_path",
+        `The path holds a malformed %-escape: ${JSON.stringify(p.slice(0, 100))}`,
+      );
+    }
+  });
+}
+
 /** The jobs filter of `/jobs` and `GET /api/jobs`. */
 export interface JobsQuery {
   status: JobStatus | undefined;

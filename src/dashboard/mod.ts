@@ -9,7 +9,7 @@ import { api, jsonError } from "./_api.ts";
 import { CSS, JS } from "./_assets.ts";
 import { counts, COUNTS_TTL_MS, jobsPage, jobView, overview, Snapshot } from "./_data.ts";
 import type { Html } from "./_html.ts";
-import { intParam, jobsQuery, knownParams, statusParam, textParam } from "./_params.ts";
+import { intParam, jobsQuery, knownParams, pathParts, statusParam, textParam } from "./_params.ts";
 import {
   errorPage,
   jobPage,
@@ -253,7 +253,7 @@ export function dashboard(
         `${FLASH_COOKIE}=; Path=${base === "" ? "/" : base}; Max-Age=0; HttpOnly; SameSite=Strict`,
       ]);
     }
-    const parts = rest.split("/").filter((p) => p !== "");
+    const parts = pathParts(rest);
     let body: Html;
     let status = 200;
     if (parts.length === 0) {
@@ -265,7 +265,7 @@ export function dashboard(
       body = jobsListPage(ctx, f, pageData, known.data.queues.map((q) => q.name));
     } else if (parts[0] === "jobs" && parts.length === 2) {
       knownParams(url, []);
-      const id = decodeURIComponent(parts[1]);
+      const id = parts[1];
       const view = await jobView(queue, id);
       if (view === undefined) {
         body = errorPage(
@@ -297,7 +297,7 @@ export function dashboard(
     rest: string,
     form: URLSearchParams,
   ): Promise<{ to: string; text: string; bad: boolean }> {
-    const parts = rest.split("/").filter((p) => p !== "").map(decodeURIComponent);
+    const parts = pathParts(rest);
     if (parts[0] === "jobs" && parts.length === 2 && parts[1] === "requeue") {
       const filter: RequeueManyFilter = {};
       const u = new URL("http://x/");

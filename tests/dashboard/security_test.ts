@@ -197,6 +197,11 @@ backendTest(
     const missing = await c.get("/jobs/0190aaaa-0000-7000-8000-000000000000");
     assert.equal(missing.status, 404);
     assert.match(await missing.text(), /No job has the id/);
+    for (const path of ["/jobs/%ZZ", "/api/jobs/%ZZ", "/api/queues/%E0%A4%A/pause"]) {
+      const res = path.includes("pause") ? await c.post(path) : await c.get(path);
+      assert.equal(res.status, 400, path);
+      assert.match(await res.text(), /malformed %-escape/, path);
+    }
     const apiMissing = await c.get("/api/jobs/0190aaaa-0000-7000-8000-000000000000");
     assert.equal(apiMissing.status, 404);
     assert.equal((await apiMissing.json()).error.code, "not_found");

@@ -8,7 +8,7 @@
  * deno run -A tests/dashboard/screenshots.ts
  * ```
  */
-import { type Clock, closeConnections, Job, JobQueue, task, Worker } from "../../mod.ts";
+import { type Clock, closeConnections, type Job, JobQueue, task, Worker } from "../../mod.ts";
 import { dashboard } from "../../dashboard.ts";
 import { CHROMIUM, launch, serveLocal } from "./_browser.ts";
 

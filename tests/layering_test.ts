@@ -148,33 +148,8 @@ Deno.test("layering: the cron code and croner load only on demand, and only it i
   // A queue that schedules nothing must download nothing for cron: like the
   // PostgreSQL backend, the cron module is imported by a computed name, and
   // named only in a type.
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "mod.ts"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  type Dep = { specifier: string; code?: { specifier?: string }; type?: { specifier?: string } };
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: { specifier: string; dependencies?: Dep[] }[];
-  };
-  const name = (s: string) => s.startsWith("file:") ? relative(ROOT, fromFileUrl(s)) : s;
-  const code = new Map<string, string[]>();
-  const types = new Map<string, string[]>();
-  for (const m of info.modules) {
-    const deps = m.dependencies ?? [];
-    code.set(
-      name(m.specifier),
-      deps.flatMap((d) => d.code?.specifier ? [name(d.code.specifier)] : []),
-    );
-    types.set(
-      name(m.specifier),
-      deps.flatMap((d) => d.type?.specifier ? [name(d.type.specifier)] : []),
-    );
-  }
-  const reached = new Set<string>(["mod.ts"]);
-  for (const m of reached) for (const d of code.get(m) ?? []) reached.add(d);
+  const { code, types } = await importsFrom("mod.ts");
+  const reached = reachedFrom("mod.ts", code);
   const offenders = [...reached].filter((m) => m === "src/_cron.ts" || /croner/.test(m));
   assert.deepEqual(offenders, []);
   assert.ok(reached.has("src/_schedule_plan.ts"), "the walk reaches the schedule code");

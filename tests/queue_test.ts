@@ -424,6 +424,77 @@ backendTest(
 );
 
 backendTest(
+  "submitMany() stores each job's own options, whether the batch's jobs differ or share them",
+  async ({ path, driver }) => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const queue = new JobQueue(path, { driver, clock });
+    const other = task("other", () => {});
+    const mixed = [
+      echo.toJob({ n: 1 }, { priority: 5, queue: "mail", timeout: 7, description: "first" }),
+      other.toJob({ n: 2 }, {
+        maxAttempts: 9,
+        retryDelay: 2.5,
+        backoff: "fixed",
+        maxRetryDelay: 40,
+        runAt: clock.now() + 60_000,
+      }),
+      new Job({ task: "by-name", name: "third", params: [3], concurrencyKey: "tenant-1" }),
+    ];
+    const alike = Array.from(
+      { length: 3 },
+      (_, i) => echo.toJob({ i }, { runAt: i === 1 ? clock.now() + 5_000 : undefined }),
+    );
+    assert.deepEqual(await queue.submitMany(mixed), mixed.map((j) => j.id));
+    assert.deepEqual(await queue.submitMany(alike), alike.map((j) => j.id));
+    for (const job of [...mixed, ...alike]) {
+      const got = (await queue.getStatus(job.id))!;
+      assert.deepEqual(
+        {
+          name: got.name,
+          task: got.task,
+          params: got.params,
+          status: got.status,
+          priority: got.priority,
+          maxAttempts: got.maxAttempts,
+          timeout: got.timeout,
+          retryDelay: got.retryDelay,
+          backoff: got.backoff,
+          maxRetryDelay: got.maxRetryDelay,
+          description: got.description,
+          queue: got.queue,
+          concurrencyKey: got.concurrencyKey,
+          runAt: Date.parse(got.runAt),
+        },
+        {
+          name: job.name,
+          task: job.task,
+          params: job.params,
+          status: "pending",
+          priority: job.priority,
+          maxAttempts: job.maxAttempts,
+          timeout: job.timeout,
+          retryDelay: job.retryDelay,
+          backoff: job.backoff,
+          maxRetryDelay: job.maxRetryDelay,
+          description: job.description,
+          queue: job.queue,
+          concurrencyKey: job.concurrencyKey ?? null,
+          runAt: job.runAt ?? clock.now(),
+        },
+        job.name,
+      );
+    }
+    // Oldest first among equals: the alike batch's due jobs in the order given.
+    const listed = await queue.listJobs({ queue: "default", limit: 10 });
+    assert.deepEqual(
+      listed.map((j) => j.id).reverse(),
+      [mixed[1].id, mixed[2].id, ...alike.map((j) => j.id)],
+    );
+    queue.close();
+  },
+);
+
+backendTest(
   "submitMany() refuses a dependency cycle and a job given twice",
   async ({ path, driver }) => {
     const queue = new JobQueue(path, { driver });

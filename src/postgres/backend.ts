@@ -158,6 +158,11 @@ function runner(tx: TransactionSql): Run {
   };
 }
 
+/** A job inserted with no look at others: no dependencies, no unique key. */
+function isPlain(p: PreparedJob): boolean {
+  return p.job.dependencies.length === 0 && p.job.uniqueKey === undefined;
+}
+
 /** A key whose holders kept ending between an insert that found it held and the look for them. */
 function keyChurn(job: Job): Error {
   return new Error(
@@ -357,6 +362,10 @@ export class PostgresBackend implements Backend {
           if (tries >= MAX_RUNS) throw keyChurn(job);
         }
       }
+      if (p.jobs.every(isPlain)) {
+        // One statement: no transaction to open and commit around it.
+        return await this.#insertPlain(await this.#ready(), p.jobs, p.now, p.traceContext);
+      }
       return await this.#tx((tx) => this.#insertBatch(tx, p.jobs, p.now, p.traceContext));
     } catch (error) {
       throw duplicateId(error, p.jobs);
@@ -390,6 +399,10 @@ export class PostgresBackend implements Backend {
     now: number,
     traceContext: string | undefined,
   ): Promise<string[]> {
+    if (jobs.every(isPlain)) {
+      await this.#insertPlain(tx, jobs, now, traceContext);
+      return jobs.map((j) => j.job.id);
+    }
     if (!jobs.some((j) => j.job.uniqueKey !== undefined)) {
       await this.#insertRows(tx, jobs, now, traceContext);
       return jobs.map((j) => j.job.id);
@@ -423,6 +436,84 @@ export class PostgresBackend implements Backend {
         if (tries >= MAX_RUNS) throw keyChurn(job);
       }
     }
+    return ids;
+  }
+
+  /**
+   * Inserts jobs without dependencies or unique keys (see {@linkcode isPlain})
+   * as one statement through `sql` (a transaction or the pool), with the
+   * wake-up of idle workers; returns their ids. Columns the batch's jobs
+   * share go once: a batch of one task sends only ids, params and run_at
+   * per job.
+   */
+  async #insertPlain(
+    sql: Sql | TransactionSql,
+    jobs: readonly PreparedJob[],
+    now: number,
+    traceContext: string | undefined,
+  ): Promise<string[]> {
+    const q = this.#q;
+    const first = jobs[0].job;
+    const at = Math.floor(now);
+    const ids = jobs.map((j) => j.job.id);
+    const params = jobs.map((j) => j.params);
+    const runAts = jobs.map((j) => j.job.runAt ?? at);
+    const tail = [
+      at,
+      traceContext ?? null,
+      this.#channel,
+      taskPayload(jobs.map((j) => j.job.task)),
+    ];
+    const shared = (j: Job) =>
+      j.name === first.name && j.task === first.task && j.module === first.module &&
+      j.priority === first.priority && j.maxAttempts === first.maxAttempts &&
+      j.timeout === first.timeout && j.retryDelay === first.retryDelay &&
+      j.backoff === first.backoff && j.description === first.description &&
+      j.queue === first.queue && j.maxRetryDelay === first.maxRetryDelay &&
+      j.concurrencyKey === first.concurrencyKey;
+    const uniform = jobs.every((j) => shared(j.job));
+    const values = uniform
+      ? [
+        ids,
+        params,
+        runAts,
+        first.name,
+        first.task,
+        first.module ?? null,
+        first.priority,
+        first.maxAttempts,
+        first.timeout,
+        first.retryDelay,
+        first.backoff,
+        first.description,
+        first.queue,
+        first.maxRetryDelay,
+        first.concurrencyKey ?? null,
+        ...tail,
+      ]
+      : [
+        ids,
+        jobs.map((j) => j.job.name),
+        jobs.map((j) => j.job.task),
+        jobs.map((j) => j.job.module ?? null),
+        params,
+        jobs.map((j) => j.job.priority),
+        jobs.map((j) => j.job.maxAttempts),
+        jobs.map((j) => j.job.timeout),
+        jobs.map((j) => j.job.retryDelay),
+        jobs.map((j) => j.job.backoff),
+        jobs.map((j) => j.job.description),
+        runAts,
+        jobs.map((j) => j.job.queue),
+        jobs.map((j) => j.job.maxRetryDelay),
+        jobs.map((j) => j.job.concurrencyKey ?? null),
+        ...tail,
+      ];
+    await sql.unsafe(
+      uniform ? q.insertUniformJobs : q.insertPlainJobs,
+      values as Param[],
+      PREPARED,
+    );
     return ids;
   }
 

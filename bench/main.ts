@@ -506,6 +506,16 @@ const groups: Group[] = [
     },
     cases: [
       {
+        name: "raw: claim 8 + complete 8 per transaction",
+        n: N.process,
+        run: (path, driver) => raw.rawClaimBatch(path, sqlite(driver), N.process, 8),
+      },
+      {
+        name: "raw: claim 8 + complete 8, 2 connections taking turns (one thread)",
+        n: N.process,
+        run: (path, driver) => raw.rawClaimBatch(path, sqlite(driver), N.process, 8, 2),
+      },
+      {
         name: "Worker, concurrency 8",
         n: N.process,
         run: (path, driver) =>

@@ -174,6 +174,40 @@ function takeAssignedId(): string | undefined {
   return id;
 }
 
+/** Jobs made with an id given by {@linkcode withJobId}: two of them may share one. */
+const madeWithId = new WeakSet<Job>();
+
+/** Whether `job`'s id was given to it (see {@linkcode withJobId}) rather than made. Internal. */
+export function hasGivenId(job: Job): boolean {
+  return madeWithId.has(job);
+}
+
+/**
+ * Task defaults already checked: a frozen options object (as task() makes)
+ * is checked once, not at every job. Others are checked each time.
+ */
+const checkedDefaults = new WeakSet<object>();
+
+/** The keys of {@linkcode JobOptions}: what a task (and a schedule) gives its jobs. Internal. */
+export const JOB_OPTION_KEYS = [
+  "priority",
+  "maxAttempts",
+  "timeout",
+  "retryDelay",
+  "backoff",
+  "maxRetryDelay",
+  "description",
+  "queue",
+] as const satisfies readonly (keyof JobOptions)[];
+
+/** Whether `init` sets none of the options of {@linkcode JobOptions}. */
+function setsNoOption(init: JobInit): boolean {
+  return init.priority === undefined && init.maxAttempts === undefined &&
+    init.timeout === undefined && init.retryDelay === undefined && init.backoff === undefined &&
+    init.maxRetryDelay === undefined && init.description === undefined &&
+    init.queue === undefined;
+}
+
 /** A job id's form: a UUID, in lower case. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -353,12 +387,24 @@ export class Job {
     const name = init.name === undefined
       ? taskName
       : text(context, "name", init.name, { max: 1000, allowEmpty: false });
-    context = `Cannot create job ${quote(name)}`;
-    const options = resolveJobOptions(context, init, base);
+    context = "";
+    // Made only when a check needs it: quoting the name cost a tenth of a job's making.
+    const ctx = () => context ||= `Cannot create job ${quote(name)}`;
+    let options: Readonly<Required<JobOptions>>;
+    if (setsNoOption(init) && checkedDefaults.has(base)) {
+      options = base;
+    } else {
+      options = resolveJobOptions(ctx(), init, base);
+      // Defaults that came through unchanged serve later jobs as they are.
+      if (
+        setsNoOption(init) && Object.isFrozen(base) &&
+        JOB_OPTION_KEYS.every((k) => options[k] === base[k])
+      ) checkedDefaults.add(base);
+    }
     const deps = init.dependencies ?? [];
     if (!Array.isArray(deps)) {
       throw new TypeError(
-        `${context}: dependencies must be an array of jobs or job ids, got ${describe(deps)}`,
+        `${ctx()}: dependencies must be an array of jobs or job ids, got ${describe(deps)}`,
       );
     }
     const ids: string[] = [];
@@ -366,15 +412,17 @@ export class Job {
       const id = dep instanceof Job ? dep.id : dep;
       if (typeof id !== "string" || id.trim() === "") {
         throw new TypeError(
-          `${context}: dependencies[${i}] must be a job or a job id, got ${describe(dep)}`,
+          `${ctx()}: dependencies[${i}] must be a job or a job id, got ${describe(dep)}`,
         );
       }
       // No job id is longer (they are UUIDs); a longer one would only be
       // repeated whole by the "does not exist" error.
-      text(context, `dependencies[${i}]`, id, { max: MAX_ID_CHARS, allowEmpty: false });
+      text(ctx(), `dependencies[${i}]`, id, { max: MAX_ID_CHARS, allowEmpty: false });
       if (!ids.includes(id)) ids.push(id);
     }
-    this.id = takeAssignedId() ?? uuidv7();
+    const given = takeAssignedId();
+    this.id = given ?? uuidv7();
+    if (given !== undefined) madeWithId.add(this);
     this.task = taskName;
     this.name = name;
     this.params = init.params === undefined ? {} : init.params;
@@ -386,18 +434,18 @@ export class Job {
     this.backoff = options.backoff;
     this.maxRetryDelay = options.maxRetryDelay;
     this.description = options.description;
-    this.runAt = init.runAt === undefined ? undefined : instant(context, "runAt", init.runAt);
+    this.runAt = init.runAt === undefined ? undefined : instant(ctx(), "runAt", init.runAt);
     this.module = init.module === undefined
       ? undefined
-      : text(context, "module", init.module, { max: 2000, allowEmpty: false });
+      : text(ctx(), "module", init.module, { max: 2000, allowEmpty: false });
     this.queue = options.queue;
     this.uniqueKey = init.uniqueKey === undefined
       ? undefined
-      : uniqueKey(context, "uniqueKey", init.uniqueKey);
+      : uniqueKey(ctx(), "uniqueKey", init.uniqueKey);
     this.concurrencyKey = init.concurrencyKey === undefined
       ? undefined
-      : uniqueKey(context, "concurrencyKey", init.concurrencyKey);
-    if (ids.includes(this.id)) throw new RangeError(`${context}: a job cannot depend on itself`);
+      : uniqueKey(ctx(), "concurrencyKey", init.concurrencyKey);
+    if (ids.includes(this.id)) throw new RangeError(`${ctx()}: a job cannot depend on itself`);
     Object.freeze(this);
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { JsonValue } from "./_json.ts";
 import { knownKeys, text } from "./_validate.ts";
-import { Job, type JobInit, type JobOptions, resolveJobOptions } from "./job.ts";
+import { Job, JOB_OPTION_KEYS, type JobInit, type JobOptions, resolveJobOptions } from "./job.ts";
 import { describe, quote } from "./job_status.ts";
 import type { JobQueue } from "./queue.ts";
 
@@ -98,16 +98,7 @@ export interface Task<P = any, R = unknown> {
 }
 
 /** The job options a task (and a schedule) gives its jobs. */
-export const TASK_OPTION_KEYS = [
-  "priority",
-  "maxAttempts",
-  "timeout",
-  "retryDelay",
-  "backoff",
-  "maxRetryDelay",
-  "description",
-  "queue",
-] as const;
+export const TASK_OPTION_KEYS = JOB_OPTION_KEYS;
 const SUBMIT_OPTION_KEYS = [
   ...TASK_OPTION_KEYS,
   "name",

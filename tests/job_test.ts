@@ -78,3 +78,34 @@ Deno.test("Job and task() refuse a bad maxRetryDelay, naming it", () => {
     );
   }
 });
+
+Deno.test("Job: a task object's defaults are checked whenever they could be wrong", () => {
+  // Frozen, complete and valid (as task() makes them): jobs take them as they are.
+  const t = task("t", () => null, { priority: 3, queue: "mail", timeout: 9 });
+  for (let i = 0; i < 3; i++) {
+    const job = new Job({ task: t });
+    assert.deepEqual(
+      [job.priority, job.queue, job.timeout, job.maxRetryDelay, job.backoff],
+      [3, "mail", 9, 86_400, "fixed"],
+    );
+  }
+  // A hand-made task reference, frozen but without maxRetryDelay: the default fills it, each time.
+  const { maxRetryDelay: _, ...rest } = t.options;
+  const partial = Object.freeze({ name: "p", options: Object.freeze(rest) as typeof t.options });
+  for (let i = 0; i < 2; i++) {
+    const job = new Job({ task: partial });
+    assert.deepEqual([job.priority, job.maxRetryDelay, job.queue], [3, 86_400, "mail"]);
+  }
+  // Not frozen: a bad value written after a first job is still refused, naming it.
+  const options = { ...t.options };
+  const open = { name: "o", options };
+  assert.equal(new Job({ task: open }).priority, 3);
+  (options as { priority: unknown }).priority = 1.5;
+  assert.throws(() => new Job({ task: open }), /priority/);
+  // A job's own option is checked, and named with the job, whatever its task.
+  assert.throws(
+    () => new Job({ task: t, name: "mine", timeout: -1 }),
+    (e: Error) =>
+      e instanceof RangeError && e.message.includes('"mine"') && /timeout/.test(e.message),
+  );
+});

@@ -16,6 +16,7 @@ import {
 import { dbHash, driverTest, FakeClock, fileHash, until } from "./_helpers.ts";
 import { backendTest } from "./_backends.ts";
 import { makeDirReadOnly } from "./_read_only.ts";
+import { withJobId } from "../src/job.ts";
 
 const echo = task("echo", (p: unknown) => p);
 const boom = task("boom", () => {
@@ -515,6 +516,26 @@ backendTest(
     );
     assert.equal((await queue.stats()).total, 0);
     void cyclic;
+    queue.close();
+  },
+);
+
+backendTest(
+  "submitMany() refuses two jobs given the same id (withJobId) in one batch, adding none",
+  async ({ path, driver }) => {
+    const queue = new JobQueue(path, { driver });
+    const id = "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b";
+    const first = withJobId(id, { task: "echo", name: "first" });
+    const second = withJobId(id, { task: "echo", name: "second" });
+    await assert.rejects(
+      () => queue.submitMany([first, echo.toJob("other"), second]),
+      (e: Error) => e instanceof RangeError && /"second".*appears twice/.test(e.message),
+    );
+    assert.equal((await queue.stats()).total, 0);
+    // Apart, the second is the duplicate of the first.
+    assert.deepEqual(await queue.submitMany([first]), [id]);
+    await assert.rejects(() => queue.submitMany([second]), /already/);
+    assert.equal((await queue.stats()).total, 1);
     queue.close();
   },
 );

@@ -140,17 +140,25 @@ export function instant(context: string, field: string, value: unknown): number 
   return Math.round(ms);
 }
 
-/** Throws if `options` has keys outside `known`, naming them. */
-export function knownKeys(context: string, options: object, known: readonly string[]): void {
+/** Throws if `options` has keys outside `known`, naming them (`context` may be made only then). */
+export function knownKeys(
+  context: string | (() => string),
+  options: object,
+  known: readonly string[],
+): void {
   if (options === null || typeof options !== "object") {
-    throw new TypeError(`${context}: options must be an object, got ${describe(options)}`);
+    throw new TypeError(
+      `${typeof context === "string" ? context : context()}: options must be an object, got ${
+        describe(options)
+      }`,
+    );
   }
   const unknown = Object.keys(options).filter((k) => !known.includes(k));
   if (unknown.length > 0) {
     throw new TypeError(
-      `${context}: unknown option${unknown.length > 1 ? "s" : ""} ${
-        unknown.map((k) => quote(k)).join(", ")
-      }; allowed: ${known.join(", ")}`,
+      `${typeof context === "string" ? context : context()}: unknown option${
+        unknown.length > 1 ? "s" : ""
+      } ${unknown.map((k) => quote(k)).join(", ")}; allowed: ${known.join(", ")}`,
     );
   }
 }

@@ -153,7 +153,7 @@ export function task<P = any, R = unknown>(
     options: defaults,
     toJob(params: P, submitOptions: SubmitOptions = {}): Job {
       knownKeys(
-        `Cannot create job for task ${quote(name)}`,
+        () => `Cannot create job for task ${quote(name)}`,
         submitOptions,
         SUBMIT_OPTION_KEYS,
       );

@@ -109,3 +109,17 @@ Deno.test("Job: a task object's defaults are checked whenever they could be wron
       e instanceof RangeError && e.message.includes('"mine"') && /timeout/.test(e.message),
   );
 });
+
+Deno.test("toJob() refuses an unknown option or options that are not an object, naming the task", () => {
+  const t = task("resize", () => null);
+  assert.throws(
+    () => t.toJob({}, { bogus: 1 } as never),
+    (e: Error) =>
+      e instanceof TypeError &&
+      e.message.startsWith('Cannot create job for task "resize": unknown option "bogus"; allowed:'),
+  );
+  assert.throws(
+    () => t.toJob({}, null as never),
+    /^TypeError: Cannot create job for task "resize": options must be an object, got null$/,
+  );
+});

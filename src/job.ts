@@ -243,14 +243,7 @@ export const JOB_KEYS = [
   "module",
   "uniqueKey",
   "concurrencyKey",
-  "priority",
-  "maxAttempts",
-  "timeout",
-  "retryDelay",
-  "backoff",
-  "maxRetryDelay",
-  "description",
-  "queue",
+  ...JOB_OPTION_KEYS,
 ] as const;
 
 /** Default job options (GigQ's defaults). */

@@ -22,17 +22,14 @@
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { uuidv7 } from "../src/_uuid.ts";
 
-/** What every raw connection sets (the first one also makes the table). */
+/** What every raw connection sets (the schemas below start with it). */
 const PRAGMAS = `
   PRAGMA journal_mode = WAL;
   PRAGMA synchronous = NORMAL;
   PRAGMA busy_timeout = 5000;
 `;
 
-const SCHEMA = `
-  PRAGMA journal_mode = WAL;
-  PRAGMA synchronous = NORMAL;
-  PRAGMA busy_timeout = 5000;
+const SCHEMA = `${PRAGMAS}
   CREATE TABLE jobs (
     seq          INTEGER PRIMARY KEY,
     id           TEXT    NOT NULL UNIQUE,
@@ -62,10 +59,7 @@ const COMPLETE = `UPDATE jobs SET status = 'completed', result = 'null', complet
   WHERE seq = ? AND status = 'running'`;
 
 /** The lean table: an integer key, a status, a priority, a JSON text; one index. */
-const LEAN_SCHEMA = `
-  PRAGMA journal_mode = WAL;
-  PRAGMA synchronous = NORMAL;
-  PRAGMA busy_timeout = 5000;
+const LEAN_SCHEMA = `${PRAGMAS}
   CREATE TABLE jobs (
     id       INTEGER PRIMARY KEY,
     status   TEXT    NOT NULL,

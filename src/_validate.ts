@@ -146,19 +146,16 @@ export function knownKeys(
   options: object,
   known: readonly string[],
 ): void {
+  const where = () => typeof context === "string" ? context : context();
   if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      `${typeof context === "string" ? context : context()}: options must be an object, got ${
-        describe(options)
-      }`,
-    );
+    throw new TypeError(`${where()}: options must be an object, got ${describe(options)}`);
   }
   const unknown = Object.keys(options).filter((k) => !known.includes(k));
   if (unknown.length > 0) {
     throw new TypeError(
-      `${typeof context === "string" ? context : context()}: unknown option${
-        unknown.length > 1 ? "s" : ""
-      } ${unknown.map((k) => quote(k)).join(", ")}; allowed: ${known.join(", ")}`,
+      `${where()}: unknown option${unknown.length > 1 ? "s" : ""} ${
+        unknown.map((k) => quote(k)).join(", ")
+      }; allowed: ${known.join(", ")}`,
     );
   }
 }

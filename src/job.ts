@@ -202,10 +202,7 @@ export const JOB_OPTION_KEYS = [
 
 /** Whether `init` sets none of the options of {@linkcode JobOptions}. */
 function setsNoOption(init: JobInit): boolean {
-  return init.priority === undefined && init.maxAttempts === undefined &&
-    init.timeout === undefined && init.retryDelay === undefined && init.backoff === undefined &&
-    init.maxRetryDelay === undefined && init.description === undefined &&
-    init.queue === undefined;
+  return JOB_OPTION_KEYS.every((k) => init[k] === undefined);
 }
 
 /** A job id's form: a UUID, in lower case. */
@@ -383,14 +380,15 @@ export class Job {
     context = "";
     // Made only when a check needs it: quoting the name cost a tenth of a job's making.
     const ctx = () => context ||= `Cannot create job ${quote(name)}`;
+    const defaultsOnly = setsNoOption(init);
     let options: Readonly<Required<JobOptions>>;
-    if (setsNoOption(init) && checkedDefaults.has(base)) {
+    if (defaultsOnly && checkedDefaults.has(base)) {
       options = base;
     } else {
       options = resolveJobOptions(ctx(), init, base);
       // Defaults that came through unchanged serve later jobs as they are.
       if (
-        setsNoOption(init) && Object.isFrozen(base) &&
+        defaultsOnly && Object.isFrozen(base) &&
         JOB_OPTION_KEYS.every((k) => options[k] === base[k])
       ) checkedDefaults.add(base);
     }

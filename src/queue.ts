@@ -392,11 +392,13 @@ function orderBatch(jobs: readonly Job[]): readonly Job[] {
         }`,
       );
     }
-    if (seen.has(job) || (hasGivenId(job) && (given ??= new Set()).has(job.id))) {
-      throw twiceInBatch(job);
-    }
+    if (seen.has(job)) throw twiceInBatch(job);
     seen.add(job);
-    if (hasGivenId(job)) given!.add(job.id);
+    if (hasGivenId(job)) {
+      given ??= new Set();
+      if (given.has(job.id)) throw twiceInBatch(job);
+      given.add(job.id);
+    }
     if (job.dependencies.length > 0) withDependencies = true;
   }
   if (!withDependencies) return jobs;

@@ -15,8 +15,22 @@ import { SCHEDULE_RUNS_KEEP, SCHEDULE_RUNS_KEEP_OLD } from "../_backend.ts";
  * trace_context, channel and payload. Answers inserted and notified.
  */
 function plainInsert(jobs: string, idle: string, source: string, values: string[]): string {
-  const [name, task, module, params, priority, maxAttempts, timeout, retryDelay, backoff] = values;
-  const [description, runAt, queue, maxRetryDelay, concurrencyKey] = values.slice(9);
+  const [
+    name,
+    task,
+    module,
+    params,
+    priority,
+    maxAttempts,
+    timeout,
+    retryDelay,
+    backoff,
+    description,
+    runAt,
+    queue,
+    maxRetryDelay,
+    concurrencyKey,
+  ] = values;
   return `WITH j AS (
       INSERT INTO ${jobs} (id, name, task, module, params, priority, max_attempts, timeout,
         retry_delay, backoff, description, dependencies, status, run_at, scheduled, created_at,
